@@ -1,0 +1,5 @@
+"""``python -m netsurgeon`` runs the command line."""
+
+from netsurgeon.cli import main
+
+raise SystemExit(main())

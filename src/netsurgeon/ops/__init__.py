@@ -1,0 +1,55 @@
+"""The node-type registry: every op netsurgeon knows, with its functions and shape rule.
+
+``OPS`` is built once at import and is read-only afterwards (only :meth:`OpRegistry.extend`
+attaches later layers' parts). Functions that need a registry take ``registry=OPS`` so tests
+can build a private one with :func:`build_registry`.
+"""
+
+from __future__ import annotations
+
+from netsurgeon.ops._registry import OpRegistry
+from netsurgeon.ops._spec import (
+    REQUIRED,
+    AttrSpec,
+    Form,
+    FunctionSpec,
+    NodeRecipe,
+    OpSpec,
+    Param,
+    Shape,
+    ShapeContext,
+    fmt_shape,
+)
+
+__all__ = [
+    "OPS",
+    "OpRegistry",
+    "OpSpec",
+    "FunctionSpec",
+    "AttrSpec",
+    "Param",
+    "Form",
+    "NodeRecipe",
+    "ShapeContext",
+    "Shape",
+    "REQUIRED",
+    "build_registry",
+    "fmt_shape",
+]
+
+
+def build_registry() -> OpRegistry:
+    """Build a fresh registry holding every op family."""
+    from netsurgeon.ops import FAMILIES
+
+    registry = OpRegistry()
+    for family in FAMILIES:
+        family.register(registry)
+    return registry
+
+
+from netsurgeon.ops import elementwise, leaves, linear  # noqa: E402
+
+FAMILIES = (leaves, elementwise, linear)
+
+OPS: OpRegistry = build_registry()

@@ -1,0 +1,112 @@
+"""The node-type registry: one table of :class:`OpSpec` that every layer reads.
+
+Op names are looked up exactly and then case-insensitively; function names (NDL/BrainScript
+spellings and aliases) case-insensitively, as CNTK did. Later layers attach their part of an
+op with :meth:`OpRegistry.extend` (``OPS.extend("cntk_v1", "Times", codec)``) so that adding a
+node type stays one entry plus one line per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from netsurgeon.errors import RegistryError, close_matches
+from netsurgeon.ops._spec import FunctionSpec, OpSpec
+
+__all__ = ["OpRegistry"]
+
+
+class OpRegistry:
+    """An ordered table of ops and the functions that create them."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, OpSpec] = {}
+        self._ops_ci: dict[str, OpSpec] = {}
+        self._functions: dict[str, FunctionSpec] = {}  # lower-case spelling -> function
+        self._function_order: list[FunctionSpec] = []
+
+    # ---- registration -------------------------------------------------------------------
+    def register(self, op: OpSpec) -> OpSpec:
+        """Add an op and its functions. Raises RegistryError on a duplicate op or spelling."""
+        if op.name.lower() in self._ops_ci:
+            raise RegistryError(f"op {op.name!r} registered twice")
+        self._ops[op.name] = op
+        self._ops_ci[op.name.lower()] = op
+        for fn in op.functions:
+            self.add_function(fn)
+        return op
+
+    def add_function(self, fn: FunctionSpec) -> None:
+        """Add a language function (usually through its op's ``functions``)."""
+        for spelling in fn.spellings:
+            key = spelling.lower()
+            if key in self._functions:
+                # CNTK: the first match in table order wins; a second spelling is a bug here.
+                raise RegistryError(f"function name {spelling!r} registered twice")
+            self._functions[key] = fn
+        self._function_order.append(fn)
+
+    def extend(self, layer: str, op_name: str, value: Any) -> Any:
+        """Attach a layer's part (payload codec, kernel, ...) to an op; once per layer and op."""
+        op = self.op(op_name)
+        if layer in op.extensions:
+            raise RegistryError(f"op {op.name!r} already has a {layer!r} extension")
+        op.extensions[layer] = value
+        return value
+
+    def extension(self, layer: str, *op_names: str) -> Callable[[Any], Any]:
+        """Decorator form of :meth:`extend` for one or more ops."""
+
+        def decorate(value: Any) -> Any:
+            for name in op_names:
+                self.extend(layer, name, value)
+            return value
+
+        return decorate
+
+    # ---- lookup -------------------------------------------------------------------------
+    def op(self, name: str) -> OpSpec:
+        """The op called ``name`` (exact, then case-insensitive). Raises RegistryError."""
+        found = self._ops.get(name) or self._ops_ci.get(name.lower())
+        if found is None:
+            raise RegistryError(
+                f"unknown operation '{name}'", hint=close_matches(name, self._ops)
+            )
+        return found
+
+    def has_op(self, name: str) -> bool:
+        return name in self._ops or name.lower() in self._ops_ci
+
+    def function(self, name: str, language: str | None = None) -> FunctionSpec:
+        """The function spelled ``name`` (case-insensitive). Raises RegistryError."""
+        fn = self.find_function(name, language)
+        if fn is None:
+            pool = [s for f in self._function_order for s in f.spellings
+                    if language is None or language in f.languages]
+            raise RegistryError(f"unknown function '{name}'", hint=close_matches(name, pool))
+        return fn
+
+    def find_function(self, name: str, language: str | None = None) -> FunctionSpec | None:
+        """Like :meth:`function` but returns None when the name is unknown."""
+        fn = self._functions.get(name.lower())
+        if fn is None or (language is not None and language not in fn.languages):
+            return None
+        return fn
+
+    def is_reserved(self, name: str, language: str = "ndl") -> bool:
+        """True if ``name`` is a built-in function name (NDL forbids it as a key)."""
+        return self.find_function(name, language) is not None
+
+    def __iter__(self) -> Iterator[OpSpec]:
+        return iter(self._ops.values())
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.has_op(name)
+
+    def functions(self) -> list[FunctionSpec]:
+        """All functions in registration order."""
+        return list(self._function_order)

@@ -1,0 +1,372 @@
+"""The records the node-type registry is made of: :class:`OpSpec` and :class:`FunctionSpec`.
+
+An *op* is a node type as CNTK stores it in a model file (``Times``, ``LearnableParameter``).
+A *function* is a name a language calls to create one (``Parameter``, ``Const``, ``Scale``,
+``RowSlice``): several functions may create the same op, with different argument lists.
+
+NOTE: why two records. CNTK's NDL ``Constant(0.5)`` and ``Parameter(10, 20)`` both create a
+``LearnableParameter``, and ``Scale``/``ElementTimes`` both an ``ElementTimes``. Keeping the
+op (shape rule, attributes, file payload, kernel) apart from the spellings that create it means
+a new spelling never touches the op, and a new layer (file codec, kernel) never touches a spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsurgeon.errors import ShapeError
+
+__all__ = [
+    "REQUIRED",
+    "AttrSpec",
+    "Param",
+    "Form",
+    "FunctionSpec",
+    "NodeRecipe",
+    "OpSpec",
+    "ShapeContext",
+    "Shape",
+]
+
+Shape = tuple[int, ...]
+
+
+class _Required:
+    """Sentinel for a parameter or attribute without a default."""
+
+    _instance: "_Required | None" = None
+
+    def __new__(cls) -> "_Required":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True, slots=True)
+class AttrSpec:
+    """One typed attribute of an op.
+
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (tuple of int, numpy
+    order where it is a shape), ``bools``, ``floats`` or ``any`` (JSON-serialisable value).
+    """
+
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of a language function.
+
+    ``kind`` says how the argument is read:
+
+    * ``input``: a node that becomes the next node input;
+    * ``inputs``: any number of node inputs (must be the last positional);
+    * ``int`` / ``float`` / ``bool``: a scalar read with CNTK's conversion rules (A.6);
+    * ``ints``: any number of integer scalars (``Input(28, 28, 1)``), must be last or before inputs;
+    * ``shape``: a scalar or an array of integers (``{3, 3, 64}``);
+    * ``text``: the raw text of the argument (``Pooling(x, "max", ...)``);
+    * ``any``: passed through unconverted.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_input(self) -> bool:
+        return self.kind in ("input", "inputs")
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """One positional signature of a function; a function may accept several (Convolution)."""
+
+    params: tuple[Param, ...]
+
+    @property
+    def min_count(self) -> int:
+        return sum(1 for p in self.params if p.default is REQUIRED and p.kind not in ("inputs", "ints"))
+
+    @property
+    def max_count(self) -> int | None:
+        if any(p.kind in ("inputs", "ints") for p in self.params):
+            return None
+        return len(self.params)
+
+    def accepts(self, count: int) -> bool:
+        top = self.max_count
+        if any(p.kind in ("inputs", "ints") and p.default is REQUIRED for p in self.params):
+            # a required variadic needs at least one value
+            return count >= self.min_count + 1 and (top is None or count <= top)
+        return count >= self.min_count and (top is None or count <= top)
+
+
+@dataclass(slots=True)
+class NodeRecipe:
+    """What a function call asks the builder to create: one node, before it is named and wired.
+
+    ``inputs`` holds whatever the caller passed for the input parameters (nodes, references,
+    None for a missing input), in input order. ``shape`` is set for leaves (numpy order).
+    ``init`` describes how a LearnableParameter gets its value (see ``netsurgeon.ops.init``).
+    """
+
+    op: str
+    inputs: list[Any] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    shape: Shape | None = None
+    learning_rate_multiplier: float | None = None
+    init: dict[str, Any] | None = None
+    tag: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_make(fn: "FunctionSpec", bound: dict[str, Any], form: Form) -> NodeRecipe:
+    """Inputs in parameter order; every other bound value that names an op attribute."""
+    recipe = NodeRecipe(op=fn.op)
+    for p in form.params:
+        if p.kind == "input":
+            recipe.inputs.append(bound.get(p.name))
+        elif p.kind == "inputs":
+            recipe.inputs.extend(bound.get(p.name) or ())
+    for key, value in bound.items():
+        if key in fn.attr_names:
+            recipe.attrs[key] = value
+    return recipe
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """A function name of NDL and/or BrainScript that creates one op.
+
+    Args:
+        name: canonical function name (``LearnableParameter``).
+        op: the op it creates.
+        forms: accepted positional signatures, tried in order by argument count.
+        options: named parameters with defaults (``init='uniform'``).
+        aliases: other spellings (``Parameter``). Matching is exact, case-insensitive.
+        make: builds the :class:`NodeRecipe` from bound arguments; default: inputs in order
+            and attributes by name.
+        broken: if set, the name is reserved but creating it fails with this message.
+        languages: which languages know the name (``ndl``, ``bs``).
+        attr_names: bound values copied into attributes by the default ``make``.
+    """
+
+    name: str
+    op: str
+    forms: tuple[Form, ...] = ()
+    options: Mapping[str, Param] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    make: Callable[["FunctionSpec", dict[str, Any], Form], NodeRecipe] = _default_make
+    broken: str | None = None
+    languages: frozenset[str] = frozenset({"ndl", "bs"})
+    attr_names: frozenset[str] = frozenset()
+    doc: str = ""
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def form_for(self, count: int) -> Form | None:
+        """The first form that accepts ``count`` positional arguments."""
+        for form in self.forms:
+            if form.accepts(count):
+                return form
+        return None
+
+    def option(self, name: str) -> Param | None:
+        """Look up a named parameter case-insensitively, aliases included."""
+        low = name.lower()
+        for opt in self.options.values():
+            if opt.name.lower() == low or any(a.lower() == low for a in opt.aliases):
+                return opt
+        return None
+
+    def bind(self, positional: list[Any], options: Mapping[str, Any]) -> NodeRecipe:
+        """Bind already-converted values to parameters and build the recipe.
+
+        ``positional`` values must already be converted to the parameter kinds (the language
+        layer knows how to read its own literals); ``options`` are keyed by the name as
+        written. Unknown options are ignored, as CNTK did. Raises ValueError with a message
+        naming the function when the count fits no form.
+        """
+        if self.broken:
+            raise ValueError(self.broken)
+        form = self.form_for(len(positional))
+        if form is None:
+            raise ValueError(f"{self.name}: {len(positional)} positional arguments given, expected {self.describe_forms()}")
+        bound = bind_positional(form, positional)
+        for key, value in options.items():
+            opt = self.option(key)
+            if opt is not None:
+                bound[opt.name] = value
+        for opt in self.options.values():
+            if opt.name not in bound and opt.default is not REQUIRED:
+                bound[opt.name] = opt.default
+        return self.make(self, bound, form)
+
+    def describe_forms(self) -> str:
+        """Human text listing the accepted signatures, e.g. ``(W, x, kernelShape)``."""
+        texts = []
+        for form in self.forms:
+            names = []
+            for p in form.params:
+                n = p.name + ("..." if p.kind in ("inputs", "ints") else "")
+                names.append(f"[{n}]" if p.default is not REQUIRED else n)
+            texts.append(f"{self.name}({', '.join(names)})")
+        return " or ".join(texts) or f"{self.name}()"
+
+
+def bind_positional(form: Form, positional: list[Any]) -> dict[str, Any]:
+    """Map positional values onto ``form``: variadics take what the fixed params leave."""
+    params = form.params
+    bound: dict[str, Any] = {}
+    variadic = [i for i, p in enumerate(params) if p.kind in ("inputs", "ints")]
+    if not variadic:
+        for p, v in zip(params, positional):
+            bound[p.name] = v
+        for p in params[len(positional):]:
+            if p.default is not REQUIRED:
+                bound[p.name] = p.default
+        return bound
+    vi = variadic[0]
+    after = len(params) - vi - 1
+    head = positional[:vi]
+    tail = positional[len(positional) - after:] if after else []
+    middle = positional[vi: len(positional) - after]
+    for p, v in zip(params[:vi], head):
+        bound[p.name] = v
+    bound[params[vi].name] = tuple(middle)
+    for p, v in zip(params[vi + 1:], tail):
+        bound[p.name] = v
+    return bound
+
+
+class ShapeContext:
+    """What a shape rule sees: input shapes (numpy order), dynamic-axis flags and attributes.
+
+    A rule returns the output sample shape, calls :meth:`fail` to report a mismatch, and may
+    call :meth:`refine` to complete a learnable input's 0-sized dimensions (``Parameter(n, 0)``).
+    """
+
+    __slots__ = ("op", "node_name", "attrs", "shapes", "dynamic", "refined", "input_names",
+                 "input_ops", "declared")
+
+    def __init__(
+        self,
+        op: str,
+        node_name: str,
+        attrs: Mapping[str, Any],
+        shapes: list[Shape],
+        dynamic: list[bool],
+        input_names: list[str] | None = None,
+        input_ops: list[str] | None = None,
+        declared: Shape | None = None,
+    ) -> None:
+        self.op = op
+        self.node_name = node_name
+        self.attrs = attrs
+        self.shapes = shapes
+        self.dynamic = dynamic
+        self.refined: dict[int, Shape] = {}
+        self.input_names = input_names or [f"input{i}" for i in range(len(shapes))]
+        self.input_ops = input_ops or ["" for _ in shapes]
+        self.declared = declared  # the node's own shape (leaves: Input/Parameter dims)
+
+    def attr(self, name: str) -> Any:
+        return self.attrs[name]
+
+    def fail(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+        described = ", ".join(
+            f"{n} {fmt_shape(s)}" for n, s in zip(self.input_names, self.shapes)
+        )
+        raise ShapeError(f"{self.op}: {message} (inputs: {described})", node=self.node_name)
+
+    def refine(self, index: int, shape: Shape) -> None:
+        """Complete input ``index``'s unknown (0) dimensions; only learnable inputs may change."""
+        old = self.shapes[index]
+        if len(old) != len(shape) or any(o not in (0, n) for o, n in zip(old, shape)):
+            self.fail(f"cannot infer input {index} as {fmt_shape(shape)} from {fmt_shape(old)}")
+        if self.input_ops[index] not in ("LearnableParameter", ""):
+            if tuple(old) != tuple(shape):
+                self.fail(f"input {index} has unknown dimensions but is not a parameter")
+        self.shapes[index] = tuple(shape)
+        self.refined[index] = tuple(shape)
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    """numpy-order shape text used in messages, e.g. ``(784, 256)``."""
+    if shape is None:
+        return "(unknown)"
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+ShapeRule = Callable[[ShapeContext], Shape]
+
+
+@dataclass(frozen=True, eq=False)
+class OpSpec:
+    """One node type.
+
+    Args:
+        name: the CNTK operation name as stored in model files (``Times``).
+        arity: (min, max) number of inputs; max None means any number.
+        infer_shape: output sample shape from a :class:`ShapeContext`.
+        attrs: typed attributes with defaults (numpy order for shapes).
+        functions: the language functions that create this op.
+        input_names: names of the inputs, for messages and documentation.
+        categories: group tags such as ``leaf``, ``parameter``, ``input``, ``criterion``,
+            ``evaluation``, ``delay``, ``precompute``, ``elementwise``, ``reduction``.
+        dynamic: ``inherit`` (output has the batch/time axis if any input has it), ``always``
+            or ``none`` (criteria sum over the minibatch; parameters have none).
+        delayed_inputs: indices of inputs read with a time delay (recurrence back-edges).
+        has_math: False for ops that can be stored and edited but have no defined evaluation.
+        extensions: where later layers hang their part (``cntk_v1`` payload codec, ``torch``
+            kernel, ``onnx`` mapping): ``{layer: object}``, filled once at import of that layer.
+    """
+
+    name: str
+    arity: tuple[int, int | None]
+    infer_shape: ShapeRule
+    attrs: Mapping[str, AttrSpec] = field(default_factory=dict)
+    functions: tuple[FunctionSpec, ...] = ()
+    input_names: tuple[str, ...] = ()
+    categories: frozenset[str] = frozenset()
+    dynamic: str = "inherit"
+    delayed_inputs: frozenset[int] = frozenset()
+    has_math: bool = True
+    doc: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def accepts_arity(self, count: int) -> bool:
+        lo, hi = self.arity
+        return count >= lo and (hi is None or count <= hi)
+
+    def arity_text(self) -> str:
+        lo, hi = self.arity
+        if hi is None:
+            return f"at least {lo}"
+        return str(lo) if lo == hi else f"{lo} to {hi}"
+
+    def default_attrs(self) -> dict[str, Any]:
+        """The attributes a fresh node of this op gets."""
+        return {k: a.default for k, a in self.attrs.items() if a.default is not REQUIRED}
+
+    def is_(self, category: str) -> bool:
+        return category in self.categories
+
+    def input_name(self, index: int) -> str:
+        if index < len(self.input_names):
+            return self.input_names[index]
+        return f"input{index}"

@@ -1,0 +1,98 @@
+"""Parameter initialisation as NDL's ``init=`` options describe it (ndl-mel.md §B.9.1).
+
+Shapes are numpy order; CNTK's fan-in ("all dimensions but the first", CNTK order) is the
+product of all numpy dimensions but the last. Random draws use numpy's PCG64 seeded with the
+parameter's seed, so a build is reproducible (values are not CNTK's own random numbers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netsurgeon.errors import NetsurgeonError
+
+__all__ = ["initialize", "read_text_matrix"]
+
+
+def _fan_in(shape: tuple[int, ...]) -> int:
+    fan = 1
+    for d in shape[:-1]:
+        fan *= d
+    return max(fan, 1)
+
+
+def read_text_matrix(text: str, source: str = "<literal>") -> np.ndarray:
+    """A whitespace-separated text matrix, one CNTK row per line, as a 2-D float array."""
+    rows = [line.split() for line in text.replace(";", "\n").splitlines() if line.strip()]
+    if not rows:
+        raise NetsurgeonError(f"{source}: the matrix text is empty")
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise NetsurgeonError(f"{source}: rows of the matrix have different lengths")
+    try:
+        return np.array(rows, dtype=np.float64)
+    except ValueError as exc:
+        raise NetsurgeonError(f"{source}: not a number in the matrix ({exc})") from exc
+
+
+def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "float32",
+               seed: int | None = None) -> np.ndarray:
+    """A new array of ``shape`` (numpy order) filled as ``init`` says.
+
+    ``init`` keys: kind, scale, value, seed, path, literal, kernel. ``seed`` overrides
+    ``init['seed']`` when the latter is -1 (automatic).
+    """
+    kind = init.get("kind", "uniform")
+    scale = float(init.get("scale", 1.0))
+    s = int(init.get("seed", -1))
+    if s < 0:
+        s = seed if seed is not None else 1
+    if kind == "fixedValue":
+        return np.full(shape, float(init.get("value", 0.0)), dtype=dtype)
+    if kind in ("fromFile", "fromLiteral"):
+        if kind == "fromFile":
+            path = Path(str(init.get("path", "")).strip('"'))
+            if not path.is_file():
+                raise NetsurgeonError(f"initFromFilePath: file not found: {path}")
+            matrix = read_text_matrix(path.read_text(), str(path))
+        else:
+            matrix = read_text_matrix(str(init.get("literal", "")))
+        flat_rows = shape[-1] if shape else 1
+        if matrix.shape[0] != flat_rows or matrix.size != int(np.prod(shape)):
+            raise NetsurgeonError(
+                f"matrix from {kind} is {matrix.shape[0]}x{matrix.shape[1]} (CNTK rows x cols) "
+                f"but the parameter needs {flat_rows} rows and {int(np.prod(shape))} values"
+            )
+        # CNTK rows = last numpy axis: the numpy array is the column-major matrix transposed
+        return np.ascontiguousarray(matrix.T).reshape(shape).astype(dtype)
+    rng = np.random.Generator(np.random.PCG64(s))
+    if kind == "uniform":
+        return rng.uniform(-0.05 * scale, 0.05 * scale, size=shape).astype(dtype)
+    if kind == "gaussian":
+        return rng.normal(0.0, 0.2 * scale / np.sqrt(_fan_in(shape)), size=shape).astype(dtype)
+    if kind == "heNormal":
+        return rng.normal(0.0, scale * np.sqrt(2.0 / _fan_in(shape)), size=shape).astype(dtype)
+    if kind == "bilinear":
+        kh, kw = init.get("kernel", (0, 0))
+        return _bilinear(shape, int(kh), int(kw), dtype)
+    raise NetsurgeonError(f"unknown init kind {kind!r}")
+
+
+def _bilinear(shape: tuple[int, ...], kh: int, kw: int, dtype: str) -> np.ndarray:
+    """A deconvolution kernel that upsamples bilinearly (as CNTK's bilinear init)."""
+    if kh <= 0 or kw <= 0:
+        raise NetsurgeonError("init=bilinear needs kernelWidth and kernelHeight")
+    out = np.zeros(shape, dtype=np.float64)
+    factor_h, factor_w = (kh + 1) // 2, (kw + 1) // 2
+    ch = factor_h - 1 if kh % 2 == 1 else factor_h - 0.5
+    cw = factor_w - 1 if kw % 2 == 1 else factor_w - 0.5
+    og = np.ogrid[:kh, :kw]
+    kernel = (1 - abs(og[0] - ch) / factor_h) * (1 - abs(og[1] - cw) / factor_w)
+    flat = out.reshape(-1, kh * kw) if out.size % (kh * kw) == 0 else None
+    if flat is None:
+        raise NetsurgeonError("init=bilinear: the parameter size is not a multiple of the kernel")
+    flat[:] = kernel.reshape(-1)
+    return out.astype(dtype)
