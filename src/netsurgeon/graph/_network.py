@@ -263,8 +263,9 @@ class Network:
 
         Args:
             detach_users: what to do with nodes that still use it: ``refuse`` (raise
-                GraphError listing them), ``all`` (set every such input to None) or
-                ``first`` (CNTK MEL: only each user's first reference becomes None).
+                GraphError listing them) or ``all`` (set every such input to None).
+                ``first`` is accepted for MEL and behaves as ``all``: CNTK nulled only each
+                user's first reference and left a second one dangling on a deleted node.
         """
         self.remove_many([ref], detach_users=detach_users)
 
@@ -292,12 +293,7 @@ class Network:
             for user in list(n._users):
                 if user in doomed and detach_users == "refuse":
                     continue
-                ins = list(user._inputs)
-                if detach_users == "first":
-                    ins[ins.index(n)] = None
-                else:
-                    ins = [None if i is n else i for i in ins]
-                self._set_inputs(user, ins)
+                self._set_inputs(user, [None if i is n else i for i in user._inputs])
         for n in nodes:
             self._set_inputs(n, [])
             for members in self._groups.values():

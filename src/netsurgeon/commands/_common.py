@@ -1,0 +1,39 @@
+"""Small helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from netsurgeon.errors import NetsurgeonError
+
+__all__ = ["parse_assignments", "write_text", "add_format_option"]
+
+
+def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str, str]:
+    """``NAME=VALUE`` strings to a dict; raises NetsurgeonError on a malformed item."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise NetsurgeonError(f"{what} expects NAME=VALUE, got '{item}'")
+        out[name.strip()] = value
+    return out
+
+
+def write_text(text: str, path: str | None) -> None:
+    """Write ``text`` to ``path`` atomically, or to stdout when path is None or '-'."""
+    if path in (None, "-"):
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
+        return
+    from netsurgeon.formats._atomic import atomic_write
+
+    with atomic_write(Path(path)) as f:
+        f.write(text.encode("utf-8"))
+
+
+def add_format_option(parser, flag: str = "--format") -> None:
+    parser.add_argument(flag, choices=("native", "cntk"), default=None,
+                        help="model format (default: detected from the file or the extension)")

@@ -1,0 +1,92 @@
+"""Model files: one module per format, and ``load``/``save`` that pick the right one.
+
+Formats: ``native`` (``.nsm``: safetensors + JSON graph, memory-mapped) and ``cntk`` (CNTK v1
+``.dnn``/``.cmf``/``.model``). On load the format is detected from the first bytes; on save
+from the extension (native for ``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``/``.model``,
+native otherwise) unless ``format=`` says. This package never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from netsurgeon.errors import FormatError
+from netsurgeon.graph import Network
+
+__all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
+
+FORMATS = ("native", "cntk")
+_CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
+_NATIVE_SUFFIXES = {".nsm", ".safetensors"}
+_CNTK_MAGIC = "BCN".encode("utf-16-le") + b"\0\0"
+
+
+def _canonical(fmt: str) -> str:
+    low = fmt.lower()
+    if low in ("cntk", "cntk_legacy_no_tensorlib", "cntkv1", "dnn"):
+        return "cntk"
+    if low in ("native", "nsm", "netsurgeon", "safetensors"):
+        return "native"
+    if low == "onnx":
+        raise FormatError("format 'onnx' is not supported yet; use 'native' or 'cntk'")
+    raise FormatError(f"unknown model format '{fmt}'; use 'native' or 'cntk'")
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``native`` or ``cntk`` from the file's first bytes. Raises FormatError otherwise."""
+    from netsurgeon.formats.native import looks_native
+
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise FormatError(f"model file not found: {p}") from None
+    except IsADirectoryError:
+        raise FormatError(f"{p} is a directory, not a model file") from None
+    if head.startswith(_CNTK_MAGIC):
+        return "cntk"
+    if looks_native(head):
+        return "native"
+    raise FormatError(f"{p}: not a netsurgeon (.nsm) or CNTK v1 model file (first bytes {head[:8].hex()})")
+
+
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """The format a save to ``path`` uses when none is given."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _CNTK_SUFFIXES:
+        return "cntk"
+    return "native"
+
+
+def _cntk():
+    try:
+        from netsurgeon.formats import cntk
+    except ModuleNotFoundError as exc:  # pragma: no cover - until the CNTK format lands
+        raise FormatError("format 'cntk' is not available in this build") from exc
+    return cntk
+
+
+def load(path: str | os.PathLike[str], format: str | None = None) -> Network:
+    """Read a model file (format detected from its first bytes unless given)."""
+    fmt = _canonical(format) if format else detect_format(path)
+    if not Path(path).is_file():
+        raise FormatError(f"model file not found: {path}")
+    if fmt == "cntk":
+        return _cntk().read(path)
+    from netsurgeon.formats import native
+
+    return native.load(path)
+
+
+def save(network: Network, path: str | os.PathLike[str], format: str | None = None) -> str:
+    """Write ``network`` atomically; returns the format used."""
+    fmt = _canonical(format) if format else format_for_path(path)
+    if fmt == "cntk":
+        _cntk().write(network, path)
+    else:
+        from netsurgeon.formats import native
+
+        native.save(network, path)
+    return fmt
