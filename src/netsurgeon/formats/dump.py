@@ -51,7 +51,7 @@ def _fmt(x: float, double: bool) -> str:
 
 def _op_name(node: Node) -> str:
     """The op name as CNTK printed it: the name stored in the model file, if it differs."""
-    return str(node.attrs.get("cntk_op_name") or node.op)
+    return str(node.attrs.get("legacy_name") or node.attrs.get("cntk_op_name") or node.op)
 
 
 def dump_node(node: Node, include_data: bool = False) -> list[str]:

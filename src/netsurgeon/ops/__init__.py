@@ -48,8 +48,18 @@ def build_registry() -> OpRegistry:
     return registry
 
 
-from netsurgeon.ops import elementwise, leaves, linear  # noqa: E402
+from netsurgeon.ops import (  # noqa: E402
+    conv,
+    criteria,
+    elementwise,
+    leaves,
+    linear,
+    misc,
+    normalization,
+    recurrent,
+    reshaping,
+)
 
-FAMILIES = (leaves, elementwise, linear)
+FAMILIES = (leaves, elementwise, linear, reshaping, criteria, normalization, recurrent, conv, misc)
 
 OPS: OpRegistry = build_registry()

@@ -1,7 +1,15 @@
 """The node-type registry: one table of :class:`OpSpec` that every layer reads.
 
-Op names are looked up exactly and then case-insensitively; function names (NDL/BrainScript
-spellings and aliases) case-insensitively, as CNTK did. Later layers attach their part of an
+Op names are looked up exactly, then case-insensitively, then through the op's aliases (legacy
+file spellings such as ``ErrorPrediction``); function names (NDL/BrainScript spellings and
+aliases) case-insensitively, as CNTK did. A spelling may name different functions in
+different languages (NDL ``Convolution`` and BrainScript's ``new ComputationNode`` primitive
+``Convolution`` read different arguments); within one language it is unique.
+
+Languages: ``ndl`` (NDL functions, ndl-mel.md §B.9), ``bs`` (BrainScript library functions
+whose signature this registry describes) and ``node`` (BrainScript's primitive
+``new ComputationNode [operation=X; inputs=...; <config>]``: one function per op and op alias,
+whose options are the config names the CNTK node class reads). Later layers attach their part of an
 op with :meth:`OpRegistry.extend` (``OPS.extend("cntk_v1", "Times", codec)``) so that adding a
 node type stays one entry plus one line per layer.
 """
@@ -23,16 +31,20 @@ class OpRegistry:
     def __init__(self) -> None:
         self._ops: dict[str, OpSpec] = {}
         self._ops_ci: dict[str, OpSpec] = {}
-        self._functions: dict[str, FunctionSpec] = {}  # lower-case spelling -> function
+        self._op_aliases: dict[str, OpSpec] = {}  # lower-case alias -> op
+        self._functions: dict[str, list[FunctionSpec]] = {}  # lower-case spelling -> functions
         self._function_order: list[FunctionSpec] = []
 
     # ---- registration -------------------------------------------------------------------
     def register(self, op: OpSpec) -> OpSpec:
         """Add an op and its functions. Raises RegistryError on a duplicate op or spelling."""
-        if op.name.lower() in self._ops_ci:
-            raise RegistryError(f"op {op.name!r} registered twice")
+        for spelling in (op.name, *op.aliases):
+            if spelling.lower() in self._ops_ci or spelling.lower() in self._op_aliases:
+                raise RegistryError(f"op {spelling!r} registered twice")
         self._ops[op.name] = op
         self._ops_ci[op.name.lower()] = op
+        for alias in op.aliases:
+            self._op_aliases[alias.lower()] = op
         for fn in op.functions:
             self.add_function(fn)
         return op
@@ -41,10 +53,14 @@ class OpRegistry:
         """Add a language function (usually through its op's ``functions``)."""
         for spelling in fn.spellings:
             key = spelling.lower()
-            if key in self._functions:
-                # CNTK: the first match in table order wins; a second spelling is a bug here.
-                raise RegistryError(f"function name {spelling!r} registered twice")
-            self._functions[key] = fn
+            for other in self._functions.get(key, ()):
+                if other.languages & fn.languages:
+                    # CNTK: the first match in table order wins; a second spelling is a bug here.
+                    raise RegistryError(
+                        f"function name {spelling!r} registered twice for "
+                        f"{sorted(other.languages & fn.languages)}")
+        for spelling in fn.spellings:
+            self._functions.setdefault(spelling.lower(), []).append(fn)
         self._function_order.append(fn)
 
     def extend(self, layer: str, op_name: str, value: Any) -> Any:
@@ -68,7 +84,8 @@ class OpRegistry:
     # ---- lookup -------------------------------------------------------------------------
     def op(self, name: str) -> OpSpec:
         """The op called ``name`` (exact, then case-insensitive). Raises RegistryError."""
-        found = self._ops.get(name) or self._ops_ci.get(name.lower())
+        found = (self._ops.get(name) or self._ops_ci.get(name.lower())
+                 or self._op_aliases.get(name.lower()))
         if found is None:
             raise RegistryError(
                 f"unknown operation '{name}'", hint=close_matches(name, self._ops)
@@ -76,7 +93,12 @@ class OpRegistry:
         return found
 
     def has_op(self, name: str) -> bool:
-        return name in self._ops or name.lower() in self._ops_ci
+        low = name.lower()
+        return name in self._ops or low in self._ops_ci or low in self._op_aliases
+
+    def canonical_op_name(self, name: str) -> str:
+        """The canonical op name for ``name`` or one of its aliases (``Delay`` -> ``PastValue``)."""
+        return self.op(name).name
 
     def function(self, name: str, language: str | None = None) -> FunctionSpec:
         """The function spelled ``name`` (case-insensitive). Raises RegistryError."""
@@ -89,10 +111,10 @@ class OpRegistry:
 
     def find_function(self, name: str, language: str | None = None) -> FunctionSpec | None:
         """Like :meth:`function` but returns None when the name is unknown."""
-        fn = self._functions.get(name.lower())
-        if fn is None or (language is not None and language not in fn.languages):
-            return None
-        return fn
+        for fn in self._functions.get(name.lower(), ()):
+            if language is None or language in fn.languages:
+                return fn
+        return None
 
     def is_reserved(self, name: str, language: str = "ndl") -> bool:
         """True if ``name`` is a built-in function name (NDL forbids it as a key)."""
@@ -107,6 +129,6 @@ class OpRegistry:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_op(name)
 
-    def functions(self) -> list[FunctionSpec]:
-        """All functions in registration order."""
-        return list(self._function_order)
+    def functions(self, language: str | None = None) -> list[FunctionSpec]:
+        """All functions in registration order (of one language if given)."""
+        return [f for f in self._function_order if language is None or language in f.languages]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from netsurgeon.ops._spec import Shape, ShapeContext
+from netsurgeon.ops._spec import Shape, ShapeContext, fmt_shape
 
-__all__ = ["same_as_input", "broadcast", "broadcast_rule", "times_shape", "scalar", "prod"]
+__all__ = ["same_as_input", "broadcast", "broadcast_rule", "times_shape", "scalar", "prod",
+           "complete_dims", "fill_zeros", "axis_index", "pad_rank", "permissive"]
 
 
 def prod(dims) -> int:
@@ -44,8 +45,19 @@ def broadcast(ctx: ShapeContext, shapes: list[Shape]) -> Shape:
 
 
 def broadcast_rule(ctx: ShapeContext) -> Shape:
-    """Rule: element-wise with broadcasting over all inputs."""
-    return broadcast(ctx, ctx.shapes)
+    """Rule: element-wise with broadcasting over all inputs.
+
+    A learnable input with unknown (0) dimensions (BrainScript ``ParameterTensor{(0:1)}``)
+    is completed from the output's dimensions on the same axes.
+    """
+    out = broadcast(ctx, ctx.shapes)
+    for i, s in enumerate(ctx.shapes):
+        if 0 in s and ctx.input_ops[i] == "LearnableParameter":
+            offset = len(out) - len(s)
+            done = tuple(out[offset + j] if d == 0 else d for j, d in enumerate(s))
+            if 0 not in done:
+                ctx.refine(i, done)
+    return out
 
 
 def scalar(ctx: ShapeContext) -> Shape:
@@ -102,3 +114,50 @@ def _suffix_product(shape: Shape, size: int) -> int | None:
         if acc > size:
             return None
     return None
+
+
+def fill_zeros(shape: Shape, count: int) -> Shape | None:
+    """``shape`` with its single 0 dimension set so that the product is ``count``; None if
+    that is impossible (several zeros, or ``count`` not a multiple of the known part)."""
+    shape = tuple(shape)
+    zeros = [i for i, d in enumerate(shape) if d == 0]
+    if not zeros:
+        return shape if prod(shape) == count else None
+    known = prod(d for d in shape if d != 0)
+    if len(zeros) != 1 or known == 0 or count % known:
+        return None
+    out = list(shape)
+    out[zeros[0]] = count // known
+    return tuple(out)
+
+
+def complete_dims(ctx: ShapeContext, index: int, shape: Shape, count: int) -> Shape:
+    """Input ``index``'s shape completed to ``count`` elements, or a ShapeError naming it."""
+    done = fill_zeros(shape, count)
+    if done is None:
+        ctx.fail(f"cannot infer input {index} ({ctx.input_names[index]}) of shape "
+                 f"{fmt_shape(shape)} to hold {count} elements")
+    return done
+
+
+def axis_index(ctx: ShapeContext, rank: int, axis: int) -> int:
+    """Non-negative numpy index of the registry axis ``axis`` (``-k`` = CNTK axis k)."""
+    if axis >= 0 or -axis > rank:
+        ctx.fail(f"axis {axis} (CNTK axis {-axis}) is out of range for a rank-{rank} input")
+    return rank + axis
+
+
+def pad_rank(shape: Shape, rank: int) -> Shape:
+    """Prepend 1s (CNTK: append trailing 1 dims) up to ``rank``."""
+    shape = tuple(shape)
+    return (1,) * (rank - len(shape)) + shape if len(shape) < rank else shape
+
+
+def permissive(ctx: ShapeContext) -> Shape:
+    """Rule for ops whose output shape netsurgeon does not model: the first input's shape,
+    else the node's declared shape, else (1,)."""
+    if ctx.shapes:
+        return tuple(ctx.shapes[0])
+    if ctx.declared is not None:
+        return tuple(ctx.declared)
+    return (1,)

@@ -137,7 +137,10 @@ def _default_make(fn: "FunctionSpec", bound: dict[str, Any], form: Form) -> Node
     recipe = NodeRecipe(op=fn.op)
     for p in form.params:
         if p.kind == "input":
-            recipe.inputs.append(bound.get(p.name))
+            value = bound.get(p.name)
+            if value is None and p.default is not REQUIRED:
+                continue  # an optional input left out (ClassificationError's top-N)
+            recipe.inputs.append(value)
         elif p.kind == "inputs":
             recipe.inputs.extend(bound.get(p.name) or ())
     for key, value in bound.items():
@@ -332,6 +335,10 @@ class OpSpec:
             or ``none`` (criteria sum over the minibatch; parameters have none).
         delayed_inputs: indices of inputs read with a time delay (recurrence back-edges).
         has_math: False for ops that can be stored and edited but have no defined evaluation.
+        aliases: other operation names that mean this op in a model file or in BrainScript's
+            ``new ComputationNode [operation=...]`` (``ErrorPrediction``, ``Delay``). The
+            registry resolves them to this op; a file reader that must write the old spelling
+            back records it in the ``legacy_name`` attribute of the ops that have one.
         extensions: where later layers hang their part (``cntk_v1`` payload codec, ``torch``
             kernel, ``onnx`` mapping): ``{layer: object}``, filled once at import of that layer.
     """
@@ -347,6 +354,7 @@ class OpSpec:
     delayed_inputs: frozenset[int] = frozenset()
     has_math: bool = True
     doc: str = ""
+    aliases: tuple[str, ...] = ()
     extensions: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def accepts_arity(self, count: int) -> bool:

@@ -75,10 +75,54 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
         return rng.normal(0.0, 0.2 * scale / np.sqrt(_fan_in(shape)), size=shape).astype(dtype)
     if kind == "heNormal":
         return rng.normal(0.0, scale * np.sqrt(2.0 / _fan_in(shape)), size=shape).astype(dtype)
+    if kind in _FAN_KINDS:
+        fan_in, fan_out = fans(shape, int(init.get("filter_rank", 0)), int(init.get("output_rank", 1)))
+        return _FAN_KINDS[kind](rng, shape, scale, fan_in, fan_out).astype(dtype)
     if kind == "bilinear":
         kh, kw = init.get("kernel", (0, 0))
         return _bilinear(shape, int(kh), int(kw), dtype)
     raise NetsurgeonError(f"unknown init kind {kind!r}")
+
+
+def fans(shape: tuple[int, ...], filter_rank: int = 0, output_rank: int = 1) -> tuple[int, int]:
+    """(fanIn, fanOut) of a numpy-order parameter shape, BrainScript style.
+
+    In CNTK order, the output dims are the first ``output_rank`` dims (the last ``-output_rank``
+    when negative, as ConvolutionalLayer's ``initOutputRank=-1``); the rest are input dims,
+    whose first ``filter_rank`` dims are the receptive field, which also counts towards fanOut.
+    """
+    dims = tuple(reversed(shape)) or (1,)
+    if output_rank >= 0:
+        out, rest = dims[:output_rank], dims[output_rank:]
+    else:
+        out, rest = dims[output_rank:], dims[:output_rank]
+    receptive = int(np.prod(rest[:filter_rank])) if filter_rank > 0 else 1
+    fan_in = max(int(np.prod(rest)) if rest else 1, 1)
+    fan_out = max(int(np.prod(out)) if out else 1, 1) * receptive
+    return fan_in, fan_out
+
+
+def _truncated(rng, shape, std):
+    out = rng.normal(0.0, std, size=shape)
+    bad = np.abs(out) > 2 * std
+    while bad.any():  # redraw outliers (bounded: each round keeps ~95%)
+        out[bad] = rng.normal(0.0, std, size=int(bad.sum()))
+        bad = np.abs(out) > 2 * std
+    return out
+
+
+_FAN_KINDS = {
+    "uniform1": lambda rng, shape, s, fi, fo: rng.uniform(-s, s, size=shape),
+    "normal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s, size=shape),
+    "xavier": lambda rng, shape, s, fi, fo: rng.normal(0.0, s * np.sqrt(3.0 / fi), size=shape),
+    "glorotUniform": lambda rng, shape, s, fi, fo: rng.uniform(
+        -s * np.sqrt(6.0 / (fi + fo)), s * np.sqrt(6.0 / (fi + fo)), size=shape),
+    "glorotNormal": lambda rng, shape, s, fi, fo: rng.normal(
+        0.0, s * np.sqrt(2.0 / (fi + fo)), size=shape),
+    "heUniform": lambda rng, shape, s, fi, fo: rng.uniform(
+        -s * np.sqrt(6.0 / fi), s * np.sqrt(6.0 / fi), size=shape),
+    "TruncNormal": lambda rng, shape, s, fi, fo: _truncated(rng, shape, s),
+}
 
 
 def _bilinear(shape: tuple[int, ...], kh: int, kw: int, dtype: str) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsurgeon.ops._build import define
+from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, NodeRecipe, OpSpec, Param, Shape, ShapeContext
 
@@ -135,36 +137,125 @@ def _make_constant(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeR
     )
 
 
+_INPUT_ATTRS = {
+    "dynamic_axis": AttrSpec("str", "", "name of the dynamic axis; '' = the default axis "
+                             "(file wstr, v >= 8)"),
+    "num_dynamic_axes": AttrSpec("int", 1, "file u32 numDynamicAxes (always 1 in practice)"),
+    "rows_placeholder": AttrSpec("int", 0, "file u64 rows placeholder (writers put 0)"),
+    "cols_placeholder": AttrSpec("int", 0, "file u64 cols placeholder (writers put 0)"),
+    "legacy_shape": AttrSpec("bool", False, "the file stored the shape as three u64 W, H, C "
+                             "(legacy shape encoding)"),
+}
+
+_PARAMETER_ATTRS = {
+    "init": AttrSpec("any", None, "how the value is (re)initialised when the shape is "
+                     "completed: the init dict of netsurgeon.ops.init.initialize, or None"),
+    "legacy_shape": AttrSpec("bool", False, "the file (v < 3) stored rows/cols and a legacy "
+                             "shape instead of a TensorShape"),
+}
+
+
+def _finish_input(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
+    a = recipe.attrs
+    shape = a.pop("_shape", None)
+    image = a.pop("_is_image", False)
+    dims = (a.pop("_w", 0), a.pop("_h", 0), a.pop("_c", 0), a.pop("_layout", "CHW"))
+    if image:
+        recipe.shape = image_shape(dims[0], dims[1], dims[2], dims[3])
+    elif shape is not None:
+        recipe.shape = shape
+
+
+# BrainScript init names (brainscript.md §4.3) -> init kind of netsurgeon.ops.init
+BS_INIT_KINDS = {k.lower(): k for k in (
+    "uniform", "uniform1", "gaussian", "normal", "xavier", "glorotUniform", "glorotNormal",
+    "heUniform", "heNormal", "TruncNormal", "bilinear", "fixedValue", "fromLiteral",
+    "fromFile", "zero")}
+
+
+def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
+    """BrainScript LearnableParameter config -> shape, multiplier and init dict."""
+    a = recipe.attrs
+    recipe.shape = a.pop("_shape", None)
+    lrm = a.pop("_lrm", None)
+    recipe.learning_rate_multiplier = 1.0 if lrm is None else float(lrm)
+    kind = str(a.pop("_init", "") or "")
+    init_value = a.pop("_init_value", None)
+    path = str(a.pop("_path", "") or "")
+    literal = str(a.pop("_literal", "") or "")
+    value = float(a.pop("_value", 0.0) or 0.0)
+    if kind == "":
+        if isinstance(init_value, (int, float)) and not isinstance(init_value, bool):
+            kind, value = "fixedValue", float(init_value)
+        elif isinstance(init_value, bool):
+            kind, value = "fixedValue", float(init_value)
+        elif path:
+            kind = "fromFile"
+        elif literal:
+            kind = "fromLiteral"
+        else:
+            kind = "uniform"
+    canonical = BS_INIT_KINDS.get(kind.lower())
+    if canonical is None:
+        raise ValueError(f"LearnableParameter: unknown init {kind!r}")
+    if canonical == "zero":
+        canonical, value = "fixedValue", 0.0
+    recipe.init = {
+        "kind": canonical, "scale": float(a.pop("_scale", 1.0) or 1.0), "value": value,
+        "seed": int(a.pop("_seed", -1)), "path": path, "literal": literal,
+        "kernel": (0, 0), "filter_rank": int(a.pop("_filter_rank", 0)),
+        "output_rank": int(a.pop("_output_rank", 1)),
+    }
+    a.pop("_cpu", None)
+
+
 def register(ops: OpRegistry) -> None:
     """Register the leaf ops."""
     image_form = Form((Param("W", "int"), Param("H", "int"), Param("C", "int"), Param("ignored", "int", 0)))
     image_options = {**_INPUT_OPTIONS, "imageLayout": Param("imageLayout", "text", "HWC")}
-    input_attrs = {"dynamic_axis": AttrSpec("str", "", "name of the dynamic axis; '' = default")}
+    input_node = (
+        NodeOption("shape", "_shape", "shape"),
+        NodeOption("dynamicAxis", "dynamic_axis", lambda v: "" if v is None else str(v)),
+        NodeOption("isImage", "_is_image", "bool"),
+        NodeOption("imageWidth", "_w", "int"), NodeOption("imageHeight", "_h", "int"),
+        NodeOption("imageChannels", "_c", "int"), NodeOption("imageLayout", "_layout", "str"),
+    )
     for op_name, fn_name, alias, img_name, img_alias in (
         ("InputValue", "InputValue", "Input", "ImageInput", "Image"),
         ("SparseInputValue", "SparseInputValue", "SparseInput", "SparseImageInput", "SparseImage"),
     ):
-        ops.register(OpSpec(
-            name=op_name,
-            arity=(0, 0),
-            infer_shape=_declared,
-            attrs=input_attrs,
-            categories=frozenset({"leaf", "input"} | ({"sparse"} if "Sparse" in op_name else set())),
+        define(
+            ops, op_name, (0, 0), _declared, attrs=_INPUT_ATTRS,
+            categories={"leaf", "input"} | ({"sparse"} if "Sparse" in op_name else set()),
             dynamic="always",
             doc="Data fed from a reader; sample shape plus the batch/sequence axis.",
+            node_options=input_node, node_finish=_finish_input,
             functions=(
                 FunctionSpec(fn_name, op_name, (_DIMS,), _INPUT_OPTIONS, (alias,), _make_input),
                 FunctionSpec(img_name, op_name, (image_form,), image_options, (img_alias,),
                              _make_image_input, languages=frozenset({"ndl"})),
             ),
-        ))
-    ops.register(OpSpec(
-        name="LearnableParameter",
-        arity=(0, 0),
-        infer_shape=_declared,
-        categories=frozenset({"leaf", "parameter"}),
+        )
+    define(
+        ops, "LearnableParameter", (0, 0), _declared, attrs=_PARAMETER_ATTRS,
+        categories={"leaf", "parameter"},
         dynamic="none",
         doc="A tensor of weights (learning-rate multiplier 0 makes it a constant).",
+        node_options=(
+            NodeOption("shape", "_shape", "shape", aliases=("dims",)),
+            NodeOption("learningRateMultiplier", "_lrm", "float"),
+            NodeOption("init", "_init", "str"),
+            NodeOption("initValue", "_init_value", lambda v: v),
+            NodeOption("initValueScale", "_scale", "float"),
+            NodeOption("initFilterRank", "_filter_rank", "int"),
+            NodeOption("initOutputRank", "_output_rank", "int"),
+            NodeOption("initOnCPUOnly", "_cpu", "bool"),
+            NodeOption("randomSeed", "_seed", "int"),
+            NodeOption("value", "_value", "float"),
+            NodeOption("initFromFilePath", "_path", "str"),
+            NodeOption("initFromLiteral", "_literal", "str"),
+        ),
+        node_finish=_finish_parameter,
         functions=(
             FunctionSpec("LearnableParameter", "LearnableParameter", (_DIMS,), PARAMETER_OPTIONS,
                          ("Parameter",), _make_parameter),
@@ -175,4 +266,12 @@ def register(ops: OpRegistry) -> None:
                          {"rows": Param("rows", "int", 1), "cols": Param("cols", "int", 1)},
                          ("Const",), _make_constant),
         ),
-    ))
+    )
+    define(ops, "DynamicAxis", (0, 0), lambda ctx: (1,), categories={"leaf", "dynamic_axis"},
+           dynamic="always", doc="A named dynamic axis that inputs refer to by name.")
+    define(ops, "EnvironmentInput", (0, 0), lambda ctx: (1,),
+           attrs={"property_name": AttrSpec("str", "isTraining", "environment property read "
+                                            "(file wstr)")},
+           categories={"leaf"}, dynamic="none",
+           node_options=(NodeOption("propertyName", "property_name", "str"),),
+           doc="A scalar from the environment, e.g. 1 while training.")

@@ -1,28 +1,151 @@
-"""Linear algebra and reshaping ops (ndl-mel.md §B.9.3)."""
+"""Linear algebra ops (ndl-mel.md §B.9.3): Times and its variants, DiagTimes,
+KhatriRaoProduct, the cosine distances and LookupTable."""
 
 from __future__ import annotations
 
+from netsurgeon.ops._build import BOTH, NDL, define, simple_function
+from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import times_shape
-from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, OpSpec, Param, Shape, ShapeContext
+from netsurgeon.ops._shapes import complete_dims, prod, times_shape
+from netsurgeon.ops._spec import AttrSpec, FunctionSpec, Param, Shape, ShapeContext, fmt_shape
 
-__all__ = ["register"]
+__all__ = ["register", "TIMES_ATTRS"]
+
+TIMES_ATTRS = {
+    "output_rank": AttrSpec("int", 1, "number of leading CNTK dims of A kept in the output "
+                            "(numpy: trailing dims of A); file field outputRank"),
+    "infer_input_rank_to_map": AttrSpec("int", -1, "CNTK inferInputRankToMap: -1 = not "
+                                        "specified; k >= 0 = when inferring A's shape keep k "
+                                        "input-mapping dims (file v >= 12)"),
+}
+
+_TIMES_OPTIONS = {
+    "outputRank": Param("output_rank", "int", 1, aliases=("outputRank",)),
+    "inferInputRankToMap": Param("infer_input_rank_to_map", "int", -1,
+                                 aliases=("inferInputRankToMap",)),
+}
+_TIMES_NODE = (NodeOption("outputRank", "output_rank", "int"),
+               NodeOption("inferInputRankToMap", "infer_input_rank_to_map", "int"))
 
 
 def _times(ctx: ShapeContext) -> Shape:
     return times_shape(ctx, ctx.shapes[0], ctx.shapes[1], int(ctx.attrs.get("output_rank", 1)))
 
 
+def _transpose_times(ctx: ShapeContext) -> Shape:
+    """Aᵀ·B: CNTK A is [k x m] (numpy (m, k)) or [k] (numpy (k,)); Aᵀ is [m x k]."""
+    a = tuple(ctx.shapes[0])
+    if len(a) > 2:
+        ctx.fail("the first input of TransposeTimes must have rank 1 or 2")
+    if len(a) == 1:
+        a_t: Shape = (a[0], 1)
+    else:
+        a_t = (a[1], a[0])
+
+    b = tuple(ctx.shapes[1])
+    k = a_t[0]
+    if len(b) == 0:
+        ctx.fail("the second input has rank 0")
+    if k == 0:
+        k = b[-1]
+        ctx.refine(0, (k,) if len(a) == 1 else (a[0], k))
+    elif b[-1] not in (k, 0) and prod(b) != k:
+        ctx.fail(f"A's row dimension {k} does not match B's row dimension {b[-1]}")
+    rest = tuple(b[:-1]) if b[-1] == k else ()
+    return rest + ((a_t[1],) if len(a) == 2 else (1,))
+
+
+def _diag_times(ctx: ShapeContext) -> Shape:
+    d, b = ctx.shapes
+    n = prod(d)
+    if not b:
+        ctx.fail("the second input has rank 0")
+    if n != b[-1] and 0 not in d:
+        ctx.fail(f"the diagonal has {n} elements but the second input has {b[-1]} rows")
+    if 0 in d:
+        ctx.refine(0, complete_dims(ctx, 0, d, b[-1]))
+    return tuple(b)
+
+
+def _khatri_rao(ctx: ShapeContext) -> Shape:
+    a, b = ctx.shapes
+    return (prod(a) * prod(b),)
+
+
+def _cos_distance(ctx: ShapeContext) -> Shape:
+    a, b = ctx.shapes
+    if prod(a) != prod(b) and 0 not in a and 0 not in b:
+        ctx.fail(f"inputs have different sizes {fmt_shape(a)} and {fmt_shape(b)}")
+    return (1,)
+
+
+def _cos_neg(ctx: ShapeContext) -> Shape:
+    a, b = ctx.shapes[0], ctx.shapes[1]
+    if prod(a) != prod(b) and 0 not in a and 0 not in b:
+        ctx.fail(f"inputs have different sizes {fmt_shape(a)} and {fmt_shape(b)}")
+    values = getattr(ctx, "values", None)
+    if values and len(values) > 3 and values[3] is not None:
+        return (int(float(values[3].reshape(-1)[0])) + 1,)
+    neg = int(ctx.attrs.get("num_negative_samples", 0))
+    return (neg + 1,) if neg > 0 else (0,)
+
+
+def _lookup(ctx: ShapeContext) -> Shape:
+    """W numpy (V, d) = CNTK [d x V]; x holds k stacked one-hot words of V: output (d·k,)."""
+    w, x = ctx.shapes
+    if len(w) != 2:
+        ctx.fail("the embedding matrix must have rank 2 (CNTK [d x V])")
+    vocab, dim = w
+    size = prod(x)
+    if vocab == 0:
+        ctx.refine(0, (size, dim))
+        vocab = size
+    if vocab == 0 or size % vocab:
+        ctx.fail(f"the input size {size} is not a multiple of the vocabulary size {vocab}")
+    return (dim * (size // vocab),)
+
+
 def register(ops: OpRegistry) -> None:
     """Register the linear-algebra ops."""
-    ops.register(OpSpec(
-        name="Times", arity=(2, 2), infer_shape=_times, input_names=("A", "B"),
-        attrs={"output_rank": AttrSpec("int", 1, "leading CNTK dims of A kept in the output"),
-               "infer_input_rank_to_map": AttrSpec("int", -1, "CNTK's inferInputRankToMap")},
-        functions=(FunctionSpec(
-            "Times", "Times", (Form((Param("A", "input"), Param("B", "input"))),),
-            {"outputRank": Param("output_rank", "int", 1, aliases=("outputRank",))},
-            attr_names=frozenset({"output_rank"}),
-        ),),
-        doc="Matrix product A·B; numpy order: x @ W.",
-    ))
+    ab = ("A", "B")
+    define(ops, "Times", (2, 2), _times, inputs=ab, attrs=TIMES_ATTRS,
+           categories={"linear"}, node_options=_TIMES_NODE,
+           functions=(simple_function("Times", "Times", "A", "B", options=_TIMES_OPTIONS),),
+           doc="Matrix product A·B; numpy order: x @ W.")
+    define(ops, "TransposeTimes", (2, 2), _transpose_times, inputs=ab, attrs=TIMES_ATTRS,
+           categories={"linear"}, node_options=_TIMES_NODE,
+           functions=(simple_function("TransposeTimes", "TransposeTimes", "A", "B",
+                                      options=_TIMES_OPTIONS),),
+           doc="Aᵀ·B.")
+    define(ops, "QuantizedTimes", (2, 2), _times, inputs=ab,
+           attrs={**TIMES_ATTRS,
+                  "bit_shift_a": AttrSpec("int", 1, "quantization bit shift of A"),
+                  "bit_shift_b": AttrSpec("int", 1, "quantization bit shift of B")},
+           categories={"linear"},
+           node_options=(*_TIMES_NODE, NodeOption("bitShiftA", "bit_shift_a", "int"),
+                         NodeOption("bitShiftB", "bit_shift_b", "int")),
+           has_math=False, doc="Times with quantized operands (stored, not evaluated).")
+    define(ops, "DiagTimes", (2, 2), _diag_times, inputs=("d", "B"), categories={"linear"},
+           functions=(simple_function("DiagTimes", "DiagTimes", "d", "B"),),
+           doc="diag(d)·B: row i of B (numpy: last axis) scaled by d[i].")
+    define(ops, "KhatriRaoProduct", (2, 2), _khatri_rao, inputs=ab, categories={"linear"},
+           functions=(simple_function("KhatriRaoProduct", "KhatriRaoProduct", "A", "B",
+                                      aliases=("ColumnwiseCrossProduct",)),),
+           doc="Column-wise Kronecker product: (m,), (n,) -> (m·n,).")
+    define(ops, "CosDistance", (2, 2), _cos_distance, inputs=("a", "b"), categories={"linear"},
+           functions=(simple_function("CosDistance", "CosDistance", "a", "b",
+                                      aliases=("CosDist",)),),
+           doc="Per-sample cosine similarity, output (1,).")
+    define(ops, "CosDistanceWithNegativeSamples", (4, 4), _cos_neg,
+           inputs=("a", "b", "shift", "num_negative"), categories={"linear"},
+           attrs={"num_negative_samples": AttrSpec(
+               "int", 0, "not stored in files: the value of input 3, recorded by builders so "
+               "the output shape (numNeg+1,) can be inferred; 0 = unknown")},
+           functions=(FunctionSpec(
+               "CosDistanceWithNegativeSamples", "CosDistanceWithNegativeSamples",
+               (simple_function("x", "x", "a", "b", "shift", "num_negative").forms[0],),
+               aliases=("CosWithNegSamples",), languages=BOTH),),
+           doc="Cosine of a against b and numNeg shifted copies of b: (numNeg+1,).")
+    define(ops, "LookupTable", (2, 2), _lookup, inputs=("W", "x"), categories={"linear"},
+           functions=(simple_function("LookupTable", "LookupTable", "W", "x", languages=NDL),),
+           doc="Embedding lookup W·x per stacked one-hot word.")

@@ -1,0 +1,105 @@
+"""``netsurgeon build NET.ndl -o MODEL``: build a network from NDL, validate it and save it.
+
+``$Var$`` in the NDL (and in ``--macros`` files) is resolved as CNTK did (ndl-mel.md §A.2):
+from ``--set NAME=VALUE`` first, then from a CNTK config file given with ``--config``: with
+``--section S``, the ``NDLNetworkBuilder`` block of section S, then S, then the top level;
+without it, the top level and then every nested section in file order.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from netsurgeon.errors import NetsurgeonError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ndl", help="NDL network file")
+    parser.add_argument("-o", "--output", required=True, help="model file to write (.nsm native, "
+                        ".dnn/.cmf CNTK)")
+    parser.add_argument("--macros", action="append", default=[], metavar="FILE",
+                        help="NDL macro file loaded before the network (repeatable); its macros "
+                             "replace standard ones of the same name")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable for $NAME$ in the NDL (repeatable)")
+    parser.add_argument("--config", metavar="FILE.cntk",
+                        help="CNTK config file whose variables feed $NAME$")
+    parser.add_argument("--section", metavar="NAME",
+                        help="command section of --config to look variables up in first")
+    parser.add_argument("--run", metavar="SECTIONS", help="sections to run (overrides run=)")
+    parser.add_argument("--load", metavar="SECTIONS", help="sections to load first (overrides load=)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="first automatic random seed for parameters (default 1)")
+    parser.add_argument("--no-stdlib", action="store_true",
+                        help="do not load the standard macro library")
+    parser.add_argument("--name", help="model name (default: the NDL file's stem)")
+    parser.add_argument("--format", choices=("native", "cntk"), default=None,
+                        help="output format (default: from the output extension)")
+
+
+def config_lookup(path: str, section: str | None) -> Callable[[str], str | None]:
+    """``$var$`` lookup over a CNTK config file (see the module docstring)."""
+    from netsurgeon.lang.config import parse_config_file
+
+    root = parse_config_file(path)
+    scopes = []
+    if section:
+        sec = root.section(section) if root.is_section(section) else None
+        if sec is None:
+            raise NetsurgeonError(f"section '{section}' not found in {path}",
+                                  hint="give the name of a command section, e.g. train")
+        builder = sec.section("NDLNetworkBuilder") if sec.is_section("NDLNetworkBuilder") else None
+        if builder is not None:
+            scopes.append(builder)
+        scopes.append(sec)
+
+    def lookup(name: str) -> str | None:
+        for scope in scopes:
+            value = scope.raw(name)
+            if value is not None:
+                return _unquote(value)
+        value = root.raw(name)
+        if value is not None:
+            return _unquote(value)
+        for _scope, key, raw in root.walk():
+            if key.lower() == name.lower():
+                return _unquote(raw)
+        return None
+
+    return lookup
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == '"' and text[-1] == '"' else text
+
+
+def run(args: argparse.Namespace) -> int:
+    from netsurgeon.commands._common import parse_assignments
+    from netsurgeon.lang.ndl import MacroTable, NameCounter, build_file
+
+    sets = {k.lower(): v for k, v in parse_assignments(args.set).items()}
+    from_config = config_lookup(args.config, args.section) if args.config else None
+
+    def lookup(name: str) -> str | None:
+        value = sets.get(name.lower())
+        if value is None and from_config is not None:
+            value = from_config(name)
+        return value
+
+    counter = NameCounter()
+    macros = MacroTable() if args.no_stdlib else MacroTable.standard()
+    for path in args.macros:
+        macros.load_file(path, variables=lookup, counter=counter)
+    network = build_file(args.ndl, macros=macros, variables=lookup, counter=counter,
+                         name=args.name or Path(args.ndl).stem, seed=args.seed, run=args.run,
+                         load=args.load)
+    from netsurgeon.formats import save
+
+    fmt = save(network, args.output, args.format)
+    params = [n for n in network.nodes if n.op == "LearnableParameter"]
+    values = sum(int(n.value.size) for n in params if n.value is not None)
+    print(f"{args.ndl}: {len(network)} nodes, {len(params)} parameters ({values:,} values) "
+          f"-> {args.output} ({fmt})")
+    return 0

@@ -1,0 +1,145 @@
+"""``netsurgeon eval MODEL DATA.ctf``: evaluate a model on CTF data or on .npy arrays.
+
+Prints every criterion and evaluation node's sum and per-sample value; ``--output`` picks
+other (intermediate) nodes and ``--save-outputs DIR`` writes them as ``DIR/NODE.npy``
+(frames of all sequences concatenated, plus ``DIR/NODE.lens.npy`` for sequence data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from netsurgeon.commands._common import add_format_option, parse_assignments
+from netsurgeon.errors import NetsurgeonError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model file (.nsm, .dnn/.cmf) or NDL network file")
+    parser.add_argument("data", nargs="?", help="CNTK Text Format data file")
+    parser.add_argument("--map", action="append", metavar="NODE=STREAM",
+                        help="feed input NODE from CTF stream STREAM (default: same name)")
+    parser.add_argument("--input", action="append", metavar="NODE=ARRAY.npy",
+                        help="feed input NODE from a .npy array shaped (batch, *sample)")
+    parser.add_argument("--output", action="append", metavar="NODE",
+                        help="node to compute and report/save (repeatable)")
+    parser.add_argument("--minibatch", type=int, default=256, help="samples per minibatch")
+    parser.add_argument("--max-sequences", type=int, default=None,
+                        help="stop after this many sequences of the data file")
+    parser.add_argument("--save-outputs", metavar="DIR", help="save output nodes as DIR/NODE.npy")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_format_option(parser)
+
+
+def _file_name(node: str) -> str:
+    return node.replace("/", "_").replace("\\", "_")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from netsurgeon.commands._model import load_model
+    from netsurgeon.runtime import Evaluator
+    from netsurgeon.runtime.evaluate import batch_from_arrays
+    from netsurgeon.runtime.readers import CTFReader, streams_for
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = load_model(args.model, args.format)
+    net.validate()
+    scored = [n for g in ("criterion", "evaluation") for n in net.group(g)]
+    wanted = [net.node(o) for o in (args.output or [])]
+    outputs = list(dict.fromkeys(scored + wanted)) or None
+    ev = Evaluator(net, outputs)
+    arrays = parse_assignments(args.input, "--input")
+    if bool(arrays) == bool(args.data):
+        raise NetsurgeonError("give either a CTF data file or --input NODE=ARRAY.npy, not both"
+                              if arrays else "give a CTF data file or --input NODE=ARRAY.npy")
+    needed_inputs = [n.name for n in net.nodes if net.registry.op(n.op).is_("input")
+                     and any(n is m for m in _needed(net, ev.outputs))]
+    if arrays:
+        loaded = {}
+        for node, path in arrays.items():
+            if not Path(path).is_file():
+                raise NetsurgeonError(f"--input {node}: file not found: {path}")
+            loaded[net.node(node).name] = np.load(path)
+        # criteria/evaluation nodes whose inputs were not given are skipped
+        computable = [n for n in ev.outputs if all(
+            i.name in loaded for i in _needed(net, [n]) if net.registry.op(i.op).is_("input"))]
+        missing = sorted({i.name for n in wanted for i in _needed(net, [n])
+                          if net.registry.op(i.op).is_("input") and i.name not in loaded})
+        if missing:
+            raise NetsurgeonError("no --input for " + ", ".join(missing))
+        scored = [n for n in scored if n in computable]
+        ev = Evaluator(net, list(dict.fromkeys(scored + wanted)))
+        batch, _ = batch_from_arrays(net, loaded)
+        batches = [batch]
+        sequence_data = False
+    else:
+        mapping = parse_assignments(args.map, "--map")
+        specs = streams_for(net, mapping, needed_inputs)
+        batches = CTFReader(args.data, specs, args.minibatch, args.max_sequences)
+        sequence_data = None
+    sums = {n.name: 0.0 for n in ev.outputs if not n.dynamic}
+    frames: dict[str, list] = {n.name: [] for n in wanted if n.dynamic}
+    static_out: dict[str, np.ndarray] = {}
+    lens: list[np.ndarray] = []
+    samples = sequences = 0
+    for mb in batches:
+        out = ev.run(mb)
+        samples += mb.samples
+        sequences += mb.batch
+        if sequence_data is None or (mb.steps > 1):
+            sequence_data = bool(sequence_data) or mb.steps > 1
+        lens.append(mb.lengths)
+        for name in sums:
+            v = out[name].detach().numpy()
+            sums[name] += float(v.sum())
+            static_out[name] = v
+        if frames:
+            mask = mb.frame_mask()
+            for name in frames:
+                v = out[name].detach().numpy()
+                frames[name].append(v if mask is None else v[mask > 0])
+    report = {"model": args.model, "samples": samples, "sequences": sequences, "nodes": {}}
+    for n in scored:
+        report["nodes"][n.name] = {"op": n.op, "sum": sums[n.name],
+                                   "per_sample": sums[n.name] / max(samples, 1)}
+    saved = {}
+    if args.save_outputs:
+        out_dir = Path(args.save_outputs)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for n in wanted:
+            path = out_dir / f"{_file_name(n.name)}.npy"
+            if n.dynamic:
+                arr = np.concatenate(frames[n.name]) if frames[n.name] else np.zeros((0,))
+                if not sequence_data and arrays:
+                    arr = arr.reshape((samples,) + tuple(n.shape or ()))
+                np.save(path, arr)
+                if sequence_data:
+                    np.save(out_dir / f"{_file_name(n.name)}.lens.npy", np.concatenate(lens))
+            else:
+                np.save(path, static_out[n.name])
+            saved[n.name] = str(path)
+        report["saved"] = saved
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{args.model}: {samples} samples in {sequences} sequences")
+        for name, r in report["nodes"].items():
+            print(f"  {name} ({r['op']}): sum = {r['sum']:.6g}, per sample = {r['per_sample']:.6g}")
+        for n in wanted:
+            if not n.dynamic and n.name not in report["nodes"]:
+                print(f"  {n.name}: {static_out[n.name].tolist()}")
+        for name, path in saved.items():
+            print(f"  saved {name} -> {path}")
+    return 0
+
+
+def _needed(net, outputs):
+    from netsurgeon.runtime.codegen import needed_nodes
+
+    return needed_nodes(net, list(outputs))

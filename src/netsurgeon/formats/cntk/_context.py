@@ -1,0 +1,58 @@
+"""What a payload codec sees while reading or writing one node record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from netsurgeon.formats.cntk._binary import BinaryReader
+    from netsurgeon.graph import Network, Node
+
+__all__ = ["ReadContext", "WriteContext", "Parts", "PRECISIONS", "DTYPE_TAGS"]
+
+#: precision tag -> numpy dtype name (the node's ``dtype``)
+PRECISIONS = {"float": "float32", "double": "float64", "half": "float16"}
+#: numpy dtype name -> precision tag
+DTYPE_TAGS = {v: k for k, v in PRECISIONS.items()}
+
+
+@dataclass
+class ReadContext:
+    """File-level facts while reading: model version, element type, the network being built."""
+
+    version: int
+    dtype: np.dtype
+    network: "Network"
+    reader: "BinaryReader"
+    #: fixes applied after the graph is wired (e.g. BatchNormalization before v13)
+    pending: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class WriteContext:
+    """File-level facts while writing: version, and parameter values to store differently."""
+
+    version: int
+    network: "Network"
+    #: node -> array to store instead of node.value (BatchNormalization inverse std before v13)
+    value_overrides: dict["Node", np.ndarray] = field(default_factory=dict)
+    #: node -> inputs to store instead of node.inputs (BatchNormalization before v19)
+    input_overrides: dict["Node", list["Node"]] = field(default_factory=dict)
+    #: BatchNormalization node -> running sample count taken from a dropped 6th input
+    run_counts: dict["Node", int] = field(default_factory=dict)
+
+    def dtype_of(self, node: "Node") -> np.dtype:
+        return np.dtype(node.dtype if node.dtype in DTYPE_TAGS else "float32")
+
+
+@dataclass
+class Parts:
+    """What a codec read for one node: attributes, and for leaves shape/value/multiplier."""
+
+    attrs: dict[str, Any] = field(default_factory=dict)
+    shape: tuple[int, ...] | None = None
+    value: np.ndarray | None = None
+    learning_rate_multiplier: float | None = None

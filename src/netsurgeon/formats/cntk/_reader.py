@@ -1,0 +1,251 @@
+"""Read a CNTK v1 model file into a :class:`~netsurgeon.graph.Network` (cntk-model-format.md §2-6).
+
+The file is memory-mapped; parameter values are read-only numpy views of the mapping (no
+copy, nothing read element by element in Python). Each node's payload is decoded by the codec
+its registry op carries (``payloads.py``). File-level facts a byte-identical rewrite needs (model
+version, record order, group sections as stored) go to ``network.metadata["cntk"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import mmap
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netsurgeon.errors import GraphError, RegistryError
+from netsurgeon.formats.cntk._binary import BinaryReader, CntkFormatError
+from netsurgeon.formats.cntk._context import PRECISIONS, ReadContext
+from netsurgeon.formats.cntk.payloads import LEGACY_NAME_ATTRS, resolve_op
+from netsurgeon.graph import Network
+
+__all__ = ["read", "read_buffer", "MAX_VERSION", "GROUP_SECTIONS", "map_file"]
+
+#: CNTK's CURRENT_CNTK_MODEL_VERSION: newer files are refused, as CNTK does
+MAX_VERSION = 31
+
+#: group sections in the order CNTK reads them: marker base -> netsurgeon group (None = ignored)
+GROUP_SECTIONS: tuple[tuple[str, str | None], ...] = (
+    ("FeatureNodes", "feature"),
+    ("LabelNodes", "label"),
+    ("CriterionNodes", "criterion"),
+    ("CriteriaNodes", "criterion"),
+    ("NodesReqMultiSeqHandling", None),
+    ("EvalNodes", "evaluation"),
+    ("OutputNodes", "output"),
+    ("PairNodes", None),
+)
+_TRAILING_KEEP = 1 << 20  # bytes after ECN kept for a byte-identical rewrite
+
+
+def map_file(path: str | os.PathLike[str]) -> Any:
+    """The file's bytes as a read-only mmap (``b""`` for an empty file)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise CntkFormatError("model file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise CntkFormatError("is a directory, not a model file", path=str(path)) from None
+    except PermissionError:
+        raise CntkFormatError("model file is not readable (permission denied)", path=str(path)) from None
+
+
+def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
+    """Read the CNTK v1 model at ``path``. Raises CntkFormatError (a FormatError) on any defect."""
+    p = Path(path)
+    buf = map_file(p)
+    return read_buffer(buf, str(p), name or p.stem)
+
+
+def _precision_from_bmat(buf: Any) -> str:
+    """Before v7 there is no precision tag: CNTK v2 uses the element size after the first BMAT."""
+    marker = "BMAT".encode("utf-16-le") + b"\0\0"
+    at = buf.find(marker)
+    if at >= 0 and at + len(marker) + 8 <= len(buf):
+        size = int.from_bytes(bytes(buf[at + len(marker): at + len(marker) + 8]), "little")
+        return {4: "float", 8: "double", 2: "half"}.get(size, "float")
+    return "float"
+
+
+def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Network:
+    """Parse a whole file held in ``buf`` (bytes, bytearray, memoryview or mmap)."""
+    r = BinaryReader(buf, path)
+    r.section = "header"
+    if len(buf) >= 8 and bytes(buf[:8]) != "BCN".encode("utf-16-le") + b"\0\0":
+        raise r.error("not a CNTK v1 model file (it does not start with the 'BCN' signature)", 0)
+    r.marker("BCN")
+    versioned = r.optional_marker("BVersion")
+    if versioned:
+        r.section = "version"
+        at = r.pos
+        version = r.u64("model version")
+        if not 1 <= version <= MAX_VERSION:
+            raise r.error(f"model version {version} is not supported (1..{MAX_VERSION}); a newer "
+                          "CNTK wrote this file, or it is corrupt", at)
+        r.marker("EVersion")
+    else:
+        version = 1
+    net = Network(name)
+    default_precision = None if version >= 7 else _precision_from_bmat(buf)
+    ctx = ReadContext(version, np.dtype(PRECISIONS[default_precision or "float"]), net, r)
+
+    # ---- node records -------------------------------------------------------------------
+    r.section = "node list"
+    count = r.count("node count", 6 if version < 7 else 8)
+    r.marker("BNodeList")
+    order: list[str] = []
+    precisions: list[str] = []
+    for index in range(count):
+        r.section = "node list"
+        start = r.pos
+        if version >= 7:
+            tag = r.wstr("precision tag")
+            base = tag.split(",")[0]
+            if base not in PRECISIONS:
+                raise r.error(f"precision tag {tag!r} is not float, double or half", start)
+            if "," in tag and (version < 31 or tag.split(",")[1] not in PRECISIONS):
+                raise r.error(f"precision tag {tag!r} is not valid in a version {version} file", start)
+        else:
+            tag = default_precision or "float"
+        op_at = r.pos
+        op_name = r.wstr("operation name")
+        name_at = r.pos
+        node_name = r.wstr("node name")
+        if not node_name:
+            raise r.error("empty node name", name_at)
+        try:
+            spec, codec = resolve_op(op_name)
+        except KeyError:
+            raise r.error(f"unknown node type '{op_name}' (node '{node_name}'); CNTK's v1 loader "
+                          "does not know it either", op_at) from None
+        except RegistryError:
+            raise r.error(f"node type '{op_name}' (node '{node_name}') is valid CNTK but "
+                          "netsurgeon's op registry does not define it", op_at) from None
+        r.section = f"node '{node_name}' ({op_name}) payload"
+        own = tag.split(",")[0]  # Cast: "<own type>,<input type>"
+        ctx.dtype = np.dtype(PRECISIONS[own])
+        parts = codec.read(r, ctx, spec)
+        attrs = parts.attrs
+        if op_name != spec.name:
+            key = next((a for a in LEGACY_NAME_ATTRS if a in spec.attrs), "cntk_op_name")
+            attrs[key] = op_name
+        if "," in tag:
+            attrs["cntk_precision"] = tag
+            if "precision" in spec.attrs:
+                attrs["precision"] = {"half": "float16"}.get(own, own)
+        try:
+            net.add(
+                node_name, spec.name, attrs=attrs, shape=parts.shape, value=parts.value,
+                learning_rate_multiplier=(parts.learning_rate_multiplier
+                                          if parts.learning_rate_multiplier is not None else 1.0),
+                dtype=PRECISIONS[own],
+            )
+        except GraphError as exc:
+            raise CntkFormatError(f"node record {index}: {exc.message}", path=path, offset=name_at,
+                                  section="node list") from None
+        order.append(node_name)
+        precisions.append(tag)
+    r.section = "node list"
+    r.marker("ENodeList")
+
+    # ---- relations ---------------------------------------------------------------------------
+    r.section = "relation"
+    r.marker("BRelation")
+    relation_order: list[str] = []
+    seen: set[str] = set()
+    for _ in range(count):
+        at = r.pos
+        node_name = r.wstr("node name")
+        node = net.get(node_name)
+        if node is None or node.name != node_name:
+            raise r.error(f"relation names node '{node_name}', which the node list does not hold", at)
+        if node_name in seen:
+            raise r.error(f"node '{node_name}' has two relation records", at)
+        seen.add(node_name)
+        r.section = "relation"
+        n_inputs = r.count("input count", 2)
+        inputs = []
+        for i in range(n_inputs):
+            in_at = r.pos
+            in_name = r.wstr("input name")
+            inp = net.get(in_name)
+            if inp is None or inp.name != in_name:
+                raise r.error(f"input {i} of '{node_name}' names '{in_name}', which the node list "
+                              "does not hold", in_at)
+            inputs.append(inp)
+        if not spec_accepts(net, node, n_inputs):
+            raise r.error(f"{node.op} node '{node_name}' has {n_inputs} inputs; it takes "
+                          f"{net.registry.op(node.op).arity_text()}", at)
+        net.set_inputs(node, inputs)
+        relation_order.append(node_name)
+    r.marker("ERelation")
+
+    # ---- groups ------------------------------------------------------------------------------
+    r.section = "root nodes"
+    r.marker("BRootNodes")
+    sections: list[list[Any]] = []
+    for base, group in GROUP_SECTIONS:
+        r.section = f"root nodes: {base}"
+        if not r.optional_marker("B" + base):
+            if base == "LabelNodes":
+                # CNTK quirk: the end marker is read even when the begin marker is absent
+                r.marker("ELabelNodes")
+                sections.append([base, None])
+            continue
+        n = r.count("group size", 2)
+        names = []
+        for _ in range(n):
+            at = r.pos
+            member = r.wstr("group member")
+            names.append(member)
+            if group is None:
+                continue
+            node = net.get(member)
+            if node is None or node.name != member:
+                raise r.error(f"group {base} names '{member}', which the node list does not hold", at)
+            net.add_to_group(group, node)
+        if base == "PairNodes" and n:
+            raise r.error("PairNodes is no longer supported; only an empty list loads")
+        r.marker("E" + base)
+        sections.append([base, names])
+    r.section = "root nodes"
+    r.marker("ERootNodes")
+    r.section = "end"
+    r.marker("ECN")
+
+    # ---- fixes that need the whole graph, then file facts -----------------------------------
+    for fix in ctx.pending:
+        fix(ctx)
+    meta: dict[str, Any] = {
+        "version": int(version),
+        "versioned": versioned,
+        "node_order": order,
+        "group_sections": sections,
+    }
+    if relation_order != order:
+        meta["relation_order"] = relation_order
+    distinct = sorted(set(precisions))
+    meta["precision"] = precisions[0] if precisions else (default_precision or "float")
+    if len(distinct) > 1:
+        meta["mixed_precision"] = True
+    if version < 7:
+        meta["untagged_precision"] = default_precision
+    if r.remaining:
+        if r.remaining > _TRAILING_KEEP:
+            meta["trailing_bytes_dropped"] = r.remaining
+        else:
+            meta["trailing"] = base64.b64encode(bytes(buf[r.pos:])).decode("ascii")
+    net.metadata["cntk"] = meta
+    net.version = 0
+    return net
+
+
+def spec_accepts(net: Network, node, count: int) -> bool:
+    return net.registry.op(node.op).accepts_arity(count)

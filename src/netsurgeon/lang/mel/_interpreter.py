@@ -1,0 +1,194 @@
+"""The MEL interpreter: statements in, :class:`~netsurgeon.lang.mel.api.Editor` calls out.
+
+Each statement is dispatched to one Editor method; any error gets the statement's
+``file:line:col``. In-line NDL goes to the default model's NDL script (initial pass at once,
+the other passes when a command needs them, §C.6); ``m = [ ... ]`` is an NDL snippet (§C.7).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from netsurgeon.errors import EditError, NetsurgeonError
+from netsurgeon.lang.mel._commands import (
+    CommandSpec,
+    find_command,
+    match_keyword,
+    parse_bool,
+    unknown_command,
+)
+from netsurgeon.lang.mel._script import SourceText, Statement, parse_script
+from netsurgeon.lang.mel.api import Editor
+
+__all__ = ["Interpreter", "read_script", "bind_arguments"]
+
+
+def read_script(script: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """(text, file name): a path (an existing file, or any ``os.PathLike``) or MEL text."""
+    if isinstance(script, os.PathLike):
+        path = Path(script)
+    elif "\n" not in script and "(" not in script and "=" not in script:
+        path = Path(script)
+    else:
+        return script, None
+    try:
+        return path.read_text(encoding="utf-8-sig"), str(path)
+    except OSError as exc:
+        raise EditError(f"cannot read MEL script {path}: {exc.strerror or exc}") from None
+
+
+def bind_arguments(spec: CommandSpec, stmt: Statement) -> tuple[list[str], dict[str, str]]:
+    """Split arguments into positional ones and options (C.2): an unquoted ``name=value``
+    after the required arguments is an option, matched with the abbreviation rule."""
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    for arg in stmt.args:
+        opt = arg.option() if spec.options else None
+        if opt is not None and len(positional) >= spec.min_args:
+            name, value = opt
+            canon = match_keyword(name, spec.options)
+            if canon is None:
+                raise EditError(f"Invalid optional parameter '{name}' for {spec.name}; valid "
+                                f"options: {', '.join(spec.options)}", hint=f"usage: {spec.usage}")
+            options["copy" if canon == "copyFlag" else canon] = value
+            continue
+        if options:
+            raise EditError(f"{spec.name}: positional argument '{arg.text}' after an option",
+                            hint=f"usage: {spec.usage}")
+        positional.append(arg.text)
+    high = spec.max_args
+    if len(positional) < spec.min_args or (high is not None and len(positional) > high):
+        want = (f"{spec.min_args}" if high == spec.min_args else
+                f"{spec.min_args} or more" if high is None else f"{spec.min_args} to {high}")
+        raise EditError(f"Invalid number of parameters for {spec.name}: expected {want}, got "
+                        f"{len(positional)}", hint=f"usage: {spec.usage}")
+    return positional, options
+
+
+class Interpreter:
+    """Runs MEL text on an Editor.
+
+    Args:
+        editor: the models, default model, macros and file writer.
+        variables: ``$name$`` values (case-insensitive names).
+    """
+
+    def __init__(self, editor: Editor, variables: Mapping[str, Any] | None = None) -> None:
+        self.editor = editor
+        self._vars = {str(k).lower(): str(v) for k, v in (variables or {}).items()}
+        self._handlers: dict[str, Callable[[list[str], dict[str, str]], None]] = {
+            "CreateModel": self._create,
+            "CreateModelWithName": self._create_with_name,
+            "LoadModel": self._load,
+            "LoadModelWithName": self._load_with_name,
+            "LoadNDLSnippet": self._load_snippet,
+            "SaveDefaultModel": self._save_default,
+            "SaveModel": self._save,
+            "SetDefaultModel": lambda a, o: self.editor.set_default(a[0]),
+            "UnloadModel": lambda a, o: self.editor.unload(*a),
+            "DumpModel": self._dump,
+            "DumpNode": self._dump_node,
+            "CopyNode": lambda a, o: self.editor.copy(a[0], a[1], o.get("copy", "all")),
+            "CopySubTree": self._copy_subtree,
+            "CopyNodeInputs": lambda a, o: self.editor.copy_inputs(a[0], a[1]),
+            "SetNodeInput": lambda a, o: self.editor.set_input(a[0], a[1], a[2]),
+            "SetNodeInputs": lambda a, o: self.editor.set_inputs(a[0], *a[1:]),
+            "SetProperty": lambda a, o: self.editor.set_property(a[0], a[1], a[2]),
+            "SetPropertyForSubTree": lambda a, o: self.editor.set_property_for_subtree(a[0], a[1], a[2]),
+            "RemoveNode": lambda a, o: self.editor.remove(*a),
+            "DeleteNode": lambda a, o: self.editor.remove(*a),
+            "Rename": lambda a, o: self.editor.rename(a[0], a[1]),
+            "ReviseParameter": lambda a, o: self.editor.revise_parameter(a[0], a[1]),
+        }
+
+    def lookup(self, name: str) -> str | None:
+        return self._vars.get(name.lower())
+
+    def parse(self, text: str, file: str | None = None) -> list[Statement]:
+        """Read and classify a whole script (syntax errors surface before anything runs)."""
+        return parse_script(SourceText.read(text, file, self.lookup))
+
+    def execute(self, text: str, file: str | None = None) -> None:
+        """Run every statement in order."""
+        for stmt in self.parse(text, file):
+            self.execute_statement(stmt)
+
+    def execute_statement(self, stmt: Statement) -> None:
+        try:
+            self._dispatch(stmt)
+        except NetsurgeonError as exc:
+            raise exc.with_location(stmt.location) from None
+        except (ValueError, KeyError) as exc:  # lower layers' plain errors, made readable
+            raise EditError(f"{stmt.text.strip()[:60]}: {exc}", location=stmt.location) from exc
+
+    def _dispatch(self, stmt: Statement) -> None:
+        if stmt.kind == "ndl":
+            self.editor.ndl_statement(stmt.text.strip(), stmt.location)
+        elif stmt.kind == "snippet":
+            self.editor.define(stmt.target, stmt.args[0].text,
+                               location=stmt.body_location or stmt.location)
+        elif stmt.kind == "assign":
+            spec = find_command(stmt.name)
+            if spec is not None and spec.name in ("CreateModel", "CreateModelWithName"):
+                if stmt.args:
+                    raise EditError(f"{stmt.target} = CreateModel() takes no arguments")
+                self.editor.create(stmt.target)
+            elif spec is not None and spec.name in ("LoadModel", "LoadModelWithName"):
+                load = next(c for c in _COMMANDS if c.name == "LoadModel")
+                args, opts = bind_arguments(load, stmt)
+                self.editor.load(args[0], stmt.target, opts.get("format"))
+            else:
+                self.editor.ndl_statement(stmt.text.strip(), stmt.location)
+        else:
+            spec = find_command(stmt.name)
+            if spec is None:
+                raise unknown_command(stmt.name)
+            args, opts = bind_arguments(spec, stmt)
+            self._handlers[spec.name](args, opts)
+
+    # ---- commands needing more than one call ---------------------------------------------------
+    def _create(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.create("default")  # a bare CreateModel() works (CNTK's source rejected it)
+
+    def _create_with_name(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.create(a[0])
+
+    def _load(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.load(a[0], "default", o.get("format"))
+
+    def _load_with_name(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.load(a[1], a[0], o.get("format"))
+
+    def _load_snippet(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.load_snippet(a[0], a[1], o.get("section"))
+
+    def _save(self, a: list[str], o: dict[str, str]) -> None:
+        if len(a) == 1:  # the documentation's SaveModel("file"): the default model
+            self.editor.save(a[0], None, o.get("format"))
+        else:
+            self.editor._model(a[0])  # unknown model: clear error before anything else
+            self.editor.save(a[1], a[0], o.get("format"))
+
+    def _save_default(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.save(a[0], None, o.get("format"))
+
+    def _dump(self, a: list[str], o: dict[str, str]) -> None:
+        if a[0].lower() not in {n.lower() for n in self.editor.models}:
+            raise EditError(f"Model '{a[0]}' does not exist. Cannot dump non-existent model.",
+                            hint=self.editor._models_hint())
+        self.editor.dump(a[1], a[0], parse_bool(o.get("includeData", "false"), "includeData"))
+
+    def _dump_node(self, a: list[str], o: dict[str, str]) -> None:
+        self.editor.dump_nodes(a[0], a[1], parse_bool(o.get("includeData", "false"), "includeData"))
+
+    def _copy_subtree(self, a: list[str], o: dict[str, str]) -> None:
+        from netsurgeon.graph import split_model_prefix
+
+        model, _ = split_model_prefix(a[1], list(self.editor.models))
+        self.editor.copy_subtree(a[0], a[2], model, o.get("copy", "all"))
+
+
+from netsurgeon.lang.mel._commands import COMMANDS as _COMMANDS  # noqa: E402

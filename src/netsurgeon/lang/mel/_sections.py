@@ -1,0 +1,53 @@
+"""LoadNDLSnippet's file reading (ndl-mel.md §C.8): pick one ``name = [ ... ]`` section.
+
+The file is read with the comment rules but without the caller's ``$var$`` values; a chosen
+section's ``$var$`` are resolved against the file's own top-level ``key = value`` entries only
+(CNTK's rule). Without ``section=`` the whole file is the snippet, as the documentation says
+(CNTK's source evaluated nothing in that case).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netsurgeon.errors import EditError, SourceLocation
+from netsurgeon.lang.mel._script import SourceText, normalize_quotes, parse_script, substitute_line
+
+__all__ = ["read_section"]
+
+
+def read_section(path: str, section: str | None) -> tuple[str, SourceLocation]:
+    """(snippet text, location of its first character) for ``section`` of ``path``."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise EditError(f"cannot read NDL snippet file {path}: {exc.strerror or exc}") from None
+    if section is None:
+        return normalize_quotes(raw), SourceLocation(path, 1, 1)
+    if not section.strip():
+        raise EditError("section= must name a section of the snippet file")
+    src = SourceText.read(raw, path)
+    values: dict[str, str] = {}
+    found = None
+    names = []
+    for stmt in parse_script(src):
+        if stmt.kind == "snippet":
+            names.append(stmt.target)
+            if stmt.target.lower() == section.strip().lower() and found is None:
+                found = stmt
+        elif stmt.kind == "ndl" and "=" in stmt.text:
+            key, _, value = stmt.text.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values[key.strip().lower()] = value
+    if found is None:
+        raise EditError(f"Section {section} specified in optional parameter was not found in the "
+                        f"{path} file", hint="sections: " + ", ".join(names) if names else None)
+    location = found.body_location or found.location
+    body = found.args[0].text
+    lines = body.split("\n")
+    out = [substitute_line(line, lambda k: values.get(k.lower()),
+                           SourceLocation(path, (location.line or 1) + i, 1)) if "$" in line else line
+           for i, line in enumerate(lines)]
+    return "\n".join(out), location

@@ -1,0 +1,481 @@
+"""NDL evaluation: the three passes that turn parsed symbols into network nodes (§B.7, §B.8).
+
+* **initial**: every function call gets its computation node, with its full dotted name,
+  its scalar arguments read and its options applied; inputs stay unconnected. Macro calls
+  bind their formal parameters and evaluate their bodies under ``base.key``.
+* **resolve**: inputs are looked up (forward references, references to model nodes by
+  full name) and attached in argument order; ``tag`` options add nodes to groups.
+* **final**: learnable parameters get their values (automatic seeds 1, 2, 3, ... in this
+  order, plus the seed offset).
+
+Traversal uses an explicit stack, so macro nesting never deepens the Python stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netsurgeon.errors import GraphError, NetsurgeonError, ParseError, SourceLocation, close_matches
+from netsurgeon.lang.config import split_array, to_bool, to_float, to_int
+from netsurgeon.lang.ndl._macros import NameCounter
+from netsurgeon.lang.ndl._symbols import (
+    NdlArray,
+    NdlCall,
+    NdlConst,
+    NdlMacroCall,
+    NdlOption,
+    NdlParam,
+    NdlRef,
+    Scope,
+    join_name,
+)
+
+if TYPE_CHECKING:
+    from netsurgeon.graph import Network, Node
+    from netsurgeon.ops import Form, OpRegistry, Param
+
+__all__ = ["Evaluator", "SPECIAL_LISTS", "RANDOM_INITS"]
+
+#: special node lists, in the order CNTK reads them (§B.8)
+SPECIAL_LISTS = (
+    ("FeatureNodes", "feature"),
+    ("LabelNodes", "label"),
+    ("CriterionNodes", "criterion"),
+    ("EvalNodes", "evaluation"),
+    ("OutputNodes", "output"),
+    ("CriteriaNodes", "criterion"),
+)
+#: init kinds that draw random numbers and so use up an automatic seed
+RANDOM_INITS = frozenset({"uniform", "gaussian", "heNormal"})
+_DTYPES = {"": "float32", "float": "float32", "double": "float64", "float16": "float16"}
+_DEREF_LIMIT = 100_000
+
+
+class _Slot:
+    """Stands for a node input in ``FunctionSpec.bind``; remembers the argument index."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"<input argument {self.index}>"
+
+
+def slot_params(form: "Form", count: int) -> list["Param"]:
+    """The parameter each of ``count`` positional arguments binds to (as ``bind_positional``)."""
+    params = list(form.params)
+    variadic = [i for i, p in enumerate(params) if p.kind in ("inputs", "ints")]
+    if not variadic:
+        return params[:count]
+    vi = variadic[0]
+    after = len(params) - vi - 1
+    middle = count - vi - after
+    if middle < 0:
+        return params[:count]
+    return params[:vi] + [params[vi]] * middle + params[vi + 1:]
+
+
+class Evaluator:
+    """Runs the passes for statements of one script against one network."""
+
+    def __init__(self, network: "Network", registry: "OpRegistry", counter: NameCounter, *,
+                 seed_offset: int = 0, base_dir: Path | None = None) -> None:
+        self.network = network
+        self.registry = registry
+        self.counter = counter
+        self.seed_offset = seed_offset
+        self.base_dir = base_dir
+
+    # ---- traversal -------------------------------------------------------------------------------
+    def run(self, stmt: Any, pass_name: str) -> None:
+        """One pass over one top-level statement (and everything nested in it)."""
+        stack: list[tuple[Any, str, SourceLocation | None]] = [(stmt, "", None)]
+        while stack:
+            sym, base, anchor = stack.pop()
+            children: list[tuple[Any, str, SourceLocation | None]] = []
+            if isinstance(sym, NdlCall):
+                if pass_name == "initial":
+                    self.create(sym, base, anchor)
+                elif pass_name == "resolve":
+                    self.connect(sym)
+                else:
+                    self.initialize(sym)
+                children = [(n, base, anchor) for n in sym.nested]
+            elif isinstance(sym, NdlMacroCall):
+                if sym.body is None:
+                    continue
+                if pass_name == "initial" and not sym.bound:
+                    self.bind(sym)
+                inner = join_name(base, sym.name)
+                inner_anchor = anchor
+                if sym.macro.standard and inner_anchor is None:
+                    inner_anchor = sym.location
+                children = [(n, base, anchor) for n in sym.nested]
+                children += [(s, inner, inner_anchor) for s in sym.body.statements]
+                if pass_name == "resolve":
+                    self.apply_macro_tags(sym)
+            stack.extend(reversed(children))
+
+    # ---- macro binding -----------------------------------------------------------------------------
+    def bind(self, call: NdlMacroCall) -> None:
+        macro = call.macro
+        body = call.body
+        assert body is not None
+        params = body.params
+        positional = [a for a in call.args if not isinstance(a, NdlOption)]
+        if len(positional) < len(params):
+            raise ParseError(
+                f"Parameter mismatch, {len(positional)} parameters provided, {len(params)} "
+                f"expected in call to {macro.name}", location=call.location,
+                hint=f"the macro is {macro.signature()}")
+        for i, param in enumerate(params):
+            arg = call.args[i]
+            if isinstance(arg, NdlOption):
+                raise ParseError(
+                    f"parameter {i} is an optional parameter, but should be a required parameter "
+                    f"in call to {macro.name}", location=arg.location,
+                    hint=f"put options after the {len(params)} positional arguments of "
+                         f"{macro.signature()}")
+            param.bound = arg
+        extra = [a for a in call.args[len(params):] if not isinstance(a, NdlOption)]
+        for arg in extra:
+            name = getattr(arg, "name", "")
+            if body.get(name) is None:
+                raise ParseError(
+                    f"Parameter mismatch, {len(positional)} parameters provided, {len(params)} "
+                    f"expected in call to {macro.name}", location=getattr(arg, "location", call.location),
+                    hint=f"the macro is {macro.signature()}")
+            body.table[name.lower()] = arg
+        for opt in call.args:
+            if isinstance(opt, NdlOption):
+                body.table[opt.name.lower()] = opt
+        call.bound = True
+
+    # ---- dereferencing ------------------------------------------------------------------------------
+    def deref(self, sym: Any, *, network: bool) -> Any:
+        """Follow formal parameters and references to a concrete symbol, or (with
+        ``network``) to a graph node named by an unresolved reference."""
+        for _ in range(_DEREF_LIMIT):
+            if isinstance(sym, NdlParam):
+                if sym.bound is None:
+                    return sym
+                sym = sym.bound
+                continue
+            if isinstance(sym, NdlRef):
+                found = sym.scope.find(sym.name)
+                if found is sym:
+                    found = sym.scope.find(sym.name, skip=sym)
+                if found is None or found is sym:
+                    if network:
+                        node = self.network.get(sym.name)
+                        if node is not None:
+                            return node
+                    return sym
+                sym = found
+                continue
+            return sym
+        raise ParseError(f"'{getattr(sym, 'name', sym)}' refers to itself",
+                         location=getattr(sym, "location", None))
+
+    def input_node(self, sym: Any, what: str = "input") -> "Node":
+        """The computation node an argument stands for (node inputs, special lists)."""
+        from netsurgeon.graph import Node
+
+        start = sym
+        for _ in range(_DEREF_LIMIT):
+            d = self.deref(sym, network=True)
+            if isinstance(d, Node):
+                return d
+            if isinstance(d, NdlCall):
+                if d.comp is None:
+                    raise ParseError(
+                        f"'{d.name}' has no node: a call written as a macro argument is not "
+                        "evaluated", location=d.location, hint="assign the call to a name first")
+                if d.comp.network is not self.network:
+                    raise ParseError(f"node '{d.comp.name}' was removed from the network",
+                                     location=getattr(start, "location", None))
+                return d.comp
+            if isinstance(d, NdlMacroCall):
+                ret = d.return_symbol()
+                if ret is None:
+                    raise ParseError(f"macro instance '{d.name}' has no statement to return",
+                                     location=d.location)
+                sym = ret
+                continue
+            if isinstance(d, NdlConst):
+                raise ParseError(
+                    f"the number {d.text} cannot be a node {what}", location=d.location,
+                    hint=f"wrap it in a node: Constant({d.text})")
+            if isinstance(d, NdlRef):
+                raise ParseError(f"Parameter name could not be resolved '{d.name}'",
+                                 location=d.location,
+                                 hint=close_matches(d.name, self.network.names()))
+            if isinstance(d, NdlParam):
+                raise ParseError(f"formal parameter '{d.name}' is not bound", location=d.location)
+            what_kind = "an array" if isinstance(d, NdlArray) else "an option"
+            raise ParseError(f"'{getattr(d, 'name', d)}' is {what_kind} and cannot be a node {what}",
+                             location=getattr(d, "location", None))
+        raise ParseError("reference chain too long", location=getattr(start, "location", None))
+
+    def scalar_text(self, sym: Any, what: str, *, text: bool = False) -> str:
+        """The text of a scalar argument (a number, or a symbol that ends in one)."""
+        d = self.deref(sym, network=False)
+        if isinstance(d, NdlConst):
+            return d.text
+        if text and isinstance(d, (NdlRef, NdlParam)):
+            return d.name
+        if isinstance(d, (NdlRef, NdlParam)):
+            raise ParseError(f"undefined Variable, '{d.name}' found, must be declared before first use",
+                             location=getattr(sym, "location", None) or d.location,
+                             hint=f"{what} must be a number or a name assigned a number")
+        raise ParseError(
+            f"Scalar expected, '{getattr(d, 'name', d)}' must be a constant or variable that "
+            f"resolves to a constant", location=getattr(sym, "location", None),
+            hint=f"{what} is a number, not a node")
+
+    # ---- conversions --------------------------------------------------------------------------------
+    def convert(self, sym: Any, param: "Param", fn_name: str) -> Any:
+        kind = param.kind
+        what = f"{fn_name} argument '{param.name}'"
+        loc = getattr(sym, "location", None)
+        if kind == "text":
+            return self.scalar_text(sym, what, text=True)
+        if kind == "shape":
+            d = self.deref(sym, network=False)
+            if isinstance(d, NdlArray):
+                return tuple(to_int(self.scalar_text(e, what), what, getattr(e, "location", loc))
+                             for e in d.elements)
+            return to_int(self.scalar_text(sym, what), what, loc)
+        if kind == "any":
+            d = self.deref(sym, network=False)
+            if isinstance(d, NdlArray):
+                return tuple(self.scalar_text(e, what, text=True) for e in d.elements)
+            return self.scalar_text(sym, what, text=True)
+        return self.convert_text(self.scalar_text(sym, what), kind, what, loc)
+
+    @staticmethod
+    def convert_text(text: str, kind: str, what: str, loc: SourceLocation | None) -> Any:
+        if kind == "int":
+            return to_int(text, what, loc)
+        if kind == "ints":
+            value = to_int(text, what, loc)
+            if value < 0:
+                raise ParseError(f"{what} must not be negative: {text}", location=loc)
+            return value
+        if kind == "float":
+            return to_float(text, what, loc)
+        if kind == "bool":
+            return to_bool(text, what, loc)
+        return text
+
+    def option_value(self, opt: NdlOption, param: "Param", fn_name: str) -> Any:
+        """An option's value, converted; a name assigned a number may stand for the number."""
+        kind = param.kind
+        what = f"option {opt.name} of {fn_name}"
+        text = opt.value
+        if kind in ("text", "any", "input", "inputs"):
+            return text
+        if kind in ("shape", "ints") and text[:1] in "({[":
+            return tuple(to_int(self._option_scalar(opt, e), what, opt.location)
+                         for e in split_array(text))
+        try:
+            return self.convert_text(text, "int" if kind == "shape" else kind, what, opt.location)
+        except ParseError:
+            resolved = self._option_scalar(opt, text)
+            if resolved == text:
+                raise
+            return self.convert_text(resolved, "int" if kind == "shape" else kind, what, opt.location)
+
+    def _option_scalar(self, opt: NdlOption, text: str) -> str:
+        found = opt.scope.find(text)
+        if found is None:
+            return text
+        d = self.deref(found, network=False)
+        return d.text if isinstance(d, NdlConst) else text
+
+    # ---- initial pass --------------------------------------------------------------------------------
+    def create(self, call: NdlCall, base: str, anchor: SourceLocation | None) -> None:
+        if call.comp is not None:
+            return
+        fn = call.fn
+        loc = call.location
+        name = join_name(base, call.name)
+        if fn.broken:
+            raise ParseError(f"Attempted to instantiate undefined operation {fn.name}: {fn.broken}",
+                             location=loc, node=name)
+        positional = call.positional
+        form = fn.form_for(len(positional))
+        if form is None:
+            raise ParseError(
+                f"{fn.name}: {len(positional)} positional arguments given, expected "
+                f"{fn.describe_forms()}", location=loc, node=name)
+        values: list[Any] = []
+        for i, (arg, param) in enumerate(zip(positional, slot_params(form, len(positional)))):
+            values.append(_Slot(i) if param.is_input else self.convert(arg, param, fn.name))
+        options: dict[str, Any] = {}
+        for opt in call.options:
+            if opt.name.lower() == "tag":
+                continue
+            param = fn.option(opt.name)
+            if param is None:
+                continue  # CNTK ignored options a function does not know
+            options[opt.name] = self.option_value(opt, param, fn.name)
+        try:
+            recipe = fn.bind(values, options)
+        except NetsurgeonError as exc:
+            raise exc.with_location(loc) if loc else exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ParseError(f"{fn.name}: {exc}", location=loc, node=name) from exc
+        if recipe.op in ("InputValue", "SparseInputValue"):
+            existing = self.network.get(name)
+            if existing is not None and existing.op == recipe.op:
+                call.comp = existing  # CNTK reuses an existing input of that name
+                call.input_map = []
+                return
+        input_map: list[Any] = [v.index if isinstance(v, _Slot) else None for v in recipe.inputs]
+        auto = dict(recipe.extra.get("auto_inputs") or {}) if recipe.extra else {}
+        if auto:
+            input_map.extend([None] * (max(auto) + 1 - len(input_map)))
+        attrs = dict(recipe.attrs)
+        if recipe.init is not None:
+            attrs["init"] = dict(recipe.init)
+        precision = str(recipe.extra.get("precision") or "") if recipe.extra else ""
+        try:
+            node = self.network.add(
+                name, recipe.op, [None] * len(recipe.inputs), attrs=attrs, shape=recipe.shape,
+                learning_rate_multiplier=(1.0 if recipe.learning_rate_multiplier is None
+                                          else recipe.learning_rate_multiplier),
+                dtype=_DTYPES.get(precision, "float32"), location=anchor or loc,
+            )
+        except GraphError as exc:
+            raise ParseError(f"Duplicated name for {recipe.op} operation '{name}': {exc.message}",
+                             location=loc, node=name) from exc
+        for index, spec in sorted(auto.items()):
+            input_map[index] = self._auto_input(name, spec, anchor or loc)
+        call.input_map = input_map
+        if recipe.tag:
+            self.apply_tag(node, recipe.tag, loc)
+        call.comp = node
+
+    def _auto_input(self, owner: str, spec: dict, loc: SourceLocation | None) -> "Node":
+        """A node a function asks for besides its arguments (BatchNormalization's
+        ``<name>.run_sample_count``), created and initialised at once."""
+        from netsurgeon.ops.init import initialize
+
+        name = owner + str(spec.get("suffix", ".auto"))
+        shape = tuple(spec.get("shape", (1,)))
+        init = spec.get("init")
+        attrs = {"init": dict(init)} if init else {}
+        try:
+            node = self.network.add(
+                name, spec.get("op", "LearnableParameter"), attrs=attrs, shape=shape,
+                learning_rate_multiplier=float(spec.get("learning_rate_multiplier", 0.0)),
+                location=loc)
+        except GraphError as exc:
+            raise ParseError(f"Duplicated name '{name}': {exc.message}", location=loc,
+                             node=name) from exc
+        if init and node.op == "LearnableParameter":
+            node.value = initialize(shape, init, dtype=node.dtype)
+        return node
+
+    # ---- resolve pass -----------------------------------------------------------------------------------
+    def connect(self, call: NdlCall) -> None:
+        node = call.comp
+        if node is None or node.network is not self.network:
+            return
+        if call.input_map:
+            positional = call.positional
+            inputs = [idx if not isinstance(idx, int) else self.input_node(positional[idx])
+                      for idx in call.input_map]
+            self.network.set_inputs(node, inputs)
+        for opt in call.options:
+            if opt.name.lower() == "tag":
+                self.apply_tag(node, opt.value, opt.location)
+
+    def apply_macro_tags(self, call: NdlMacroCall) -> None:
+        tags = [a for a in call.args if isinstance(a, NdlOption) and a.name.lower() == "tag"]
+        if not tags:
+            return
+        node = self.input_node(call)
+        for opt in tags:
+            self.apply_tag(node, opt.value, opt.location)
+
+    def apply_tag(self, node: "Node", value: str, loc: SourceLocation | None) -> None:
+        from netsurgeon.graph import group_name
+
+        if value.lower() == "multiseq":
+            return  # defunct in CNTK, ignored
+        try:
+            group = group_name(value)
+        except GraphError as exc:
+            raise ParseError(exc.message, location=loc, node=node.name) from exc
+        self.network.add_to_group(group, node)
+        node.tags.add(group)
+
+    def special_lists(self, scope: Scope, *, require_features: bool,
+                      location: SourceLocation | None = None) -> None:
+        """Read FeatureNodes, LabelNodes, ... (§B.8) into the network's groups."""
+        for name, group in SPECIAL_LISTS:
+            sym = scope.get(name)
+            if sym is None:
+                continue
+            d = self.deref(sym, network=False)
+            if isinstance(d, NdlArray):
+                elements = d.elements
+            elif isinstance(d, (NdlCall, NdlMacroCall)):
+                elements = [d]
+            else:
+                raise ParseError(f"Invalid network node definition for '{name}', nonexistant or "
+                                 "wrong type", location=getattr(sym, "location", location),
+                                 hint=f"write {name}=(node1, node2)")
+            for el in elements:
+                try:
+                    node = self.input_node(el, f"in {name}")
+                except ParseError as exc:
+                    raise ParseError(
+                        f"Invalid node '{getattr(el, 'name', el)}' as a(n) {group} node, "
+                        f"nonexistant or wrong type", location=getattr(el, "location", location),
+                        hint=exc.message) from exc
+                self.network.add_to_group(group, node)
+        if require_features and not self.network.group("feature"):
+            raise ParseError("Invalid network node definition for 'featureNodes', nonexistant or "
+                             "wrong type: the network has no feature node", location=location,
+                             hint="tag an input with tag=\"feature\" or list it in FeatureNodes=(...)")
+
+    # ---- final pass ---------------------------------------------------------------------------------------
+    def initialize(self, call: NdlCall) -> None:
+        node = call.comp
+        if call.initialized or node is None or node.network is not self.network:
+            return
+        call.initialized = True
+        if node.op != "LearnableParameter" or node.value is not None:
+            return
+        init = node.attrs.get("init")
+        if not isinstance(init, dict):
+            return
+        init = dict(init)
+        if init.get("kind") in RANDOM_INITS and int(init.get("seed", -1)) < 0:
+            init["seed"] = self.counter.next_seed() + self.seed_offset
+        if init.get("kind") == "fromFile":
+            init["path"] = self._find_file(str(init.get("path", "")).strip('"'))
+        node.attrs["init"] = init
+        shape = node.shape
+        if shape is None or any(d == 0 for d in shape):
+            return  # validation initialises it once the 0 dimensions are inferred
+        from netsurgeon.ops.init import initialize
+
+        try:
+            node.value = initialize(tuple(shape), init, dtype=node.dtype)
+        except NetsurgeonError as exc:
+            raise ParseError(f"cannot initialise '{node.name}': {exc.message}",
+                             location=call.location, node=node.name) from exc
+
+    def _find_file(self, path: str) -> str:
+        p = Path(path)
+        if p.is_absolute() or p.exists() or self.base_dir is None:
+            return path
+        candidate = self.base_dir / p
+        return str(candidate) if candidate.exists() else path

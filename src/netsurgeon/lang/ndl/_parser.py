@@ -1,0 +1,381 @@
+"""The NDL statement parser (ndl-mel.md §B.2, §B.4–§B.6).
+
+Records come from the config tokenizer (``;`` as the extra separator). Each is an assignment
+``key = value``, a macro definition ``Name(params)`` followed by its body record, or (in
+one-line macro bodies and MEL in-line NDL) a nameless call.
+
+Three modes reproduce CNTK's numbering of generated names exactly:
+
+* ``normal``: top-level text. Calls, macro calls, numbers and arrays each use up one
+  ``unnamedN`` number when created; a macro call copies the macro body at once.
+* ``define``: a macro body at definition time: numbered the same way, but macro calls are
+  not expanded.
+* ``copy``: a macro instance re-running the body templates: statement-level nodes are
+  copies (no new numbers, nameless ones keep their definition-time name), while every
+  number, call and array inside an argument list is new and numbered.
+
+Nesting is bounded (``MAX_DEPTH`` brackets inside one statement, ``MAX_DEPTH`` macro levels)
+so no input can exhaust the Python stack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netsurgeon.errors import ParseError, SourceLocation, close_matches
+from netsurgeon.lang.config import (
+    OPEN_BRACES,
+    Record,
+    SourceText,
+    Tokenizer,
+    find_braces,
+    split_array_records,
+    strtod,
+    unquote,
+)
+from netsurgeon.lang.ndl._macros import MacroDef, MacroTable, NameCounter, StmtTemplate
+from netsurgeon.lang.ndl._symbols import (
+    NdlArray,
+    NdlCall,
+    NdlConst,
+    NdlMacroCall,
+    NdlOption,
+    NdlParam,
+    NdlRef,
+    Scope,
+    Sym,
+)
+
+if TYPE_CHECKING:
+    from netsurgeon.ops import FunctionSpec, OpRegistry
+
+__all__ = ["Parser", "MAX_DEPTH"]
+
+MAX_DEPTH = 60
+
+
+def _first_of(text: str, chars: str) -> int:
+    best = -1
+    for c in chars:
+        i = text.find(c)
+        if i >= 0 and (best < 0 or i < best):
+            best = i
+    return best
+
+
+class Parser:
+    """Parses NDL blocks into a :class:`Scope`, expanding macro calls into instance scopes."""
+
+    def __init__(self, macros: MacroTable, counter: NameCounter, registry: "OpRegistry", *,
+                 strict: bool = True, standard: bool = False) -> None:
+        self.macros = macros
+        self.counter = counter
+        self.registry = registry
+        self.strict = strict  # False: a macro whose body fails is kept, marked broken
+        self.standard = standard  # definitions are standard-library macros
+
+    # ---- blocks and statements -----------------------------------------------------------------
+    def parse_block(self, src: SourceText, start: int, end: int, scope: Scope, *, mode: str,
+                    allow_definitions: bool, templates: list[StmtTemplate] | None = None,
+                    depth: int = 0) -> None:
+        """Parse the statements of ``src.text[start:end]`` into ``scope``."""
+        tok = Tokenizer(src, ";", start, end, block=True)
+        while True:
+            rec = tok.next_record()
+            if rec is None:
+                return
+            template = StmtTemplate(rec, src) if templates is not None else None
+            self.statement(src, rec, tok, scope, mode=mode, allow_definitions=allow_definitions,
+                           template=template, depth=depth)
+            if template is not None:
+                templates.append(template)
+
+    def statement(self, src: SourceText, rec: Record, tok: Tokenizer | None, scope: Scope, *,
+                  mode: str, allow_definitions: bool, template: StmtTemplate | None,
+                  depth: int) -> None:
+        text = rec.text
+        i = _first_of(text, "=" + OPEN_BRACES)
+        if i < 0:
+            raise ParseError(f"Invalid statement, does not contain an '=' sign: '{text}'",
+                             location=rec.location, hint="write name = value or name = Function(...)")
+        if text[i] == "=":
+            self.assignment(src, rec, i, scope, mode=mode, template=template, depth=depth)
+            return
+        if allow_definitions:
+            if mode == "copy":
+                return  # nested definitions were made once, when the macro was defined
+            if template is not None:
+                template.kind = "define"
+            self.define_macro(src, rec, i, tok)
+            return
+        # a nameless call (one-line macro bodies, MEL in-line NDL)
+        name = text[:i].strip()
+        if not name:
+            raise ParseError(f"Invalid statement: '{text}'", location=rec.location,
+                             hint="write name = value or name = Function(...)")
+        target = template.target if (template is not None and mode == "copy") else None
+        node_name = template.name if (template is not None and mode == "copy") else None
+        sym = self.call(src, scope, name, rec.start + i, rec.end, rec.location, node_name=node_name,
+                        consume=mode != "copy", target=target, mode=mode, depth=depth)
+        scope.statements.append(sym)
+        if template is not None and mode != "copy":
+            template.kind = "nameless"
+            template.name = sym.name
+            template.target = sym.fn if isinstance(sym, NdlCall) else sym.macro
+
+    def assignment(self, src: SourceText, rec: Record, eq: int, scope: Scope, *, mode: str,
+                   template: StmtTemplate | None, depth: int) -> None:
+        text = rec.text
+        key = text[:eq].strip()
+        if not key:
+            raise ParseError(f"missing name before '=' in '{text}'", location=rec.location)
+        if self.registry.is_reserved(key, "ndl"):
+            raise ParseError(
+                f"variable {key} is invalid, it is reserved because it is also the name of a function",
+                location=rec.location, hint="choose another name")
+        full = src.text
+        vstart = rec.start + eq + 1
+        while vstart < rec.end and full[vstart] in " \t":
+            vstart += 1
+        if vstart >= rec.end:
+            raise ParseError(f"'{key} =' has no value", location=rec.location,
+                             hint="CNTK silently ignored the rest of the block here")
+        vend = rec.end
+        quoted = False
+        if full[vstart] in OPEN_BRACES:
+            close = find_braces(full, vstart, rec.end, src.location)
+            rest = full[close + 1:rec.end].strip()
+            if rest:
+                raise ParseError(f"unexpected text '{rest}' after the value of '{key}'",
+                                 location=src.location(close + 1))
+            if full[vstart] == '"':
+                quoted = True
+                vstart, vend = vstart + 1, close
+            else:
+                vend = close + 1
+        value = full[vstart:vend].strip() if not quoted else full[vstart:vend]
+        loc = rec.location
+        paren = value.find("(")
+        if paren > 0:
+            ob = _first_of(value, OPEN_BRACES)
+            fname = value[:ob].strip()
+            target = template.target if (template is not None and mode == "copy") else None
+            sym = self.call(src, scope, fname, vstart + ob, vend, loc, node_name=key,
+                            consume=mode != "copy", target=target, mode=mode, depth=depth)
+            self.bind_key(scope, key, sym, loc)
+            scope.statements.append(sym)
+            if template is not None and mode != "copy":
+                template.target = sym.fn if isinstance(sym, NdlCall) else sym.macro
+            return
+        vrec = Record(value, vstart, vstart + len(value), src.location(vstart), quoted=quoted)
+        if not quoted and value and value[0] in OPEN_BRACES:
+            n = self.counter.next() if mode != "copy" else 0
+            elements = self.parse_args(src, scope, vstart, vend, mode=mode, depth=depth + 1, nested=None)
+            sym: Any = NdlArray(key, elements, loc)
+            del n
+            self.bind_key(scope, key, sym, loc)
+            return
+        number = strtod(value)
+        if number is not None:
+            if mode != "copy":
+                self.counter.next()
+            self.bind_key(scope, key, NdlConst(key, value, number, loc), loc)
+            return
+        if "=" in value:
+            raise ParseError(f"'{key} = {value}': an option cannot be assigned to a name",
+                             location=loc)
+        found = scope.find(value)
+        if found is None:
+            ref = NdlRef(value, scope, vrec.location)
+            scope.table.setdefault(value.lower(), ref)
+            self.bind_key(scope, key, ref, loc)
+            return
+        # the alias rule (§B.4): the existing node is registered under the key and renamed
+        if isinstance(found, (NdlConst, NdlCall, NdlMacroCall, NdlArray)) and found.name.lower() != key.lower():
+            self.bind_key(scope, key, found, loc)
+            found.name = key
+        else:
+            self.bind_key(scope, key, found, loc)
+
+    @staticmethod
+    def bind_key(scope: Scope, key: str, sym: Any, location: SourceLocation | None) -> None:
+        low = key.lower()
+        old = scope.table.get(low)
+        if old is not None and old is not sym and not isinstance(old, (NdlRef, NdlParam)):
+            raise ParseError(
+                f"Symbol '{key}' currently assigned to '{old.name}' reassigning to a different "
+                "value not allowed", location=location,
+                hint=f"first assigned at {old.location}" if getattr(old, "location", None) else None)
+        scope.table[low] = sym
+
+    # ---- calls and arguments ---------------------------------------------------------------------
+    def callee(self, scope: Scope, name: str, location: SourceLocation | None) -> "MacroDef | FunctionSpec":
+        """What ``name(...)`` calls: a macro, else a built-in function (§B.4 CheckName)."""
+        local = scope.find(name)
+        if local is not None and not isinstance(local, NdlRef):
+            raise ParseError(f"'{name}' is a symbol of this script, not a function or macro",
+                             location=location, hint="use another name for the symbol")
+        macro = self.macros.get(name)
+        if macro is not None:
+            if macro.broken:
+                raise ParseError(f"macro '{macro.name}' cannot be used: {macro.broken}",
+                                 location=location)
+            return macro
+        fn = self.registry.find_function(name, "ndl")
+        if fn is not None:
+            return fn
+        pool = self.macros.names() + [s for f in self.registry.functions()
+                                      if "ndl" in f.languages for s in f.spellings]
+        raise ParseError(f"Undefined function or macro '{name}'", location=location,
+                         hint=close_matches(name, pool))
+
+    def call(self, src: SourceText, scope: Scope, name: str, args_start: int, args_end: int,
+             location: SourceLocation | None, *, node_name: str | None, consume: bool,
+             target: Any, mode: str, depth: int, nested: list | None = None) -> Sym:
+        if depth > MAX_DEPTH:
+            raise ParseError(f"calls nested more than {MAX_DEPTH} deep", location=location,
+                             hint="assign inner calls to names first")
+        if not name:
+            raise ParseError("a call needs a function or macro name before '('", location=location)
+        if target is None:
+            target = self.callee(scope, name, location)
+        if node_name is None:
+            node_name = f"unnamed{self.counter.next()}"
+        elif consume:
+            self.counter.next()
+        if isinstance(target, MacroDef):
+            msym = NdlMacroCall(node_name, target, scope, location)
+            if mode != "define":
+                msym.body = self.instantiate(target, msym, depth)
+            msym.args = self.parse_args(src, scope, args_start, args_end, mode=mode, depth=depth + 1,
+                                        nested=msym.nested)
+            if nested is not None:
+                nested.append(msym)
+            return msym
+        csym = NdlCall(node_name, target, scope, location)
+        if nested is not None:
+            nested.append(csym)
+        csym.args = self.parse_args(src, scope, args_start, args_end, mode=mode, depth=depth + 1,
+                                    nested=csym.nested)
+        return csym
+
+    def parse_args(self, src: SourceText, scope: Scope, start: int, end: int, *, mode: str,
+                   depth: int, nested: list | None) -> list[Sym]:
+        """The argument list (or array) at ``src.text[start:end]``, which starts with a bracket."""
+        out: list[Sym] = []
+        for rec in split_array_records(src, start, end):
+            out.append(self.argument(src, scope, rec, mode=mode, depth=depth, nested=nested))
+        return out
+
+    def argument(self, src: SourceText, scope: Scope, rec: Record, *, mode: str, depth: int,
+                 nested: list | None) -> Sym:
+        t = rec.text
+        paren = t.find("(")
+        if paren > 0:
+            ob = _first_of(t, OPEN_BRACES)
+            return self.call(src, scope, t[:ob].strip(), rec.start + ob, rec.end, rec.location,
+                             node_name=None, consume=True, target=None, mode=mode, depth=depth,
+                             nested=nested)
+        if t and t[0] in OPEN_BRACES and not rec.quoted:
+            if depth > MAX_DEPTH:
+                raise ParseError(f"arrays nested more than {MAX_DEPTH} deep", location=rec.location)
+            name = f"unnamed{self.counter.next()}"
+            elements = self.parse_args(src, scope, rec.start, rec.end, mode=mode, depth=depth + 1,
+                                       nested=nested)
+            return NdlArray(name, elements, rec.location)
+        number = strtod(t)
+        if number is not None:
+            return NdlConst(f"unnamed{self.counter.next()}", t, number, rec.location)
+        eq = t.find("=")
+        if eq >= 0:
+            oname = t[:eq].strip()
+            if not oname:
+                raise ParseError(f"option without a name: '{t}'", location=rec.location)
+            return NdlOption(oname, unquote(t[eq + 1:].strip()), scope, rec.location)
+        found = scope.find(t)
+        if found is not None:
+            return found
+        ref = NdlRef(t, scope, rec.location)
+        scope.table[t.lower()] = ref
+        return ref
+
+    # ---- macros --------------------------------------------------------------------------------
+    def define_macro(self, src: SourceText, rec: Record, ob: int, tok: Tokenizer | None) -> None:
+        text = rec.text
+        name = text[:ob].strip()
+        loc = rec.location
+        if not name:
+            raise ParseError(f"Invalid statement: '{text}'", location=loc,
+                             hint="a macro definition is Name(params) followed by its body")
+        if text[ob] != "(":
+            raise ParseError(f"a macro definition needs '(' after its name: '{text}'", location=loc)
+        if self.registry.is_reserved(name, "ndl"):
+            raise ParseError(f"function '{name}' already defined: it is a built-in function",
+                             location=loc, hint="choose another macro name")
+        old = self.macros.get(name)
+        if old is not None and not old.standard and not self.standard:
+            raise ParseError(f"function '{name}' already defined", location=loc,
+                             hint=f"first defined at {old.location}" if old.location else None)
+        params: list[str] = []
+        for prec in split_array_records(src, rec.start + ob, rec.end):
+            p = prec.text
+            if not p or any(c in p for c in "=()[]{}\"") or prec.quoted:
+                raise ParseError(f"invalid parameter '{p}' in the definition of macro '{name}'",
+                                 location=prec.location)
+            if self.registry.is_reserved(p, "ndl"):
+                raise ParseError(f"parameter '{p}' of macro '{name}' is the name of a function",
+                                 location=prec.location, hint="rename the parameter")
+            if p.lower() in (q.lower() for q in params):
+                raise ParseError(f"parameter '{p}' appears twice in macro '{name}'",
+                                 location=prec.location)
+            params.append(p)
+        body = tok.next_record() if tok is not None else None
+        if body is None:
+            raise ParseError(f"Body of Macro missing: '{name}({', '.join(params)})'", location=loc,
+                             hint="follow the definition with [ ... ], { ... } or = expression")
+        full = src.text
+        one_line = False
+        if body.text.startswith("="):
+            one_line = True
+            bstart = body.start + 1
+            while bstart < body.end and full[bstart] in " \t":
+                bstart += 1
+            bend = body.end
+            if bstart >= bend:
+                raise ParseError(f"Body of Macro missing: '{name}'", location=body.location)
+        elif body.braced and body.text[0] in "[{":
+            bstart, bend = body.start, body.end
+        else:
+            raise ParseError(f"macro '{name}' needs a body: [ ... ], {{ ... }} or = expression, "
+                             f"found '{body.text}'", location=body.location)
+        macro = MacroDef(name, params, loc, one_line=one_line, standard=self.standard)
+        scope = Scope()
+        for p in params:
+            param = NdlParam(p, loc)
+            scope.table[p.lower()] = param
+            scope.params.append(param)
+        try:
+            self.parse_block(src, bstart, bend, scope, mode="define",
+                             allow_definitions=not one_line, templates=macro.body)
+        except ParseError as exc:
+            if self.strict:
+                raise
+            macro.broken = exc.message
+        self.macros.define(macro)
+
+    def instantiate(self, macro: MacroDef, call: NdlMacroCall, depth: int) -> Scope:
+        """A private copy of ``macro``'s body for ``call`` (statement templates re-run)."""
+        if depth > MAX_DEPTH:
+            raise ParseError(f"macros nested more than {MAX_DEPTH} deep (in '{macro.name}')",
+                             location=call.location)
+        body = Scope(call.scope, call)
+        for p in macro.params:
+            param = NdlParam(p, macro.location)
+            body.table[p.lower()] = param
+            body.params.append(param)
+        for t in macro.body:
+            if t.kind == "define":
+                continue
+            self.statement(t.src, t.rec, None, body, mode="copy",
+                           allow_definitions=t.kind == "define", template=t, depth=depth + 1)
+        return body

@@ -1,0 +1,200 @@
+"""Conversions between CNTK's conventions and the registry's attribute conventions.
+
+Attribute conventions (docs/ops.md, "Conventions"):
+
+* **Shapes and per-axis lists** (kernel shape, strides, pads, sharing flags) are numpy order:
+  the reverse of the CNTK order in which files and NDL/BrainScript write them.
+* **Axis numbers** are CNTK axis numbers negated: CNTK's 1-based axis ``k`` (the k-th CNTK
+  dimension) is numpy axis ``-k`` of the sample shape. Special CNTK codes are negated too
+  (ReduceElements' 0/-1/-2/-3 become 0/1/2/3), so the conversion is always ``-x`` both ways.
+* **Enums** stored as integers in files are strings here (``pool_kind='max'``,
+  ``image_layout='CHW'``); the ``*_CODES`` tables below give the file integers.
+
+These helpers are also what the language layers and file codecs use, so every layer converts
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from netsurgeon.ops._spec import Form, FunctionSpec, NodeRecipe, OpSpec, Param
+
+__all__ = [
+    "np_shape",
+    "cntk_shape",
+    "np_axis",
+    "np_bools",
+    "as_bool",
+    "layout_name",
+    "pool_kind_name",
+    "POOL_KIND_CODES",
+    "IMAGE_LAYOUT_CODES",
+    "NodeOption",
+    "node_function",
+    "VARIADIC_INPUTS",
+]
+
+#: file integer of each pooling kind (convolution-base block, ROIPooling)
+POOL_KIND_CODES: dict[str, int] = {"none": 0, "max": 1, "average": 2}
+#: file integer of each image layout (0 = HWC legacy, 1 = CHW/cuDNN)
+IMAGE_LAYOUT_CODES: dict[str, int] = {"HWC": 0, "CHW": 1}
+
+
+def _seq(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out: list[Any] = []
+        for v in value:  # flatten one level of nesting (BrainScript (3:3):5 arrays)
+            if isinstance(v, (list, tuple)):
+                out.extend(v)
+            else:
+                out.append(v)
+        return out
+    return [value]
+
+
+def np_shape(value: Any) -> tuple[int, ...]:
+    """A CNTK-order dimension list (or one scalar) as a numpy-order tuple of ints."""
+    return tuple(int(v) for v in reversed(_seq(value)))
+
+
+def cntk_shape(shape: Iterable[int]) -> tuple[int, ...]:
+    """A numpy-order shape in CNTK order (the inverse of :func:`np_shape`)."""
+    return tuple(int(d) for d in reversed(tuple(shape)))
+
+
+def np_axis(value: Any) -> int:
+    """A CNTK axis number (1-based; special codes <= 0) as the registry's axis: ``-value``."""
+    return -int(value)
+
+
+def as_bool(value: Any) -> bool:
+    """A bool from a bool, a number or CNTK's text spellings (true/false, T/F, yes/no, 1/0)."""
+    if isinstance(value, str):
+        low = value.strip().strip('"').lower()
+        if low in ("true", "t", "yes", "y", "1"):
+            return True
+        if low in ("false", "f", "no", "n", "0", ""):
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    return bool(value)
+
+
+def np_bools(value: Any) -> tuple[bool, ...]:
+    """A CNTK-order list of flags (or one flag) as a numpy-order tuple of bools."""
+    return tuple(as_bool(v) for v in reversed(_seq(value)))
+
+
+def layout_name(value: Any) -> str:
+    """Canonical image layout: ``CHW`` (also ``cudnn``, file code 1) or ``HWC`` (``legacy``, 0).
+
+    Case-sensitive as CNTK's NDL was; raises ValueError on anything else.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        for name, code in IMAGE_LAYOUT_CODES.items():
+            if code == value:
+                return name
+        raise ValueError(f"image layout code must be 0 (HWC) or 1 (CHW), not {value}")
+    text = str(value).strip('"')
+    if text in ("CHW", "cudnn"):
+        return "CHW"
+    if text in ("HWC", "legacy"):
+        return "HWC"
+    raise ValueError(f"imageLayout must be 'CHW', 'cudnn', 'HWC' or 'legacy', not {text!r}")
+
+
+def pool_kind_name(value: Any) -> str:
+    """Canonical pooling kind ``none``/``max``/``average`` from text (CI) or the file code."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        for name, code in POOL_KIND_CODES.items():
+            if code == value:
+                return name
+        raise ValueError(f"pooling kind code must be 0, 1 or 2, not {value}")
+    text = str(value).strip('"').lower()
+    if text not in POOL_KIND_CODES:
+        raise ValueError(f"pooling kind must be 'max', 'average' or 'none', not {value!r}")
+    return text
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "int": int,
+    "float": float,
+    "bool": as_bool,
+    "str": lambda v: "" if v is None else str(v),
+    "shape": np_shape,
+    "axis": np_axis,
+    "axes": lambda v: tuple(np_axis(a) for a in _seq(v)),
+    "bools": np_bools,
+    "layout": layout_name,
+    "pool": pool_kind_name,
+    "ints": lambda v: tuple(int(a) for a in _seq(v)),
+}
+
+
+class NodeOption:
+    """One config name a CNTK node class reads in BrainScript's ``new ComputationNode``.
+
+    ``convert`` is a key of the converter table (``shape`` reverses a CNTK dimension list,
+    ``axis`` negates a CNTK axis number, ``layout`` canonicalises an image layout) or a
+    callable. The converted value lands in attribute ``attr``.
+    """
+
+    __slots__ = ("name", "attr", "convert", "default", "aliases")
+
+    def __init__(self, name: str, attr: str, convert: str | Callable[[Any], Any],
+                 default: Any = None, aliases: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.attr = attr
+        self.convert = _CONVERTERS[convert] if isinstance(convert, str) else convert
+        self.default = default
+        self.aliases = aliases
+
+
+#: the single form of a ``node`` function: every positional value is a node input
+VARIADIC_INPUTS = Form((Param("inputs", "inputs", ()),))
+
+
+def node_function(op: OpSpec | str, options: Iterable[NodeOption] = (), *,
+                  aliases: tuple[str, ...] = (),
+                  finish: Callable[[NodeRecipe, dict[str, Any]], None] | None = None) -> FunctionSpec:
+    """The ``node``-language function of an op: BrainScript's ``new ComputationNode``.
+
+    Bind it with the node inputs as positionals and the config record's values as options
+    (names as CNTK reads them, matched case-insensitively); options the op does not read are
+    ignored. Only options actually given are converted into attributes, the others keep the
+    op's defaults. ``finish(recipe, bound)`` may set leaf shapes, init, extra fields.
+    """
+    op_name = op if isinstance(op, str) else op.name
+    table: Mapping[str, NodeOption] = {o.name: o for o in options}
+    params = {o.name: Param(o.name, "any", REQUIRED_ABSENT, aliases=o.aliases) for o in table.values()}
+
+    def make(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
+        recipe = NodeRecipe(op=op_name, inputs=list(bound.get("inputs") or ()))
+        for key, value in bound.items():
+            opt = table.get(key)
+            if opt is None or value is REQUIRED_ABSENT:
+                continue
+            try:
+                recipe.attrs[opt.attr] = opt.convert(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{op_name}: option '{opt.name}': {exc}") from exc
+        if finish is not None:
+            finish(recipe, {k: v for k, v in bound.items() if v is not REQUIRED_ABSENT})
+        return recipe
+
+    return FunctionSpec(op_name, op_name, (VARIADIC_INPUTS,), params, aliases, make,
+                        languages=frozenset({"node"}),
+                        doc=f"new ComputationNode [operation='{op_name}'; inputs=...]")
+
+
+class _Absent:
+    """Default of node options: the option was not given (the attribute keeps its default)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+REQUIRED_ABSENT: Any = _Absent()

@@ -1,0 +1,124 @@
+"""Recurrence (ndl-mel.md §B.9.6): PastValue/FutureValue delays and the cuDNN RNN stack.
+
+A delay's input 0 is *delayed*: loops through it are allowed, and validation may use the
+node's declared shape (``PastValue(rows, x)``) before ``x`` is inferred.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsurgeon.ops._build import define
+from netsurgeon.ops._convert import NodeOption, np_shape
+from netsurgeon.ops._registry import OpRegistry
+from netsurgeon.ops._shapes import prod
+from netsurgeon.ops._spec import (
+    AttrSpec,
+    Form,
+    FunctionSpec,
+    NodeRecipe,
+    Param,
+    Shape,
+    ShapeContext,
+    fmt_shape,
+)
+
+__all__ = ["register", "DELAY_ATTRS", "RNN_OPS"]
+
+DELAY_ATTRS = {
+    "time_step": AttrSpec("int", 1, "delay in steps (file i32 timeStep)"),
+    "initial_state": AttrSpec("float", 0.1, "value before the sequence start when input 1 is "
+                              "absent (NDL defaultHiddenActivity, BrainScript "
+                              "defaultHiddenActivation; file elem initialStateValue, v >= 2)"),
+    "legacy_cols": AttrSpec("int", 1, "dummy column count files v <= 3 store after the rows"),
+}
+
+#: recurrentOp spellings (v >= 14; older files used LSTM, GRU, RNN_RELU, RNN_TANH)
+RNN_OPS = ("lstm", "gru", "rnnReLU", "rnnTanh")
+
+
+def _delay(ctx: ShapeContext) -> Shape:
+    x = tuple(ctx.shapes[0])
+    declared = tuple(ctx.declared) if ctx.declared is not None else ()
+    if declared and 0 not in declared and 0 not in x and prod(declared) != prod(x):
+        ctx.fail(f"the declared dimension {fmt_shape(declared)} does not match the input "
+                 f"{fmt_shape(x)}")
+    if 0 in x and declared and 0 not in declared:
+        return declared
+    if len(ctx.shapes) > 1 and 0 not in ctx.shapes[1] and 0 not in x:
+        s = tuple(ctx.shapes[1])
+        if prod(s) not in (1, prod(x)):
+            ctx.fail(f"the initial state {fmt_shape(s)} must be a scalar or match the input "
+                     f"{fmt_shape(x)}")
+    return x
+
+
+def _make_delay(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
+    rows = int(bound["rows"])
+    step = int(bound.get("timeStep", 1))
+    if step == 1 and bound.get("delayTime") is not None:
+        step = int(bound["delayTime"])
+    recipe = NodeRecipe(op=fn.op, inputs=[bound.get("x")], shape=(rows,),
+                        attrs={"time_step": step,
+                               "initial_state": float(bound.get("defaultHiddenActivity", 0.1))})
+    return recipe
+
+
+def _finish_delay(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
+    if "shape" in bound:
+        recipe.shape = np_shape(bound["shape"])
+
+
+def _rnn(ctx: ShapeContext) -> Shape:
+    hidden = int(ctx.attrs.get("hidden_size", 0))
+    if hidden <= 0:
+        ctx.fail("hidden_size must be positive")
+    return (hidden * (2 if ctx.attrs.get("bidirectional", False) else 1),)
+
+
+def register(ops: OpRegistry) -> None:
+    """Register the recurrent ops."""
+    ndl_forms = (
+        Form((Param("rows", "int"), Param("x", "input"))),
+        Form((Param("rows", "int"), Param("cols", "int"), Param("x", "input"))),
+    )
+    ndl_options = {
+        "timeStep": Param("timeStep", "int", 1),
+        "delayTime": Param("delayTime", "int", None),
+        "defaultHiddenActivity": Param("defaultHiddenActivity", "float", 0.1),
+    }
+    for name, aliases, doc in (
+        ("PastValue", ("Delay",), "y_t = x_{t-time_step}; before the start: input 1 or "
+                                  "initial_state."),
+        ("FutureValue", (), "y_t = x_{t+time_step}; after the end: input 1 or initial_state."),
+    ):
+        define(ops, name, (1, 2), _delay, inputs=("x", "initial_state"), attrs=DELAY_ATTRS,
+               categories={"delay", "recurrent"}, delayed=(0,), aliases=aliases,
+               node_options=(NodeOption("timeStep", "time_step", "int"),
+                             NodeOption("defaultHiddenActivation", "initial_state", "float",
+                                        aliases=("defaultHiddenActivity",)),
+                             NodeOption("shape", "_shape", "shape")),
+               node_finish=lambda r, b: (r.attrs.pop("_shape", None), _finish_delay(r, b)),
+               functions=(FunctionSpec(name, name, ndl_forms, ndl_options, aliases,
+                                       make=_make_delay, languages=frozenset({"ndl"}),
+                                       doc="(rows, x) or (rows, cols, x); cols is ignored"),),
+               doc=doc)
+    define(ops, "OptimizedRNNStack", (2, 2), _rnn, inputs=("W", "x"), aliases=("RNN",),
+           attrs={
+               "bidirectional": AttrSpec("bool", False, "file u64 0/1"),
+               "num_layers": AttrSpec("int", 1, "stacked layers"),
+               "hidden_size": AttrSpec("int", 0, "hidden dimension per direction"),
+               "recurrent_op": AttrSpec("str", "lstm", "lstm, gru, rnnReLU or rnnTanh (kept as "
+                                        "the file spelled it; before v14 LSTM, GRU, RNN_RELU, "
+                                        "RNN_TANH)"),
+               "axis": AttrSpec("int", 1, "recurrence axis, registry convention (CNTK -1 = the "
+                                "dynamic axis -> 1; CNTK 2 = spatial -> -2); file v >= 14"),
+           },
+           categories={"recurrent"},
+           node_options=(NodeOption("bidirectional", "bidirectional", "bool"),
+                         NodeOption("numLayers", "num_layers", "int"),
+                         NodeOption("hiddenSize", "hidden_size", "int",
+                                    aliases=("hiddenDims",)),
+                         NodeOption("recurrentOp", "recurrent_op", "str"),
+                         NodeOption("axis", "axis", "axis")),
+           has_math=False, doc="cuDNN-style stacked RNN over the dynamic axis.")

@@ -1,0 +1,37 @@
+"""The PyTorch runtime: networks compiled to straight-line torch code, evaluated and trained.
+
+Importing this package imports torch and attaches a PyTorch lowering to every registry op
+that has one (``OPS.extend("torch", ...)``); nothing below ``netsurgeon.runtime`` imports torch.
+"""
+
+from __future__ import annotations
+
+from netsurgeon.ops import OPS
+from netsurgeon.runtime.lowerings import install as _install
+
+_install(OPS)
+
+from netsurgeon.runtime.batch import Minibatch, SparseRows  # noqa: E402
+from netsurgeon.runtime.codegen import TorchSource, generate  # noqa: E402
+from netsurgeon.runtime.compile import CompiledNetwork, compile_network  # noqa: E402
+from netsurgeon.runtime.evaluate import Evaluator, evaluate  # noqa: E402
+
+__all__ = [
+    "CompiledNetwork",
+    "Evaluator",
+    "Minibatch",
+    "SparseRows",
+    "Trainer",
+    "TorchSource",
+    "compile_network",
+    "evaluate",
+    "generate",
+]
+
+
+def __getattr__(name: str):
+    if name in ("Trainer", "TrainConfig"):
+        from netsurgeon.runtime import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module 'netsurgeon.runtime' has no attribute {name!r}")

@@ -1,0 +1,129 @@
+"""Small torch helpers the generated code calls by name (they are put in its globals).
+
+Each one is a plain function of tensors, so generated source stays straight-line and readable:
+``v_ce = masked_sum(ce_frames(v_labels, v_z), mask)``. Frames are the flattened
+(batch x time) leading axis; ``mask`` is None when every frame is real.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "masked_sum", "flat", "shift_past", "shift_future", "ce_with_softmax", "cross_entropy",
+    "logistic", "class_error", "batch_norm_train", "to_dense", "times_general",
+]
+
+
+EPS_IN_LOG = 1e-37  # CNTK clamps arguments of log in its criteria (EPS_IN_LOG)
+
+
+def masked_sum(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Sum of per-frame values over real frames, shaped (1,) as CNTK's criteria."""
+    if mask is not None:
+        frames = frames * mask.reshape((-1,) + (1,) * (frames.dim() - 1))
+    return frames.sum().reshape(1)
+
+
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """(N, *sample) -> (N, prod(sample)): CNTK treats a sample as one column."""
+    return x.reshape(x.shape[0], -1)
+
+
+def to_dense(x: torch.Tensor) -> torch.Tensor:
+    return x.to_dense() if x.layout != torch.strided else x
+
+
+def ce_with_softmax(labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Per-frame −Σ labels·log softmax(z)."""
+    return -(flat(labels) * torch.log_softmax(flat(z), dim=1)).sum(1)
+
+
+def cross_entropy(labels: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Per-frame −Σ labels·log p."""
+    return -(flat(labels) * torch.log(flat(p).clamp_min(EPS_IN_LOG))).sum(1)
+
+
+def logistic(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-frame −Σ w·[y·log p + (1−y)·log(1−p)]."""
+    y, p = flat(y), flat(p)
+    out = y * torch.log(p.clamp_min(EPS_IN_LOG)) + (1 - y) * torch.log((1 - p).clamp_min(EPS_IN_LOG))
+    if w is not None:
+        out = out * (flat(w) if w.dim() > 1 else w)
+    return -out.sum(1)
+
+
+def class_error(labels: torch.Tensor, z: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """Per-frame 1 if the label's class is not among z's top ``k``, else 0."""
+    lab = flat(labels).argmax(1)
+    z = flat(z)
+    if k <= 1:
+        wrong = z.argmax(1) != lab
+    else:
+        top = z.topk(min(k, z.shape[1]), dim=1).indices
+        wrong = ~(top == lab.unsqueeze(1)).any(1)
+    return wrong.to(z.dtype)
+
+
+def shift_past(x: torch.Tensor, batch: int, steps: int, k: int, init: torch.Tensor) -> torch.Tensor:
+    """PastValue over whole sequences: y[b, t] = x[b, t-k], or ``init`` for t < k."""
+    seq = x.reshape((batch, steps) + tuple(x.shape[1:]))
+    head = init.expand((batch, min(k, steps)) + tuple(x.shape[1:])).to(x.dtype)
+    if k >= steps:
+        out = head
+    else:
+        out = torch.cat([head, seq[:, : steps - k]], 1)
+    return out.reshape(x.shape)
+
+
+def shift_future(x: torch.Tensor, batch: int, steps: int, k: int, init: torch.Tensor,
+                 lengths: torch.Tensor) -> torch.Tensor:
+    """FutureValue: y[b, t] = x[b, t+k] while t+k < length[b], else ``init``."""
+    seq = x.reshape((batch, steps) + tuple(x.shape[1:]))
+    tail = init.expand((batch, min(k, steps)) + tuple(x.shape[1:])).to(x.dtype)
+    out = tail if k >= steps else torch.cat([seq[:, k:], tail], 1)
+    pos = torch.arange(steps, device=x.device).unsqueeze(0) + k
+    ok = (pos < lengths.unsqueeze(1)).reshape((batch, steps) + (1,) * (x.dim() - 1))
+    out = torch.where(ok, out, init.to(x.dtype))
+    return out.reshape(x.shape)
+
+
+def times_general(a: torch.Tensor, b: torch.Tensor, k: int, a_dyn: bool, b_dyn: bool,
+                  out_shape: tuple[int, ...]) -> torch.Tensor:
+    """CNTK Times(A, B) in numpy order for any ranks: contract B's trailing dims (size k)
+    with A's leading dims; either side may carry a leading frame axis."""
+    am = a.reshape((a.shape[0], k, -1) if a_dyn else (k, -1))
+    bm = b.reshape((b.shape[0], -1, k) if b_dyn else (-1, k))
+    out = torch.matmul(bm, am)
+    lead = (out.shape[0],) if (a_dyn or b_dyn) else ()
+    return out.reshape(lead + tuple(out_shape))
+
+
+def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+                     run_mean: torch.Tensor, run_var: torch.Tensor, stat_shape: tuple[int, ...],
+                     reduce_dims: tuple[int, ...], eps: float, factor: float,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+    """Training-mode batch normalization: minibatch statistics, running statistics updated
+    in place with the blend ``factor`` (1 = replace, 0 = keep)."""
+    mean = x.mean(reduce_dims, keepdim=True)
+    var = x.var(reduce_dims, keepdim=True, unbiased=False)
+    if factor > 0:
+        with torch.no_grad():
+            run_mean.mul_(1 - factor).add_(mean.detach().reshape(run_mean.shape) * factor)
+            run_var.mul_(1 - factor).add_(var.detach().reshape(run_var.shape) * factor)
+    y = (x - mean) * torch.rsqrt(var + eps)
+    return y * scale.reshape(stat_shape) + bias.reshape(stat_shape)
+
+
+def _unused() -> None:  # keep F imported for lowerings that reference it through globals
+    F.relu
+
+
+def future_step(values: list, t: int, k: int, steps: int, lengths: torch.Tensor,
+                init: torch.Tensor) -> torch.Tensor:
+    """FutureValue inside a backward loop: values[t+k] where t+k < length[b], else ``init``."""
+    if t + k >= steps:
+        return init
+    ok = (t + k < lengths).reshape((-1,) + (1,) * (init.dim() - 1))
+    return torch.where(ok, values[t + k], init)

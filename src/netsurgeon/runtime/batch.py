@@ -1,0 +1,74 @@
+"""Minibatches as the runtime consumes them: (batch, time, *sample) plus sequence lengths.
+
+A dense stream is a numpy array (B, T, dim...) zero-padded past each sequence's length. A
+sparse stream is a :class:`SparseRows` CSR matrix with B*T rows (row b*T + t), fed to the
+model as a torch sparse CSR tensor without densifying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SparseRows", "Minibatch"]
+
+
+@dataclass
+class SparseRows:
+    """A CSR matrix of ``rows`` x ``dim``: row r holds cols[indptr[r]:indptr[r+1]]."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    rows: int
+    dim: int
+
+    def to_dense(self) -> np.ndarray:
+        out = np.zeros((self.rows, self.dim), np.float32)
+        counts = np.diff(self.indptr)
+        out[np.repeat(np.arange(self.rows), counts), self.indices] = self.values
+        return out
+
+    def to_torch(self, dtype=None):
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(self.indptr.astype(np.int64)),
+                torch.from_numpy(self.indices.astype(np.int64)),
+                torch.from_numpy(self.values.astype(np.float32)).to(dtype or torch.float32),
+                size=(self.rows, self.dim), check_invariants=False)
+
+
+@dataclass
+class Minibatch:
+    """Streams of one minibatch and the length of each of its B sequences."""
+
+    streams: dict[str, "np.ndarray | SparseRows"]
+    lengths: np.ndarray
+    first_line: int = 0  # for messages: first data line of the minibatch
+    sequence_ids: list = field(default_factory=list)
+
+    @property
+    def batch(self) -> int:
+        return int(len(self.lengths))
+
+    @property
+    def steps(self) -> int:
+        return int(self.lengths.max()) if len(self.lengths) else 0
+
+    @property
+    def samples(self) -> int:
+        """Real samples (frames) in the minibatch: CNTK's minibatch size unit."""
+        return int(self.lengths.sum())
+
+    def frame_mask(self) -> np.ndarray | None:
+        """(B*T,) float mask of real frames, or None when no frame is padding."""
+        b, t = self.batch, self.steps
+        if np.all(self.lengths == t):
+            return None
+        return (np.arange(t)[None, :] < self.lengths[:, None]).reshape(b * t).astype(np.float32)

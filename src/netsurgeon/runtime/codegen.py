@@ -1,0 +1,452 @@
+"""Code generation: a network becomes one straight-line Python ``def forward(...)`` of torch calls.
+
+``generate(net, outputs)`` is a pure reader of the IR (style rule 4): it orders the nodes the
+outputs need, groups recurrent loops (strongly connected components through PastValue /
+FutureValue), asks each op's registered lowering for an expression, and returns a
+:class:`TorchSource` (text, globals, line -> node map). Values are freed (``del``) after
+their last use.
+
+Layout of values in the generated code: a value with the batch/time axis is ``(frames,
+*sample)`` where frames = batch x time (padded, row-major), a value without it is
+``(*sample)``. Code outside loops runs on all frames at once; a recurrent loop becomes a
+``for t in range(T)`` block whose body sees ``(batch, *sample)`` per step.
+
+NOTE: why one frame axis. Every op except the delays and the criteria treats frames alike,
+so flattening batch and time keeps each lowering oblivious of sequences; only the delays
+reshape to (batch, time, ...) and the criteria apply the padding mask.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.graph import Network, Node, strongly_connected_components, topological_order
+from netsurgeon.runtime import _kernels
+from netsurgeon.runtime.lowerings import Lowering, attr
+
+__all__ = ["TorchSource", "Arg", "Emitter", "generate", "delay_info", "needed_nodes"]
+
+
+@dataclass(frozen=True)
+class TorchSource:
+    """Generated source plus what it needs to run.
+
+    Attributes:
+        text: the ``def forward(...)`` source.
+        globals: names the source refers to (torch, helpers, parameter tensors).
+        line_to_node: 1-based line number -> node name, for error messages.
+        inputs: input node names, in argument order (after them: mask, lengths, B, T).
+        outputs: node names returned, in order.
+        params: parameter node name -> tensor used (shared between nodes that share storage).
+        sparse: input names compiled to accept sparse tensors.
+    """
+
+    text: str
+    globals: dict[str, Any]
+    line_to_node: dict[int, str]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    sparse: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """An input value as a lowering sees it."""
+
+    expr: str
+    node: Node
+    dynamic: bool
+    shape: tuple[int, ...]
+    sparse: bool = False
+
+    def __str__(self) -> str:
+        return self.expr
+
+
+class Namespace:
+    """Mints unique Python identifiers from CNTK names (``L1.W`` -> ``v_L1_W``)."""
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def mint(self, hint: str, prefix: str = "v_") -> str:
+        base = prefix + re.sub(r"\W", "_", hint)[:40]
+        if keyword.iskeyword(base) or not base.isidentifier():
+            base = prefix + "x"
+        name, i = base, 1
+        while name in self._used:
+            i += 1
+            name = f"{base}_{i}"
+        self._used.add(name)
+        return name
+
+
+class Emitter:
+    """What a lowering may use: names, globals, extra statements, the run mode."""
+
+    def __init__(self, ns: Namespace, globals_: dict[str, Any], training: bool,
+                 config: dict[str, Any], in_loop: bool = False) -> None:
+        self.ns = ns
+        self.globals = globals_
+        self.training = training
+        self.config = config
+        self.in_loop = in_loop
+        self.lines: list[str] = []
+        self.mask = "mask"
+        self.batch = "B"
+        self.steps = "T"
+        self.lengths = "lengths"
+        self.state_tensors: list[Any] = []  # tensors a lowering mutates (BN running stats)
+
+    def glob(self, value: Any, hint: str = "c") -> str:
+        """Put ``value`` in the generated code's globals; returns its name."""
+        name = self.ns.mint(hint, "g_")
+        self.globals[name] = value
+        return name
+
+    def const(self, array: Any, hint: str = "c", dtype: Any = None) -> str:
+        """A constant tensor from a number or array."""
+        t = torch.as_tensor(np.asarray(array), dtype=dtype or self.config.get("dtype", torch.float32))
+        return self.glob(t, hint)
+
+    def pre(self, statement: str) -> None:
+        """A statement emitted before the node's own assignment."""
+        self.lines.append(statement)
+
+    def tmp(self, hint: str = "t") -> str:
+        return self.ns.mint(hint, "t_")
+
+    @staticmethod
+    def axis(arg: Arg, sample_axis: int) -> int:
+        """Tensor dim of ``sample_axis`` (numpy order, may be negative) of ``arg``."""
+        rank = len(arg.shape)
+        a = sample_axis + rank if sample_axis < 0 else sample_axis
+        return a + (1 if arg.dynamic else 0)
+
+    @staticmethod
+    def lead(arg: Arg) -> str:
+        """Shape-tuple prefix text for reshapes: ``'-1, '`` for frame values, else ``''``."""
+        return "-1, " if arg.dynamic else ""
+
+
+def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
+    """Every node the outputs depend on (delayed inputs included)."""
+    seen: dict[Node, None] = {}
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen[n] = None
+        stack.extend(i for i in n.inputs if i is not None and i not in seen)
+    return list(seen)
+
+
+def delay_info(node: Node) -> tuple[int, float, Node | None]:
+    """(time step, initial value, initial-state node or None) of a PastValue/FutureValue."""
+    step = int(attr(node, "time_step", "timeStep", "offset", default=1) or 1)
+    init = attr(node, "initial_state", "initial_state_value", "default_hidden_activity",
+                "initialStateValue", "defaultHiddenActivity", default=0.1)
+    init_node = node.inputs[1] if len(node.inputs) > 1 else None
+    try:
+        init_value = float(init)
+    except (TypeError, ValueError):
+        init_value = 0.1
+    return step, init_value, init_node
+
+
+def _is_delay(net: Network, node: Node) -> bool:
+    spec = net.registry.op(node.op)
+    return bool(spec.delayed_inputs)
+
+
+def _lowering(net: Network, node: Node) -> Lowering:
+    spec = net.registry.op(node.op)
+    low = spec.extensions.get("torch")
+    if low is None:
+        if not spec.has_math:
+            raise EvaluationError(f"{node.op} has no defined math and cannot be evaluated",
+                                  node=node.name)
+        raise EvaluationError(f"no PyTorch kernel for operation {node.op}", node=node.name)
+    return low
+
+
+class _Builder:
+    """One generation run: holds the emitted lines and value names."""
+
+    def __init__(self, net: Network, outputs: list[Node], training: bool,
+                 sparse: frozenset[str], tensors: dict[str, Any] | None,
+                 config: dict[str, Any]) -> None:
+        self.net = net
+        self.outputs = outputs
+        self.training = training
+        self.sparse_inputs = sparse
+        self.config = config
+        self.ns = Namespace()
+        self.globals: dict[str, Any] = {"torch": torch, "F": torch.nn.functional, "K": _kernels}
+        for reserved in ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range"):
+            self.ns._used.add(reserved)
+        self.lines: list[tuple[str, str | None]] = []  # (text, node name)
+        self.value: dict[Node, Arg] = {}
+        self.tensors = tensors if tensors is not None else {}
+        self.params: dict[str, Any] = {}
+        self.inputs: list[Node] = []
+        self.state_tensors: list[Any] = []
+        self.locals: set[str] = set()  # names assigned in forward() (candidates for del)
+        self.dense: dict[Node, Arg] = {}  # densified sparse inputs, made once
+
+    # ---- emission helpers ----------------------------------------------------------------
+    def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
+        self.lines.append(("    " * indent + text, node.name if node is not None else None))
+
+    def arg_for(self, inp: Node, low: Lowering, indent: int, node: Node) -> Arg:
+        a = self.value[inp]
+        if a.sparse and not low.accepts_sparse:
+            dense = self.dense.get(inp)
+            if dense is None or indent != 1:
+                name = self.ns.mint(inp.name + "_dense")
+                self.emit(f"{name} = {a.expr}.to_dense()", node, indent)
+                dense = Arg(name, a.node, a.dynamic, a.shape, False)
+                if indent == 1:
+                    self.dense[inp] = dense
+                    self.locals.add(name)
+            return dense
+        return a
+
+    def lower(self, node: Node, indent: int, in_loop: bool,
+              args: list[Arg] | None = None) -> Arg:
+        low = _lowering(self.net, node)
+        if args is None:
+            args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
+        em = Emitter(self.ns, self.globals, self.training, self.config, in_loop)
+        em.builder = self  # type: ignore[attr-defined]
+        try:
+            expr = low.fn(em, node, args)
+        except EvaluationError:
+            raise
+        except Exception as exc:  # a lowering that cannot handle these attributes/shapes
+            raise EvaluationError(f"cannot generate code for {node.op}: {exc}", node=node.name) from exc
+        self.state_tensors.extend(em.state_tensors)
+        for stmt in em.lines:
+            self.emit(stmt, node, indent)
+        dynamic = bool(node.dynamic)
+        if expr.isidentifier():
+            return Arg(expr, node, dynamic, tuple(node.shape or ()))
+        name = self.ns.mint(node.name)
+        self.emit(f"{name} = {expr}", node, indent)
+        if indent == 1:
+            self.locals.add(name)
+        return Arg(name, node, dynamic, tuple(node.shape or ()))
+
+    # ---- whole network -----------------------------------------------------------------------
+    def build(self) -> TorchSource:
+        net = self.net
+        needed = needed_nodes(net, self.outputs)
+        needed_set = set(needed)
+        order = topological_order(net, needed, skip_delayed=True)
+        position = {n: i for i, n in enumerate(order)}
+        comps = strongly_connected_components(net, [n for n in order])
+        units: list[list[Node]] = []
+        for comp in comps:
+            comp = [n for n in comp if n in needed_set]
+            if not comp:
+                continue
+            comp.sort(key=lambda n: position[n])
+            units.append(comp)
+        self.inputs = [n for n in order if net.registry.op(n.op).is_("input")]
+        # last use of every node, by unit index
+        unit_of = {n: i for i, u in enumerate(units) for n in u}
+        last_use: dict[Node, int] = {}
+        for i, unit in enumerate(units):
+            for n in unit:
+                for inp in n.inputs:
+                    if inp is not None and unit_of.get(inp, -1) != i:
+                        last_use[inp] = max(last_use.get(inp, -1), i)
+        keep = set(self.outputs)
+        for i, unit in enumerate(units):
+            is_loop = len(unit) > 1 or any(x is unit[0] for x in unit[0].inputs)
+            if is_loop:
+                self.loop(unit, units, unit_of, i)
+            else:
+                node = unit[0]
+                if net.registry.op(node.op).is_("input"):
+                    name = self.ns.mint(node.name, "x_")
+                    sparse = node.name in self.sparse_inputs
+                    self.value[node] = Arg(name, node, True, tuple(node.shape or ()), sparse)
+                else:
+                    self.value[node] = self.lower(node, 1, False)
+            dead = [n for n, last in last_use.items() if last == i and n not in keep
+                    and n in self.value and self.value[n].expr in self.locals]
+            if dead:
+                self.emit("del " + ", ".join(sorted({self.value[n].expr for n in dead})))
+        args = [self.value[n].expr for n in self.inputs] + ["mask", "lengths", "B", "T"]
+        head = f"def forward({', '.join(args)}):"
+        rets = ", ".join(self.value[n].expr for n in self.outputs)
+        self.emit(f"return ({rets},)")
+        text_lines = [head] + [t for t, _ in self.lines]
+        line_to_node = {i + 2: name for i, (_, name) in enumerate(self.lines) if name}
+        return TorchSource(
+            text="\n".join(text_lines) + "\n",
+            globals=self.globals,
+            line_to_node=line_to_node,
+            inputs=tuple(n.name for n in self.inputs),
+            outputs=tuple(n.name for n in self.outputs),
+            params=self.params,
+            sparse=self.sparse_inputs,
+        )
+
+    # ---- recurrent loops -------------------------------------------------------------------
+    def loop(self, unit: list[Node], units, unit_of, index: int) -> None:
+        """Emit a ``for t`` block stepping the loop's nodes over time."""
+        net = self.net
+        members = set(unit)
+        delays = [n for n in unit if _is_delay(net, n)]
+        kinds = {n.op for n in delays}
+        if not delays:
+            raise EvaluationError("a cycle without PastValue/FutureValue cannot be evaluated",
+                                  node=unit[0].name)
+        if len(kinds) > 1:
+            raise EvaluationError("a recurrent loop mixes PastValue and FutureValue; CNTK "
+                                  "cannot evaluate that either", node=unit[0].name)
+        backward = "Future" in next(iter(kinds))
+        names = ", ".join(n.name for n in unit[:6]) + (", ..." if len(unit) > 6 else "")
+        self.emit(f"# recurrent loop over time ({'backward' if backward else 'forward'}): {names}")
+        # external inputs: dynamic ones are sliced per step
+        step_arg: dict[Node, Arg] = {}
+        for n in unit:
+            for inp in n.inputs:
+                if inp is None or inp in members or inp in step_arg:
+                    continue
+                a = self.value[inp]
+                if a.sparse:
+                    dn = self.ns.mint(inp.name + "_dense")
+                    self.emit(f"{dn} = {a.expr}.to_dense()", n)
+                    a = Arg(dn, a.node, a.dynamic, a.shape, False)
+                if a.dynamic:
+                    seq = self.ns.mint(inp.name, "s_")
+                    dims = ", ".join(str(d) for d in a.shape)
+                    self.emit(f"{seq} = {a.expr}.reshape(B, T{', ' if dims else ''}{dims})", n)
+                    step_arg[inp] = Arg(seq + "[:, t]", inp, True, a.shape)
+                else:
+                    step_arg[inp] = a
+        # lists of per-step values: members used outside or read by a delay
+        delayed_sources = {n.inputs[0] for n in delays}
+        used_outside = {n for n in unit if n in self.outputs or any(
+            u not in members and unit_of.get(u) is not None for u in n.users)}
+        listed = [n for n in unit if n in delayed_sources or n in used_outside]
+        lists = {n: self.ns.mint(n.name, "L_") for n in listed}
+        for n in listed:
+            self.emit(f"{lists[n]} = [None] * T", n)
+        inits: dict[Node, tuple[str, int]] = {}
+        for d in delays:
+            step, value, init_node = delay_info(d)
+            shape = tuple(d.shape or ())
+            dims = ", ".join(str(x) for x in shape)
+            if init_node is not None:
+                ia = self.value[init_node]
+                if ia.dynamic:
+                    raise EvaluationError("a per-sequence initial state is not supported; give "
+                                          "the delay a constant initial value", node=d.name)
+                iname = self.ns.mint(d.name + "_init", "i_")
+                self.emit(f"{iname} = {ia.expr}.expand(B{', ' if dims else ''}{dims})", d)
+            else:
+                g = self.const(np.full(shape, value, np.float32), d.name + "_init")
+                iname = self.ns.mint(d.name + "_init", "i_")
+                self.emit(f"{iname} = {g}.expand(B{', ' if dims else ''}{dims})", d)
+            inits[d] = (iname, step)
+        rng = "range(T - 1, -1, -1)" if backward else "range(T)"
+        self.emit(f"for t in {rng}:")
+        local: dict[Node, Arg] = {}
+        for n in unit:
+            if n in delays:
+                iname, step = inits[n]
+                src = lists[n.inputs[0]]
+                var = self.ns.mint(n.name)
+                if backward:
+                    self.emit(f"{var} = K.future_step({src}, t, {step}, T, lengths, {iname})", n, 2)
+                else:
+                    self.emit(f"{var} = {src}[t - {step}] if t >= {step} else {iname}", n, 2)
+                local[n] = Arg(var, n, True, tuple(n.shape or ()))
+                continue
+            args = []
+            low = _lowering(net, n)
+            for inp in n.inputs:
+                if inp in local:
+                    args.append(local[inp])
+                else:
+                    args.append(step_arg[inp])
+            del low
+            local[n] = self.lower(n, 2, True, args)
+            if n in lists:
+                self.emit(f"{lists[n]}[t] = {local[n].expr}", n, 2)
+        for n in listed:
+            if n not in used_outside:
+                continue
+            dims = ", ".join(str(x) for x in (n.shape or ()))
+            name = self.ns.mint(n.name)
+            self.locals.add(name)
+            self.emit(f"{name} = torch.stack({lists[n]}, 1).reshape(-1{', ' if dims else ''}{dims})", n)
+            self.value[n] = Arg(name, n, True, tuple(n.shape or ()))
+        for n in unit:
+            self.value.setdefault(n, Arg("None", n, True, tuple(n.shape or ())))
+        self.emit("del " + ", ".join(lists.values()) if lists else "pass")
+
+    def param(self, node: Node) -> str:
+        """Global name of a parameter's tensor; nodes sharing one numpy array share it."""
+        tensor = self.tensors.get(node.name)
+        if tensor is None:
+            if node.value is None:
+                raise EvaluationError("parameter has no value; initialise or load it first",
+                                      node=node.name)
+            key = ("__storage__", id(node.value))
+            tensor = self.tensors.get(key)  # type: ignore[call-overload]
+            if tensor is None:
+                tensor = to_tensor(node.value, self.config.get("dtype"))
+                self.tensors[key] = tensor  # type: ignore[index]
+        self.params[node.name] = tensor
+        name = self.ns.mint(node.name, "P_")
+        self.globals[name] = tensor
+        return name
+
+    def const(self, array, hint):
+        t = torch.as_tensor(np.asarray(array), dtype=self.config.get("dtype", torch.float32))
+        name = self.ns.mint(hint, "g_")
+        self.globals[name] = t
+        return name
+
+
+def to_tensor(value: Any, dtype: Any = None) -> torch.Tensor:
+    """A torch tensor over a numpy array, sharing memory when the array allows it."""
+    arr = np.asarray(value)
+    want = dtype or (torch.float64 if arr.dtype == np.float64 else torch.float32)
+    if arr.flags.writeable and arr.flags.aligned and arr.flags.c_contiguous \
+            and arr.dtype == {torch.float32: np.float32, torch.float64: np.float64}.get(want):
+        return torch.from_numpy(arr)
+    return torch.tensor(np.ascontiguousarray(arr), dtype=want)
+
+
+def generate(net: Network, outputs: list[Node | str], *, training: bool = False,
+             sparse_inputs: frozenset[str] = frozenset(), tensors: dict[str, Any] | None = None,
+             config: dict[str, Any] | None = None) -> TorchSource:
+    """Generate the straight-line forward function computing ``outputs``.
+
+    Args:
+        net: a validated network (shapes and dynamic flags inferred).
+        outputs: nodes (or names) to return, in order.
+        training: emit training behaviour (dropout on, batch-norm statistics from the batch).
+        sparse_inputs: input node names that will be fed as sparse (CSR) tensors.
+        tensors: parameter tensors to use by node name (shared with a trainer); missing ones
+            are created from ``node.value``.
+        config: run options (``dtype``, ``dropout_rate``).
+    """
+    nodes = [net.node(o) for o in outputs]
+    builder = _Builder(net, nodes, training, frozenset(sparse_inputs), tensors, dict(config or {}))
+    return builder.build()

@@ -1,0 +1,152 @@
+"""Compile generated source into a callable, with errors mapped back to node names.
+
+The source is compiled under a unique file name registered in ``linecache`` (only that name),
+so tracebacks show the generated lines. A :class:`CompiledNetwork` remembers the network's
+edit counter and refuses to run once the network has changed.
+"""
+
+from __future__ import annotations
+
+import linecache
+import uuid
+from typing import Any
+
+import numpy as np
+import torch
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.graph import Network, Node
+from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.codegen import TorchSource, generate
+
+__all__ = ["CompiledNetwork", "compile_source", "compile_network"]
+
+
+def compile_source(source: TorchSource, label: str = "network"):
+    """Compile ``source`` and return its ``forward`` function and the file name used."""
+    filename = f"<netsurgeon-{label}-{uuid.uuid4().hex[:8]}>"
+    linecache.cache[filename] = (len(source.text), None, source.text.splitlines(True), filename)
+    code = compile(source.text, filename, "exec")
+    scope = dict(source.globals)
+    exec(code, scope)  # noqa: S102 - our own generated code
+    return scope["forward"], filename
+
+
+class CompiledNetwork:
+    """A network compiled for given outputs; call it with a :class:`Minibatch` or tensors."""
+
+    def __init__(self, net: Network, source: TorchSource, training: bool = False) -> None:
+        self.network = net
+        self.source = source
+        self.version = net.version
+        self.training = training
+        self.forward, self.filename = compile_source(source, net.name)
+        self.dtype = source.globals.get("__dtype__", torch.float32)
+
+    @property
+    def text(self) -> str:
+        return self.source.text
+
+    def check_version(self) -> None:
+        if self.network.version != self.version:
+            raise EvaluationError(
+                f"network '{self.network.name}' was edited after it was compiled "
+                f"(version {self.version} -> {self.network.version}); compile it again")
+
+    def feed(self, batch: Minibatch) -> list[Any]:
+        """forward() arguments for a minibatch."""
+        b, t = batch.batch, batch.steps
+        args: list[Any] = []
+        for name in self.source.inputs:
+            data = batch.streams.get(name)
+            if data is None:
+                raise EvaluationError(f"no data for input '{name}'; map a stream to it",
+                                      node=name)
+            node = self.network.node(name)
+            shape = tuple(node.shape or ())
+            if isinstance(data, SparseRows):
+                if name in self.source.sparse:
+                    args.append(data.to_torch(self.dtype))
+                    continue
+                data = data.to_dense().reshape((b, t) + shape)
+            arr = np.asarray(data)
+            if arr.shape[:2] != (b, t) or int(np.prod(arr.shape[2:])) != int(np.prod(shape)):
+                raise EvaluationError(
+                    f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) + "
+                    f"{shape}", node=name)
+            tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+            if self.dtype != torch.float32:
+                tensor = tensor.to(self.dtype)
+            args.append(tensor.reshape((b * t,) + shape))
+        mask = batch.frame_mask()
+        args.append(None if mask is None else torch.from_numpy(mask).to(self.dtype))
+        args.append(torch.from_numpy(np.asarray(batch.lengths, np.int64)))
+        args += [b, t]
+        return args
+
+    def __call__(self, batch: Minibatch) -> dict[str, torch.Tensor]:
+        return self.run(self.feed(batch))
+
+    def run(self, args: list[Any]) -> dict[str, torch.Tensor]:
+        self.check_version()
+        try:
+            values = self.forward(*args)
+        except EvaluationError:
+            raise
+        except Exception as exc:
+            raise self.map_error(exc) from exc
+        return dict(zip(self.source.outputs, values))
+
+    def map_error(self, exc: BaseException) -> EvaluationError:
+        """An EvaluationError naming the node whose generated line raised ``exc``."""
+        tb = exc.__traceback__
+        node = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                node = self.source.line_to_node.get(tb.tb_lineno, node)
+            tb = tb.tb_next
+        if node is None:
+            return EvaluationError(f"evaluation failed: {type(exc).__name__}: {exc}")
+        n = self.network.get(node)
+        where = f" ({n.op}, defined at {n.location})" if n is not None and n.location else \
+            (f" ({n.op})" if n is not None else "")
+        return EvaluationError(f"evaluation failed at node '{node}'{where}: "
+                               f"{type(exc).__name__}: {exc}", node=node)
+
+
+def default_outputs(net: Network) -> list[Node]:
+    """Output, criterion and evaluation nodes; failing those, the nodes nobody uses."""
+    found: dict[Node, None] = {}
+    for g in ("output", "criterion", "evaluation"):
+        for n in net.group(g):
+            found.setdefault(n, None)
+    if not found:
+        from netsurgeon.graph import roots
+
+        for n in roots(net):
+            found.setdefault(n, None)
+    return list(found)
+
+
+def network_dtype(net: Network) -> torch.dtype:
+    """float64 when the parameters are float64, else float32."""
+    for n in net.nodes:
+        if n.op == "LearnableParameter" and n.value is not None:
+            return torch.float64 if np.asarray(n.value).dtype == np.float64 else torch.float32
+    return torch.float32
+
+
+def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
+                    training: bool = False, sparse_inputs=frozenset(),
+                    tensors: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None) -> CompiledNetwork:
+    """Validate ``net`` if needed, generate code for ``outputs`` and compile it."""
+    if any(n.shape is None for n in net.nodes):
+        net.validate()
+    outs = [net.node(o) for o in outputs] if outputs else default_outputs(net)
+    cfg = dict(config or {})
+    cfg.setdefault("dtype", network_dtype(net))
+    source = generate(net, outs, training=training, sparse_inputs=frozenset(sparse_inputs),
+                      tensors=tensors, config=cfg)
+    source.globals["__dtype__"] = cfg["dtype"]
+    return CompiledNetwork(net, source, training)

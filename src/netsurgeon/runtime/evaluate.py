@@ -1,0 +1,129 @@
+"""``netsurgeon.evaluate(network, inputs)``: run a network on numpy arrays or minibatches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.graph import Network, Node
+from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.compile import CompiledNetwork, compile_network, default_outputs
+
+__all__ = ["evaluate", "Evaluator", "batch_from_arrays", "unpad"]
+
+
+def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
+                      lengths: Iterable[int] | None = None) -> tuple[Minibatch, bool]:
+    """A minibatch from arrays shaped (batch, *sample) or (batch, time, *sample).
+
+    Returns the batch and whether the arrays had a time axis.
+    """
+    streams: dict[str, Any] = {}
+    has_time = lengths is not None
+    batch = steps = None
+    for name, value in inputs.items():
+        node = net.node(name)
+        if isinstance(value, SparseRows):
+            streams[node.name] = value
+            continue
+        arr = np.asarray(value, dtype=np.float32)
+        sample = tuple(node.shape or ())
+        size = int(np.prod(sample))
+        if arr.ndim >= 2 + len(sample) and int(np.prod(arr.shape[2:])) == size and (
+                has_time or arr.shape[2:] == sample):
+            has_time = True
+        elif int(np.prod(arr.shape[1:])) == size:
+            arr = arr.reshape((arr.shape[0], 1) + sample)
+        else:
+            raise EvaluationError(
+                f"input '{node.name}' has shape {arr.shape}; expected (batch, *{sample}) or "
+                f"(batch, time, *{sample})", node=node.name)
+        if batch is None:
+            batch, steps = arr.shape[0], arr.shape[1]
+        elif (batch, steps) != arr.shape[:2]:
+            raise EvaluationError(f"input '{node.name}' has batch/time {arr.shape[:2]}, the "
+                                  f"other inputs {(batch, steps)}", node=node.name)
+        streams[node.name] = arr
+    if batch is None:
+        raise EvaluationError("no inputs given")
+    lens = np.asarray(list(lengths), np.int64) if lengths is not None else \
+        np.full(batch, steps, np.int64)
+    if len(lens) != batch or (len(lens) and lens.max() > steps):
+        raise EvaluationError(f"lengths {lens.tolist()} do not fit batch {batch} x time {steps}")
+    return Minibatch(streams, lens), has_time
+
+
+def unpad(value: torch.Tensor, batch: Minibatch, time_axis: bool) -> np.ndarray:
+    """Frames (B*T, *s) -> (B, T, *s) with padding zeroed, or (B, *s) without a time axis."""
+    arr = value.detach().cpu().numpy()
+    b, t = batch.batch, batch.steps
+    arr = arr.reshape((b, t) + arr.shape[1:])
+    if not time_axis:
+        return arr[:, 0]
+    mask = batch.frame_mask()
+    if mask is not None:
+        arr = arr * mask.reshape((b, t) + (1,) * (arr.ndim - 2))
+    return arr
+
+
+class Evaluator:
+    """Evaluates chosen nodes of a network, compiling once per input sparsity."""
+
+    def __init__(self, network: Network, outputs: Iterable[Node | str] | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        self.network = network
+        if any(n.shape is None for n in network.nodes):
+            network.validate()
+        self.outputs = [network.node(o) for o in outputs] if outputs else default_outputs(network)
+        self.config = dict(config or {})
+        self._compiled: dict[frozenset[str], CompiledNetwork] = {}
+
+    def compiled(self, batch: Minibatch) -> CompiledNetwork:
+        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
+        c = self._compiled.get(sparse)
+        if c is None or c.version != self.network.version:
+            c = compile_network(self.network, self.outputs, sparse_inputs=sparse,
+                                config=self.config)
+            self._compiled[sparse] = c
+        return c
+
+    def run(self, batch: Minibatch) -> dict[str, torch.Tensor]:
+        """Raw torch outputs (frames) for one minibatch, under no_grad."""
+        with torch.no_grad():
+            return self.compiled(batch)(batch)
+
+
+def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
+             outputs: Iterable[Node | str] | None = None, *,
+             lengths: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+    """Evaluate ``outputs`` (default: output, criterion and evaluation nodes).
+
+    Args:
+        network: a network whose parameters hold values.
+        inputs: input node name -> array (batch, *sample), or (batch, time, *sample) for
+            sequences (zero-padded; give ``lengths``); or a :class:`Minibatch`.
+        outputs: nodes or names to compute (any intermediate node works).
+        lengths: sequence lengths when the arrays have a time axis.
+
+    Returns:
+        name -> numpy array: (batch, *sample) or (batch, time, *sample) for per-sample nodes,
+        (1,) sums over the minibatch for criteria.
+    """
+    if isinstance(inputs, Minibatch):
+        batch, has_time = inputs, True
+    else:
+        batch, has_time = batch_from_arrays(network, inputs, lengths)
+    ev = Evaluator(network, outputs)
+    raw = ev.run(batch)
+    result = {}
+    for node in ev.outputs:
+        value = raw[node.name]
+        if node.dynamic:
+            result[node.name] = unpad(value, batch, has_time)
+        else:
+            result[node.name] = value.detach().cpu().numpy()
+    return result

@@ -1,0 +1,55 @@
+"""Criteria and evaluation nodes (ndl-mel.md §B.9.4): per-frame values summed over the real
+frames of the minibatch, shaped (1,) as CNTK's legacy criteria."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.runtime.lowerings import lowering
+
+
+def _frames(args, node) -> None:
+    if not any(a.dynamic for a in args):
+        raise EvaluationError(f"{node.op} needs inputs that carry the minibatch axis",
+                              node=node.name)
+
+
+@lowering("CrossEntropyWithSoftmax", uses_mask=True)
+def _ce_softmax(em, node, args):
+    _frames(args, node)
+    return f"K.masked_sum(K.ce_with_softmax({args[0]}, {args[1]}), {em.mask})"
+
+
+@lowering("CrossEntropy", uses_mask=True)
+def _ce(em, node, args):
+    _frames(args, node)
+    return f"K.masked_sum(K.cross_entropy({args[0]}, {args[1]}), {em.mask})"
+
+
+@lowering("SquareError", uses_mask=True)
+def _square_error(em, node, args):
+    _frames(args, node)
+    a, b = args
+    return f"K.masked_sum((K.flat({a}) - K.flat({b})).pow(2).sum(1), {em.mask})"
+
+
+@lowering("Logistic", uses_mask=True)
+def _logistic(em, node, args):
+    _frames(args, node)
+    w = f", {args[2]}" if len(args) > 2 else ""
+    return f"K.masked_sum(K.logistic({args[0]}, {args[1]}{w}), {em.mask})"
+
+
+@lowering("ClassificationError", "ErrorPrediction", uses_mask=True)
+def _class_error(em, node, args):
+    """Top-1 error, or top-N when a third input holds N (a constant, read once)."""
+    _frames(args, node)
+    k = "1"
+    if len(args) > 2:
+        knode = node.inputs[2]
+        if knode.value is not None and not args[2].dynamic:
+            k = str(int(round(float(np.asarray(knode.value).reshape(-1)[0]))))
+        else:
+            k = f"int({args[2]}.reshape(-1)[0].item())"
+    return f"K.masked_sum(K.class_error({args[0]}, {args[1]}, {k}), {em.mask})"

@@ -1,0 +1,107 @@
+"""Element-wise ops (ndl-mel.md §B.9.2) with CNTK broadcasting in numpy order."""
+
+from __future__ import annotations
+
+from netsurgeon.runtime.lowerings import attr, lowering
+
+UNARY = {
+    "Sigmoid": "torch.sigmoid({0})",
+    "StableSigmoid": "torch.sigmoid({0})",
+    "Tanh": "torch.tanh({0})",
+    "RectifiedLinear": "torch.relu({0})",
+    "Abs": "torch.abs({0})",
+    "Acos": "torch.acos({0})",
+    "Asin": "torch.asin({0})",
+    "Cosh": "torch.cosh({0})",
+    "Cosine": "torch.cos({0})",
+    "Sin": "torch.sin({0})",
+    "Sinh": "torch.sinh({0})",
+    "Exp": "torch.exp({0})",
+    "Log": "torch.log({0})",
+    "Floor": "torch.floor({0})",
+    "Sqrt": "torch.sqrt({0})",
+    "Reciprocal": "torch.reciprocal({0})",
+    "Negate": "torch.neg({0})",
+    "Pass": "{0}",
+    "LabelsToGraph": "{0}",
+    "StraightThrough": "{0}",
+    "StopGradient": "{0}.detach()",
+    "ELU": "F.elu({0})",
+    "Softplus": "F.softplus({0})",
+}
+
+BINARY = {
+    "Plus": "{0} + {1}",
+    "Minus": "{0} - {1}",
+    "ElementTimes": "{0} * {1}",
+    "ElementDivide": "{0} / {1}",
+    "LogPlus": "torch.logaddexp({0}, {1})",
+    "Equal": "({0} == {1}).to({0}.dtype)",
+    "NotEqual": "({0} != {1}).to({0}.dtype)",
+    "Less": "({0} < {1}).to({0}.dtype)",
+    "LessEqual": "({0} <= {1}).to({0}.dtype)",
+    "Greater": "({0} > {1}).to({0}.dtype)",
+    "GreaterEqual": "({0} >= {1}).to({0}.dtype)",
+}
+
+
+def aligned(em, node, args) -> list[str]:
+    """Input expressions reshaped so torch broadcasting equals CNTK's: a frame value whose
+    sample rank is below the output rank gets size-1 sample axes in front."""
+    rank = len(node.shape or ())
+    out = []
+    for a in args:
+        if a.dynamic and len(a.shape) < rank and node.dynamic:
+            dims = (1,) * (rank - len(a.shape)) + tuple(a.shape)
+            out.append(f"{a.expr}.reshape(-1, {', '.join(map(str, dims))})")
+        elif not a.dynamic and node.dynamic and len(a.shape) > rank:
+            out.append(a.expr)
+        else:
+            out.append(a.expr)
+    return out
+
+
+def _unary(template):
+    def fn(em, node, args):
+        return template.format(args[0].expr)
+    return fn
+
+
+def _binary(template):
+    def fn(em, node, args):
+        a, b = aligned(em, node, args)
+        return template.format(a, b)
+    return fn
+
+
+for _name, _tpl in UNARY.items():
+    lowering(_name)(_unary(_tpl))
+for _name, _tpl in BINARY.items():
+    lowering(_name)(_binary(_tpl))
+
+
+@lowering("Clip")
+def _clip(em, node, args):
+    lo, hi, x = aligned(em, node, args)
+    return f"torch.minimum(torch.maximum({x}, {lo}), {hi})"
+
+
+@lowering("If")
+def _if(em, node, args):
+    c, a, b = aligned(em, node, args)
+    return f"torch.where({c} != 0, {a}, {b})"
+
+
+@lowering("Scale")
+def _scale(em, node, args):
+    a, b = aligned(em, node, args)
+    return f"{a} * {b}"
+
+
+@lowering("Dropout")
+def _dropout(em, node, args):
+    """Identity at inference; at training the rate comes from the trainer (CNTK's dropoutRate)."""
+    rate = float(em.config.get("dropout_rate", 0.0) or attr(node, "dropout_rate", "rate", default=0.0))
+    if not em.training or rate <= 0:
+        return args[0].expr
+    return f"F.dropout({args[0].expr}, p={rate}, training=True)"

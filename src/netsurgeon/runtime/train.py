@@ -1,0 +1,425 @@
+"""Training: minibatch SGD (CNTK's knobs), Adam and AdaGrad over the criterion node(s).
+
+The criterion nodes output sums over the minibatch, as CNTK's do, so a learning rate *per
+sample* multiplies the gradient of that sum directly and a rate *per minibatch* is divided by
+the configured minibatch size (CNTK's ``learningRatesPerMB``). Momentum is per minibatch and
+unit-gain by default (v = m·v + (1−m)·g), L2 adds ``l2 · samples · w`` to the gradient
+(CNTK's ``L2RegWeight``), clipping bounds the gradient by ``clip_threshold · samples``
+element-wise (truncation) or by norm.
+
+Each parameter's learning rate is multiplied by its ``learning_rate_multiplier``; 0 freezes
+it: it is never given to the optimizer and never written back, so it stays bit-identical.
+Nodes that share one numpy array share one tensor, so a shared parameter gets one update with
+the summed gradient of all its uses. Precompute nodes (Mean, InvStdDev) are computed in one
+pass over the training data before the first epoch. After training (and at each checkpoint)
+the new values are written back into ``node.value``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.graph import Network, Node
+from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.codegen import needed_nodes, to_tensor
+from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
+
+__all__ = ["TrainConfig", "Trainer", "precompute"]
+
+PRECOMPUTE_OPS = ("Mean", "InvStdDev")
+
+
+@dataclass
+class TrainConfig:
+    """CNTK's SGD block, in Python.
+
+    Attributes:
+        epochs: number of epochs (CNTK maxEpochs).
+        minibatch_size: samples per minibatch.
+        epoch_size: samples per epoch; 0 = one pass over the data.
+        learning_rate: a rate, or one rate per epoch (the last repeats).
+        lr_unit: ``sample`` (learningRatesPerSample) or ``minibatch`` (learningRatesPerMB).
+        momentum: per-minibatch momentum (0 = none); ``unit_gain`` scales g by (1−m).
+        l2: L2 regularization weight (per sample).
+        clip_threshold: gradient clipping threshold per sample (inf = off).
+        clip_truncation: clip element-wise (True, CNTK's default) or by the gradient norm.
+        optimizer: ``sgd``, ``adam`` or ``adagrad``.
+        dropout_rate: rate of Dropout nodes during training.
+        seed: torch random seed (dropout).
+        checkpoint: file written after each epoch (None = none).
+        progress: show a progress bar.
+    """
+
+    epochs: int = 1
+    minibatch_size: int = 256
+    epoch_size: int = 0
+    learning_rate: float | list[float] = 0.01
+    lr_unit: str = "sample"
+    momentum: float = 0.0
+    unit_gain: bool = True
+    l2: float = 0.0
+    clip_threshold: float = math.inf
+    clip_truncation: bool = True
+    optimizer: str = "sgd"
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    dropout_rate: float = 0.0
+    seed: int = 1
+    checkpoint: str | None = None
+    progress: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rate(self, epoch: int) -> float:
+        rates = self.learning_rate if isinstance(self.learning_rate, (list, tuple)) else \
+            [self.learning_rate]
+        return float(rates[min(epoch, len(rates) - 1)])
+
+
+DataSource = Callable[[], Iterable[Minibatch]]
+
+
+def _cycle(source: DataSource) -> Iterator[Minibatch]:
+    while True:
+        empty = True
+        for mb in source():
+            empty = False
+            yield mb
+        if empty:
+            raise EvaluationError("the training data has no samples")
+
+
+class Trainer:
+    """Trains a network's parameters on minibatches.
+
+    Example::
+
+        trainer = Trainer(net, TrainConfig(epochs=3, learning_rate=0.04))
+        trainer.fit(lambda: CTFReader("Train.txt", streams_for(net)))
+    """
+
+    def __init__(self, network: Network, config: TrainConfig | None = None, *,
+                 criteria: Iterable[Node | str] | None = None,
+                 metrics: Iterable[Node | str] | None = None) -> None:
+        self.network = network
+        self.config = config or TrainConfig()
+        if any(n.shape is None for n in network.nodes):
+            network.validate()
+        crit = list(criteria) if criteria is not None else network.group("criterion")
+        if not crit:
+            raise EvaluationError("the network has no criterion node to train on; tag one "
+                                  "with tag=\"criterion\" or pass criteria=")
+        self.criteria = [network.node(c) for c in crit]
+        self.metrics = [network.node(m) for m in (metrics if metrics is not None
+                                                    else network.group("evaluation"))
+                        if network.node(m) not in self.criteria]
+        self.dtype = network_dtype(network)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self._compiled: dict[frozenset[str], CompiledNetwork] = {}
+        self._make_tensors()
+        self._make_optimizer()
+
+    # ---- parameters --------------------------------------------------------------------------
+    def _make_tensors(self) -> None:
+        """One tensor per parameter storage; trainable ones are private copies."""
+        nodes = needed_nodes(self.network, self.criteria + self.metrics)
+        self.param_nodes = [n for n in nodes if n.op == "LearnableParameter"]
+        by_storage: dict[int, torch.Tensor] = {}
+        self.tensors: dict[Any, torch.Tensor] = {}
+        self.trainable: dict[int, tuple[torch.Tensor, float, list[Node]]] = {}
+        for n in self.param_nodes:
+            if n.value is None:
+                raise EvaluationError("parameter has no value", node=n.name)
+            key = id(n.value)
+            t = by_storage.get(key)
+            if t is None:
+                if n.learning_rate_multiplier > 0:
+                    t = torch.tensor(np.array(n.value, copy=True), dtype=self.dtype,
+                                     requires_grad=True)
+                else:
+                    t = to_tensor(n.value, self.dtype)
+                by_storage[key] = t
+            self.tensors[n.name] = t
+            if n.learning_rate_multiplier > 0:
+                entry = self.trainable.get(key)
+                if entry is None:
+                    self.trainable[key] = (t, n.learning_rate_multiplier, [n])
+                else:
+                    entry[2].append(n)
+        self._state_tensors: list[torch.Tensor] = []
+
+    def _make_optimizer(self) -> None:
+        cfg = self.config
+        groups: dict[float, list[torch.Tensor]] = {}
+        for t, mult, _ in self.trainable.values():
+            groups.setdefault(float(mult), []).append(t)
+        self.groups = groups
+        kind = cfg.optimizer.lower()
+        if kind == "sgd":
+            self.optimizer = None
+            self.momentum_buffers = {id(t): torch.zeros_like(t) for g in groups.values() for t in g} \
+                if cfg.momentum > 0 else {}
+        elif kind in ("adam", "adagrad"):
+            param_groups = [{"params": ts, "multiplier": m, "lr": cfg.rate(0) * m}
+                            for m, ts in groups.items()]
+            if kind == "adam":
+                self.optimizer = torch.optim.Adam(param_groups, betas=cfg.adam_betas)
+            else:
+                self.optimizer = torch.optim.Adagrad(param_groups)
+        else:
+            raise EvaluationError(f"unknown optimizer {cfg.optimizer!r}: use sgd, adam or adagrad")
+
+    def compiled(self, batch: Minibatch) -> CompiledNetwork:
+        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
+        c = self._compiled.get(sparse)
+        if c is None or c.version != self.network.version:
+            c = compile_network(self.network, self.criteria + self.metrics, training=True,
+                                sparse_inputs=sparse, tensors=self.tensors,
+                                config={"dropout_rate": self.config.dropout_rate,
+                                        "dtype": self.dtype})
+            self._state_tensors = [t for t in getattr(c.source, "globals", {}).values()
+                                   if isinstance(t, torch.Tensor)]
+            self._compiled[sparse] = c
+        return c
+
+    # ---- one step ----------------------------------------------------------------------------
+    def step(self, batch: Minibatch) -> tuple[float, list[float]]:
+        """One minibatch: forward, backward, update. Returns (criterion sum, metric sums)."""
+        cfg = self.config
+        compiled = self.compiled(batch)
+        out = compiled(batch)
+        loss = out[self.criteria[0].name]
+        for c in self.criteria[1:]:
+            loss = loss + out[c.name]
+        loss = loss.sum()
+        params = [t for t, _, _ in self.trainable.values()]
+        for p in params:
+            p.grad = None
+        loss.backward()
+        n = batch.samples
+        with torch.no_grad():
+            self._apply(params, n)
+        return float(loss.detach()), [float(out[m.name].detach().sum()) for m in self.metrics]
+
+    def _apply(self, params: list[torch.Tensor], samples: int) -> None:
+        cfg = self.config
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        if cfg.l2 > 0:
+            torch._foreach_add_(grads, params, alpha=cfg.l2 * samples)
+        if math.isfinite(cfg.clip_threshold):
+            bound = cfg.clip_threshold * samples
+            if cfg.clip_truncation:
+                for g in grads:
+                    g.clamp_(-bound, bound)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+                if norm > bound:
+                    torch._foreach_mul_(grads, float(bound / norm))
+        for p, g in zip(params, grads):
+            p.grad = g
+        base = cfg.rate(self.epoch)
+        if cfg.lr_unit == "minibatch":
+            base = base / cfg.minibatch_size
+        if self.optimizer is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = base * group["multiplier"]
+            self.optimizer.step()
+            return
+        for mult, ts in self.groups.items():
+            gs = [t.grad for t in ts]
+            lr = base * mult
+            if cfg.momentum > 0:
+                bufs = [self.momentum_buffers[id(t)] for t in ts]
+                torch._foreach_mul_(bufs, cfg.momentum)
+                torch._foreach_add_(bufs, gs, alpha=(1 - cfg.momentum) if cfg.unit_gain else 1.0)
+                gs = bufs
+            torch._foreach_add_(ts, gs, alpha=-lr)
+
+    # ---- epochs ------------------------------------------------------------------------------
+    def fit(self, data: DataSource | Iterable[Minibatch]) -> list[dict[str, Any]]:
+        """Train for the configured epochs (from ``self.epoch``, so a resumed trainer goes on).
+
+        ``data`` is a callable returning a fresh iterable of minibatches per pass (a reader),
+        or a list of minibatches.
+        """
+        cfg = self.config
+        source: DataSource = data if callable(data) else (lambda: data)  # type: ignore[assignment]
+        torch.manual_seed(cfg.seed)
+        precompute(self.network, source, self.tensors)
+        stream = _cycle(source) if cfg.epoch_size > 0 else None
+        while self.epoch < cfg.epochs:
+            batches: Iterable[Minibatch]
+            if stream is not None:
+                batches = _take(stream, cfg.epoch_size)
+            else:
+                batches = source()
+            bar = None
+            if cfg.progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=cfg.epoch_size or None, unit="samples",
+                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=True)
+            total, samples = 0.0, 0
+            metric_sums = [0.0] * len(self.metrics)
+            for mb in batches:
+                loss, metrics = self.step(mb)
+                total += loss
+                samples += mb.samples
+                metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
+                if bar is not None:
+                    bar.update(mb.samples)
+                    post = {"loss": f"{total / max(samples, 1):.4f}"}
+                    for m, v in zip(self.metrics, metric_sums):
+                        post[m.name] = f"{v / max(samples, 1):.4f}"
+                    bar.set_postfix(post)
+            if bar is not None:
+                bar.close()
+            if samples == 0:
+                raise EvaluationError("the training data has no samples")
+            record = {"epoch": self.epoch + 1, "samples": samples,
+                      "loss": total / samples,
+                      "metrics": {m.name: v / samples for m, v in zip(self.metrics, metric_sums)}}
+            self.history.append(record)
+            self.epoch += 1
+            self.write_back()
+            if cfg.checkpoint:
+                self.save_checkpoint(cfg.checkpoint)
+        return self.history
+
+    def write_back(self) -> None:
+        """Copy trained values (and updated batch-norm statistics) into ``node.value``."""
+        for t, _, nodes in self.trainable.values():
+            arr = t.detach().cpu().numpy().astype(np.asarray(nodes[0].value).dtype, copy=True)
+            for n in nodes:
+                n.value = arr
+        for n in self.param_nodes:
+            if n.learning_rate_multiplier > 0:
+                continue
+            t = self.tensors[n.name]
+            if any(t is s for s in self._bn_stats()):
+                n.value = t.detach().cpu().numpy().copy()
+
+    def _bn_stats(self) -> list[torch.Tensor]:
+        out = []
+        for n in needed_nodes(self.network, self.criteria + self.metrics):
+            if n.op == "BatchNormalization":
+                for inp in n.inputs[3:5]:
+                    if inp is not None and inp.name in self.tensors:
+                        out.append(self.tensors[inp.name])
+        return out
+
+    # ---- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"epoch": self.epoch, "history": self.history,
+                                 "params": {n.name: self.tensors[n.name].detach().clone()
+                                            for n in self.param_nodes}}
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        else:
+            names = {id(t): nodes[0].name for t, _, nodes in self.trainable.values()}
+            state["momentum"] = {names[k]: v.clone() for k, v in self.momentum_buffers.items()}
+        return state
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Atomically write the trainer state (tensors and plain values only)."""
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Resume from a checkpoint written by :meth:`save_checkpoint`."""
+        path = Path(path)
+        if not path.is_file():
+            raise EvaluationError(f"checkpoint not found: {path}")
+        state = torch.load(path, weights_only=True)
+        with torch.no_grad():
+            for name, value in state["params"].items():
+                t = self.tensors.get(name)
+                if t is None:
+                    raise EvaluationError(f"checkpoint {path} has parameter '{name}' that the "
+                                          "network does not have", node=name)
+                if t.requires_grad or any(t is s for s in self._bn_stats()):
+                    t.copy_(value)
+        self.epoch = int(state["epoch"])
+        self.history = list(state.get("history", []))
+        if self.optimizer is not None and "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        elif "momentum" in state and self.momentum_buffers:
+            ids = {nodes[0].name: id(t) for t, _, nodes in self.trainable.values()}
+            for name, buf in state["momentum"].items():
+                if name in ids:
+                    self.momentum_buffers[ids[name]].copy_(buf)
+        self.write_back()
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+def _take(stream: Iterator[Minibatch], samples: int) -> Iterator[Minibatch]:
+    seen = 0
+    while seen < samples:
+        mb = next(stream)
+        seen += mb.samples
+        yield mb
+
+
+def precompute(network: Network, source: DataSource,
+               tensors: dict[Any, torch.Tensor] | None = None) -> list[Node]:
+    """Compute Mean / InvStdDev nodes that have no value in one pass per dependency level.
+
+    Returns the nodes computed. Their values go into ``node.value`` (and into ``tensors``
+    when a trainer shares its tensors).
+    """
+    todo = [n for n in network.nodes if n.op in PRECOMPUTE_OPS and n.value is None]
+    done: list[Node] = []
+    while todo:
+        ready = [n for n in todo if not any(
+            a.op in PRECOMPUTE_OPS and a.value is None and a is not n
+            for a in needed_nodes(network, [n.inputs[0]]))]
+        if not ready:
+            raise EvaluationError("precompute nodes depend on each other in a cycle",
+                                  node=todo[0].name)
+        inputs = [n.inputs[0] for n in ready]
+        compiled: dict[frozenset[str], CompiledNetwork] = {}
+        sums = [None] * len(ready)
+        sqs = [None] * len(ready)
+        count = 0
+        for mb in source():
+            sparse = frozenset(k for k, v in mb.streams.items() if isinstance(v, SparseRows))
+            c = compiled.get(sparse)
+            if c is None:
+                c = compiled[sparse] = compile_network(network, inputs, sparse_inputs=sparse)
+            with torch.no_grad():
+                out = c(mb)
+            mask = mb.frame_mask()
+            for i, inp in enumerate(inputs):
+                v = out[inp.name].double()
+                v = v.reshape(v.shape[0], -1)
+                if mask is not None:
+                    v = v[torch.from_numpy(mask) > 0]
+                s, q = v.sum(0), (v * v).sum(0)
+                sums[i] = s if sums[i] is None else sums[i] + s
+                sqs[i] = q if sqs[i] is None else sqs[i] + q
+            count += mb.samples
+        if count == 0:
+            raise EvaluationError("no data to compute Mean/InvStdDev from")
+        for i, n in enumerate(ready):
+            mean = sums[i] / count
+            var = (sqs[i] / count - mean * mean).clamp_min(1e-10)
+            value = mean if n.op == "Mean" else 1.0 / var.sqrt()
+            n.value = value.float().numpy().reshape(tuple(n.shape or (-1,)))
+            if tensors is not None:
+                tensors[n.name] = torch.from_numpy(n.value)
+            done.append(n)
+        todo = [n for n in todo if n not in ready]
+    return done
