@@ -7,7 +7,8 @@ ratio netsurgeon / hand-written (throughput; > 1 = faster). The real CNTK 2.7 ev
 38,000-58,000 samples/s (01_OneHidden) and 470-575 samples/s (cifar10.pretrained) on this
 kind of machine.
 
-Run: .venv/bin/python bench/bench_runtime.py [--quick]
+Run: .venv/bin/python bench/bench_runtime.py [--quick] [--cntk DIR]  (DIR: ../shared/cntk,
+or any folder holding models/01_OneHidden.dnn and models/cifar10.pretrained.cmf)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _timeit(fn, min_time: float, min_runs: int = 5) -> float:
 
 
 def _t(net, name):
-    return torch.from_numpy(np.ascontiguousarray(net.node(name).value))
+    return torch.tensor(np.asarray(net.node(name).value))
 
 
 class OneHidden(torch.nn.Module):
@@ -152,8 +153,11 @@ def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list
 
 
 def main(argv: list[str]) -> int:
+    global CNTK
     torch.set_num_threads(2)
     quick = "--quick" in argv
+    if "--cntk" in argv:
+        CNTK = Path(argv[argv.index("--cntk") + 1])
     rows = bench_model("01_OneHidden.dnn", "z.z", OneHidden, 1.0 if quick else 3.0)
     rows += bench_model("cifar10.pretrained.cmf", "z", CifarConvNet, 2.0 if quick else 6.0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")

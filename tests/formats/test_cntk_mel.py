@@ -19,8 +19,10 @@ SEED_DOC = ROOT.parent / "shared" / "spec" / "seeds" / "ModelEditingLanguage.md"
 
 
 def seed_network():
-    table = ndl.MacroTable.standard()
-    table.load_file(str(EXAMPLES / "seed_macros.ndl"))
+    table = ndl.MacroTable.standard()  # holds RBFF and SMBFF
+    extra = EXAMPLES / "seed_macros.ndl"
+    if extra.exists():
+        table.load_file(str(extra))
     path = EXAMPLES / "seed.ndl"
     return ndl.build_network(path.read_text(), source=str(path), macros=table)
 

@@ -303,3 +303,8 @@ def test_precompute_nodes_round_trip():
     np.testing.assert_array_equal(back.node("s").value.reshape(2, 3), net.node("s").value)
     assert back.node("s").attrs["has_computed"] is True
     assert encode(back).getvalue() == encode(net).getvalue()
+
+
+def test_unwritable_target(tmp_path: Path):
+    with pytest.raises(CntkFormatError, match="cannot write"):
+        cntk.write(built(), tmp_path / "no" / "such" / "dir.dnn")

@@ -426,3 +426,23 @@ def test_lstm_style_slices_of_a_stacked_projection():
     # slu: Slice(begin 300, length 300, axis 1) of a [1200] projection
     net = net_with({"x": (1200,)})
     assert shape_of(net, "Slice", ["x"], {"begin": (300,), "end": (600,), "axis": (-1,)}) == (300,)
+
+
+def test_times_infer_input_rank_to_map_zero_contracts_every_input_dim():
+    # BrainScript LinearLayer: W = ParameterTensor{outDim:Inferred}, inferInputRankToMap=0
+    net = net_with({"x": (64, 3, 3)}, {"W": (0, 10)})
+    assert shape_of(net, "Times", ["W", "x"], {"infer_input_rank_to_map": 0}) == (10,)
+    assert net.node("W").shape == (64, 3, 3, 10)
+    assert net.node("W").value.shape == (64, 3, 3, 10)
+
+
+def test_times_infer_input_rank_to_map_one_keeps_a_map_axis():
+    net = net_with({"x": (5, 20)}, {"W": (0, 7)})
+    assert shape_of(net, "Times", ["W", "x"], {"infer_input_rank_to_map": 1}) == (5, 7)
+    assert net.node("W").shape == (20, 7)
+
+
+def test_times_unspecified_map_rank_fills_zero_dims_positionally():
+    # inferInputRankToMap=-1: only the 0 dims are filled, from B's leading CNTK dims
+    net = net_with({"x": (3, 32)}, {"W": (0, 10)})
+    assert shape_of(net, "Times", ["W", "x"]) == (3, 10)

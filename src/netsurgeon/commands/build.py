@@ -3,7 +3,10 @@
 ``$Var$`` in the NDL (and in ``--macros`` files) is resolved as CNTK did (ndl-mel.md §A.2):
 from ``--set NAME=VALUE`` first, then from a CNTK config file given with ``--config``: with
 ``--section S``, the ``NDLNetworkBuilder`` block of section S, then S, then the top level;
-without it, the top level and then every nested section in file order.
+without it, the top level and then every nested section in file order. ``$ConfigDir$``
+defaults to the config file's folder. With ``--section``, that section's
+``NDLNetworkBuilder`` also supplies ``ndlMacros`` (``+``-separated macro files, loaded before
+any ``--macros``), ``run``, ``load`` and ``randomSeedOffset`` unless the options say otherwise.
 """
 
 from __future__ import annotations
@@ -39,11 +42,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: from the output extension)")
 
 
+def builder_section(path: str, section: str):
+    """The ``NDLNetworkBuilder`` block of command section ``section`` (or None)."""
+    from netsurgeon.lang.config import parse_config_file
+
+    root = parse_config_file(path)
+    sec = root.section(section) if root.is_section(section) else None
+    if sec is None or not sec.is_section("NDLNetworkBuilder"):
+        return None
+    return sec.section("NDLNetworkBuilder")
+
+
 def config_lookup(path: str, section: str | None) -> Callable[[str], str | None]:
     """``$var$`` lookup over a CNTK config file (see the module docstring)."""
     from netsurgeon.lang.config import parse_config_file
 
     root = parse_config_file(path)
+    config_dir = str(Path(path).resolve().parent)
     scopes = []
     if section:
         sec = root.section(section) if root.is_section(section) else None
@@ -66,6 +81,8 @@ def config_lookup(path: str, section: str | None) -> Callable[[str], str | None]
         for _scope, key, raw in root.walk():
             if key.lower() == name.lower():
                 return _unquote(raw)
+        if name.lower() == "configdir":
+            return config_dir
         return None
 
     return lookup
@@ -88,13 +105,35 @@ def run(args: argparse.Namespace) -> int:
             value = from_config(name)
         return value
 
+    from netsurgeon.lang.config import substitute_variables
+
     counter = NameCounter()
     macros = MacroTable() if args.no_stdlib else MacroTable.standard()
-    for path in args.macros:
+    macro_files = list(args.macros)
+    run_sections, load_sections, seed = args.run, args.load, args.seed
+    builder = builder_section(args.config, args.section) if args.config and args.section else None
+    if builder is not None:
+        def value(key: str) -> str | None:
+            raw = builder.raw(key) if builder.has_local(key) else None
+            if raw is None:
+                return None
+            return _unquote(substitute_variables(raw, lookup, builder.location_of(key)))
+
+        configured = value("ndlMacros")
+        if configured:
+            macro_files = [p.strip() for p in configured.split("+") if p.strip()] + macro_files
+        run_sections = run_sections or value("run")
+        load_sections = load_sections or value("load")
+        offset = value("randomSeedOffset")
+        if offset and args.seed == 1:
+            from netsurgeon.lang.config import to_int
+
+            seed = 1 + to_int(offset, "randomSeedOffset", builder.location_of("randomSeedOffset"))
+    for path in macro_files:
         macros.load_file(path, variables=lookup, counter=counter)
     network = build_file(args.ndl, macros=macros, variables=lookup, counter=counter,
-                         name=args.name or Path(args.ndl).stem, seed=args.seed, run=args.run,
-                         load=args.load)
+                         name=args.name or Path(args.ndl).stem, seed=seed, run=run_sections,
+                         load=load_sections)
     from netsurgeon.formats import save
 
     fmt = save(network, args.output, args.format)

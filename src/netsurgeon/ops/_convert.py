@@ -16,6 +16,7 @@ the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -43,8 +44,16 @@ IMAGE_LAYOUT_CODES: dict[str, int] = {"HWC": 0, "CHW": 1}
 
 
 def _seq(value: Any) -> list[Any]:
+    """A list from a scalar, a sequence (one level of nesting flattened) or the raw text of a
+    config array (``{true, true, false}``, ``(3:3)``, ``[1 2]``) as NDL options may pass it."""
     if value is None:
         return []
+    if isinstance(value, str):
+        text = value.strip().strip('"')
+        if text[:1] in "({[" and text[-1:] in ")}]":
+            text = text[1:-1]
+        parts = [p for p in re.split(r"[,:\s]+", text) if p]
+        return parts if len(parts) != 1 else [parts[0]]
     if isinstance(value, (list, tuple)):
         out: list[Any] = []
         for v in value:  # flatten one level of nesting (BrainScript (3:3):5 arrays)

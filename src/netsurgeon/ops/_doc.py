@@ -59,6 +59,33 @@ Generated from the registry (`python -m netsurgeon.ops._doc > docs/ops.md`); do 
 * **has_math = no**: the op can be read, edited, validated and written, but netsurgeon
   defines no evaluation for it.
 
+* **`cntk_*` attributes** are reserved for the v1 file codec (formats/cntk): bytes a file
+  holds that no registry attribute models (matrix names, legacy header words) are kept there
+  so a round trip is byte-identical. Other layers ignore them.
+
+## Choices made where CNTK's behaviour was unclear
+
+* **RowStack** broadcasts size-1 non-spliced axes (the CIFAR ResNet pads channels by stacking
+  a `[1 x 1 x C]` zero block); other differing axes are an error naming both sizes.
+* **Convolution** with a kernel of lower rank than its input reduces over the missing
+  (channel) axes: kernel = stride = input size there, no padding, as CNTK's
+  `InferReductionDims` did. Pooling leaves missing axes alone (kernel 1). Per-axis lists of
+  length 1 apply to every axis; a list shorter than the rank repeats its last entry.
+  `map_count=(0,)` is inferred from W's size. A transposed convolution without
+  `output_shape` gets `(in-1)*stride + dilated kernel - padding` per axis.
+* **TransposeDimensions** `permutation` is stored as numpy `transpose` axes, assuming CNTK's
+  list gives, per output axis, the input axis it takes (`reshaping.np_permutation`).
+* **Crop** offsets default to DBL_MAX, meaning "not given". NDL `Crop(a, b, p, q)` reads p
+  and q as offsets when both are numbers, else as the two equivalence-node inputs.
+* **ReduceElements** over all axes (code 1) yields a `(1,)`-per-axis sample; the op's
+  dynamic mode stays `inherit` (validation cannot drop the batch axis per attribute).
+* **CosDistanceWithNegativeSamples** cannot see input 3's value during shape inference:
+  builders record it in `num_negative_samples`; without it the output shape is `(0,)`.
+* **BatchNormalization** statistics of a spatial node hold one value per channel (numpy axis
+  0 under CHW, the last axis under HWC); non-spatial ones one per input element. Parameters
+  with unknown dims (`(0:1)` in BrainScript) are completed to that count.
+* Criteria and metrics output `(1,)` without a dynamic axis; `SumColumnElements` keeps it.
+
 ## Languages and functions
 
 `OPS.function(name, language)` finds a function by any spelling, case-insensitively.

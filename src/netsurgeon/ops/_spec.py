@@ -296,10 +296,17 @@ class ShapeContext:
         )
         raise ShapeError(f"{self.op}: {message} (inputs: {described})", node=self.node_name)
 
-    def refine(self, index: int, shape: Shape) -> None:
-        """Complete input ``index``'s unknown (0) dimensions; only learnable inputs may change."""
+    def refine(self, index: int, shape: Shape, *, change_rank: bool = False) -> None:
+        """Complete input ``index``'s unknown (0) dimensions; only learnable inputs may change.
+
+        ``change_rank`` lets the unknown dimensions expand into several (CNTK's Times with
+        ``inferInputRankToMap >= 0``: ``[out x 0]`` becomes ``[out x 7 x 7 x 32]``).
+        """
         old = self.shapes[index]
-        if len(old) != len(shape) or any(o not in (0, n) for o, n in zip(old, shape)):
+        if change_rank and 0 in old and len(old) != len(shape):
+            if self.input_ops[index] not in ("LearnableParameter", ""):
+                self.fail(f"input {index} has unknown dimensions but is not a parameter")
+        elif len(old) != len(shape) or any(o not in (0, n) for o, n in zip(old, shape)):
             self.fail(f"cannot infer input {index} as {fmt_shape(shape)} from {fmt_shape(old)}")
         if self.input_ops[index] not in ("LearnableParameter", ""):
             if tuple(old) != tuple(shape):

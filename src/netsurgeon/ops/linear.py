@@ -29,7 +29,23 @@ _TIMES_NODE = (NodeOption("outputRank", "output_rank", "int"),
 
 
 def _times(ctx: ShapeContext) -> Shape:
-    return times_shape(ctx, ctx.shapes[0], ctx.shapes[1], int(ctx.attrs.get("output_rank", 1)))
+    a, b = tuple(ctx.shapes[0]), tuple(ctx.shapes[1])
+    output_rank = int(ctx.attrs.get("output_rank", 1))
+    map_rank = int(ctx.attrs.get("infer_input_rank_to_map", -1))
+    k_rank = len(a) - output_rank
+    if map_rank >= 0 and k_rank > 0 and 0 in a[:k_rank] and 0 not in b:
+        # CNTK: A's unknown input dims become all of B's dims but its last map_rank CNTK dims
+        # (numpy: B's first map_rank dims are kept as map dims), changing A's rank if needed.
+        if map_rank > len(b) or map_rank == len(b):
+            ctx.fail(f"infer_input_rank_to_map={map_rank} leaves no dimension of the second "
+                     f"input to contract")
+        known = [d for d in a[:k_rank] if d != 0]
+        reduction = tuple(b[map_rank:])
+        if known and tuple(reduction[len(reduction) - len(known):]) != tuple(known):
+            ctx.fail(f"the first input's known input dims do not match the second input")
+        a = reduction + a[k_rank:]
+        ctx.refine(0, a, change_rank=True)
+    return times_shape(ctx, a, b, output_rank)
 
 
 def _transpose_times(ctx: ShapeContext) -> Shape:

@@ -223,12 +223,25 @@ def _make_crop(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecip
     p3, p4 = bound.get("p3"), bound.get("p4")
     if p3 is None and p4 is None:
         return recipe
-    if isinstance(p3, (int, float)) and isinstance(p4, (int, float)):
-        recipe.attrs["x_offset"] = float(p3)
-        recipe.attrs["y_offset"] = float(p4)
+    offsets = _numbers(p3, p4)
+    if offsets is not None:
+        recipe.attrs["x_offset"], recipe.attrs["y_offset"] = offsets
     else:
-        recipe.inputs += [p3, p4]
+        recipe.inputs += [p3, p4]  # equivalence nodes (the language layer resolves them)
     return recipe
+
+
+def _numbers(*values: Any) -> tuple[float, ...] | None:
+    """The values as floats if all are numbers or numeric text, else None."""
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            return None
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            return None
+    return tuple(out)
 
 
 def _make_cast(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:

@@ -163,6 +163,13 @@ def delay_info(node: Node) -> tuple[int, float, Node | None]:
     return step, init_value, init_node
 
 
+def _prod(dims) -> int:
+    out = 1
+    for d in dims:
+        out *= int(d)
+    return out
+
+
 def _is_delay(net: Network, node: Node) -> bool:
     spec = net.registry.op(node.op)
     return bool(spec.delayed_inputs)
@@ -202,6 +209,8 @@ class _Builder:
         self.state_tensors: list[Any] = []
         self.locals: set[str] = set()  # names assigned in forward() (candidates for del)
         self.dense: dict[Node, Arg] = {}  # densified sparse inputs, made once
+        self.fused: dict[Node, Node] = {}
+        self.line_alias: dict[str, str] = {}
 
     # ---- emission helpers ----------------------------------------------------------------
     def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
@@ -262,12 +271,17 @@ class _Builder:
             comp.sort(key=lambda n: position[n])
             units.append(comp)
         self.inputs = [n for n in order if net.registry.op(n.op).is_("input")]
+        self.fused = self.linear_fusions(units)
+        fused_times = {t: p for p, t in self.fused.items()}
         # last use of every node, by unit index
         unit_of = {n: i for i, u in enumerate(units) for n in u}
         last_use: dict[Node, int] = {}
         for i, unit in enumerate(units):
             for n in unit:
-                for inp in n.inputs:
+                ins = list(n.inputs)
+                if n in self.fused:
+                    ins = [x for x in ins if x is not self.fused[n]] + list(self.fused[n].inputs)
+                for inp in ins:
                     if inp is not None and unit_of.get(inp, -1) != i:
                         last_use[inp] = max(last_use.get(inp, -1), i)
         keep = set(self.outputs)
@@ -281,6 +295,10 @@ class _Builder:
                     name = self.ns.mint(node.name, "x_")
                     sparse = node.name in self.sparse_inputs
                     self.value[node] = Arg(name, node, True, tuple(node.shape or ()), sparse)
+                elif node in fused_times:
+                    pass  # emitted with its Plus as one addmm
+                elif node in self.fused:
+                    self.value[node] = self.lower_linear(node, self.fused[node])
                 else:
                     self.value[node] = self.lower(node, 1, False)
             dead = [n for n, last in last_use.items() if last == i and n not in keep
@@ -302,6 +320,61 @@ class _Builder:
             params=self.params,
             sparse=self.sparse_inputs,
         )
+
+    # ---- Plus(Times(W, x), b) -> addmm ----------------------------------------------------------
+    def linear_fusions(self, units) -> dict[Node, Node]:
+        """Plus nodes whose Times input can join them in one ``torch.addmm`` (plus -> times).
+
+        The Times must have only this user, a constant 2-D-able W, a dense frame-valued x, and
+        the Plus's other input must be a constant bias of the Times's output size.
+        """
+        singles = {u[0] for u in units if len(u) == 1 and not any(x is u[0] for x in u[0].inputs)}
+        out: dict[Node, Node] = {}
+        for p in singles:
+            if p.op != "Plus" or not p.dynamic or len(p.inputs) != 2:
+                continue
+            for t, b in ((p.inputs[0], p.inputs[1]), (p.inputs[1], p.inputs[0])):
+                if t is None or b is None or t.op != "Times" or t not in singles or t is b:
+                    continue
+                if t in self.outputs or len(t.users) != 1 or t._users.get(p) != 1:
+                    continue
+                w, x = t.inputs
+                if w is None or x is None or w.dynamic or not x.dynamic or b.dynamic:
+                    continue
+                if x.name in self.sparse_inputs and self.net.registry.op(x.op).is_("input"):
+                    continue
+                k_rank = len(w.shape) - int(t.attrs.get("output_rank", 1))
+                o = _prod(w.shape[k_rank:])
+                k = _prod(w.shape[:k_rank])
+                if _prod(b.shape) != o or _prod(p.shape) != o or _prod(x.shape) != k:
+                    continue
+                if tuple(t.shape) != (o,) and _prod(t.shape) != o:
+                    continue
+                out[p] = t
+                break
+        return out
+
+    def lower_linear(self, plus: Node, times: Node) -> Arg:
+        """Emit ``torch.addmm(b, x, W)`` for a fused Plus(Times(W, x), b)."""
+        w, x = (self.value[i] for i in times.inputs)
+        b = self.value[plus.inputs[1] if plus.inputs[0] is times else plus.inputs[0]]
+        if x.sparse:
+            name = self.ns.mint(times.inputs[1].name + "_dense")
+            self.emit(f"{name} = {x.expr}.to_dense()", plus)
+            x = Arg(name, x.node, x.dynamic, x.shape)
+        k_rank = len(w.shape) - int(times.attrs.get("output_rank", 1))
+        o, k = _prod(w.shape[k_rank:]), _prod(w.shape[:k_rank])
+        ws = w.expr if len(w.shape) == 2 and k_rank == 1 else f"{w.expr}.reshape({k}, {o})"
+        xs = x.expr if len(x.shape) == 1 else f"{x.expr}.reshape(-1, {k})"
+        bs = b.expr if len(b.shape) == 1 else f"{b.expr}.reshape({o})"
+        expr = f"torch.addmm({bs}, {xs}, {ws})"
+        if tuple(plus.shape) != (o,):
+            expr += f".reshape(-1, {', '.join(str(d) for d in plus.shape)})"
+        name = self.ns.mint(plus.name)
+        self.emit(f"{name} = {expr}  # {times.name} fused", plus)
+        self.locals.add(name)
+        self.line_alias[times.name] = plus.name
+        return Arg(name, plus, True, tuple(plus.shape))
 
     # ---- recurrent loops -------------------------------------------------------------------
     def loop(self, unit: list[Node], units, unit_of, index: int) -> None:

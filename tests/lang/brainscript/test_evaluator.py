@@ -288,3 +288,39 @@ def test_lstm_library_reproduces_cntk_slu_model_node_for_node(slu_path):
     for name in ("z.x.prevState.h", "z.x.prevState.c"):
         assert net.get(name).attrs["time_step"] == 1
         assert abs(net.get(name).attrs["initial_state"] - 0.1) < 1e-7
+
+
+def test_cli_saves_model_that_loads_back(tmp_path):
+    import netsurgeon
+    from netsurgeon.cli import main
+
+    out = tmp_path / "slu.nsm"
+    assert main(["bs", str(SLU), "-o", str(out)]) == 0
+    net = netsurgeon.load(out)
+    assert len(net) == 32 and [n.name for n in net.group("criterion")] == ["ce"]
+    net.lint()
+
+
+def test_config_variable_errors(tmp_path):
+    from netsurgeon.errors import ParseError
+    from netsurgeon.lang.brainscript import build_from_config
+
+    cfg = tmp_path / "c.cntk"
+    cfg.write_text("a = $b$\nb = $a$\ntrain = [\n BrainScriptNetworkBuilder = [\n x = Input($nodim$)\n ]\n]\n"
+                   "loop = [\n BrainScriptNetworkBuilder = [\n x = Input($a$)\n ]\n]\n")
+    import pytest as _pytest
+
+    with _pytest.raises(ParseError, match=r"undefined config variable '\$nodim\$'"):
+        build_from_config(cfg, "train")
+    with _pytest.raises(ParseError, match="nested too deep"):
+        build_from_config(cfg, "loop")
+    with _pytest.raises(ParseError, match="no section 'test'"):
+        build_from_config(cfg, "test")
+
+
+def test_shape_error_points_at_the_user_expression(build):
+    from netsurgeon.errors import ShapeError
+
+    with pytest.raises(ShapeError) as info:
+        build("x = Input(2)\nW = Parameter(3, 4)\nz = W * x\n")
+    assert str(info.value).startswith("<string>:3:7: node 'z': Times")

@@ -132,3 +132,23 @@ def test_bs_built_lstm_with_cntk_weights_matches_cntk_reference(cntk_dir):
         for mb in reader for o in [evaluate(net, mb, ["z"])["z"]]])
     reference = np.load(cntk_dir / "reference" / "slu.forward.nobn" / "z.first10.frames.npy")
     np.testing.assert_allclose(z, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["learnable", "constant", "shared"])
+def test_clone_of_a_recurrent_section_of_the_network_being_defined(mode):
+    """CNTK could not clone a loop of the network being defined (delay inputs attach late);
+    netsurgeon attaches them when the clone needs them (policy §3)."""
+    net = build_from_text(f"""
+        x = Input (3)
+        W = ParameterTensor {{(3:3), init='gaussian'}}
+        h = Tanh (W * x + PastValue (3, h))
+        f = BS.Network.CloneFunction (x, h, parameters="{mode}")
+        x2 = Input (3)
+        h2 = f (x2)
+    """)
+    assert net.node("h2.h.z.PlusArgs[1]").op == "PastValue"
+    assert net.node("h2.h.z.PlusArgs[1]").inputs[0] is net.node("h2")
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    out = evaluate(net, {"x": data, "x2": data}, ["h", "h2"], lengths=[5, 4])
+    np.testing.assert_allclose(out["h2"], out["h"], rtol=1e-6, atol=1e-6)

@@ -124,7 +124,7 @@ def test_set_input_wildcard_targets_and_append(model, tmp_path):
     ("SetInputs(L*.RL, features)", "single node"),
     ("SetProperty(L1.RL, MultiSeq, true)", "Invalid property, 'MultiSeq'"),
     ("Remove(L9.*)", r"no node matches 'L9.\*'.*did you mean"),
-    ("Rename(L1.RL, L2.RL)", "taken"),
+    ("Rename(L1.RL, L2.RL)", "already exists"),
     ("Frobnicate(L1.RL)", "Unknown Editor function 'Frobnicate'"),
     ("Dump(nomodel, x.txt)", "Model 'nomodel' does not exist"),
     ("SetDefaultModel(zz)", "Model 'zz' does not exist"),
@@ -337,3 +337,31 @@ def test_weights_copied_exactly_once(model, tmp_path):
     assert len(copies) == 2
     for p in ("L4.BFF.W", "L4.BFF.B"):
         assert not np.shares_memory(net.get(p).value, net.get(p.replace("L4", "L3")).value)
+
+
+def test_rename_swap_and_case_change(model, tmp_path):
+    net = go('m = LoadModel("$D/m.nsm")\nRename(L1.*, T.*)\nRename(L2.*, L1.*)\nRename(T.*, L2.*)\n'
+             'Rename(features, FEATURES)', tmp_path)["m"]
+    assert wiring(net)["L1.BFF.FF.T"] == ("Times", ("L1.BFF.W", "L2.RL"))
+    assert wiring(net)["L2.BFF.FF.T"] == ("Times", ("L2.BFF.W", "FEATURES"))
+
+
+def test_copy_subtree_documented_two_argument_forms(model, tmp_path):
+    r = go('m1 = LoadModel("$D/m.nsm")\nm2 = CreateModel()\nSetDefaultModel(m1)\n'
+           'CopySubTree(L1.RL, new.L1.RL)\nCopySubTree(L1.RL, m2)\nCopySubTree(L1.RL, m2.x_L1.RL, copy=all)',
+           tmp_path)
+    assert wiring(r["m1"])["new.L1.BFF.FF.T"] == ("Times", ("new.L1.BFF.W", "new.features"))
+    assert sorted(n.name for n in r["m2"].nodes if not n.name.startswith("x_")) == sorted(
+        ["L1.RL", "L1.BFF.FF.P", "L1.BFF.FF.T", "L1.BFF.W", "L1.BFF.B", "features"])
+    assert r["m2"].get("x_L1.RL") is not None
+    with pytest.raises(EditError, match="the target must be the source root's name with a prefix"):
+        go('m1 = LoadModel("$D/m.nsm")\nCopySubTree(L1.RL, L2.RL)', tmp_path)
+
+
+def test_load_ndl_snippet_whole_file_and_missing_section(tmp_path):
+    pytest.importorskip("netsurgeon.lang.ndl")
+    (tmp_path / "net.ndl").write_text("features = Input(3, tag=feature)\nh = Sigmoid(features)\n")
+    r = run(f'LoadNDLSnippet(mNDL, "{tmp_path / "net.ndl"}")')
+    assert wiring(r["mNDL"])["h"] == ("Sigmoid", ("features",)) and r.default == "mNDL"
+    with pytest.raises(EditError, match=r":1:1: Section nope specified .* not found"):
+        run(f'LoadNDLSnippet(m, "{tmp_path / "net.ndl"}", section=nope)')

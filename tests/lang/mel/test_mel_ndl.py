@@ -21,9 +21,10 @@ EXAMPLES = ROOT / "examples"
 SEED_DOC = ROOT.parent / "shared" / "spec" / "seeds" / "ModelEditingLanguage.md"
 
 
-def build(ndl_file: Path, macros: Path):
+def build(ndl_file: Path, macros: Path | None = None):
     table = ndl.MacroTable.standard()
-    table.load_file(str(macros))
+    if macros is not None:
+        table.load_file(str(macros))
     return ndl.build_network(ndl_file.read_text(), source=str(ndl_file), macros=table)
 
 
@@ -39,7 +40,7 @@ def seed_script() -> str:
 
 
 def test_seed_example_end_to_end(tmp_path):
-    net = build(EXAMPLES / "seed.ndl", EXAMPLES / "seed_macros.ndl")
+    net = build(EXAMPLES / "seed.ndl")
     before = wiring(net)
     for layer in ("L1", "L2", "L3"):
         assert {n.name for n in net.match(f"{layer}.*")} == {
@@ -81,7 +82,7 @@ def test_seed_example_end_to_end(tmp_path):
 
 
 def test_examples_seed_mel_with_variables(tmp_path):
-    net = build(EXAMPLES / "seed.ndl", EXAMPLES / "seed_macros.ndl")
+    net = build(EXAMPLES / "seed.ndl")
     formats.save(net, tmp_path / "m.dnn", format="cntk")
     run(EXAMPLES / "seed.mel", {"inModel": tmp_path / "m.dnn", "dumpFile": tmp_path / "d.txt",
                                 "outModel": tmp_path / "m4.nsm"})
@@ -117,7 +118,7 @@ def test_swap_criterion_script(dnn, tmp_path):
 
 
 def test_delete_rename_script(tmp_path):
-    net = build(EXAMPLES / "seed.ndl", EXAMPLES / "seed_macros.ndl")
+    net = build(EXAMPLES / "seed.ndl")
     formats.save(net, tmp_path / "m.nsm")
     run(EXAMPLES / "delete_rename.mel", {"in": tmp_path / "m.nsm", "out": tmp_path / "s.nsm"})
     w = wiring(formats.load(tmp_path / "s.nsm"))
@@ -147,12 +148,13 @@ m2 = [
   features = Input(4, tag=feature)
   o = Double(features)
 ]
+LoadNDLSnippet(lib, "{tmp_path / 'lib.ndl'}", section=ndlMacros)
 LoadNDLSnippet(m3, "{tmp_path / 'lib.ndl'}", section=net)
 SetDefaultModel(m2)
 z = Double(o.d)
 SaveModel(m2, "{tmp_path / 'm2.nsm'}")
 ''')
-    assert set(r) == {"mac", "m2", "m3"}
+    assert set(r) == {"mac", "m2", "m3", "lib"}
     assert wiring(r["m2"])["z.d"] == ("Plus", ("o.d", "o.d"))
     assert r["m3"].get("features").shape == (5,)
     assert wiring(r["m3"])["s.y"] == ("ElementTimes", ("features", "features"))
@@ -170,3 +172,42 @@ def test_editor_add_ndl(dnn):
     assert sorted(n.name for n in made) == ["MSE", "P"]
     ed.set_property("MSE", "criterion", True)
     ed.check()
+
+
+def test_inline_ndl_errors_have_locations(dnn):
+    with pytest.raises(NetsurgeonError, match=r"<string>:2:1: Undefined function or macro 'Foo'"):
+        run(f'm = LoadModel("{dnn}")\nx = Foo(OL.z)')
+    with pytest.raises(NetsurgeonError, match=r"<string>:2:\d+: .*'nothere'"):
+        run(f'm = LoadModel("{dnn}")\nx = Plus(OL.z, nothere)\nSetInput(OL.t, 1, x)')
+    with pytest.raises(NetsurgeonError, match=r"<string>:2:1: wildcards .* not allowed in in-line NDL"):
+        run(f'm = LoadModel("{dnn}")\nx = Plus(HL1.*, OL.z)')
+
+
+def test_trailing_inline_ndl_is_completed(dnn):
+    r = run(f'm = LoadModel("{dnn}")\nP = Softmax(OL.z)')
+    assert wiring(r["m"])["P"] == ("Softmax", ("OL.z",))
+
+
+def test_load_and_edit_sections(dnn, tmp_path):
+    """CNTK's sectioned MEL file (C.1): load= sections give macros, edit= lists what runs."""
+    script = tmp_path / "sections.mel"
+    script.write_text(f'''
+load = ndlMacroDefine
+edit = first:second
+ndlMacroDefine = [
+    Twice(x) = [ t = Plus(x, x) ]
+]
+second = [
+    SaveModel(m, "{tmp_path / 'out.nsm'}")
+]
+first = [
+    m = LoadModel("{dnn}")
+    y = Twice(OL.z)
+]
+''')
+    r = run(script)
+    assert wiring(formats.load(tmp_path / "out.nsm"))["y.t"] == ("Plus", ("OL.z", "OL.z"))
+    assert list(r) == ["m"]
+    script.write_text("load = a\na = [\n  F(x) = [ y = Plus(x, x) ]\n]\n")
+    with pytest.raises(NetsurgeonError, match=r"sections.mel:1:1: this MEL file has load= but no edit="):
+        run(script)

@@ -13,7 +13,7 @@ import numpy as np
 
 from netsurgeon.formats.cntk._binary import ELEM_DTYPES, BinaryReader, BinaryWriter, CntkFormatError
 
-__all__ = ["MatrixRecord", "read_matrix", "write_matrix", "dense_name"]
+__all__ = ["MatrixRecord", "read_matrix", "write_matrix"]
 
 DENSE_FORMAT = 0
 CSC_FORMAT = 6
@@ -99,10 +99,6 @@ def _read_sparse(r: BinaryReader, elem: np.dtype, fmt: int, fmt_at: int, name: s
         dense[flat] = values
     dense.flags.writeable = False
     return MatrixRecord(dense, rows, cols, name, fmt)
-
-
-def dense_name(record: MatrixRecord) -> str:
-    return record.name
 
 
 def write_matrix(w: BinaryWriter, flat_colmajor: np.ndarray, rows: int, cols: int, dtype: np.dtype,

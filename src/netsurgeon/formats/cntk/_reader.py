@@ -75,7 +75,12 @@ def _precision_from_bmat(buf: Any) -> str:
 
 
 def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Network:
-    """Parse a whole file held in ``buf`` (bytes, bytearray, memoryview or mmap)."""
+    """Parse a whole file held in ``buf`` (bytes, bytearray, memoryview or mmap).
+
+    Parameter values are read-only views of ``buf`` (a memoryview is copied once to bytes).
+    """
+    if isinstance(buf, memoryview):
+        buf = buf.tobytes()
     r = BinaryReader(buf, path)
     r.section = "header"
     if len(buf) >= 8 and bytes(buf[:8]) != "BCN".encode("utf-16-le") + b"\0\0":
@@ -243,7 +248,6 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
         else:
             meta["trailing"] = base64.b64encode(bytes(buf[r.pos:])).decode("ascii")
     net.metadata["cntk"] = meta
-    net.version = 0
     return net
 
 

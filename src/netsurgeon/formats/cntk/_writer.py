@@ -162,15 +162,19 @@ def write(net: Network, path: str | os.PathLike[str], version: int | None = None
     """Write ``net`` to ``path`` atomically; with ``verify`` the bytes are parsed back first."""
     w = encode(net, version)
     chunks = w.getvalue_chunks()
-    with atomic_write(path) as f:
-        f.writelines(chunks)
-        f.flush()
-        if verify and w.size:
-            import mmap
+    try:
+        with atomic_write(path) as f:
+            f.writelines(chunks)
+            f.flush()
+            if verify and w.size:
+                import mmap
 
-            from netsurgeon.formats.cntk._reader import read_buffer
+                from netsurgeon.formats.cntk._reader import read_buffer
 
-            # parse the bytes just written (parameter data is only mapped, not read); the
-            # mapping is released with the check network's views
-            written = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            read_buffer(written, f"{path} (as written)", "check")
+                # parse the bytes just written (parameter data is only mapped, not read); the
+                # mapping is released with the check network's views
+                written = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                read_buffer(written, f"{path} (as written)", "check")
+    except OSError as exc:
+        raise CntkFormatError(f"cannot write the model: {exc.strerror or exc}",
+                              path=str(path)) from exc

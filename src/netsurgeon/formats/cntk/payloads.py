@@ -552,7 +552,6 @@ class DelayCodec(Codec):
         return parts
 
     def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
-        a = node.attrs
         w.i32(_get(node, "time_step", 1))
         dims = _cntk_dims(node)
         if ctx.version >= 4:
@@ -562,7 +561,6 @@ class DelayCodec(Codec):
             w.u64(_get(node, "legacy_cols", 1))
         if ctx.version >= 2:
             w.elem(ctx.dtype_of(node), float(_get(node, "initial_state", 0.1)))
-        del a
 
 
 def _get(node: "Node", name: str, default: Any = None) -> Any:

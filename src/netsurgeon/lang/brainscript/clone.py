@@ -94,18 +94,25 @@ class CloneFunction:
             if i not in state:
                 raise EditError(f"No specified output depends on the specified input '{i.name}'",
                                 node=i.name, hint="list only inputs that the outputs reach")
-        # D: fixpoint (repeat the pass while loops bring in new members)
-        cloned: set[Node] = set(self.inputs)
+        # D: CNTK's fixpoint, computed as a propagation along user links inside A (loops
+        # included): seeds are the inputs and, unless shared, every freezable node.
+        users: dict[Node, list[Node]] = {n: [] for n in order}
+        for n in order:
+            for i in inputs_of[n]:
+                if i is not None:
+                    users[i].append(n)
         shared = parameters == "shared"
-        changed = True
-        while changed:
-            changed = False
-            for n in order:
-                if n in cloned:
-                    continue
-                if (not shared and n.op in FREEZABLE) or any(i in cloned for i in inputs_of[n] if i is not None):
-                    cloned.add(n)
-                    changed = True
+        seeds = list(self.inputs)
+        if not shared:
+            seeds += [n for n in order if n.op in FREEZABLE]
+        cloned: set[Node] = set(seeds)
+        work = list(seeds)
+        while work:
+            n = work.pop()
+            for u in users[n]:
+                if u not in cloned:
+                    cloned.add(u)
+                    work.append(u)
         input_set = set(self.inputs)
         # CNTK also copies members of D that lie below an input node; no output reaches such
         # copies, so they never enter a network: skip them (no wasted weight copies).
@@ -120,6 +127,7 @@ class CloneFunction:
                 stack.extend(i for i in inputs_of[n] if i is not None and i not in live)
         self.order: list[Node] = [n for n in order if n in cloned and n in live and n not in input_set]
         self.inputs_of = inputs_of
+        self._tags = {n: tags_of(n) for n in self.order}  # tags + groups at definition time
         self.calls = 0
 
     # ---- the copy ---------------------------------------------------------------------------
@@ -137,7 +145,7 @@ class CloneFunction:
         constant = self.mode == "constant"
         for n in self.order:
             copy = clone_node(n, f"{prefix}.{n.name}" if prefix else n.name)
-            copy.tags |= tags_of(n)
+            copy.tags |= self._tags[n]
             if constant and n.op in FREEZABLE:
                 copy.learning_rate_multiplier = 0.0
                 if n.op == "BatchNormalization":
@@ -228,7 +236,7 @@ def tags_of(node: Node) -> set[str]:
     net = node.network
     if net is None:
         return set(node.tags)
-    return set(node.tags) | set(net.groups_of(node))
+    return set(node.tags) | {g for g, members in net._groups.items() if node in members}
 
 
 def _group(net: Network, tag: str, node: Node) -> None:

@@ -136,6 +136,8 @@ class Evaluator:
             except EvaluationError:
                 raise
             except NetsurgeonError as exc:
+                if e.location.file == "<builder>":
+                    raise  # the injected program line says nothing to the user
                 raise exc.with_location(e.location)
         if op in ("+(", "-(", "!("):
             return self.unary(e, scope, path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.errors import EvaluationError, GraphError, close_matches
+from netsurgeon.errors import EvaluationError, GraphError, NetsurgeonError, close_matches
 from netsurgeon.graph import Network, Node
 from netsurgeon.graph._copy import clone_node
 from netsurgeon.graph._network import group_name
@@ -119,7 +119,19 @@ def build_network(ev: "Evaluator | None", roots: list[Node], renames: dict[Node,
             except GraphError as exc:
                 raise EvaluationError(exc.message, node=twin.name) from None
     if validate:
-        net.validate()
+        from netsurgeon.graph import topological_order
+        from netsurgeon.lang.brainscript.nodes import infer_local
+
+        # a first local pass expands inferInputRankToMap parameters (see nodes.py)
+        try:
+            infer_local(topological_order(net, skip_delayed=True), strict=False)
+            net.validate()
+        except NetsurgeonError as exc:
+            node = net.get(exc.node) if exc.node else None
+            loc = node.location if node is not None else None
+            if loc is not None and loc.file and not loc.file.endswith("cntk.core.bs"):
+                exc.with_location(loc)
+            raise
         if ev is not None:
             ev.nodes.finish_parameters(net.nodes)
     return net

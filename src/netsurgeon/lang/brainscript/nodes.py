@@ -122,11 +122,12 @@ def infer_local(nodes, *, strict: bool = True) -> None:
     Used on detached nodes and clones, so that a bad parameter substitution is reported at
     once, naming the node and the shapes. Delayed inputs use the node's declared shape.
     """
+    specs: dict[str, Any] = {}
     for node in nodes:
-        if not OPS.has_op(node.op):
-            continue
-        spec = OPS.op(node.op)
-        if spec.is_("leaf"):
+        spec = specs.get(node.op)
+        if spec is None:
+            spec = specs[node.op] = OPS.op(node.op) if OPS.has_op(node.op) else False
+        if spec is False or "leaf" in spec.categories:
             continue
         shapes, dyn = [], []
         ok = True
@@ -141,6 +142,8 @@ def infer_local(nodes, *, strict: bool = True) -> None:
             dyn.append(bool(inp.dynamic) if inp.dynamic is not None else True)
         if not ok:
             continue
+        if node.op == "Times":
+            shapes[0] = _expand_times_input(node, shapes[0], shapes[1])
         ctx = ShapeContext(node.op, node.name, node.attrs, shapes, dyn,
                            input_names=[i.name for i in node.inputs],
                            input_ops=[i.op for i in node.inputs],
@@ -162,6 +165,26 @@ def infer_local(nodes, *, strict: bool = True) -> None:
                     + ", ".join(f"{n.name} {n.shape}" for n in node.inputs) + ")", node=node.name)
         node.shape = out
         node.dynamic = {"always": True, "none": False}.get(spec.dynamic, any(dyn))
+
+
+def _expand_times_input(node: Node, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """CNTK's ``inferInputRankToMap``: a parameter ``W = [O..., Inferred]`` used in
+    ``Times(W, x, inferInputRankToMap=k)`` with k >= 0 gets as input dims all of x's dims but
+    the last k (CNTK order). The registry's Times rule only completes equal-rank 0 dims, so
+    the language layer expands the parameter's shape first (numpy order: x.shape[k:])."""
+    k = int(node.attrs.get("infer_input_rank_to_map", -1))
+    w = node.inputs[0]
+    if k < 0 or w is None or w.op != "LearnableParameter" or w.value is not None:
+        return a
+    out_rank = int(node.attrs.get("output_rank", 1))
+    k_part = a[: len(a) - out_rank]
+    if len(k_part) != 1 or k_part[0] != 0 or k > len(b):
+        return a
+    new = tuple(b[k:]) + tuple(a[len(a) - out_rank:])
+    if 0 in new:
+        return a
+    w.shape = new
+    return new
 
 
 class NodeFactory:

@@ -55,6 +55,7 @@ def run(
     previous, editor.writer = editor.writer, writer
     try:
         Interpreter(editor, variables).execute(text, file)
+        editor.finish()  # in-line NDL after the last command still gets its inputs
         written = writer.commit()
     except BaseException:
         writer.discard()

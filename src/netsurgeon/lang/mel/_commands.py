@@ -7,6 +7,7 @@ The first entry in table order that matches wins, main name before aliases, exac
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from netsurgeon.errors import EditError, close_matches
@@ -77,8 +78,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 'DumpModel(m, "file"[, includeData=false])'),
     CommandSpec("DumpNode", (), 2, 2, ("includeData",), 'DumpNode(node, "file"[, includeData=false])'),
     CommandSpec("CopyNode", ("Copy",), 2, 2, ("copy", "copyFlag"), "Copy(from, to[, copy=all|value])"),
-    CommandSpec("CopySubTree", (), 3, 3, ("copy", "copyFlag"),
-                "CopySubTree(fromRoot, toModel, namePrefix[, copy=all|value])"),
+    CommandSpec("CopySubTree", (), 2, 3, ("copy", "copyFlag"),
+                "CopySubTree(fromRoot, toModel, namePrefix[, copy=all|value]) or "
+                "CopySubTree(fromRoot, [toModel.]prefixFromRoot[, copy=...])"),
     CommandSpec("CopyNodeInputs", ("CopyInputs",), 2, 2, (), "CopyInputs(from, to)"),
     CommandSpec("SetNodeInput", ("SetInput",), 3, 3, (), "SetInput(node, inputIndex, inputNode)"),
     CommandSpec("SetNodeInputs", ("SetInputs",), 2, None, (), "SetInputs(node, input0[, input1, ...])"),
@@ -93,6 +95,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
 _ALL_SPELLINGS = [s for c in COMMANDS for s in c.spellings()]
 
 
+@functools.lru_cache(maxsize=256)
 def find_command(word: str) -> CommandSpec | None:
     """The command ``word`` names under CNTK's abbreviation rule, or None."""
     for spec in COMMANDS:

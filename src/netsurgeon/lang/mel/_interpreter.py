@@ -108,8 +108,38 @@ class Interpreter:
         return self._vars.get(name.lower())
 
     def parse(self, text: str, file: str | None = None) -> list[Statement]:
-        """Read and classify a whole script (syntax errors surface before anything runs)."""
-        return parse_script(SourceText.read(text, file, self.lookup))
+        """Read and classify a whole script (syntax errors surface before anything runs).
+
+        A file with top-level ``load=``/``edit=`` keys (C.1) is CNTK's sectioned form: the
+        ``load`` sections' macros become global, and the ``edit`` sections (``:``-separated)
+        are the statements, in that order."""
+        src = SourceText.read(text, file, self.lookup)
+        statements = parse_script(src)
+        keys: dict[str, Statement] = {}
+        for stmt in statements:
+            if stmt.kind == "ndl":
+                key = stmt.text.partition("=")[0].strip().lower()
+                if key in ("load", "edit"):
+                    keys.setdefault(key, stmt)
+        if not keys:
+            return statements
+        if "edit" not in keys:
+            raise EditError("this MEL file has load= but no edit=, so CNTK ran none of its "
+                            "commands", location=keys["load"].location,
+                            hint="add edit=SECTION naming the sections to run (':'-separated)")
+        if "load" in keys:
+            self.editor.macros.load_text(text, file or "<string>", self.lookup)
+        sections = {s.target.lower(): s for s in statements if s.kind == "snippet"}
+        out: list[Statement] = []
+        names = keys["edit"].text.partition("=")[2].strip().strip('"')
+        for name in [n.strip() for n in names.split(":") if n.strip()]:
+            section = sections.get(name.lower())
+            if section is None or section.body_span is None:
+                raise EditError(f"edit section '{name}' is not defined in this file",
+                                location=keys["edit"].location,
+                                hint="sections: " + ", ".join(s.target for s in sections.values()))
+            out.extend(parse_script(src, *section.body_span))
+        return out
 
     def execute(self, text: str, file: str | None = None) -> None:
         """Run every statement in order."""
@@ -187,8 +217,23 @@ class Interpreter:
     def _copy_subtree(self, a: list[str], o: dict[str, str]) -> None:
         from netsurgeon.graph import split_model_prefix
 
-        model, _ = split_model_prefix(a[1], list(self.editor.models))
-        self.editor.copy_subtree(a[0], a[2], model, o.get("copy", "all"))
+        model, rest = split_model_prefix(a[1], list(self.editor.models))
+        if len(a) == 3:  # CNTK: (from, toModel, namePrefix); toModel only picks the model
+            self.editor.copy_subtree(a[0], a[2], model, o.get("copy", "all"))
+            return
+        # the documentation's two-argument form: the target root is the source root's name
+        # with a prefix (CopySubTree(L2.RL, new.L2.RL)), or just a model (same names there)
+        _, source = split_model_prefix(a[0], list(self.editor.models))
+        if model is not None and rest == "*" and not a[1].rstrip().endswith("*"):
+            prefix = ""
+        elif rest.endswith(source) and rest != source:
+            prefix = rest[: len(rest) - len(source)]
+        else:
+            raise EditError(
+                f"CopySubTree({a[0]}, {a[1]}): the target must be the source root's name with a "
+                f"prefix (e.g. new.{source}), or a model name",
+                hint="or use CopySubTree(fromRoot, toModel, namePrefix)")
+        self.editor.copy_subtree(a[0], prefix, model, o.get("copy", "all"))
 
 
 from netsurgeon.lang.mel._commands import COMMANDS as _COMMANDS  # noqa: E402

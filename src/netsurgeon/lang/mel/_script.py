@@ -194,6 +194,7 @@ class Statement:
     args: list[Argument] = field(default_factory=list)
     target: str = ""
     body_location: SourceLocation | None = None
+    body_span: tuple[int, int] | None = None  # offsets of a snippet's body in the SourceText
 
 
 def _match(text: str, i: int, src: SourceText) -> int:
@@ -283,11 +284,11 @@ def _first_brace(text: str) -> int:
     return -1
 
 
-def parse_script(src: SourceText) -> list[Statement]:
-    """Split and classify every statement of a MEL text (C.2)."""
+def parse_script(src: SourceText, start: int = 0, end: int | None = None) -> list[Statement]:
+    """Split and classify every statement of a MEL text, or of ``text[start:end]`` (C.2)."""
     statements: list[Statement] = []
     text = src.text
-    for s, e in _records(src, 0, len(text), ",;\r\n"):
+    for s, e in _records(src, start, len(text) if end is None else end, ",;\r\n"):
         record = text[s:e]
         loc = src.location(s)
         eq = record.find("=")
@@ -308,7 +309,7 @@ def parse_script(src: SourceText) -> list[Statement]:
                 body_start = s + value_start + 1
                 statements.append(Statement(
                     "snippet", loc, record, target=key, body_location=src.location(body_start),
-                    args=[Argument(text[body_start:close])],
+                    args=[Argument(text[body_start:close])], body_span=(body_start, close),
                 ))
                 continue
             if value[0] in '("':

@@ -27,6 +27,7 @@ per command, with the same checks and errors.
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -284,6 +285,10 @@ class Editor:
                 f"'{key}' without a default model", location=location,
                 hint="load or create a model first, or call SetDefaultModel(model)",
             )
+        if _WILDCARD_IN_NDL.search(text.partition("=")[2]):
+            raise EditError(
+                "wildcards ('*') are not allowed in in-line NDL; name each node in full",
+                location=location, hint="use a MEL command (Copy, SetInput ...) for patterns")
         self._script(self._default).add_statement(text, location)
 
     def add_ndl(self, text: str, model: str | None = None, *, source: str = "<ndl>") -> list[Node]:
@@ -323,6 +328,11 @@ class Editor:
 
         text, location = read_section(str(path), section)
         return self.define(name, text, location=location)
+
+    def finish(self) -> None:
+        """Run every pending in-line NDL pass on every model, so each network is complete."""
+        for model in list(self._models.values()):
+            self._passes(model)
 
     def _passes(self, model: Model, upto: str = "final") -> None:
         if model.script is not None:
@@ -691,7 +701,21 @@ class Editor:
             raise EditError(f"Rename requires two names in the same model: '{old}' is in "
                             f"'{src_model.name}', '{new}' in '{dst_model.name}'")
         self._passes(src_model)
-        src_model.network.rename_many({s.name: name for s, name in pairs})
+        net = src_model.network
+        olds = {s.name.lower() for s, _ in pairs}
+        news = [name.lower() for _, name in pairs]
+        if olds.isdisjoint(news):
+            # the common case: O(k) single renames, after checking every new name is free
+            for s, name in pairs:
+                taken = net.get(name)
+                if taken is not None:
+                    raise EditError(f"cannot rename '{s.name}' to '{name}': a node named "
+                                    f"'{taken.name}' already exists (RenameNode: Target name "
+                                    "already exists)", node=s.name)
+            for s, name in pairs:
+                net.rename(s, name)
+        else:  # overlapping old and new names (a swap): the whole-network rename
+            net.rename_many({s.name: name for s, name in pairs})
         return [s for s, _ in pairs]
 
     def revise_parameter(self, pattern: str, path: str | os.PathLike[str]) -> list[Node]:
@@ -846,6 +870,7 @@ def fast_match(net: Network, pattern: str) -> list[Node]:
     return hits
 
 
+_WILDCARD_IN_NDL = re.compile(r"\*(?!\s*\d)")
 _JOINED: "weakref.WeakKeyDictionary[Network, tuple[int, str]]" = weakref.WeakKeyDictionary()
 
 

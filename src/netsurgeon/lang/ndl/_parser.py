@@ -169,10 +169,15 @@ class Parser:
             return
         vrec = Record(value, vstart, vstart + len(value), src.location(vstart), quoted=quoted)
         if not quoted and value and value[0] in OPEN_BRACES:
-            n = self.counter.next() if mode != "copy" else 0
-            elements = self.parse_args(src, scope, vstart, vend, mode=mode, depth=depth + 1, nested=None)
+            if mode != "copy":
+                self.counter.next()
+            created: list[Sym] = []
+            elements = self.parse_args(src, scope, vstart, vend, mode=mode, depth=depth + 1,
+                                       nested=created)
+            # calls written inside a list are evaluated as statements of their own (CNTK never
+            # evaluated them, so the list then failed)
+            scope.statements.extend(created)
             sym: Any = NdlArray(key, elements, loc)
-            del n
             self.bind_key(scope, key, sym, loc)
             return
         number = strtod(value)

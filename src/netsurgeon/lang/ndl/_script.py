@@ -174,13 +174,21 @@ class NdlScript:
         return self.scope.find(name)
 
     def lookup(self, name: str) -> "Node | float | None":
-        """What an NDL symbol stands for: its node, a number (constants), or None."""
+        """What an NDL symbol stands for: its node, a number (constants), or None.
+
+        A symbol that stands for a model node (``x = features`` in in-line NDL) gives that
+        node; unevaluated calls and unresolvable references give None.
+        """
         sym = self.scope.find(name)
         if sym is None:
             return None
+        from netsurgeon.graph import Node
+
         ev = self.evaluator
         for _ in range(10_000):
-            d = ev.deref(sym, network=False)
+            d = ev.deref(sym, network=True)
+            if isinstance(d, Node):
+                return d if d.network is self.network else None
             if isinstance(d, NdlConst):
                 return float(d.value)
             if isinstance(d, NdlCall):
@@ -193,6 +201,14 @@ class NdlScript:
                 continue
             return None
         return None
+
+    def rename_symbol(self, old: str, new: str) -> None:
+        """Make the top-level symbol ``old`` known as ``new`` (its node is not renamed; node
+        renames need nothing here, symbols hold the Node objects)."""
+        sym = self.scope.table.pop(old.lower(), None)
+        if sym is None:
+            raise ParseError(f"no NDL symbol named '{old}'")
+        Parser.bind_key(self.scope, new, sym, None)
 
     @property
     def statements(self) -> list[Any]:
