@@ -65,6 +65,8 @@ _BRACE_RE = re.compile(r'[()\[\]{}"]')
 CUSTOM_SEPARATORS = "`~!@$%^&*_-+|:;,?."
 #: characters that end a ``$name`` without closing it (A.2)
 _VAR_STOP = set(",/<>?;':\"[]{}\\|!@#%^&*()+=~` \t\n")
+#: the largest N accepted in an array's ``value*N``
+MAX_REPEAT = 1_000_000
 _TYPOGRAPHIC = str.maketrans({"\u201c": '"', "\u201d": '"'})
 
 
@@ -338,21 +340,44 @@ def find_braces(text: str, start: int, end: int | None = None,
         pos = i + 1
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
     """One record of the tokenizer.
 
     ``start``/``end`` are offsets of ``text`` in the tokenized string (``text`` is exactly
     ``string[start:end]``). ``quoted``: a ``"..."`` record given without its quotes;
-    ``braced``: a bracketed record taken whole inside a block.
+    ``braced``: a bracketed record taken whole inside a block. ``location`` (where ``text``
+    starts in the original file) is computed on first use.
     """
 
-    text: str
-    start: int
-    end: int
-    location: SourceLocation | None = None
-    quoted: bool = False
-    braced: bool = False
+    __slots__ = ("text", "start", "end", "quoted", "braced", "_location", "_locate")
+
+    def __init__(self, text: str, start: int, end: int, location: SourceLocation | None = None,
+                 quoted: bool = False, braced: bool = False,
+                 locate: "Callable[[int], SourceLocation | None] | None" = None) -> None:
+        self.text = text
+        self.start = start
+        self.end = end
+        self.quoted = quoted
+        self.braced = braced
+        self._location = location
+        self._locate = locate
+
+    @property
+    def location(self) -> SourceLocation | None:
+        if self._location is None and self._locate is not None:
+            self._location = self._locate(self.start)
+            self._locate = None
+        return self._location
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Record) and (self.text, self.start, self.end, self.quoted,
+                                               self.braced) ==
+                (other.text, other.start, other.end, other.quoted, other.braced))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Record({self.text!r}, {self.start}, {self.end})"
 
 
 class Tokenizer:
@@ -451,9 +476,10 @@ class Tokenizer:
                     continue
                 self.pos = close + 1
                 if ch == '"':
-                    return Record(text[pos + 1:close], pos + 1, close, self.location(pos + 1),
-                                  quoted=True)
-                return Record(text[pos:close + 1], pos, close + 1, self.location(pos), braced=True)
+                    return Record(text[pos + 1:close], pos + 1, close, quoted=True,
+                                  locate=self.location)
+                return Record(text[pos:close + 1], pos, close + 1, braced=True,
+                              locate=self.location)
             # an ordinary record: up to a separator, or through the first bracket's match
             m = _stop_re(self.seps).search(text, pos, limit)
             if m is None:
@@ -469,7 +495,7 @@ class Tokenizer:
             end = stop
             while end > pos and text[end - 1] in " \t":
                 end -= 1
-            return Record(text[pos:end], pos, end, self.location(pos))
+            return Record(text[pos:end], pos, end, locate=self.location)
 
 
 _STOP_CACHE: dict[str, "re.Pattern[str]"] = {}
@@ -523,6 +549,12 @@ def _repeat_split(text: str) -> tuple[str, int] | None:
     return head.rstrip(), int(count)
 
 
+def _locator(text: "str | SourceText") -> "Callable[[int], SourceLocation | None]":
+    if isinstance(text, SourceText):
+        return text.location
+    return lambda offset: SourceLocation(None, *_line_col(text, offset))
+
+
 def split_array_records(text: "str | SourceText", start: int = 0,
                         end: int | None = None) -> list[Record]:
     """The elements of a config array (A.5) as records: ``,``/newline/``:`` separated,
@@ -533,7 +565,11 @@ def split_array_records(text: "str | SourceText", start: int = 0,
             rep = _repeat_split(rec.text)
             if rep is not None:
                 value, count = rep
-                out.extend([Record(value, rec.start, rec.start + len(value), rec.location)] * count)
+                if count > MAX_REPEAT:
+                    raise ParseError(f"'{rec.text}' repeats a value more than {MAX_REPEAT:,} times",
+                                     location=rec.location)
+                out.extend([Record(value, rec.start, rec.start + len(value),
+                                   locate=_locator(text))] * count)
                 continue
         out.append(rec)
     return out

@@ -117,6 +117,12 @@ class Emitter:
         t = torch.as_tensor(np.asarray(array), dtype=dtype or self.config.get("dtype", torch.float32))
         return self.glob(t, hint)
 
+    def static(self, expr: str, hint: str = "c") -> str:
+        """At inference, evaluate an expression of parameters once at compile time (a reshaped
+        weight) and return its global name; in training (or if it reads run-time values) the
+        expression is returned unchanged so autograd sees it."""
+        return self.builder.static(expr, hint) if hasattr(self, "builder") else expr
+
     def pre(self, statement: str) -> None:
         """A statement emitted before the node's own assignment."""
         self.lines.append(statement)
@@ -364,9 +370,10 @@ class _Builder:
             x = Arg(name, x.node, x.dynamic, x.shape)
         k_rank = len(w.shape) - int(times.attrs.get("output_rank", 1))
         o, k = _prod(w.shape[k_rank:]), _prod(w.shape[:k_rank])
-        ws = w.expr if len(w.shape) == 2 and k_rank == 1 else f"{w.expr}.reshape({k}, {o})"
+        ws = w.expr if len(w.shape) == 2 and k_rank == 1 else \
+            self.static(f"{w.expr}.reshape({k}, {o})", times.inputs[0].name)
         xs = x.expr if len(x.shape) == 1 else f"{x.expr}.reshape(-1, {k})"
-        bs = b.expr if len(b.shape) == 1 else f"{b.expr}.reshape({o})"
+        bs = b.expr if len(b.shape) == 1 else self.static(f"{b.expr}.reshape({o})", b.node.name)
         expr = f"torch.addmm({bs}, {xs}, {ws})"
         if tuple(plus.shape) != (o,):
             expr += f".reshape(-1, {', '.join(str(d) for d in plus.shape)})"
@@ -487,6 +494,22 @@ class _Builder:
         self.params[node.name] = tensor
         name = self.ns.mint(node.name, "P_")
         self.globals[name] = tensor
+        return name
+
+    def static(self, expr: str, hint: str = "c") -> str:
+        """See :meth:`Emitter.static`."""
+        if self.training or expr.isidentifier():
+            return expr
+        names = set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)", expr))  # not attributes
+        if not all(n in self.globals for n in names):
+            return expr
+        try:
+            with torch.no_grad():
+                value = eval(expr, dict(self.globals))  # noqa: S307 - our own generated text
+        except Exception:
+            return expr
+        name = self.ns.mint(hint, "g_")
+        self.globals[name] = value
         return name
 
     def const(self, array, hint):

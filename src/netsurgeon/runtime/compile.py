@@ -42,6 +42,8 @@ class CompiledNetwork:
         self.training = training
         self.forward, self.filename = compile_source(source, net.name)
         self.dtype = source.globals.get("__dtype__", torch.float32)
+        self._input_shapes = [(name, tuple(net.node(name).shape or ()))
+                              for name in source.inputs]
 
     @property
     def text(self) -> str:
@@ -55,32 +57,36 @@ class CompiledNetwork:
 
     def feed(self, batch: Minibatch) -> list[Any]:
         """forward() arguments for a minibatch."""
-        b, t = batch.batch, batch.steps
+        lengths = batch.lengths
+        b = len(lengths)
+        t = int(lengths.max()) if b else 0
         args: list[Any] = []
-        for name in self.source.inputs:
+        for name, shape in self._input_shapes:
             data = batch.streams.get(name)
             if data is None:
                 raise EvaluationError(f"no data for input '{name}'; map a stream to it",
                                       node=name)
-            node = self.network.node(name)
-            shape = tuple(node.shape or ())
             if isinstance(data, SparseRows):
                 if name in self.source.sparse:
                     args.append(data.to_torch(self.dtype))
                     continue
                 data = data.to_dense().reshape((b, t) + shape)
-            arr = np.asarray(data)
-            if arr.shape[:2] != (b, t) or int(np.prod(arr.shape[2:])) != int(np.prod(shape)):
-                raise EvaluationError(
-                    f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) + "
-                    f"{shape}", node=name)
-            tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+            arr = data if isinstance(data, np.ndarray) else np.asarray(data)
+            if arr.shape[2:] != shape or arr.shape[:2] != (b, t):
+                if arr.shape[:2] != (b, t) or int(np.prod(arr.shape[2:])) != int(np.prod(shape)):
+                    raise EvaluationError(
+                        f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) "
+                        f"+ {shape}", node=name)
+            if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+            tensor = torch.from_numpy(arr)
             if self.dtype != torch.float32:
                 tensor = tensor.to(self.dtype)
             args.append(tensor.reshape((b * t,) + shape))
-        mask = batch.frame_mask()
+        full = b == 0 or int(lengths.min()) == t
+        mask = None if full else batch.frame_mask()
         args.append(None if mask is None else torch.from_numpy(mask).to(self.dtype))
-        args.append(torch.from_numpy(np.asarray(batch.lengths, np.int64)))
+        args.append(torch.from_numpy(np.asarray(lengths, np.int64)))
         args += [b, t]
         return args
 
@@ -88,7 +94,8 @@ class CompiledNetwork:
         return self.run(self.feed(batch))
 
     def run(self, args: list[Any]) -> dict[str, torch.Tensor]:
-        self.check_version()
+        if self.network.version != self.version:
+            self.check_version()
         try:
             values = self.forward(*args)
         except EvaluationError:

@@ -13,6 +13,8 @@ from netsurgeon.graph import Network, Node
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, default_outputs
 
+_NONE: frozenset[str] = frozenset()
+
 __all__ = ["evaluate", "Evaluator", "batch_from_arrays", "unpad"]
 
 
@@ -83,7 +85,8 @@ class Evaluator:
         self._compiled: dict[frozenset[str], CompiledNetwork] = {}
 
     def compiled(self, batch: Minibatch) -> CompiledNetwork:
-        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
+        sparse = frozenset(k for k, v in batch.streams.items() if type(v) is SparseRows) \
+            if any(type(v) is SparseRows for v in batch.streams.values()) else _NONE
         c = self._compiled.get(sparse)
         if c is None or c.version != self.network.version:
             c = compile_network(self.network, self.outputs, sparse_inputs=sparse,
@@ -92,8 +95,8 @@ class Evaluator:
         return c
 
     def run(self, batch: Minibatch) -> dict[str, torch.Tensor]:
-        """Raw torch outputs (frames) for one minibatch, under no_grad."""
-        with torch.no_grad():
+        """Raw torch outputs (frames) for one minibatch, in inference mode."""
+        with torch.inference_mode():
             return self.compiled(batch)(batch)
 
 

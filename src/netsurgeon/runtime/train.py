@@ -161,6 +161,7 @@ class Trainer:
         for t, mult, _ in self.trainable.values():
             groups.setdefault(float(mult), []).append(t)
         self.groups = groups
+        self._params = [t for t, _, _ in self.trainable.values()]
         kind = cfg.optimizer.lower()
         if kind == "sgd":
             self.optimizer = None
@@ -199,7 +200,7 @@ class Trainer:
         for c in self.criteria[1:]:
             loss = loss + out[c.name]
         loss = loss.sum()
-        params = [t for t, _, _ in self.trainable.values()]
+        params = self._params
         for p in params:
             p.grad = None
         loss.backward()
@@ -211,6 +212,8 @@ class Trainer:
     def _apply(self, params: list[torch.Tensor], samples: int) -> None:
         cfg = self.config
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g
         if cfg.l2 > 0:
             torch._foreach_add_(grads, params, alpha=cfg.l2 * samples)
         if math.isfinite(cfg.clip_threshold):
@@ -222,8 +225,6 @@ class Trainer:
                 norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
                 if norm > bound:
                     torch._foreach_mul_(grads, float(bound / norm))
-        for p, g in zip(params, grads):
-            p.grad = g
         base = cfg.rate(self.epoch)
         if cfg.lr_unit == "minibatch":
             base = base / cfg.minibatch_size
@@ -294,7 +295,12 @@ class Trainer:
         return self.history
 
     def write_back(self) -> None:
-        """Copy trained values (and updated batch-norm statistics) into ``node.value``."""
+        """Copy trained values (and updated batch-norm statistics) into ``node.value``.
+
+        Bumps ``network.version``: modules compiled before hold the old values and must
+        not run again (they refuse to).
+        """
+        self.network.version += 1
         for t, _, nodes in self.trainable.values():
             arr = t.detach().cpu().numpy().astype(np.asarray(nodes[0].value).dtype, copy=True)
             for n in nodes:

@@ -70,6 +70,7 @@ def test_seed_example_kl_adaptation_network_structure(build, mc_path):
     assert net.get("kldLabels").op == "Plus"
     assert net.get("kldLabels.PlusArgs[1]").inputs[0].name == "kldLabels.PlusArgs[1].TimesArgs[0]"
     assert [n.name for n in net.group("criterion")] == ["ce"]
+    net.lint()
 
 
 def test_learnable_calls_make_independent_copies_shared_calls_share(build, mc_path):
@@ -172,3 +173,21 @@ def test_python_api_shared_parameters_from_another_network_share_storage(mc_path
     w = dst.node("w")  # brought in once, under its own name, sharing the storage
     assert np.shares_memory(w.value, src.node("w").value)
     assert dst.node("a.z.PlusArgs[0]").inputs[0] is w is dst.node("b.z.PlusArgs[0]").inputs[0]
+
+
+def test_python_api_on_a_brainscript_built_network(build):
+    net = build("x = Input (4)\nh = DenseLayer {5, activation = Tanh} (x)\nz = LinearLayer {2} (h)\n")
+    f = clone_function([net.node("x")], net.node("z"), parameters="learnable")
+    x2 = net.add("x2", "InputValue", shape=(4,))
+    a = f(x2)
+    b = f(x2)
+    assert (a.name, b.name) == ("clone0.z", "clone1.z")
+    assert net.node("clone0.h.arrayOfFunctions[0].W") is not net.node("clone1.h.arrayOfFunctions[0].W")
+    net.validate()
+    net.lint()
+    other = Network("other")
+    y = other.add("y", "InputValue", shape=(4,))
+    with pytest.raises(EditError, match="must all belong to one network"):
+        f(x2, y)  # wrong count is checked after the network check
+    with pytest.raises(EditError, match="expects 1 inputs, 2 were given"):
+        f(x2, x2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import rbff_network
+from mel_helpers import rbff_network
 
 import netsurgeon.mel as mel
 from netsurgeon import formats

@@ -211,3 +211,36 @@ first = [
     script.write_text("load = a\na = [\n  F(x) = [ y = Plus(x, x) ]\n]\n")
     with pytest.raises(NetsurgeonError, match=r"sections.mel:1:1: this MEL file has load= but no edit="):
         run(script)
+
+
+def test_docs_python_example(tmp_path):
+    """The Python example of docs/mel.md, on the seed network."""
+    formats.save(build(EXAMPLES / "seed.ndl"), tmp_path / "in.nsm")
+    ed = Editor()
+    ed.load(tmp_path / "in.nsm", name="m")
+    ed.copy("L3.*", "L4.*")
+    ed.set_input("L4.*.T", 1, "L3.RL")
+    ed.set_input("CE.*.T", 1, "L4.RL")
+    made = ed.add_ndl("norm = PerDimMeanVarNormalization(features, Mean(features), InvStdDev(features))")
+    assert sorted(n.op for n in made) == ["InvStdDev", "Mean", "PerDimMeanVarNormalization"]
+    ed.set_input("L1.BFF.FF.T", 1, "norm")
+    ed.freeze("L1.*")
+    ed.rename("L4.*", "Extra.*")
+    assert ed.save(tmp_path / "out.nsm") == "native"
+    out = formats.load(tmp_path / "out.nsm")
+    assert wiring(out)["L1.BFF.FF.T"] == ("Times", ("L1.BFF.W", "norm"))
+    assert wiring(out)["CE.BFF.FF.T"] == ("Times", ("CE.BFF.W", "Extra.RL"))
+
+
+def test_cli_edit_with_macros(dnn, tmp_path, capsys):
+    from netsurgeon.cli import main
+
+    out = tmp_path / "cli.nsm"
+    argv = ["edit", str(EXAMPLES / "add_layer.mel"), "--macros", str(EXAMPLES / "dnn_macros.ndl"),
+            "--set", f"CurrModel={dnn}", "--set", f"NewModel={out}", "--set", "CurrLayer=1",
+            "--set", "NewLayer=2"]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert wiring(formats.load(out))["OL.t"] == ("Times", ("OL.W", "HL2.y"))
+    assert main(argv[:2] + argv[4:]) == 1  # without the macro file DNNLayer is unknown
+    assert "DNNLayer" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import rbff_network
+from mel_helpers import rbff_network
 
 from netsurgeon.errors import EditError
 from netsurgeon.lang.mel import Editor

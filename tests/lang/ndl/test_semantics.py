@@ -296,3 +296,28 @@ def test_deep_nesting_gives_a_clear_error_not_a_recursion_error():
     deep_arrays = "x = " + "(" * 5000 + "1" + ")" * 5000
     with pytest.raises(ParseError, match="nested"):
         build(deep_arrays)
+
+
+# ---- lexer quirks seen through NDL (§A.3) ------------------------------------------------------------
+def test_leading_minus_becomes_a_separator_and_quotes_protect():
+    # Scale(-1, x): '-' right after '(' is the block's separator, so the arguments are 1 and x
+    with pytest.raises(ParseError, match="cannot be a node input"):
+        build("x = Input(3, tag=feature)\ny = Scale(-1, x)")
+    net = build("x = Input(3, tag=\u201cfeature\u201d)\nk = Constant(-1)\ny = Scale(k, x)")
+    assert [i.name for i in net.get("y").inputs] == ["k", "x"]
+
+
+def test_semicolons_and_comment_quirk():
+    net = build("x = Input(3, tag=feature) ; y = Sigmoid(x)   # comment\n"
+                "z = Parameter(3, init=fixedValue, value=1#INF)\n")
+    assert net.get("y").op == "Sigmoid"
+    assert float(net.get("z").value[0]) == float("inf")
+    # the first '#' of the line is not after a blank, so the comment is kept and parsed
+    with pytest.raises(ParseError, match="does not contain an '=' sign: '# note'") as err:
+        build("x = Input(3, tag=feature)\nz = Parameter(3, init=fixedValue, value=1#INF)  # note\n")
+    assert (err.value.location.line, err.value.location.column) == (2, 49)
+
+
+def test_dotted_keys_and_later_references_by_node_name():
+    net = build("x = Input(3, tag=feature)\nCE.BFF = BFF(x, 2, 3)\ny = Sigmoid(CE.BFF.FF.P)")
+    assert [i.name for i in net.get("y").inputs] == ["CE.BFF.FF.P"]

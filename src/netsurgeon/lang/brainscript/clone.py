@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from netsurgeon.errors import EditError, GraphError
 from netsurgeon.graph import Network, Node

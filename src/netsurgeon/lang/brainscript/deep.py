@@ -19,7 +19,7 @@ from netsurgeon.errors import EvaluationError
 __all__ = ["deep_call", "MAX_DEPTH"]
 
 T = TypeVar("T")
-MAX_DEPTH = 400_000
+MAX_DEPTH = 250_000
 _STACK_BYTES = 1024 * 1024 * 1024
 _local = threading.local()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from netsurgeon.errors import ParseError, SourceLocation
 from netsurgeon.graph import Network
-from netsurgeon.lang.brainscript.lexer import Token, tokenize, syntax_error
+from netsurgeon.lang.brainscript.lexer import Token, tokenize
 from netsurgeon.lang.brainscript.parser import Expr, parse_tokens
 
 __all__ = ["build_from_text", "build_from_file", "build_from_config", "extract_builder",
@@ -45,7 +45,7 @@ def evaluate_program(tokens: list[Token], *, seed: int = 1) -> Network:
     """Parse and evaluate a builder program; returns its ``network`` member."""
     from netsurgeon.graph import Network as _Net
     from netsurgeon.lang.brainscript.evaluator import Evaluator
-    from netsurgeon.lang.brainscript.values import Record, Thunk, fail
+    from netsurgeon.lang.brainscript.values import Record, fail
 
     tree: Expr = parse_tokens(tokens)
     ev = Evaluator(seed=seed)
@@ -58,6 +58,8 @@ def evaluate_program(tokens: list[Token], *, seed: int = 1) -> Network:
         if not isinstance(value, _Net):
             raise fail(f"the network description must evaluate to a network, not a "
                        f"{type(value).__name__}", tree.named["network"].location)
+        if any(n.shape is None for n in value.nodes):
+            value.validate()  # e.g. a loaded network returned as it is
         return value
 
     return ev.run(run)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from netsurgeon.errors import EvaluationError, NetsurgeonError, RegistryError, ShapeError, close_matches
-from netsurgeon.graph import Network, Node
+from netsurgeon.errors import EvaluationError, NetsurgeonError, ShapeError, close_matches
+from netsurgeon.graph import Node
 from netsurgeon.graph._network import group_name
 from netsurgeon.lang.brainscript.values import Array, Record, Thunk, fail, index_path, join_path, type_name
 from netsurgeon.ops import OPS, ShapeContext

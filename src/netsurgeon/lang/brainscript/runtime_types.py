@@ -10,7 +10,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.errors import EditError, EvaluationError
+from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.lang.brainscript.nodes import TensorShapeValue
 from netsurgeon.lang.brainscript.values import Array, Function, Record, Thunk, fail, join_path, type_name
@@ -172,8 +172,8 @@ def _string_function(ev, cfg, path, loc):
         n = int(_get(ev, cfg, "chars"))
         if pos < 0:
             pos += len(s)
-        if n < 0:
-            n = len(s) - pos + n + 1 if False else max(len(s) + n - pos, 0)
+        if n < 0:  # a negative count leaves that many characters at the end
+            n = max(len(s) + n - pos, 0)
         return s[pos:pos + n]
     raise EvaluationError(f"unknown string function '{what}'")
 

@@ -41,6 +41,11 @@ class DirectWriter(Writer):
     """Write at once (each save is still atomic); used by the Python API."""
 
     def write(self, path: str, produce: Callable[[str], object]) -> None:
+        directory = Path(path).parent
+        if not directory.is_dir():
+            from netsurgeon.errors import EditError
+
+            raise EditError(f"cannot write {path}: directory {directory} does not exist")
         produce(path)
 
 

@@ -88,6 +88,7 @@ class Evaluator:
         self.counter = counter
         self.seed_offset = seed_offset
         self.base_dir = base_dir
+        self._forms: dict[tuple[int, int], tuple[Any, list[Any]]] = {}
 
     # ---- traversal -------------------------------------------------------------------------------
     def run(self, stmt: Any, pass_name: str) -> None:
@@ -307,13 +308,19 @@ class Evaluator:
             raise ParseError(f"Attempted to instantiate undefined operation {fn.name}: {fn.broken}",
                              location=loc, node=name)
         positional = call.positional
-        form = fn.form_for(len(positional))
+        key = (id(fn), len(positional))
+        cached = self._forms.get(key)
+        if cached is None:
+            form = fn.form_for(len(positional))
+            cached = (form, slot_params(form, len(positional)) if form is not None else [])
+            self._forms[key] = cached
+        form, params = cached
         if form is None:
             raise ParseError(
                 f"{fn.name}: {len(positional)} positional arguments given, expected "
                 f"{fn.describe_forms()}", location=loc, node=name)
         values: list[Any] = []
-        for i, (arg, param) in enumerate(zip(positional, slot_params(form, len(positional)))):
+        for i, (arg, param) in enumerate(zip(positional, params)):
             values.append(_Slot(i) if param.is_input else self.convert(arg, param, fn.name))
         options: dict[str, Any] = {}
         for opt in call.options:
@@ -472,6 +479,10 @@ class Evaluator:
         except NetsurgeonError as exc:
             raise ParseError(f"cannot initialise '{node.name}': {exc.message}",
                              location=call.location, node=node.name) from exc
+        except (MemoryError, ValueError, OverflowError) as exc:
+            raise ParseError(f"cannot initialise '{node.name}' of shape {tuple(shape)}: {exc}",
+                             location=call.location, node=node.name,
+                             hint="check the dimensions") from exc
 
     def _find_file(self, path: str) -> str:
         p = Path(path)

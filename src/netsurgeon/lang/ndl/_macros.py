@@ -21,7 +21,7 @@ from netsurgeon.errors import NetsurgeonError, ParseError, SourceLocation
 from netsurgeon.lang.config import Record, SourceText
 
 if TYPE_CHECKING:
-    from netsurgeon.ops import FunctionSpec, OpRegistry
+    from netsurgeon.ops import OpRegistry
 
 __all__ = ["MacroDef", "MacroTable", "NameCounter", "StmtTemplate"]
 
@@ -117,7 +117,7 @@ class MacroTable:
         if cached is None:
             scratch = cls(table.registry)
             for text, source in _stdlib_texts():
-                scratch._load(SourceText_read(text, source, None), NameCounter(), strict=False,
+                scratch._load(_read_source(text, source, None), NameCounter(), strict=False,
                               standard=True)
             cached = dict(scratch._macros)
             _STD_CACHE[key] = cached
@@ -138,7 +138,7 @@ class MacroTable:
         from netsurgeon.lang.ndl._script import variable_lookup
 
         lookup = variable_lookup(variables) if variables is not None else None
-        return self._load(SourceText_read(text, source, lookup), counter or NameCounter())
+        return self._load(_read_source(text, source, lookup), counter or NameCounter())
 
     def load_file(self, path: "str | Path",
                   variables: "Mapping[str, str] | Callable[[str], str | None] | None" = None,
@@ -197,7 +197,7 @@ class MacroTable:
         return f"<MacroTable: {len(self._macros)} macros>"
 
 
-def SourceText_read(text: str, source: str, lookup) -> SourceText:  # noqa: N802
+def _read_source(text: str, source: str, lookup) -> SourceText:
     from netsurgeon.lang.config import read_source
 
     return read_source(text, source, lookup)
@@ -214,7 +214,3 @@ def _stdlib_texts() -> list[tuple[str, str]]:
     for entry in entries:
         out.append((entry.read_text(encoding="utf-8"), f"<stdlib>/{entry.name}"))
     return out
-
-
-def describe_target(target: "MacroDef | FunctionSpec") -> str:
-    return target.signature() if isinstance(target, MacroDef) else target.name

@@ -167,7 +167,7 @@ class Parser:
             if template is not None and mode != "copy":
                 template.target = sym.fn if isinstance(sym, NdlCall) else sym.macro
             return
-        vrec = Record(value, vstart, vstart + len(value), src.location(vstart), quoted=quoted)
+        vrec = Record(value, vstart, vstart + len(value), quoted=quoted, locate=src.location)
         if not quoted and value and value[0] in OPEN_BRACES:
             if mode != "copy":
                 self.counter.next()

@@ -28,9 +28,6 @@ __all__ = ["NdlScript", "build_network", "evaluate_snippet", "file_blocks", "var
 
 PASSES = ("initial", "resolve", "final")
 
-Variables = "Mapping[str, str] | Callable[[str], str | None] | None"
-
-
 def variable_lookup(variables: Any) -> Callable[[str], str | None]:
     """A case-insensitive ``$var$`` lookup from a mapping, a callable or None (no variables)."""
     if variables is None:

@@ -125,7 +125,7 @@ def _convolution(em, node, args):
     if math.prod(w.shape) != c_out * ksz:
         raise EvaluationError(f"weight shape {w.shape} does not fit {c_out} maps of kernel "
                               f"{(c_in, *g.k)}", node=node.name)
-    weight = f"{w.expr}.reshape({c_out}, {c_in}, {_dims(g.k)})"
+    weight = em.static(f"{w.expr}.reshape({c_out}, {c_in}, {_dims(g.k)})", w.node.name)
     xs = _as_images(x)
     if g.symmetric:
         padding = f"({_dims([lo for lo, _ in g.pads])},)"
@@ -238,4 +238,15 @@ def _batch_norm(em, node, args):
                 f"{var}.reshape({stat_text}).pow(-2) + {2 * eps})")
     else:
         norm = f"({x} - {mean}.reshape({stat_text})) * torch.rsqrt({var}.reshape({stat_text}) + {eps})"
+    if not em.training:
+        # fold into one multiply-add with constants computed once
+        if inv_std:
+            inv = f"torch.rsqrt({var}.reshape({stat_text}).pow(-2) + {2 * eps})"
+        else:
+            inv = f"torch.rsqrt({var}.reshape({stat_text}) + {eps})"
+        mul = em.static(f"({inv} * {scale}.reshape({stat_text}))", node.name + "_mul")
+        add = em.static(f"({bias}.reshape({stat_text}) - {mean}.reshape({stat_text}) * {mul})",
+                        node.name + "_add")
+        if mul.startswith("g_") and add.startswith("g_"):
+            return f"torch.addcmul({add}, {x}, {mul})"
     return f"{norm} * {scale}.reshape({stat_text}) + {bias}.reshape({stat_text})"

@@ -47,7 +47,8 @@ def _times(em, node, args):
         expr = f"torch.sparse.mm({b.expr}, {w})"
         return expr if out == (o,) else f"{expr}.reshape(-1, {_dims(out)})"
     if not a.dynamic and b.dynamic:
-        w = a.expr if len(a.shape) == 2 and k_rank == 1 else f"{a.expr}.reshape({k}, {o})"
+        w = a.expr if len(a.shape) == 2 and k_rank == 1 else \
+            em.static(f"{a.expr}.reshape({k}, {o})", a.node.name)
         x = b.expr if len(b.shape) == 1 else f"{b.expr}.reshape(-1, {k})"
         expr = f"torch.matmul({x}, {w})"
         if out == (o,) and len(b.shape) == 1:

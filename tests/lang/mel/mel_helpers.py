@@ -1,9 +1,8 @@
-"""Fixtures for the MEL tests: RBFF networks built with the graph API (the seed's naming)."""
+"""Helpers for the MEL tests: RBFF networks built with the graph API (the seed's naming)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from netsurgeon.graph import Network
 
@@ -36,13 +35,3 @@ def rbff_network(layers: int = 3, width: int = 8, in_dim: int = 6, out_dim: int 
     net.add_to_group("criterion", f)
     net.validate()
     return net
-
-
-@pytest.fixture
-def seedlike(tmp_path):
-    """A 3-layer seed-shaped network saved as native .nsm; returns its path."""
-    from netsurgeon import formats
-
-    path = tmp_path / "mymodel.nsm"
-    formats.save(rbff_network(), path)
-    return path

@@ -1,0 +1,103 @@
+"""MEL argument values: formats, copy modes, property names, numbers and booleans.
+
+Keyword values and property names follow CNTK's abbreviation rule (``copy=val``,
+``format=nat``, ``SetProperty(x, crit, true)``), checked in CNTK's order (ndl-mel.md §C.8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsurgeon.errors import EditError, close_matches
+from netsurgeon.graph import Node
+from netsurgeon.lang.mel._commands import match_keyword, parse_bool
+
+__all__ = ["PROPERTIES", "SUBTREE_PROPERTIES", "FORMAT_KEYWORDS", "canonical_format",
+           "property_effect", "copy_mode", "overwrite", "input_index", "to_bool", "to_float"]
+
+# SetProperty names in CNTK's matching order (§C.8): (spellings, effect)
+PROPERTIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("finalCriterion", "Criteria"), "criterion"),
+    (("eval",), "evaluation"),
+    (("needGradient", "needsGradient", "computeGradient"), "needGradient"),
+    (("criterion",), "criterion"),
+    (("evaluation",), "evaluation"),
+    (("feature",), "feature"),
+    (("label",), "label"),
+    (("learningRateMultiplier",), "learningRateMultiplier"),
+    (("output",), "output"),
+    (("recurrent",), "recurrent"),
+    (("freezeParameters",), "freezeParameters"),
+)
+SUBTREE_PROPERTIES = ("needGradient", "learningRateMultiplier")
+
+FORMAT_KEYWORDS = ("cntk", "cntk_legacy_no_tensorlib", "native")
+
+
+def canonical_format(value: str | None) -> str | None:
+    """``cntk``/``native`` from a ``format=`` value (CNTK's abbreviation rule), None if absent."""
+    if value is None or value == "":
+        return None
+    word = match_keyword(value, FORMAT_KEYWORDS)
+    if word is None:
+        raise EditError(f"Invalid optional parameter value '{value}', valid values are "
+                        "format=(cntk|native)")
+    return "native" if word == "native" else "cntk"
+
+
+def property_effect(word: str) -> str:
+    """What a SetProperty name (any alias, abbreviated) does: a group name or a setting."""
+    for spellings, effect in PROPERTIES:
+        for s in spellings:
+            if len(word) >= len(s) // 2 and s.lower().startswith(word.lower()) and word:
+                return effect
+    names = [s for spellings, _ in PROPERTIES for s in spellings]
+    raise EditError(f"Invalid property, '{word}', is not supported",
+                    hint=close_matches(word, names) or "properties: " + ", ".join(names))
+
+
+def copy_mode(value: str) -> str:
+    word = match_keyword(str(value), ("all", "value"))
+    if word is None:
+        raise EditError(f"Invalid optional parameter value '{value}' in CopyNode(), valid values "
+                        "are copyFlag=(all|value)")
+    return word
+
+
+def overwrite(t: Node, s: Node, mode: str) -> None:
+    """Copy a source's contents onto an existing target (values copied once)."""
+    t.value = s.value.copy() if s.value is not None else None
+    t.learning_rate_multiplier = s.learning_rate_multiplier
+    t.attrs = {k: (list(v) if isinstance(v, list) else v) for k, v in s.attrs.items()}
+    t.tags = set(s.tags)
+    t.dtype = s.dtype
+    if mode == "all" or s.value is not None:
+        t.shape = s.shape
+
+
+def input_index(value: int | str) -> int:
+    """SetInput's 0-based input number."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise EditError(f"the input index must be a 0-based integer, not '{value}'") from None
+
+
+def to_bool(value: Any, what: str) -> bool:
+    """A Python bool, or a MEL boolean text (A.6)."""
+    if isinstance(value, bool):
+        return value
+    return parse_bool(str(value), what)
+
+
+def to_float(value: Any, what: str) -> float:
+    """A number, or its text (``1#INF`` is infinity, as in CNTK)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        if text.lower().endswith("#inf"):
+            return float("inf")
+        return float(text)
+    except ValueError:
+        raise EditError(f"{what} needs a number, not '{value}'") from None
