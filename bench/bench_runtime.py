@@ -26,17 +26,25 @@ CNTK = ROOT.parent / "shared" / "cntk"
 BATCH = 256
 
 
-def _timeit(fn, min_time: float, min_runs: int = 5) -> float:
-    """Median seconds per call over repeated calls (after warm-up)."""
+def _compare(ours, hand, min_time: float, rounds: int = 7) -> tuple[float, float]:
+    """Seconds per call of ``ours`` and ``hand``, measured in alternating rounds (so load
+    changes hit both alike); each is the median over rounds of the round's mean."""
     for _ in range(3):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        ours()
+        hand()
+    per_round = min_time / rounds / 2
+    results: dict[str, list[float]] = {"ours": [], "hand": []}
+    for _ in range(rounds):
+        for name, fn in (("ours", ours), ("hand", hand)):
+            n, start = 0, time.perf_counter()
+            while True:
+                fn()
+                n += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= per_round and n >= 3:
+                    break
+            results[name].append(elapsed / n)
+    return float(np.median(results["ours"])), float(np.median(results["hand"]))
 
 
 def _t(net, name):
@@ -125,8 +133,7 @@ def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list
             hand(x)
 
     rows = []
-    t_ours = _timeit(lambda: ev.run(batch), min_time)
-    t_hand = _timeit(hand_eval, min_time)
+    t_ours, t_hand = _compare(lambda: ev.run(batch), hand_eval, min_time)
     rows.append({"model": model_file, "what": "eval", "ours": BATCH / t_ours,
                  "hand": BATCH / t_hand})
 
@@ -145,8 +152,7 @@ def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list
         loss.backward()
         opt.step()
 
-    t_ours = _timeit(lambda: trainer.step(batch), min_time)
-    t_hand = _timeit(hand_step, min_time)
+    t_ours, t_hand = _compare(lambda: trainer.step(batch), hand_step, min_time)
     rows.append({"model": model_file, "what": "train step", "ours": BATCH / t_ours,
                  "hand": BATCH / t_hand})
     return rows
@@ -158,8 +164,8 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     if "--cntk" in argv:
         CNTK = Path(argv[argv.index("--cntk") + 1])
-    rows = bench_model("01_OneHidden.dnn", "z.z", OneHidden, 1.0 if quick else 3.0)
-    rows += bench_model("cifar10.pretrained.cmf", "z", CifarConvNet, 2.0 if quick else 6.0)
+    rows = bench_model("01_OneHidden.dnn", "z.z", OneHidden, 2.0 if quick else 8.0)
+    rows += bench_model("cifar10.pretrained.cmf", "z", CifarConvNet, 4.0 if quick else 16.0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
     print(f"{'model':24} {'what':11} {'netsurgeon':>14} {'hand-written':>14} {'ratio':>7}")
     for r in rows:

@@ -7,7 +7,7 @@ from typing import Any
 from netsurgeon.ops._build import define
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, NodeRecipe, OpSpec, Param, Shape, ShapeContext
+from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, NodeRecipe, Param, Shape, ShapeContext
 
 __all__ = ["register", "image_shape", "PARAMETER_OPTIONS"]
 

@@ -105,6 +105,7 @@ class Emitter:
         self.steps = "T"
         self.lengths = "lengths"
         self.state_tensors: list[Any] = []  # tensors a lowering mutates (BN running stats)
+        self.bias: str | None = None
 
     def glob(self, value: Any, hint: str = "c") -> str:
         """Put ``value`` in the generated code's globals; returns its name."""
@@ -237,12 +238,13 @@ class _Builder:
         return a
 
     def lower(self, node: Node, indent: int, in_loop: bool,
-              args: list[Arg] | None = None) -> Arg:
+              args: list[Arg] | None = None, bias: str | None = None) -> Arg:
         low = _lowering(self.net, node)
         if args is None:
             args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
         em = Emitter(self.ns, self.globals, self.training, self.config, in_loop)
         em.builder = self  # type: ignore[attr-defined]
+        em.bias = bias  # a fused bias (Convolution)
         try:
             expr = low.fn(em, node, args)
         except EvaluationError:
@@ -340,9 +342,19 @@ class _Builder:
             if p.op != "Plus" or not p.dynamic or len(p.inputs) != 2:
                 continue
             for t, b in ((p.inputs[0], p.inputs[1]), (p.inputs[1], p.inputs[0])):
-                if t is None or b is None or t.op != "Times" or t not in singles or t is b:
+                if t is None or b is None or t.op not in ("Times", "Convolution") \
+                        or t not in singles or t is b:
                     continue
                 if t in self.outputs or len(t.users) != 1 or t._users.get(p) != 1:
+                    continue
+                if t.op == "Convolution":
+                    c = int(t.shape[0])
+                    bs = (1,) * (len(p.shape) - len(b.shape)) + tuple(b.shape)
+                    if not b.dynamic and tuple(p.shape) == tuple(t.shape) and \
+                            _prod(b.shape) == c and bs[0] == c and \
+                            not (self.training and t.attrs.get("transpose")):
+                        out[p] = t
+                        break
                     continue
                 w, x = t.inputs
                 if w is None or x is None or w.dynamic or not x.dynamic or b.dynamic:
@@ -361,9 +373,15 @@ class _Builder:
         return out
 
     def lower_linear(self, plus: Node, times: Node) -> Arg:
-        """Emit ``torch.addmm(b, x, W)`` for a fused Plus(Times(W, x), b)."""
+        """Emit ``torch.addmm(b, x, W)`` for a fused Plus(Times(W, x), b) (or a convolution
+        with its bias)."""
         w, x = (self.value[i] for i in times.inputs)
         b = self.value[plus.inputs[1] if plus.inputs[0] is times else plus.inputs[0]]
+        if times.op == "Convolution":
+            bias = self.static(f"{b.expr}.reshape({times.shape[0]})", b.node.name)
+            a = self.lower(times, 1, False, bias=bias)
+            self.line_alias[times.name] = plus.name
+            return Arg(a.expr, plus, True, tuple(plus.shape))
         if x.sparse:
             name = self.ns.mint(times.inputs[1].name + "_dense")
             self.emit(f"{name} = {x.expr}.to_dense()", plus)

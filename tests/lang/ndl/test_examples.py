@@ -79,21 +79,28 @@ def test_two_layer_example_with_special_lists():
     assert net.get("B1").value.shape == (1, 10)  # Parameter(LDim, 1) is [10 x 1]
 
 
-def test_seed_network_saves_loads_and_dumps(tmp_path):
+@pytest.mark.parametrize("example, weight, criterion, dumped", [
+    ("seed.ndl", "L1.BFF.W", "CE.SM", ["L1.BFF.FF.T=Times ( L1.BFF.W , features )",
+                                      "L1.BFF.FF.P=Plus ( L1.BFF.FF.T , L1.BFF.B )"]),
+    ("two_layer.ndl", "W1", "CE", ["Times1=Times ( W0 , features )",
+                                   "CE=CrossEntropyWithSoftmax ( labels , Plus2 )"]),
+])
+@pytest.mark.parametrize("suffix", [".nsm", ".dnn"])
+def test_examples_save_load_and_dump(tmp_path, example, weight, criterion, dumped, suffix):
     formats = pytest.importorskip("netsurgeon.formats")
-    net = build_file(EXAMPLES / "seed.ndl")
-    path = tmp_path / "seed.nsm"
+    net = build_file(EXAMPLES / example)
+    path = tmp_path / ("model" + suffix)
     formats.save(net, path)
     back = formats.load(path)
     back.validate()
     assert wiring(back) == wiring(net)
-    assert np.array_equal(back.get("L1.BFF.W").value, net.get("L1.BFF.W").value)
-    assert [n.name for n in back.group("criterion")] == ["CE.SM"]
+    assert np.array_equal(back.get(weight).value, net.get(weight).value)
+    assert [n.name for n in back.group("criterion")] == [criterion]
     from netsurgeon.formats.dump import dump_text
 
     text = dump_text(back)
-    assert "L1.BFF.FF.T=Times ( L1.BFF.W , features )" in text
-    assert "L1.BFF.FF.P=Plus ( L1.BFF.FF.T , L1.BFF.B )" in text
+    for line in dumped:
+        assert line in text
 
 
 def test_timit_worked_example_node_names():

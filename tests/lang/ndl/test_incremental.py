@@ -137,3 +137,14 @@ def test_macro_file_with_variables(tmp_path):
         MacroTable().load_file(path, variables={})
     # without variables (MEL's macro files) the text is read as it is
     assert MacroTable().load_file(path) == ["P"]
+
+
+def test_replacing_a_standard_macro_changes_the_standard_macros_that_use_it():
+    macros = MacroTable.standard()
+    macros.load_text("BFF(in, rows, cols) = [ W = Parameter(rows, cols)\n FF = Times(W, in) ]")
+    from netsurgeon.lang.ndl import build_network
+
+    net = build_network("x = Input(3, tag=feature)\nL = RBFF(x, 2, 3)", macros=macros,
+                        counter=NameCounter())
+    assert [i.name for i in net.get("L.RL").inputs] == ["L.BFF.FF"]
+    assert net.get("L.BFF.B") is None

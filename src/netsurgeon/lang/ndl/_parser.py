@@ -244,6 +244,16 @@ class Parser:
             raise ParseError("a call needs a function or macro name before '('", location=location)
         if target is None:
             target = self.callee(scope, name, location)
+        elif isinstance(target, MacroDef) and target.standard:
+            # standard macros use the current definition of other macros, so a user's
+            # replacement of BFF also changes RBFF, SBFF, ... (macros are otherwise bound
+            # when defined, as in CNTK)
+            current = self.macros.get(target.name)
+            if current is not None and current is not target:
+                if current.broken:
+                    raise ParseError(f"macro '{current.name}' cannot be used: {current.broken}",
+                                     location=location)
+                target = current
         if node_name is None:
             node_name = f"unnamed{self.counter.next()}"
         elif consume:

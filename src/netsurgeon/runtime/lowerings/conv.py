@@ -125,14 +125,16 @@ def _convolution(em, node, args):
     if math.prod(w.shape) != c_out * ksz:
         raise EvaluationError(f"weight shape {w.shape} does not fit {c_out} maps of kernel "
                               f"{(c_in, *g.k)}", node=node.name)
-    weight = em.static(f"{w.expr}.reshape({c_out}, {c_in}, {_dims(g.k)})", w.node.name)
+    weight = w.expr if tuple(w.shape) == (c_out, c_in, *g.k) else \
+        em.static(f"{w.expr}.reshape({c_out}, {c_in}, {_dims(g.k)})", w.node.name)
     xs = _as_images(x)
     if g.symmetric:
         padding = f"({_dims([lo for lo, _ in g.pads])},)"
     else:
         xs = f"F.pad({xs}, {g.pad_arg()})"
         padding = "0"
-    return _back(node, f"F.conv{nd}d({xs}, {weight}, None, ({_dims(g.s)},), {padding})")
+    bias = getattr(em, "bias", None) or "None"
+    return _back(node, f"F.conv{nd}d({xs}, {weight}, {bias}, ({_dims(g.s)},), {padding})")
 
 
 def _pool_kind(node) -> str:
