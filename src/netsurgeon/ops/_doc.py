@@ -176,7 +176,8 @@ def render_markdown(registry: OpRegistry) -> str:
     for op in ops:
         ndl = [f for f in op.functions if "ndl" in f.languages]
         fn_text = ", ".join(
-            f.name + (f" ({', '.join(f.aliases)})" if f.aliases else "") for f in ndl) or "-"
+            f.name + (f" ({', '.join(f.aliases)})" if f.aliases else "")
+            + (" (reserved, fails)" if f.broken else "") for f in ndl) or "-"
         attrs = ", ".join(op.attrs) or "-"
         lines.append(f"| [{op.name}](#{op.name.lower()}) | {op.arity_text()} | {attrs} | {fn_text} |")
     broken = [f for f in registry.functions("ndl") if f.broken]

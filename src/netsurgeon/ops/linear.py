@@ -3,7 +3,7 @@ KhatriRaoProduct, the cosine distances and LookupTable."""
 
 from __future__ import annotations
 
-from netsurgeon.ops._build import BOTH, NDL, define, simple_function
+from netsurgeon.ops._build import BOTH, NDL, define, inputs_form, simple_function
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import complete_dims, prod, times_shape
@@ -159,7 +159,7 @@ def register(ops: OpRegistry) -> None:
                "the output shape (numNeg+1,) can be inferred; 0 = unknown")},
            functions=(FunctionSpec(
                "CosDistanceWithNegativeSamples", "CosDistanceWithNegativeSamples",
-               (simple_function("x", "x", "a", "b", "shift", "num_negative").forms[0],),
+               (inputs_form("a", "b", "shift", "num_negative"),),
                aliases=("CosWithNegSamples",), languages=BOTH),),
            doc="Cosine of a against b and numNeg shifted copies of b: (numNeg+1,).")
     define(ops, "LookupTable", (2, 2), _lookup, inputs=("W", "x"), categories={"linear"},

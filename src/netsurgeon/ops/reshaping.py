@@ -273,7 +273,7 @@ def _reduce(ctx: ShapeContext) -> Shape:
     return tuple(d for d in out if d is not None)
 
 
-def _index_shape(index: int, dims: Shape | None = None):
+def _index_shape(index: int):
     def rule(ctx: ShapeContext) -> Shape:
         return tuple(ctx.shapes[index])
 

@@ -28,7 +28,15 @@ def masked_sum(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 def flat(x: torch.Tensor) -> torch.Tensor:
     """(N, *sample) -> (N, prod(sample)): CNTK treats a sample as one column."""
-    return x.reshape(x.shape[0], -1)
+    return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
+
+
+def ce_with_softmax_sum(labels: torch.Tensor, z: torch.Tensor,
+                        mask: torch.Tensor | None) -> torch.Tensor:
+    """Σ over real frames of −Σ labels·log softmax(z), shaped (1,)."""
+    if mask is None:
+        return (flat(labels) * torch.log_softmax(flat(z), dim=1)).sum().neg().reshape(1)
+    return masked_sum(ce_with_softmax(labels, z), mask)
 
 
 def to_dense(x: torch.Tensor) -> torch.Tensor:

@@ -199,7 +199,7 @@ class Trainer:
         loss = out[self.criteria[0].name]
         for c in self.criteria[1:]:
             loss = loss + out[c.name]
-        loss = loss.sum()
+        loss = loss.sum() if loss.dim() else loss
         params = self._params
         for p in params:
             p.grad = None
@@ -211,9 +211,11 @@ class Trainer:
 
     def _apply(self, params: list[torch.Tensor], samples: int) -> None:
         cfg = self.config
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        for p, g in zip(params, grads):
-            p.grad = g
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):  # a parameter the criterion does not reach
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            for p, g in zip(params, grads):
+                p.grad = g
         if cfg.l2 > 0:
             torch._foreach_add_(grads, params, alpha=cfg.l2 * samples)
         if math.isfinite(cfg.clip_threshold):

@@ -18,7 +18,7 @@ def _frames(args, node) -> None:
 @lowering("CrossEntropyWithSoftmax", uses_mask=True)
 def _ce_softmax(em, node, args):
     _frames(args, node)
-    return f"K.masked_sum(K.ce_with_softmax({args[0]}, {args[1]}), {em.mask})"
+    return f"K.ce_with_softmax_sum({args[0]}, {args[1]}, {em.mask})"
 
 
 @lowering("CrossEntropy", uses_mask=True)
