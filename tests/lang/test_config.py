@@ -61,6 +61,16 @@ def test_line_map_points_at_the_original_text():
     assert (loc.file, loc.line, loc.column) == ("f.ndl", 3, 8)
 
 
+def test_dropped_lines_can_be_kept_empty_so_line_numbers_stay_aligned():
+    text = "# header\n\n   x = Times(W, y)   # c\n"
+    src = read_source(text, "f.mel", keep_empty_lines=True)
+    assert src.text == "\n\nx = Times(W, y)   \n\n"
+    assert [r.text for r in tokenize(src)] == [r.text for r in tokenize(read_source(text))]
+    loc = src.location(src.text.index("Times"))
+    assert (loc.line, loc.column) == (3, 8)
+    assert src.location(1).line == 2
+
+
 # ---- A.2 $var$ ------------------------------------------------------------------------------------
 def test_variables_are_substituted_and_locations_survive():
     src = read_source("x = $Long$ + $b$ y\n", "f", mapping_lookup({"long": "LONGVALUE", "B": "7"}))
@@ -116,6 +126,16 @@ def test_outer_block_is_entered_and_inner_brackets_kept_whole():
 ])
 def test_custom_separator_quirk(text, expected):
     assert split_array(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("(-1, x)", ["-1", "x"]),
+    ("(*.W, y)", ["*.W", "y"]),
+    ("(~/m.dnn)", ["~/m.dnn"]),
+])
+def test_custom_separator_rule_can_be_turned_off(text, expected):
+    tok = Tokenizer(text, ",", custom_separators=False)
+    assert [r.text for r in tok] == expected
 
 
 def test_bracket_errors():

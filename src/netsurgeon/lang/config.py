@@ -161,11 +161,15 @@ def strip_line(line: str) -> tuple[str, int] | None:
 
 def read_source(text: str, source: str | None = None,
                 lookup: Callable[[str], str | None] | None = None,
-                *, first_line: int = 1) -> SourceText:
+                *, first_line: int = 1, keep_empty_lines: bool = False) -> SourceText:
     """Read config text as CNTK did: comment stripping (A.1), then ``$var$`` substitution (A.2).
 
     ``lookup`` returns a variable's value (case-insensitive lookup is the caller's business) or
     None; without it, ``$`` is left alone. Typographic quotes are read as ``"``.
+
+    ``keep_empty_lines`` keeps a line that A.1 drops as an empty line instead. The records
+    are the same (a newline is only a separator), but a piece of the text that spans lines
+    (a MEL snippet body, handed on as plain text) keeps its line numbers.
     """
     text = text.translate(_TYPOGRAPHIC)
     tmap = TextMap(source)
@@ -174,6 +178,10 @@ def read_source(text: str, source: str | None = None,
     for index, raw in enumerate(text.split("\n")):
         kept = strip_line(raw)
         if kept is None:
+            if keep_empty_lines:
+                tmap.add(out, first_line + index, 1)
+                parts.append("\n")
+                out += 1
             continue
         body, col = kept
         line_no = first_line + index
@@ -384,10 +392,14 @@ class Tokenizer:
     """CNTK's record splitter over ``text[start:end]`` (A.3), one record at a time.
 
     A caller may move :attr:`pos` forward between records (NDL reads a macro body that way).
+    ``custom_separators=False`` turns off the custom-separator rule, so a block's first
+    character is always part of its first record (MEL's choice: ``Copy(*.W, x)``).
     """
 
     def __init__(self, text: "str | SourceText", extra_sep: str = "", start: int = 0,
-                 end: int | None = None, *, block: bool = False) -> None:
+                 end: int | None = None, *, block: bool = False,
+                 custom_separators: bool = True) -> None:
+        self.custom_separators = custom_separators
         if isinstance(text, SourceText):
             self.src: SourceText | None = text
             self.text = text.text
@@ -417,13 +429,18 @@ class Tokenizer:
             if after >= self.end:
                 self._blocks.append((close, self.seps))
                 pos += 1
-                if (pos < close and text[pos] in CUSTOM_SEPARATORS
-                        and not text.startswith(("..", ".\\", "./", "\\\\"), pos)):
+                if self._custom_separator_at(pos, close):
                     self.seps = self.seps + text[pos]
                     pos += 1
                 self.pos = pos
                 return
         self._blocks.append((self.end, self.seps))
+
+    def _custom_separator_at(self, pos: int, close: int) -> bool:
+        """Whether ``text[pos]``, right after a block's opening brace, becomes its separator."""
+        text = self.text
+        return (self.custom_separators and pos < close and text[pos] in CUSTOM_SEPARATORS
+                and not text.startswith(("..", ".\\", "./", "\\\\"), pos))
 
     def location(self, offset: int) -> SourceLocation | None:
         return self.src.location(offset) if self.src is not None else SourceLocation(None, *_line_col(self.text, offset))
@@ -467,8 +484,7 @@ class Tokenizer:
                 if not self._blocks:
                     self._blocks.append((close, self.seps))
                     pos += 1
-                    if (pos < close and text[pos] in CUSTOM_SEPARATORS
-                            and not text.startswith(("..", ".\\", "./", "\\\\"), pos)):
+                    if self._custom_separator_at(pos, close):
                         self.seps = self.seps + text[pos]
                         skip = self.seps + " \t"
                         pos += 1

@@ -7,12 +7,12 @@ import pytest
 from netsurgeon.errors import EditError, ParseError
 from netsurgeon.lang.mel import find_command
 from netsurgeon.lang.mel._commands import abbreviates
-from netsurgeon.lang.mel._script import SourceText, parse_script, strip_comment
+from netsurgeon.lang.mel._script import parse_script, read_mel
 
 
 def parse(text, variables=None, file="t.mel"):
     lookup = (lambda k: {a.lower(): str(b) for a, b in (variables or {}).items()}.get(k.lower()))
-    return parse_script(SourceText.read(text, file, lookup))
+    return parse_script(read_mel(text, file, lookup))
 
 
 @pytest.mark.parametrize("line, kept", [
@@ -24,7 +24,7 @@ def parse(text, variables=None, file="t.mel"):
     ("  SetInput(a, 1, b)", "  SetInput(a, 1, b)"),
 ])
 def test_comment_rules(line, kept):
-    assert strip_comment(line)[0] == kept
+    assert read_mel(line, "t.mel").text == kept + "\n"
 
 
 def test_statements_and_kinds():
@@ -46,6 +46,28 @@ Copy(L1.*, L2.*)
     assert stmts[5].args[0].text == "L1.*"  # no CNTK custom-separator surprise
 
 
+def test_mel_keeps_the_first_character_of_a_first_argument():
+    (s,) = parse("Copy(*.W, ~/out.W)")  # CNTK's custom-separator rule is not reproduced
+    assert [a.text for a in s.args] == ["*.W", "~/out.W"]
+    (s,) = parse("SetInput(-x, 0, \"*.y\")")
+    assert [(a.text, a.quoted) for a in s.args] == [("-x", False), ("0", False), ("*.y", True)]
+
+
+def test_snippet_body_keeps_its_line_numbers_past_comment_lines():
+    stmts = parse("# a MEL file\n\nm = [\n  # inside\n  a = 1\n\n  b = 2\n]\nSave(m)")
+    assert [s.kind for s in stmts] == ["snippet", "command"]
+    body = stmts[0].args[0].text
+    assert stmts[0].body_location.line == 3
+    assert body.split("\n").index("  b = 2") == 4  # line 3 + 4 = line 7, where b is written
+    assert stmts[1].location.line == 9
+
+
+def test_variable_values_keep_the_location_of_the_dollar():
+    (s,) = parse("\n  SaveModel(m, \"$dir$/x.dnn\")", {"dir": "/very/long/path"})
+    assert s.args[1].text == "/very/long/path/x.dnn"
+    assert s.location.line == 2 and s.location.column == 3
+
+
 def test_typographic_quotes_and_backslashes():
     (s,) = parse("model1 = LoadModel(\u201cc:\\models\\mymodel.dnn\u201d, format=cntk)")
     assert s.args[0].text == "c:\\models\\mymodel.dnn" and s.args[0].quoted
@@ -56,7 +78,7 @@ def test_stringize_variables():
     assert s.args[0].text == "/x/y.dnn"
     (s,) = parse("HL$newLayer$ = DNNLayer(HDim, HDim, HL$currLayer$.y)", {"NewLayer": 3, "currLayer": 2})
     assert s.text.strip() == "HL3 = DNNLayer(HDim, HDim, HL2.y)"
-    with pytest.raises(ParseError, match=r"t.mel:2:1: No variable found with the name 'nope'"):
+    with pytest.raises(ParseError, match=r"t.mel:2:11: No variable found with the name 'nope'"):
         parse("\nSaveModel($nope$)")
     assert parse("SaveModel(m, \"a$b\")")[0].args[1].text == "a$b"
 

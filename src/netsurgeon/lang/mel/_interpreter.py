@@ -20,7 +20,7 @@ from netsurgeon.lang.mel._commands import (
     parse_bool,
     unknown_command,
 )
-from netsurgeon.lang.mel._script import SourceText, Statement, parse_script
+from netsurgeon.lang.mel._script import Statement, parse_script, read_mel
 from netsurgeon.lang.mel.api import Editor
 
 __all__ = ["Interpreter", "read_script", "bind_arguments"]
@@ -113,7 +113,7 @@ class Interpreter:
         A file with top-level ``load=``/``edit=`` keys (C.1) is CNTK's sectioned form: the
         ``load`` sections' macros become global, and the ``edit`` sections (``:``-separated)
         are the statements, in that order."""
-        src = SourceText.read(text, file, self.lookup)
+        src = read_mel(text, file, self.lookup)
         statements = parse_script(src)
         keys: dict[str, Statement] = {}
         for stmt in statements:

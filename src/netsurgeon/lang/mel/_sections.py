@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from netsurgeon.errors import EditError, SourceLocation
-from netsurgeon.lang.mel._script import SourceText, normalize_quotes, parse_script, substitute_line
+from netsurgeon.lang.config import substitute_variables
+from netsurgeon.lang.mel._script import parse_script, read_mel
 
 __all__ = ["read_section"]
 
@@ -23,10 +24,10 @@ def read_section(path: str, section: str | None) -> tuple[str, SourceLocation]:
     except OSError as exc:
         raise EditError(f"cannot read NDL snippet file {path}: {exc.strerror or exc}") from None
     if section is None:
-        return normalize_quotes(raw), SourceLocation(path, 1, 1)
+        return raw, SourceLocation(path, 1, 1)  # typographic quotes: NDL reads them
     if not section.strip():
         raise EditError("section= must name a section of the snippet file")
-    src = SourceText.read(raw, path)
+    src = read_mel(raw, path)
     values: dict[str, str] = {}
     found = None
     names = []
@@ -45,9 +46,5 @@ def read_section(path: str, section: str | None) -> tuple[str, SourceLocation]:
         raise EditError(f"Section {section} specified in optional parameter was not found in the "
                         f"{path} file", hint="sections: " + ", ".join(names) if names else None)
     location = found.body_location or found.location
-    body = found.args[0].text
-    lines = body.split("\n")
-    out = [substitute_line(line, lambda k: values.get(k.lower()),
-                           SourceLocation(path, (location.line or 1) + i, 1)) if "$" in line else line
-           for i, line in enumerate(lines)]
-    return "\n".join(out), location
+    body = substitute_variables(found.args[0].text, lambda k: values.get(k.lower()), location)
+    return body, location

@@ -264,14 +264,14 @@ class Editor:
     def add_ndl(self, text: str, model: str | None = None, *, source: str = "<ndl>") -> list[Node]:
         """Add nodes written in NDL to a model (default: the default model), evaluate all
         passes and return the nodes created. NDL may use the model's nodes by full name."""
-        from netsurgeon.lang.mel._script import SourceText, parse_script
+        from netsurgeon.lang.mel._script import parse_script, read_mel
 
         target = self._model(model)
         saved = self._default
         self._default = target
         before = set(target.network.names())
         try:
-            src = SourceText.read(text, source)
+            src = read_mel(text, source)
             for stmt in parse_script(src):
                 if stmt.kind not in ("ndl", "assign"):
                     raise EditError("add_ndl takes in-line NDL statements only (name = ...)",

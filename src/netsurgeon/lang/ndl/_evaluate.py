@@ -305,7 +305,7 @@ class Evaluator:
         loc = call.location
         name = join_name(base, call.name)
         if fn.broken:
-            raise ParseError(f"Attempted to instantiate undefined operation {fn.name}: {fn.broken}",
+            raise ParseError(f"{fn.broken}: '{fn.name}' is reserved but CNTK never implemented it",
                              location=loc, node=name)
         positional = call.positional
         key = (id(fn), len(positional))
