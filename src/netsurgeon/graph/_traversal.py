@@ -79,8 +79,8 @@ def topological_order(
     return order
 
 
-def reachable_up(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
-    """Every node the starts depend on (through all inputs, delayed too), starts included."""
+def _closure(starts: Iterable["Node"], neighbours) -> list["Node"]:
+    """The starts and everything reachable through ``neighbours(node)``, in discovery order."""
     seen: dict[Node, None] = {}
     stack = list(starts)
     while stack:
@@ -88,21 +88,18 @@ def reachable_up(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
         if n in seen:
             continue
         seen[n] = None
-        stack.extend(i for i in n.inputs if i is not None and i not in seen)
+        stack.extend(m for m in neighbours(n) if m is not None and m not in seen)
     return list(seen)
+
+
+def reachable_up(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
+    """Every node the starts depend on (through all inputs, delayed too), starts included."""
+    return _closure(starts, lambda n: n.inputs)
 
 
 def reachable_down(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
     """Every node that depends on the starts, starts included."""
-    seen: dict[Node, None] = {}
-    stack = list(starts)
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen[n] = None
-        stack.extend(u for u in n.users if u not in seen)
-    return list(seen)
+    return _closure(starts, lambda n: n._users)
 
 
 def strongly_connected_components(net: "Network", nodes: Iterable["Node"] | None = None) -> list[list["Node"]]:
