@@ -121,7 +121,8 @@ def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list
     ev = Evaluator(net, [output])
     hand = hand_cls(net)
     hand.eval()
-    x = torch.from_numpy(batch.streams["features"]).reshape((BATCH,) + tuple(net.node("features").shape))
+    sample = tuple(net.node("features").shape)
+    x = torch.from_numpy(batch.streams["features"]).reshape((BATCH,) + sample)
     with torch.no_grad():
         ours_z = ev.run(batch)[output].reshape(BATCH, -1)
         hand_z = hand(x)

@@ -144,3 +144,33 @@ def test_criterion_ignores_padding():
     x[1, 2:] = 1e4
     both = evaluate(net, {"features": x, "labels": labels}, ["ce"], lengths=[4, 2])["ce"]
     np.testing.assert_allclose(both, full + part, rtol=1e-5)
+
+
+def test_generated_source_snapshot():
+    """The generated code is part of the interface: review diffs of this snapshot."""
+    net = nets.logistic_regression()
+    text = generate(net, ["p", "lr"]).text
+    assert text == (
+        "def forward(x_labels, x_features, mask, lengths, B, T):\n"
+        "    v_z = torch.addmm(P_b, x_features, P_W)  # t fused\n"
+        "    v_p = torch.sigmoid(v_z)\n"
+        "    del v_z\n"
+        "    v_lr = K.masked_sum(K.logistic(x_labels, v_p), mask)\n"
+        "    return (v_p, v_lr,)\n"
+    )
+
+
+def test_long_chain_is_generated_without_recursion():
+    from netsurgeon.graph import Network
+
+    net = Network("chain")
+    prev = net.add("x", "InputValue", shape=(2,))
+    for i in range(3000):
+        prev = net.add(f"n{i}", "Tanh" if i % 2 else "Negate", inputs=(prev,))
+    net.validate()
+    x = np.array([[0.3, -0.2]], np.float32)
+    got = evaluate(net, {"x": x}, [prev.name])[prev.name]
+    want = x.astype(np.float64)
+    for i in range(3000):
+        want = np.tanh(want) if i % 2 else -want
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -190,3 +190,27 @@ def test_batch_normalization_updates_running_statistics_in_training():
     Trainer(net, TrainConfig(epochs=1, learning_rate=0.001)).fit([batch])
     np.testing.assert_allclose(net.node("mean").value, data.mean(0), rtol=1e-5)
     np.testing.assert_allclose(net.node("var").value, data.var(0), rtol=1e-4)
+
+
+def test_training_converts_inverse_std_dev_statistics():
+    """Models before version 13 store 1/σ; training converts to variance as CNTK does."""
+    r = nets.rng(12)
+    net = Network("bn10")
+    x = net.add("features", "InputValue", shape=(4,))
+    y = net.add("labels", "InputValue", shape=(4,))
+    isd = np.full((4,), 0.5, np.float32)
+    params = [net.add_parameter(name, v, learning_rate_multiplier=lm) for name, v, lm in (
+        ("scale", np.ones(4, np.float32), 1), ("bias", np.zeros(4, np.float32), 1),
+        ("mean", np.zeros(4, np.float32), 0), ("isd", isd, 0))]
+    bn = net.add("bn", "BatchNormalization", inputs=(x, *params),
+                 attrs={"normalization_time_constant": float("inf"), "running_inv_std_dev": True})
+    net.add_to_group("criterion", net.add("se", "SquareError", inputs=(y, bn)))
+    net.validate()
+    data = r.normal(size=(8, 4)).astype(np.float32)
+    before = evaluate(net, {"features": data}, ["bn"])["bn"]
+    batch = Minibatch({"features": data[:, None], "labels": data[:, None]}, np.ones(8, np.int64))
+    Trainer(net, TrainConfig(epochs=1, learning_rate=0.0)).fit([batch])
+    assert bn.attrs["running_inv_std_dev"] is False
+    np.testing.assert_allclose(net.node("isd").value, 1 / 0.25 + 1e-5, rtol=1e-6)
+    after = evaluate(net, {"features": data}, ["bn"])["bn"]  # same function at inference
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)

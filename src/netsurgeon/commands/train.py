@@ -42,7 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="rate per sample (CNTK learningRatesPerSample) or per minibatch")
     parser.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd")
     parser.add_argument("--momentum", type=float, default=0.0, help="momentum per minibatch")
-    parser.add_argument("--no-unit-gain", action="store_true", help="classic (non unit-gain) momentum")
+    parser.add_argument("--no-unit-gain", action="store_true",
+                        help="classic (non unit-gain) momentum")
     parser.add_argument("--l2", type=float, default=0.0, help="L2 regularization weight")
     parser.add_argument("--clip", type=float, default=math.inf,
                         help="gradient clipping threshold per sample")

@@ -56,7 +56,8 @@ def cross_entropy(labels: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 def logistic(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
     """Per-frame −Σ w·[y·log p + (1−y)·log(1−p)]."""
     y, p = flat(y), flat(p)
-    out = y * torch.log(p.clamp_min(EPS_IN_LOG)) + (1 - y) * torch.log((1 - p).clamp_min(EPS_IN_LOG))
+    out = y * torch.log(p.clamp_min(EPS_IN_LOG)) \
+        + (1 - y) * torch.log((1 - p).clamp_min(EPS_IN_LOG))
     if w is not None:
         out = out * (flat(w) if w.dim() > 1 else w)
     return -out.sum(1)
@@ -124,8 +125,6 @@ def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
     return y * scale.reshape(stat_shape) + bias.reshape(stat_shape)
 
 
-def _unused() -> None:  # keep F imported for lowerings that reference it through globals
-    F.relu
 
 
 def future_step(values: list, t: int, k: int, steps: int, lengths: torch.Tensor,
@@ -135,3 +134,28 @@ def future_step(values: list, t: int, k: int, steps: int, lengths: torch.Tensor,
         return init
     ok = (t + k < lengths).reshape((-1,) + (1,) * (init.dim() - 1))
     return torch.where(ok, values[t + k], init)
+
+
+def cos_with_negatives(a: torch.Tensor, b: torch.Tensor, shift: int, neg: int) -> torch.Tensor:
+    """CNTK CosDistanceWithNegativeSamples: cosine of each frame of ``a`` with the frame of ``b``
+    and with ``neg`` copies of ``b`` shifted by shift, shift+1, ... frames (cyclically)."""
+    a, b = flat(a), flat(b)
+    outs = []
+    for i in range(neg + 1):
+        other = b if i == 0 else torch.roll(b, shifts=-(shift + i - 1), dims=0)
+        outs.append(F.cosine_similarity(a, other, dim=1, eps=1e-12))
+    return torch.stack(outs, 1)
+
+
+def fit_spatial(x: torch.Tensor, start: tuple[int, ...], size: tuple[int, ...]) -> torch.Tensor:
+    """Crop (and zero-pad at the end where short) the trailing spatial axes of images x:
+    axis i keeps [start[i], start[i] + size[i]) (a transposed convolution's padding)."""
+    nd = len(start)
+    for i, (lo, n) in enumerate(zip(start, size)):
+        dim = x.dim() - nd + i
+        have = x.shape[dim] - lo
+        x = x.narrow(dim, lo, min(n, have))
+        if have < n:
+            pad = [0, 0] * (x.dim() - dim - 1) + [0, n - have]
+            x = F.pad(x, pad)
+    return x

@@ -29,9 +29,9 @@ import torch
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node, strongly_connected_components, topological_order
 from netsurgeon.runtime import _kernels
-from netsurgeon.runtime.lowerings import Lowering, attr
+from netsurgeon.runtime.lowerings import Lowering
 
-__all__ = ["TorchSource", "Arg", "Emitter", "generate", "delay_info", "needed_nodes"]
+__all__ = ["TorchSource", "Arg", "Emitter", "generate", "needed_nodes"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,10 @@ class Emitter:
     """What a lowering may use: names, globals, extra statements, the run mode."""
 
     def __init__(self, ns: Namespace, globals_: dict[str, Any], training: bool,
-                 config: dict[str, Any], in_loop: bool = False) -> None:
+                 config: dict[str, Any], in_loop: bool = False, builder: Any = None,
+                 bias: str | None = None) -> None:
         self.ns = ns
+        self.builder = builder  # the generation run (parameters, values of other nodes)
         self.globals = globals_
         self.training = training
         self.config = config
@@ -105,7 +107,7 @@ class Emitter:
         self.steps = "T"
         self.lengths = "lengths"
         self.state_tensors: list[Any] = []  # tensors a lowering mutates (BN running stats)
-        self.bias: str | None = None
+        self.bias = bias  # a bias fused into this node (Plus(Convolution(W, x), b))
 
     def glob(self, value: Any, hint: str = "c") -> str:
         """Put ``value`` in the generated code's globals; returns its name."""
@@ -115,14 +117,14 @@ class Emitter:
 
     def const(self, array: Any, hint: str = "c", dtype: Any = None) -> str:
         """A constant tensor from a number or array."""
-        t = torch.as_tensor(np.asarray(array), dtype=dtype or self.config.get("dtype", torch.float32))
-        return self.glob(t, hint)
+        dtype = dtype or self.config.get("dtype", torch.float32)
+        return self.glob(torch.as_tensor(np.asarray(array), dtype=dtype), hint)
 
     def static(self, expr: str, hint: str = "c") -> str:
         """At inference, evaluate an expression of parameters once at compile time (a reshaped
         weight) and return its global name; in training (or if it reads run-time values) the
         expression is returned unchanged so autograd sees it."""
-        return self.builder.static(expr, hint) if hasattr(self, "builder") else expr
+        return self.builder.static(expr, hint) if self.builder is not None else expr
 
     def pre(self, statement: str) -> None:
         """A statement emitted before the node's own assignment."""
@@ -157,19 +159,6 @@ def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
     return list(seen)
 
 
-def delay_info(node: Node) -> tuple[int, float, Node | None]:
-    """(time step, initial value, initial-state node or None) of a PastValue/FutureValue."""
-    step = int(attr(node, "time_step", "timeStep", "offset", default=1) or 1)
-    init = attr(node, "initial_state", "initial_state_value", "default_hidden_activity",
-                "initialStateValue", "defaultHiddenActivity", default=0.1)
-    init_node = node.inputs[1] if len(node.inputs) > 1 else None
-    try:
-        init_value = float(init)
-    except (TypeError, ValueError):
-        init_value = 0.1
-    return step, init_value, init_node
-
-
 def _prod(dims) -> int:
     out = 1
     for d in dims:
@@ -177,12 +166,7 @@ def _prod(dims) -> int:
     return out
 
 
-def _is_delay(net: Network, node: Node) -> bool:
-    spec = net.registry.op(node.op)
-    return bool(spec.delayed_inputs)
-
-
-def _lowering(net: Network, node: Node) -> Lowering:
+def lowering_of(net: Network, node: Node) -> Lowering:
     spec = net.registry.op(node.op)
     low = spec.extensions.get("torch")
     if low is None:
@@ -239,18 +223,17 @@ class _Builder:
 
     def lower(self, node: Node, indent: int, in_loop: bool,
               args: list[Arg] | None = None, bias: str | None = None) -> Arg:
-        low = _lowering(self.net, node)
+        low = lowering_of(self.net, node)
         if args is None:
             args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
-        em = Emitter(self.ns, self.globals, self.training, self.config, in_loop)
-        em.builder = self  # type: ignore[attr-defined]
-        em.bias = bias  # a fused bias (Convolution)
+        em = Emitter(self.ns, self.globals, self.training, self.config, in_loop, self, bias)
         try:
             expr = low.fn(em, node, args)
         except EvaluationError:
             raise
         except Exception as exc:  # a lowering that cannot handle these attributes/shapes
-            raise EvaluationError(f"cannot generate code for {node.op}: {exc}", node=node.name) from exc
+            raise EvaluationError(f"cannot generate code for {node.op}: {exc}",
+                                  node=node.name) from exc
         self.state_tensors.extend(em.state_tensors)
         for stmt in em.lines:
             self.emit(stmt, node, indent)
@@ -403,99 +386,10 @@ class _Builder:
 
     # ---- recurrent loops -------------------------------------------------------------------
     def loop(self, unit: list[Node], units, unit_of, index: int) -> None:
-        """Emit a ``for t`` block stepping the loop's nodes over time."""
-        net = self.net
-        members = set(unit)
-        delays = [n for n in unit if _is_delay(net, n)]
-        kinds = {n.op for n in delays}
-        if not delays:
-            raise EvaluationError("a cycle without PastValue/FutureValue cannot be evaluated",
-                                  node=unit[0].name)
-        if len(kinds) > 1:
-            raise EvaluationError("a recurrent loop mixes PastValue and FutureValue; CNTK "
-                                  "cannot evaluate that either", node=unit[0].name)
-        backward = "Future" in next(iter(kinds))
-        names = ", ".join(n.name for n in unit[:6]) + (", ..." if len(unit) > 6 else "")
-        self.emit(f"# recurrent loop over time ({'backward' if backward else 'forward'}): {names}")
-        # external inputs: dynamic ones are sliced per step
-        step_arg: dict[Node, Arg] = {}
-        for n in unit:
-            for inp in n.inputs:
-                if inp is None or inp in members or inp in step_arg:
-                    continue
-                a = self.value[inp]
-                if a.sparse:
-                    dn = self.ns.mint(inp.name + "_dense")
-                    self.emit(f"{dn} = {a.expr}.to_dense()", n)
-                    a = Arg(dn, a.node, a.dynamic, a.shape, False)
-                if a.dynamic:
-                    seq = self.ns.mint(inp.name, "s_")
-                    dims = ", ".join(str(d) for d in a.shape)
-                    self.emit(f"{seq} = {a.expr}.reshape(B, T{', ' if dims else ''}{dims})", n)
-                    step_arg[inp] = Arg(seq + "[:, t]", inp, True, a.shape)
-                else:
-                    step_arg[inp] = a
-        # lists of per-step values: members used outside or read by a delay
-        delayed_sources = {n.inputs[0] for n in delays}
-        used_outside = {n for n in unit if n in self.outputs or any(
-            u not in members and unit_of.get(u) is not None for u in n.users)}
-        listed = [n for n in unit if n in delayed_sources or n in used_outside]
-        lists = {n: self.ns.mint(n.name, "L_") for n in listed}
-        for n in listed:
-            self.emit(f"{lists[n]} = [None] * T", n)
-        inits: dict[Node, tuple[str, int]] = {}
-        for d in delays:
-            step, value, init_node = delay_info(d)
-            shape = tuple(d.shape or ())
-            dims = ", ".join(str(x) for x in shape)
-            if init_node is not None:
-                ia = self.value[init_node]
-                if ia.dynamic:
-                    raise EvaluationError("a per-sequence initial state is not supported; give "
-                                          "the delay a constant initial value", node=d.name)
-                iname = self.ns.mint(d.name + "_init", "i_")
-                self.emit(f"{iname} = {ia.expr}.expand(B{', ' if dims else ''}{dims})", d)
-            else:
-                g = self.const(np.full(shape, value, np.float32), d.name + "_init")
-                iname = self.ns.mint(d.name + "_init", "i_")
-                self.emit(f"{iname} = {g}.expand(B{', ' if dims else ''}{dims})", d)
-            inits[d] = (iname, step)
-        rng = "range(T - 1, -1, -1)" if backward else "range(T)"
-        self.emit(f"for t in {rng}:")
-        local: dict[Node, Arg] = {}
-        for n in unit:
-            if n in delays:
-                iname, step = inits[n]
-                src = lists[n.inputs[0]]
-                var = self.ns.mint(n.name)
-                if backward:
-                    self.emit(f"{var} = K.future_step({src}, t, {step}, T, lengths, {iname})", n, 2)
-                else:
-                    self.emit(f"{var} = {src}[t - {step}] if t >= {step} else {iname}", n, 2)
-                local[n] = Arg(var, n, True, tuple(n.shape or ()))
-                continue
-            args = []
-            low = _lowering(net, n)
-            for inp in n.inputs:
-                if inp in local:
-                    args.append(local[inp])
-                else:
-                    args.append(step_arg[inp])
-            del low
-            local[n] = self.lower(n, 2, True, args)
-            if n in lists:
-                self.emit(f"{lists[n]}[t] = {local[n].expr}", n, 2)
-        for n in listed:
-            if n not in used_outside:
-                continue
-            dims = ", ".join(str(x) for x in (n.shape or ()))
-            name = self.ns.mint(n.name)
-            self.locals.add(name)
-            self.emit(f"{name} = torch.stack({lists[n]}, 1).reshape(-1{', ' if dims else ''}{dims})", n)
-            self.value[n] = Arg(name, n, True, tuple(n.shape or ()))
-        for n in unit:
-            self.value.setdefault(n, Arg("None", n, True, tuple(n.shape or ())))
-        self.emit("del " + ", ".join(lists.values()) if lists else "pass")
+        """Emit a ``for t`` block stepping the loop's nodes over time (see ``sequences``)."""
+        from netsurgeon.runtime.sequences import emit_loop
+
+        emit_loop(self, unit, unit_of)
 
     def param(self, node: Node) -> str:
         """Global name of a parameter's tensor; nodes sharing one numpy array share it."""

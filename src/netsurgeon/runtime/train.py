@@ -119,6 +119,7 @@ class Trainer:
         self.metrics = [network.node(m) for m in (metrics if metrics is not None
                                                     else network.group("evaluation"))
                         if network.node(m) not in self.criteria]
+        _convert_inv_std_dev(network, self.criteria + self.metrics)
         self.dtype = network_dtype(network)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -165,8 +166,8 @@ class Trainer:
         kind = cfg.optimizer.lower()
         if kind == "sgd":
             self.optimizer = None
-            self.momentum_buffers = {id(t): torch.zeros_like(t) for g in groups.values() for t in g} \
-                if cfg.momentum > 0 else {}
+            self.momentum_buffers = {id(t): torch.zeros_like(t) for g in groups.values()
+                                     for t in g} if cfg.momentum > 0 else {}
         elif kind in ("adam", "adagrad"):
             param_groups = [{"params": ts, "multiplier": m, "lr": cfg.rate(0) * m}
                             for m, ts in groups.items()]
@@ -199,11 +200,14 @@ class Trainer:
         loss = out[self.criteria[0].name]
         for c in self.criteria[1:]:
             loss = loss + out[c.name]
-        loss = loss.sum() if loss.dim() else loss
         params = self._params
         for p in params:
             p.grad = None
-        loss.backward()
+        if loss.numel() != 1:
+            raise EvaluationError("a criterion node must output one value (a sum); "
+                                  f"'{self.criteria[0].name}' has shape {tuple(loss.shape)}",
+                                  node=self.criteria[0].name)
+        loss.backward(torch.ones_like(loss))
         n = batch.samples
         with torch.no_grad():
             self._apply(params, n)
@@ -371,6 +375,24 @@ class Trainer:
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+
+def _convert_inv_std_dev(network: Network, roots: list[Node]) -> None:
+    """Batch normalization of models before version 13 stores the running inverse standard
+    deviation; convert it to a variance (var = 1/isd² + ε, as CNTK does on load) so training
+    can update it. The node's ``running_inv_std_dev`` flag is cleared accordingly."""
+    changed = False
+    for n in needed_nodes(network, roots):
+        if n.op != "BatchNormalization" or not n.attrs.get("running_inv_std_dev"):
+            continue
+        stat = n.inputs[4]
+        eps = float(n.attrs.get("epsilon", 1e-5))
+        isd = np.asarray(stat.value, dtype=np.float64)
+        stat.value = (1.0 / (isd * isd) + eps).astype(np.asarray(stat.value).dtype)
+        n.attrs["running_inv_std_dev"] = False
+        changed = True
+    if changed:
+        network.version += 1
 
 
 def _take(stream: Iterator[Minibatch], samples: int) -> Iterator[Minibatch]:

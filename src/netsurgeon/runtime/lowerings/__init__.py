@@ -1,9 +1,9 @@
 """PyTorch lowerings: one function per op that returns the Python expression computing it.
 
-A lowering is ``fn(em, node, args) -> str``: ``em`` is the :class:`~netsurgeon.runtime.codegen.Emitter`
-(mints names, adds globals, knows whether we train), ``args`` the already-computed inputs as
-:class:`~netsurgeon.runtime.codegen.Arg` (expression, sample shape, has-frame-axis flag).
-Values with a frame axis are ``(frames, *sample)``; the others (parameters and what is
+A lowering is ``fn(em, node, args) -> str``: ``em`` is the
+:class:`~netsurgeon.runtime.codegen.Emitter` (mints names, adds globals, knows whether we
+train), ``args`` the already-computed inputs as :class:`~netsurgeon.runtime.codegen.Arg`
+(expression, sample shape, has-frame-axis flag). Values with a frame axis are ``(frames, *sample)``; the others (parameters and what is
 computed from them only) are ``(*sample)``. Lowerings are attached to the registry with
 ``OPS.extend("torch", op, Lowering(...))`` by :func:`install`, at import of ``netsurgeon.runtime``.
 """
@@ -55,7 +55,8 @@ def attr(node, *names: str, default=None):
 
 def install(registry) -> None:
     """Attach every lowering whose op the registry knows (once; later calls are no-ops)."""
-    from netsurgeon.runtime.lowerings import conv, criteria, elementwise, leaves, linear, recurrent  # noqa: F401
+    from netsurgeon.runtime.lowerings import (  # noqa: F401
+        conv, criteria, elementwise, leaves, linear, misc, recurrent)
 
     for name, low in TABLE.items():
         if registry.has_op(name):

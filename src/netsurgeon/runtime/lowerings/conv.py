@@ -20,61 +20,58 @@ from netsurgeon.errors import EvaluationError
 from netsurgeon.runtime.lowerings import attr, lowering
 
 
-def _full(values, rank: int, default) -> tuple:
-    """Extend a numpy-ordered per-axis tuple to ``rank`` by repeating its first element."""
-    if values is None or values == () or values == []:
-        return (default,) * rank
-    if not isinstance(values, (list, tuple)):
-        values = (values,)
-    values = tuple(values)
-    if len(values) >= rank:
-        return values[len(values) - rank:]
-    return (values[0],) * (rank - len(values)) + values
-
-
-def split_padding(k: int, total: int, mode: str) -> tuple[int, int]:
-    """Low/high split of ``total`` auto-padding cells for a kernel of ``k``."""
-    if mode == "center":
-        lo = min((k - 1) // 2 if k % 2 else k // 2, total)
-    elif mode == "same_lower":
-        lo = (total + 1) // 2
-    else:  # same_upper
-        lo = total // 2
+def split_padding(k: int, total: int) -> tuple[int, int]:
+    """Low/high split of ``total`` auto-padding cells for an (effective) kernel of ``k``:
+    CNTK puts the kernel's centre on the first input cell."""
+    lo = min((k - 1) // 2 if k % 2 else k // 2, total)
     return lo, total - lo
 
 
 class Geometry:
-    """Per spatial axis: kernel, stride, (low, high) padding, plus output channels."""
+    """Per spatial axis (numpy order): kernel, stride, dilation, (low, high) padding.
 
-    def __init__(self, em, node, x_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                 pooling: bool) -> None:
+    Reads the op's attributes through the registry's own ``conv_geometry`` (one source of
+    truth for how short kernels/strides are completed). The leading (channel) axis must be
+    reduced entirely by a convolution and left alone by a pooling.
+    """
+
+    def __init__(self, node, x_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 pooling: bool, transpose: bool = False) -> None:
+        from netsurgeon.ops.conv import conv_geometry
+
         rank = len(x_shape)
-        self.kernel = _full(attr(node, "kernel_shape", "kernel"), rank, 1)
-        self.stride = _full(attr(node, "strides", "stride", default=1), rank, 1)
-        self.auto = _full(attr(node, "auto_padding", "auto_pad", default=True), rank, True)
-        self.lower = _full(attr(node, "lower_pad", default=0), rank, 0)
-        self.upper = _full(attr(node, "upper_pad", default=0), rank, 0)
-        mode = em.config.get("autopad", "center")
-        channels = x_shape[0]
-        # the leading (channel) axis is convolved completely when the kernel spans it
-        if rank >= 2 and (self.kernel[0] == channels or pooling and self.kernel[0] == 1) \
-                and not (self.auto[0] and self.kernel[0] > 1 and not pooling and False):
-            self.spatial = list(range(1, rank))
+        if rank < 2:
+            raise EvaluationError(f"input {x_shape} needs a channel axis and at least one "
+                                  "spatial axis", node=node.name)
+        geo = list(reversed(conv_geometry(x_shape, node.attrs, pooling=pooling)))
+        c = geo[0]
+        if pooling:
+            ok = c.reduced or (c.kernel == 1 and c.stride == 1)
         else:
+            ok = c.reduced or transpose or (
+                c.kernel == x_shape[0] and not c.auto_pad and c.lower == c.upper == 0)
+        if not ok:
             raise EvaluationError(
-                f"kernel {self.kernel} over input {x_shape}: only kernels spanning the whole "
-                "channel axis (convolution) or 1 channel (pooling) are supported", node=node.name)
-        self.k = [int(self.kernel[i]) for i in self.spatial]
-        self.s = [int(self.stride[i]) for i in self.spatial]
+                f"kernel over the channel axis ({c.kernel} of {x_shape[0]}, stride {c.stride}): "
+                "only kernels spanning all channels (convolution) or one channel (pooling) "
+                "are supported", node=node.name)
+        self.spatial = list(range(1, rank))
+        sp = [geo[i] for i in self.spatial]
+        self.k = [g.kernel for g in sp]
+        self.s = [g.stride for g in sp]
+        self.d = [g.dilation for g in sp]
+        self.sharing = all(g.sharing for g in geo)
         self.pads = []
         for n, i in enumerate(self.spatial):
-            k, s, size = self.k[n], self.s[n], x_shape[i]
-            if self.auto[i]:
-                out = out_shape[i] if i < len(out_shape) else (size - 1) // s + 1
-                total = max((out - 1) * s + k - size, 0)
-                self.pads.append(split_padding(k, total, mode))
+            g = sp[n]
+            eff = (g.kernel - 1) * g.dilation + 1
+            # a transposed convolution is the gradient of the forward one from out to x
+            size, out = (out_shape[i], x_shape[i]) if transpose else (x_shape[i], out_shape[i])
+            if g.auto_pad:
+                total = max((out - 1) * g.stride + eff - size, 0)
+                self.pads.append(split_padding(eff, total))
             else:
-                self.pads.append((int(self.lower[i]), int(self.upper[i])))
+                self.pads.append((g.lower, g.upper))
 
     @property
     def symmetric(self) -> bool:
@@ -105,13 +102,13 @@ def _back(node, expr: str) -> str:
 @lowering("Convolution")
 def _convolution(em, node, args):
     w, x = args
-    if not bool(attr(node, "sharing", default=True)) or (
-            isinstance(attr(node, "sharing"), (list, tuple)) and not all(attr(node, "sharing"))):
+    if attr(node, "convolution_2d", default=False):
+        return _convolution_2d(em, node, w, x)
+    transpose = bool(attr(node, "transpose", default=False))
+    g = Geometry(node, tuple(x.shape), tuple(node.shape), pooling=False, transpose=transpose)
+    if not g.sharing:
         raise EvaluationError("Convolution with sharing=false (locally connected) is not "
                               "supported by the PyTorch runtime yet", node=node.name)
-    if attr(node, "transpose", default=False):
-        raise EvaluationError("transposed Convolution is not supported yet", node=node.name)
-    g = Geometry(em, node, tuple(x.shape), tuple(node.shape), pooling=False)
     nd = len(g.spatial)
     if nd not in (1, 2, 3):
         raise EvaluationError(f"{nd}-d convolution is not supported", node=node.name)
@@ -125,16 +122,61 @@ def _convolution(em, node, args):
     if math.prod(w.shape) != c_out * ksz:
         raise EvaluationError(f"weight shape {w.shape} does not fit {c_out} maps of kernel "
                               f"{(c_in, *g.k)}", node=node.name)
+    bias = em.bias or "None"
+    xs = _as_images(x)
+    if transpose:
+        # CNTK keeps the forward convolution's W: numpy (C_in, C_out, k...) = torch's layout
+        weight = w.expr if tuple(w.shape) == (c_in, c_out, *g.k) else \
+            em.static(f"{w.expr}.reshape({c_in}, {c_out}, {_dims(g.k)})", w.node.name)
+        full = (f"F.conv_transpose{nd}d({xs}, {weight}, {bias}, ({_dims(g.s)},), 0, 0, 1, "
+                f"({_dims(g.d)},))")
+        crop = ", ".join(f"{lo}:{lo + node.shape[i]}" for (lo, _), i in zip(g.pads, g.spatial))
+        return _back(node, f"K.fit_spatial({full}, ({_dims(lo for lo, _ in g.pads)},), "
+                           f"({_dims(node.shape[1:])},))" if crop else full)
     weight = w.expr if tuple(w.shape) == (c_out, c_in, *g.k) else \
         em.static(f"{w.expr}.reshape({c_out}, {c_in}, {_dims(g.k)})", w.node.name)
-    xs = _as_images(x)
     if g.symmetric:
         padding = f"({_dims([lo for lo, _ in g.pads])},)"
     else:
         xs = f"F.pad({xs}, {g.pad_arg()})"
         padding = "0"
-    bias = getattr(em, "bias", None) or "None"
-    return _back(node, f"F.conv{nd}d({xs}, {weight}, {bias}, ({_dims(g.s)},), {padding})")
+    dil = f", ({_dims(g.d)},)" if any(d != 1 for d in g.d) else ""
+    return _back(node, f"F.conv{nd}d({xs}, {weight}, {bias}, ({_dims(g.s)},), {padding}{dil})")
+
+
+def _convolution_2d(em, node, w, x):
+    """The legacy 7-argument 2-D convolution; W is CNTK [K x kW·kH·C] (reinterpreted in
+    memory order as the kernel, as CNTK 2.7 does); images CHW or HWC."""
+    layout = str(attr(node, "image_layout", default="HWC"))
+    hwc = layout in ("HWC", "legacy")
+    if len(x.shape) != 3:
+        raise EvaluationError("a legacy 2-D convolution needs an image input", node=node.name)
+    c_in = x.shape[2] if hwc else x.shape[0]
+    c_out = node.shape[2] if hwc else node.shape[0]
+    kernel = tuple(attr(node, "kernel_shape", default=(1, 1, 1)))
+    strides = tuple(attr(node, "strides", default=(1, 1, 1)))
+    kh, kw = int(kernel[-2]) if len(kernel) > 1 else int(kernel[-1]), int(kernel[-1])
+    sh, sw = int(strides[-2]) if len(strides) > 1 else int(strides[-1]), int(strides[-1])
+    pad = attr(node, "auto_padding", default=(False,))
+    pad = bool(pad[-1] if isinstance(pad, (list, tuple)) else pad)
+    xs = _as_images(x)
+    if hwc:
+        xs = f"{xs}.permute(0, 3, 1, 2)"
+        weight = em.static(f"{w.expr}.reshape({c_out}, {kh}, {kw}, {c_in}).permute(0, 3, 1, 2)",
+                           w.node.name)
+    else:
+        weight = em.static(f"{w.expr}.reshape({c_out}, {c_in}, {kh}, {kw})", w.node.name)
+    h, wd = (x.shape[0], x.shape[1]) if hwc else (x.shape[1], x.shape[2])
+    pads = []
+    for k, s, size in ((kh, sh, h), (kw, sw, wd)):
+        out = (size - 1) // s + 1
+        pads.append(split_padding(k, max((out - 1) * s + k - size, 0)) if pad else (0, 0))
+    xs = f"F.pad({xs}, ({pads[1][0]}, {pads[1][1]}, {pads[0][0]}, {pads[0][1]}))"
+    bias = em.bias or "None"
+    out = f"F.conv2d({xs}, {weight}, {bias}, ({sh}, {sw}))"
+    if hwc:
+        out = f"{out}.permute(0, 2, 3, 1)"
+    return _back(node, out)
 
 
 def _pool_kind(node) -> str:
@@ -149,14 +191,20 @@ def _pool(em, node, x, kind: str, geometry: Geometry) -> str:
     nd = len(g.spatial)
     xs = _as_images(x)
     ks, ss = f"({_dims(g.k)},)", f"({_dims(g.s)},)"
+    if any(d != 1 for d in getattr(g, "d", [1])):
+        raise EvaluationError("dilated pooling is not supported", node=node.name)
     include = bool(attr(node, "include_pad", "pool_include_pad", default=False))
+    # torch pools pad symmetrically, at most half the kernel; otherwise pad explicitly
+    native = g.symmetric and all(lo * 2 <= k for (lo, _), k in zip(g.pads, g.k))
+    ps = f"({_dims([p[0] for p in g.pads])},)"
     if kind == "max":
-        if g.symmetric and all(lo * 2 <= k for (lo, _), k in zip(g.pads, g.k)):
-            return _back(node, f"F.max_pool{nd}d({xs}, {ks}, {ss}, ({_dims([p[0] for p in g.pads])},))")
-        return _back(node, f"F.max_pool{nd}d(F.pad({xs}, {g.pad_arg()}, value=float('-inf')), {ks}, {ss})")
+        if native:
+            return _back(node, f"F.max_pool{nd}d({xs}, {ks}, {ss}, {ps})")
+        padded = f"F.pad({xs}, {g.pad_arg()}, value=float('-inf'))"
+        return _back(node, f"F.max_pool{nd}d({padded}, {ks}, {ss})")
     if kind in ("average", "avg"):
-        if g.symmetric and all(lo * 2 <= k for (lo, _), k in zip(g.pads, g.k)):
-            return _back(node, f"F.avg_pool{nd}d({xs}, {ks}, {ss}, ({_dims([p[0] for p in g.pads])},), "
+        if native:
+            return _back(node, f"F.avg_pool{nd}d({xs}, {ks}, {ss}, {ps}, "
                                f"count_include_pad={include})")
         if include:
             return _back(node, f"F.avg_pool{nd}d(F.pad({xs}, {g.pad_arg()}), {ks}, {ss})")
@@ -170,7 +218,7 @@ def _pool(em, node, x, kind: str, geometry: Geometry) -> str:
 @lowering("Pooling")
 def _pooling(em, node, args):
     x = args[0]
-    g = Geometry(em, node, tuple(x.shape), tuple(node.shape), pooling=True)
+    g = Geometry(node, tuple(x.shape), tuple(node.shape), pooling=True)
     return _pool(em, node, x, _pool_kind(node), g)
 
 
@@ -223,10 +271,10 @@ def _batch_norm(em, node, args):
             t = builder.globals.get(a.expr)
             if t is not None:
                 em.state_tensors.append(t)
-        if inv_std:
+        if inv_std:  # the Trainer converts these to variances before compiling
             raise EvaluationError("training a BatchNormalization that stores inverse standard "
-                                  "deviations (model version < 13) is not supported; convert "
-                                  "the statistics first", node=node.name)
+                                  "deviations (model version < 13) needs its statistics "
+                                  "converted first (the Trainer does this)", node=node.name)
         fac = em.glob(factor, "bn_factor") if factor >= 0 else None
         factor_expr = fac if fac else f"1.0 - math.exp(-{x.expr}.shape[0] / {tc})"
         em.globals.setdefault("math", math)
@@ -239,7 +287,8 @@ def _batch_norm(em, node, args):
         norm = (f"({x} - {mean}.reshape({stat_text})) * torch.rsqrt("
                 f"{var}.reshape({stat_text}).pow(-2) + {2 * eps})")
     else:
-        norm = f"({x} - {mean}.reshape({stat_text})) * torch.rsqrt({var}.reshape({stat_text}) + {eps})"
+        norm = (f"({x} - {mean}.reshape({stat_text})) * "
+                f"torch.rsqrt({var}.reshape({stat_text}) + {eps})")
     if not em.training:
         # fold into one multiply-add with constants computed once
         if inv_std:

@@ -101,7 +101,8 @@ def _scale(em, node, args):
 @lowering("Dropout")
 def _dropout(em, node, args):
     """Identity at inference; at training the rate comes from the trainer (CNTK's dropoutRate)."""
-    rate = float(em.config.get("dropout_rate", 0.0) or attr(node, "dropout_rate", "rate", default=0.0))
+    rate = float(em.config.get("dropout_rate", 0.0)
+                 or attr(node, "dropout_rate", "rate", default=0.0))
     if not em.training or rate <= 0:
         return args[0].expr
     return f"F.dropout({args[0].expr}, p={rate}, training=True)"

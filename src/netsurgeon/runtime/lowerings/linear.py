@@ -64,8 +64,7 @@ def _transpose_times(em, node, args):
     if a.dynamic:
         raise EvaluationError("TransposeTimes with a frame-varying A is not supported",
                               node=node.name)
-    w = f"{a.expr}.t()" if len(a.shape) == 2 else f"{a.expr}.reshape(1, -1).t()"
-    # numpy A (m, k) = CNTK [k x m]; Aᵀ·x per sample = x @ A.T ... in numpy: x (k,) @ A(m,k).T
+    # numpy A (m, k) = CNTK [k x m]; per sample Aᵀ·x is, in numpy order, x (k,) @ A(m, k).T
     w = f"{a.expr}.reshape({a.shape[0] if len(a.shape) == 2 else 1}, -1).t()"
     expr = f"torch.matmul({b.expr}.reshape(-1, {_prod(a.shape[-1:])}), {w})"
     return f"{expr}.reshape({'-1, ' if node.dynamic else ''}{_dims(node.shape)})"
@@ -143,7 +142,7 @@ def _slice(em, node, args):
     else:
         if len(axes) != len(begins):
             raise EvaluationError("Slice: cannot tell which axes are cut", node=node.name)
-        pairs = [(int(a) if int(a) >= 0 else len(x.shape) + int(a), int(b)) for a, b in zip(axes, begins)]
+        pairs = [(int(a) % len(x.shape), int(b)) for a, b in zip(axes, begins)]
     for ax, begin in pairs:
         size = x.shape[ax]
         start = begin if begin >= 0 else size + begin

@@ -12,7 +12,7 @@ from netsurgeon.runtime.lowerings import lowering
 
 
 def _init(em, node) -> str:
-    from netsurgeon.runtime.codegen import delay_info
+    from netsurgeon.runtime.sequences import delay_info
 
     step, value, init_node = delay_info(node)
     if init_node is not None:
@@ -25,7 +25,7 @@ def _init(em, node) -> str:
 
 @lowering("PastValue", "Delay")
 def _past(em, node, args):
-    from netsurgeon.runtime.codegen import delay_info
+    from netsurgeon.runtime.sequences import delay_info
 
     x = args[0]
     step = delay_info(node)[0]
@@ -34,7 +34,7 @@ def _past(em, node, args):
 
 @lowering("FutureValue")
 def _future(em, node, args):
-    from netsurgeon.runtime.codegen import delay_info
+    from netsurgeon.runtime.sequences import delay_info
 
     x = args[0]
     step = delay_info(node)[0]

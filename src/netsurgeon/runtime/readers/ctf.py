@@ -183,7 +183,8 @@ class CTFReader:
             if c != n:
                 raise self._error(seq.line, f"sequence {seq.sid!r}: stream '{spec.stream}' has "
                                             f"{c} samples, other streams {n}"
-                                  + ("; is the stream name right (--map NODE=STREAM)?" if c == 0 else ""))
+                                  + ("; is the stream name right (--map NODE=STREAM)?"
+                                     if c == 0 else ""))
         if n == 0:
             raise self._error(seq.line, "no mapped stream on this line (looking for "
                                         + ", ".join(s.stream for s in self.streams)

@@ -1,0 +1,106 @@
+"""Less common ops: casts, identities, the environment flag, DummyCriterion, Crop, and an
+explicit "not supported" kernel for the ops whose math the PyTorch runtime does not have yet.
+"""
+
+from __future__ import annotations
+
+from netsurgeon.errors import EvaluationError
+from netsurgeon.runtime.lowerings import attr, lowering
+
+
+@lowering("Cast")
+def _cast(em, node, args):
+    dtype = {"float": "torch.float32", "double": "torch.float64", "float16": "torch.float16"}[
+        str(attr(node, "precision", default="float"))]
+    return f"{args[0]}.to({dtype})"
+
+
+@lowering("ReconcileDynamicAxis")
+def _reconcile(em, node, args):
+    data, layout = args
+    if data.dynamic or not layout.dynamic:
+        return data.expr
+    dims = ", ".join(str(d) for d in data.shape)
+    return f"{data}.expand({layout}.shape[0]{', ' if dims else ''}{dims})"
+
+
+@lowering("Trace")
+def _trace(em, node, args):
+    return args[0].expr  # logging is not reproduced; the value passes through
+
+
+@lowering("EnvironmentInput")
+def _environment(em, node, args):
+    name = str(attr(node, "property_name", default="isTraining"))
+    if name != "isTraining":
+        raise EvaluationError(f"EnvironmentInput property {name!r} is unknown", node=node.name)
+    return em.const([1.0 if em.training else 0.0], "is_training")
+
+
+@lowering("Diagonal")
+def _diagonal(em, node, args):
+    x = args[0]
+    if len(x.shape) != 2:
+        raise EvaluationError("Diagonal needs a matrix", node=node.name)
+    if x.dynamic:
+        return f"torch.diagonal({x}, dim1=1, dim2=2).reshape(-1, {', '.join(map(str, node.shape))})"
+    return f"torch.diagonal({x}).reshape({', '.join(map(str, node.shape))})"
+
+
+@lowering("DummyCriterion", uses_mask=True)
+def _dummy(em, node, args):
+    """Value = objective; gradient to the prediction = the derivatives input (CNTK)."""
+    obj, der, pred = args
+    total = f"K.masked_sum({obj}, {em.mask})" if obj.dynamic else f"{obj}.sum().reshape(1)"
+    push = (f"K.masked_sum(K.flat({pred}) * K.flat({der}).detach(), {em.mask})" if pred.dynamic
+            else f"({pred} * {der}.detach()).sum().reshape(1)")
+    return f"{total} + ({push} - ({push}).detach())"
+
+
+@lowering("CosDistanceWithNegativeSamples")
+def _cos_neg(em, node, args):
+    a, b, shift, neg = args
+    n = int(node.shape[0]) - 1
+    k = str(int(round(float(node.inputs[2].value.reshape(-1)[0])))) \
+        if node.inputs[2].value is not None else f"int({shift}.reshape(-1)[0].item())"
+    return f"K.cos_with_negatives({a}, {b}, {k}, {n})"
+
+
+@lowering("Crop")
+def _crop(em, node, args):
+    x = args[0]
+    h, w = node.shape[-2:]
+    if len(args) == 2 or len(args) == 4:
+        ox = attr(node, "x_offset", default=0.0)
+        oy = attr(node, "y_offset", default=0.0)
+        if ox > 1e300 or oy > 1e300:
+            raise EvaluationError("Crop without explicit offsets (automatic from the node "
+                                  "graph) is not supported; give xOffset/yOffset",
+                                  node=node.name)
+        lead = ":, " * (len(x.shape) - 2 + (1 if x.dynamic else 0))
+        ox, oy = int(ox), int(oy)
+        return f"{x}[{lead}{oy}:{oy + h}, {ox}:{ox + w}]"
+    raise EvaluationError("Crop needs 2 or 4 inputs", node=node.name)
+
+
+UNSUPPORTED = {
+    "DynamicAxis": "a named dynamic axis is a declaration, not a value",
+    "Where": "dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not "
+             "supported by the PyTorch runtime",
+    "PackedIndex": "see Where",
+    "GatherPacked": "see Where",
+    "ScatterPacked": "see Where",
+    "ClassBasedCrossEntropyWithSoftmax": "class-factored softmax is not implemented yet",
+    "EditDistanceError": "edit distance over label sequences is not implemented yet",
+    "MaxUnpooling": "max unpooling is not implemented yet",
+    "ROIPooling": "region-of-interest pooling is not implemented yet",
+}
+
+
+def _unsupported(em, node, args):
+    raise EvaluationError(f"{node.op} cannot be evaluated: {UNSUPPORTED[node.op]}",
+                          node=node.name)
+
+
+for _name in UNSUPPORTED:
+    lowering(_name)(_unsupported)
