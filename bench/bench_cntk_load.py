@@ -22,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _util
 import numpy as np
+from _util import best
 
 from netsurgeon.formats import cntk
 from netsurgeon.graph import Network
@@ -32,28 +34,10 @@ MODELS = ROOT.parent / "shared" / "cntk" / "models"
 
 
 def mlp(layers: int, width: int) -> Network:
-    net = Network("big")
-    prev = net.add("features", "InputValue", shape=(width,))
-    net.add_to_group("feature", prev)
     base = np.linspace(-1, 1, width * width, dtype=np.float32).reshape(width, width)
-    for i in range(1, layers + 1):
-        w = net.add_parameter(f"L{i:03d}.W", base * (1.0 / i))
-        b = net.add_parameter(f"L{i:03d}.B", np.full(width, 0.01 * i, np.float32))
-        t = net.add(f"L{i:03d}.T", "Times", inputs=(w, prev))
-        p = net.add(f"L{i:03d}.P", "Plus", inputs=(t, b))
-        prev = net.add(f"L{i:03d}.S", "Sigmoid", inputs=(p,))
-    net.add_to_group("output", prev)
-    return net
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return _util.mlp("big", layers, width, weight=lambda i: base * (1.0 / i),
+                     bias=lambda i: np.full(width, 0.01 * i, np.float32),
+                     prefix=lambda i: f"L{i:03d}")
 
 
 def open_and_read(path: Path) -> float:
@@ -65,15 +49,10 @@ def open_and_read(path: Path) -> float:
     return total
 
 
-def raw_and_sum(path: Path) -> float:
-    data = np.fromfile(path, np.uint8)
-    return float(data[::4096].sum())
-
-
 def measure(path: Path, repeat: int) -> tuple[float, float, float]:
-    raw = best(lambda: np.fromfile(path, np.uint8), repeat)
-    opened = best(lambda: cntk.read(path), repeat)
-    full = best(lambda: open_and_read(path), repeat)
+    raw = best(lambda: np.fromfile(path, np.uint8), repeat, collect=True)
+    opened = best(lambda: cntk.read(path), repeat, collect=True)
+    full = best(lambda: open_and_read(path), repeat, collect=True)
     return raw, opened, full
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
+import _util
 import numpy as np
+from _util import best
 from safetensors.numpy import load_file, save_file
 
 from netsurgeon.formats import native
@@ -25,27 +25,11 @@ from netsurgeon.graph import Network
 
 
 def mlp(layers: int, width: int) -> Network:
-    net = Network("mlp")
     rng = np.random.default_rng(0)
-    prev = net.add("features", "InputValue", shape=(width,))
-    net.add_to_group("feature", prev)
-    for i in range(1, layers + 1):
-        w = net.add_parameter(f"L{i}.W", rng.standard_normal((width, width), dtype=np.float32))
-        b = net.add_parameter(f"L{i}.B", np.zeros(width, np.float32))
-        t = net.add(f"L{i}.T", "Times", inputs=(w, prev))
-        p = net.add(f"L{i}.P", "Plus", inputs=(t, b))
-        prev = net.add(f"L{i}.S", "Sigmoid", inputs=(p,))
-    net.add_to_group("output", prev)
-    return net
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    shape = (width, width)
+    return _util.mlp("mlp", layers, width,
+                     weight=lambda i: rng.standard_normal(shape, dtype=np.float32),
+                     bias=lambda i: np.zeros(width, np.float32))
 
 
 def touch(arrays) -> float:

@@ -35,5 +35,6 @@ def write_text(text: str, path: str | None) -> None:
 
 
 def add_format_option(parser, flag: str = "--format") -> None:
+    """Add a ``--format native|cntk`` option (default: detect) under the name ``flag``."""
     parser.add_argument(flag, choices=("native", "cntk"), default=None,
                         help="model format (default: detected from the file or the extension)")

@@ -15,6 +15,7 @@ __all__ = ["configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon bs``."""
     parser.add_argument("file", nargs="?", help="BrainScript network description (.bs)")
     parser.add_argument("-o", "--output", help="where to save the network (format from the suffix)")
     parser.add_argument("--config", help="a CNTK .cntk config file holding BrainScriptNetworkBuilder")
@@ -28,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon bs``; returns the exit status."""
     from netsurgeon.errors import NetsurgeonError
     from netsurgeon.lang.brainscript import host
     from netsurgeon.lang.brainscript.parser import dump_tree, parse

@@ -19,6 +19,7 @@ from netsurgeon.errors import NetsurgeonError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon build``."""
     parser.add_argument("ndl", help="NDL network file")
     parser.add_argument("-o", "--output", required=True, help="model file to write (.nsm native, "
                         ".dnn/.cmf CNTK)")
@@ -93,6 +94,7 @@ def _unquote(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon build``; returns the exit status."""
     from netsurgeon.commands._common import parse_assignments
     from netsurgeon.lang.ndl import MacroTable, NameCounter, build_file
 

@@ -14,6 +14,7 @@ from netsurgeon.commands._common import add_format_option
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon convert``."""
     parser.add_argument("input", metavar="IN", help="model to read (.nsm, .dnn, .cmf ...)")
     parser.add_argument("output", metavar="OUT", help="file to write")
     add_format_option(parser)
@@ -27,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon convert``; returns the exit status."""
     from netsurgeon.formats import format_for_path, load, save
 
     net = load(args.input, args.input_format)

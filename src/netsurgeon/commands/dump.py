@@ -8,6 +8,7 @@ from netsurgeon.commands._common import add_format_option, write_text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon dump``."""
     parser.add_argument("model", help="model file (.nsm, .dnn, .cmf ...)")
     parser.add_argument("--data", action="store_true", help="include parameter values")
     parser.add_argument("-o", "--output", help="write to this file instead of stdout")
@@ -16,6 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon dump``; returns the exit status."""
     from netsurgeon.errors import GraphError
     from netsurgeon.formats import load
     from netsurgeon.formats.dump import dump_text

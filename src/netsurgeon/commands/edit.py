@@ -16,6 +16,7 @@ __all__ = ["configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon edit``."""
     parser.add_argument("script", help="the MEL script to run")
     parser.add_argument("--set", dest="variables", action="append", default=[], metavar="NAME=VALUE",
                         help="a value for $NAME$ in the script (repeatable)")
@@ -37,6 +38,7 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon edit``; returns the exit status."""
     from netsurgeon.lang.mel import run as run_mel
 
     result = run_mel(

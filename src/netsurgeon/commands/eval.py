@@ -16,6 +16,7 @@ from netsurgeon.errors import NetsurgeonError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon eval``."""
     parser.add_argument("model", help="model file (.nsm, .dnn/.cmf) or NDL network file")
     parser.add_argument("data", nargs="?", help="CNTK Text Format data file")
     parser.add_argument("--map", action="append", metavar="NODE=STREAM",
@@ -38,6 +39,7 @@ def _file_name(node: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon eval``; returns the exit status."""
     import numpy as np
     import torch
 

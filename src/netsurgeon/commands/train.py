@@ -28,6 +28,7 @@ def _rates(text: str) -> list[float]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon train``."""
     parser.add_argument("model", help="model file (.nsm, .dnn/.cmf) or NDL network file")
     parser.add_argument("data", help="CNTK Text Format training data")
     parser.add_argument("-o", "--out", required=True, help="where to save the trained model")
@@ -61,6 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon train``; returns the exit status."""
     import torch
 
     from netsurgeon.commands._model import load_model

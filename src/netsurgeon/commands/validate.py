@@ -8,11 +8,13 @@ from netsurgeon.commands._common import add_format_option
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``netsurgeon validate``."""
     parser.add_argument("model", help="model file")
     add_format_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``netsurgeon validate``; returns the exit status."""
     from netsurgeon.formats import load
     from netsurgeon.graph import recurrent_loops
 

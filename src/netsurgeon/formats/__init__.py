@@ -18,7 +18,6 @@ __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
 FORMATS = ("native", "cntk")
 _CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
-_NATIVE_SUFFIXES = {".nsm", ".safetensors"}
 _CNTK_MAGIC = "BCN".encode("utf-16-le") + b"\0\0"
 
 

@@ -70,7 +70,7 @@ def copy_network(net: "Network", name: str | None = None) -> "Network":
     """A deep copy of ``net``: nodes, wiring, groups, metadata; values copied once."""
     from netsurgeon.graph._network import Network
 
-    out = Network(name or net.name, net._registry)
+    out = Network(name or net.name, net.registry)
     out.metadata = dict(net.metadata)
     nodes = net.nodes
     copies = copy_nodes(nodes, {n: n.name for n in nodes}, out)

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 from netsurgeon.errors import GraphError, SourceLocation, close_matches
 from netsurgeon.graph._node import GROUPS, Node
 from netsurgeon.graph._wildcard import Pattern
+from netsurgeon.ops import OPS, OpRegistry
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from netsurgeon.ops import OpRegistry
 
 __all__ = ["Network", "NodeRef"]
 
@@ -64,16 +63,9 @@ class Network:
         self._groups: dict[str, dict[Node, None]] = {g: {} for g in GROUPS}
         self.version = 0  # bumped on every edit; caches compare it
         self.metadata: dict[str, Any] = {}
-        self._registry = registry
+        self.registry: OpRegistry = registry if registry is not None else OPS
 
     # ---- basic access -------------------------------------------------------------------
-    @property
-    def registry(self) -> "OpRegistry":
-        if self._registry is None:
-            from netsurgeon.ops import OPS
-
-            self._registry = OPS
-        return self._registry
 
     def __len__(self) -> int:
         return len(self._nodes)

@@ -40,10 +40,12 @@ __all__ = [
     "ConfigDict",
     "read_source",
     "read_file",
+    "read_text_file",
     "strip_comments",
     "strip_line",
     "substitute_variables",
     "find_braces",
+    "first_of",
     "tokenize",
     "split_array",
     "split_array_records",
@@ -200,16 +202,25 @@ def read_source(text: str, source: str | None = None,
     return SourceText("".join(parts), tmap)
 
 
-def read_file(path: str | Path, lookup: Callable[[str], str | None] | None = None) -> SourceText:
-    """Read a file (UTF-8, BOM tolerated) through :func:`read_source`. Raises ParseError."""
+def read_text_file(path: str | Path, what: str = "") -> str:
+    """The text of a file (UTF-8, BOM tolerated). An unreadable file raises ParseError
+    ``cannot read <what> '<path>'`` located at the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        return p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ParseError(f"cannot read {what + ' ' if what else ''}'{p}': {exc.strerror or exc}",
+                         location=SourceLocation(str(p))) from exc
+
+
+def read_file(path: str | Path, lookup: Callable[[str], str | None] | None = None) -> SourceText:
+    """Read a file through :func:`read_source` (bytes that are not UTF-8 are read as Latin-1).
+    Raises ParseError."""
+    p = Path(path)
+    try:
+        text = read_text_file(p)
     except UnicodeDecodeError:
         text = p.read_text(encoding="latin-1")
-    except OSError as exc:
-        raise ParseError(f"cannot read '{p}': {exc.strerror or exc}",
-                         location=SourceLocation(str(p))) from exc
     return read_source(text, str(p), lookup)
 
 
@@ -718,7 +729,7 @@ class ConfigDict:
         text = src.text
         for rec in tok:
             body = rec.text
-            eq = _first_of(body, "=" + OPEN_BRACES)
+            eq = first_of(body, "=" + OPEN_BRACES)
             if eq < 0 or body[eq] != "=":
                 key = body.strip()
                 if key:
@@ -836,7 +847,8 @@ class ConfigDict:
         return f"<ConfigDict {self.name or '(root)'}: {', '.join(self.keys())}>"
 
 
-def _first_of(text: str, chars: str) -> int:
+def first_of(text: str, chars: str) -> int:
+    """Index in ``text`` of the first of any of ``chars``, or -1 (CNTK's find_first_of)."""
     best = -1
     for c in chars:
         i = text.find(c)

@@ -9,6 +9,7 @@ __all__ = ["same_as_input", "broadcast", "broadcast_rule", "times_shape", "scala
 
 
 def prod(dims) -> int:
+    """Product of the dimensions (1 for none)."""
     out = 1
     for d in dims:
         out *= int(d)

@@ -171,6 +171,8 @@ def _convolution(ctx: ShapeContext) -> Shape:
         ctx.fail(f"kernel_shape {fmt_shape(tuple(ctx.attrs['kernel_shape']))} has a higher "
                  f"rank than the input {fmt_shape(x)}")
     geo = conv_geometry(x, ctx.attrs)
+    if not all(g.sharing for g in geo) and not ctx.attrs.get("transpose", False):
+        return _local_convolution(ctx, w, geo)
     kernel_full = tuple(g.kernel for g in geo)  # CNTK order
     maps = tuple(reversed(tuple(ctx.attrs.get("map_count", (0,)))))
     map_total = prod(maps)
@@ -211,6 +213,55 @@ def _convolution(ctx: ShapeContext) -> Shape:
         out = [o * m for o, m in zip(out, maps)]
     else:
         out[-1] *= map_total
+    return tuple(reversed(out))
+
+
+def _local_convolution(ctx: ShapeContext, w: Shape, geo: list[AxisGeometry]) -> Shape:
+    """A locally connected convolution (``sharing`` false on some axis).
+
+    As CNTK's ConvolveGeometry, W holds one kernel per *kernel index*, kernels contiguous;
+    per CNTK axis i the index ranges over the axis' output size when it is unshared and over
+    ``mapCount(i)`` when it is shared. So W is numpy ``reversed(kernel ++ K)`` with
+    K_i = out_i (unshared) or mapCount(i) (shared); e.g. a CHW image, kernel spanning the
+    channels, unshared spatial axes: numpy (M, outH, outW, C, kH, kW). A W of any shape with
+    that many elements is accepted (CNTK reads it in memory order); a W with unknown (0)
+    dimensions is inferred as that shape. A map count of 0 is inferred from W's size.
+    """
+    ceil_out = bool(ctx.attrs.get("ceil_out_dim", False))
+    positions = [_axis_out(ctx, g, ceil_out) for g in geo]
+    kernel_full = tuple(g.kernel for g in geo)  # CNTK order
+    maps = tuple(reversed(tuple(ctx.attrs.get("map_count", (0,)))))
+    map_total = prod(maps)
+    per_map = prod(kernel_full) * prod(p for p, g in zip(positions, geo) if not g.sharing)
+    if map_total == 0:
+        if 0 in w or per_map == 0 or prod(w) % per_map:
+            ctx.fail(f"cannot infer the map count: W {fmt_shape(w)} is not a multiple of kernel "
+                     f"x unshared output positions = {per_map}")
+        map_total = prod(w) // per_map
+        maps = (map_total,)
+    last = len(geo) - 1
+
+    def map_of(i: int) -> int:
+        if len(maps) == len(geo):
+            return int(maps[i])
+        return map_total if i == last else 1
+
+    out = [p * map_of(i) for i, p in enumerate(positions)]
+    count = [o if not g.sharing else map_of(i) for i, (o, g) in enumerate(zip(out, geo))]
+    expected = tuple(reversed(kernel_full + tuple(count)))
+    if 0 in w:
+        if len(w) == len(expected) and all(a in (0, b) for a, b in zip(w, expected)):
+            ctx.refine(0, expected)
+        else:
+            done = fill_zeros(w, prod(expected))
+            if done is None:
+                ctx.fail(f"cannot infer W {fmt_shape(w)} as the locally connected kernels "
+                         f"{fmt_shape(expected)}")
+            ctx.refine(0, done)
+    elif prod(w) != prod(expected):
+        ctx.fail(f"W {fmt_shape(w)} must hold {prod(expected)} values for a locally connected "
+                 f"convolution: one kernel {fmt_shape(tuple(reversed(kernel_full)))} per map "
+                 f"and unshared output position, numpy {fmt_shape(expected)}")
     return tuple(reversed(out))
 
 

@@ -253,9 +253,6 @@ def _make_cast(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecip
     return recipe
 
 
-_REDUCE_OPS = ("Sum", "Plus", "Mean", "LogSum", "Min", "Max", "Prod", "Argmin", "Argmax")
-
-
 def _reduce(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
     keep = bool(ctx.attrs.get("keep_dimensions", True))

@@ -7,12 +7,15 @@ Each one is a plain function of tensors, so generated source stays straight-line
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 __all__ = [
     "masked_sum", "flat", "shift_past", "shift_future", "ce_with_softmax", "cross_entropy",
-    "logistic", "class_error", "batch_norm_train", "to_dense", "times_general",
+    "logistic", "class_error", "batch_norm_train", "bn_exp_avg_factor", "bn_blend_factor",
+    "to_dense", "times_general",
 ]
 
 
@@ -109,22 +112,65 @@ def times_general(a: torch.Tensor, b: torch.Tensor, k: int, a_dyn: bool, b_dyn: 
     return out.reshape(lead + tuple(out_shape))
 
 
+def bn_exp_avg_factor(time_constant: float, frames: float) -> float:
+    """Weight of the minibatch in the running-statistics update (CNTK's expAvgFactor):
+    0 = replace with the minibatch, inf = frozen, else 1 − exp(−frames / time constant)."""
+    if math.isinf(time_constant):
+        return 0.0
+    if time_constant == 0:
+        return 1.0
+    return 1.0 - math.exp(-frames / time_constant)
+
+
+def bn_blend_factor(time_constant: float, frames: float) -> float:
+    """Weight of the running statistics in the statistics used to normalize (CNTK's
+    blendFactor): 0 = minibatch only, inf = running only, else tc / (tc + frames)."""
+    if math.isinf(time_constant):
+        return 1.0
+    if time_constant == 0:
+        return 0.0
+    return time_constant / (time_constant + frames)
+
+
 def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
                      run_mean: torch.Tensor, run_var: torch.Tensor, stat_shape: tuple[int, ...],
-                     reduce_dims: tuple[int, ...], eps: float, factor: float,
-                     mask: torch.Tensor | None) -> torch.Tensor:
-    """Training-mode batch normalization: minibatch statistics, running statistics updated
-    in place with the blend ``factor`` (1 = replace, 0 = keep)."""
-    mean = x.mean(reduce_dims, keepdim=True)
-    var = x.var(reduce_dims, keepdim=True, unbiased=False)
+                     reduce_dims: tuple[int, ...], eps: float, norm_time_constant: float,
+                     blend_time_constant: float, mask: torch.Tensor | None) -> torch.Tensor:
+    """Training-mode batch normalization as CNTK's.
+
+    The minibatch mean and (biased) variance are taken over the real frames only (``mask``:
+    1 per real frame of the leading frame axis, None when all are real), so padding never
+    changes them. The running statistics are updated in place with
+    :func:`bn_exp_avg_factor` of the number of real frames; the statistics used are the
+    minibatch ones blended with the (updated) running ones by :func:`bn_blend_factor`.
+    """
+    if mask is None:
+        frames = float(x.shape[0])
+        mean = x.mean(reduce_dims, keepdim=True)
+        var = x.var(reduce_dims, keepdim=True, unbiased=False)
+    else:
+        m = mask.to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
+        frames = float(mask.sum())
+        per_frame = 1
+        for d in reduce_dims:
+            if d != 0:
+                per_frame *= x.shape[d]
+        count = max(frames * per_frame, 1.0)
+        mean = (x * m).sum(reduce_dims, keepdim=True) / count
+        var = ((x - mean).square() * m).sum(reduce_dims, keepdim=True) / count
+    factor = bn_exp_avg_factor(norm_time_constant, frames)
     if factor > 0:
         with torch.no_grad():
             run_mean.mul_(1 - factor).add_(mean.detach().reshape(run_mean.shape) * factor)
             run_var.mul_(1 - factor).add_(var.detach().reshape(run_var.shape) * factor)
+    blend = bn_blend_factor(blend_time_constant, frames)
+    if blend > 0:
+        rm = run_mean.detach().clone().reshape(stat_shape)
+        rv = run_var.detach().clone().reshape(stat_shape)
+        mean = rm if blend == 1 else blend * rm + (1 - blend) * mean
+        var = rv if blend == 1 else blend * rv + (1 - blend) * var
     y = (x - mean) * torch.rsqrt(var + eps)
     return y * scale.reshape(stat_shape) + bias.reshape(stat_shape)
-
-
 
 
 def future_step(values: list, t: int, k: int, steps: int, lengths: torch.Tensor,

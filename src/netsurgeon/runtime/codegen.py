@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from netsurgeon.errors import EvaluationError
-from netsurgeon.graph import Network, Node, strongly_connected_components, topological_order
+from netsurgeon.graph import (
+    Network, Node, reachable_up, strongly_connected_components, topological_order)
 from netsurgeon.runtime import _kernels
 from netsurgeon.runtime.lowerings import Lowering
 
@@ -147,16 +148,9 @@ class Emitter:
 
 
 def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
-    """Every node the outputs depend on (delayed inputs included)."""
-    seen: dict[Node, None] = {}
-    stack = list(outputs)
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen[n] = None
-        stack.extend(i for i in n.inputs if i is not None and i not in seen)
-    return list(seen)
+    """Every node the outputs depend on (delayed inputs included): the graph's
+    :func:`~netsurgeon.graph.reachable_up`, kept under this name for the commands."""
+    return reachable_up(net, outputs)
 
 
 def _prod(dims) -> int:

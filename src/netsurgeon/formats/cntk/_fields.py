@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from netsurgeon.graph import Node
     from netsurgeon.ops import OpSpec
 
-__all__ = ["F", "FieldCodec", "Codec", "NoMap", "CONVERTERS", "read_kind", "write_kind"]
+__all__ = ["F", "FieldCodec", "Codec", "NoMap", "CONVERTERS", "read_kind", "write_kind",
+           "write_field"]
 
 
 class NoMap(Exception):
@@ -52,6 +53,8 @@ class Codec:
 
 # ---- raw kinds ----------------------------------------------------------------------------
 def read_kind(r: BinaryReader, kind: str, what: str, ctx: ReadContext) -> Any:
+    """Read one value of field kind ``kind`` (``u64``, ``i32``, ``shape``, ...); ``what``
+    names it in errors."""
     if kind == "u64":
         return r.u64(what)
     if kind == "i64":
@@ -84,6 +87,8 @@ def read_kind(r: BinaryReader, kind: str, what: str, ctx: ReadContext) -> Any:
 
 
 def write_kind(w: BinaryWriter, kind: str, value: Any, what: str, dtype: Any = None) -> None:
+    """Write ``value`` as field kind ``kind`` (the inverse of :func:`read_kind`); ``dtype``
+    is the element type of ``elem`` fields; ``what`` names the field in errors."""
     try:
         if kind == "u64":
             w.u64(value)
@@ -283,6 +288,18 @@ def attr_to_raw(f: F, node: "Node") -> Any:
     return f.default
 
 
+_FROM_ATTRS: Any = object()
+
+
+def write_field(w: BinaryWriter, f: F, node: "Node", ctx: WriteContext,
+                value: Any = _FROM_ATTRS) -> None:
+    """Write field ``f`` of ``node``: ``value``, by default the attribute's (:func:`attr_to_raw`).
+    A write error names the node and the field."""
+    if value is _FROM_ATTRS:
+        value = attr_to_raw(f, node)
+    write_kind(w, f.kind, value, f"{node.name}: {f.name}", ctx.dtype_of(node))
+
+
 class FieldCodec(Codec):
     """A payload that is a plain sequence of version-gated fields."""
 
@@ -304,7 +321,7 @@ class FieldCodec(Codec):
     def write_fields(self, w: BinaryWriter, ctx: WriteContext, node: "Node", fields: tuple[F, ...]) -> None:
         for f in fields:
             if f.active(ctx.version):
-                write_kind(w, f.kind, attr_to_raw(f, node), f"{node.name}: {f.name}", ctx.dtype_of(node))
+                write_field(w, f, node, ctx)
 
     def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
         self.write_fields(w, ctx, node, self.fields)

@@ -252,4 +252,5 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
 
 
 def spec_accepts(net: Network, node, count: int) -> bool:
+    """Whether ``node``'s op takes ``count`` inputs."""
     return net.registry.op(node.op).accepts_arity(count)

@@ -21,7 +21,7 @@ from netsurgeon.errors import RegistryError
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._fields import (
-    F, Codec, FieldCodec, attr_to_raw, raw_to_attrs, read_kind, write_kind)
+    F, Codec, FieldCodec, attr_to_raw, raw_to_attrs, read_kind, write_field)
 from netsurgeon.formats.cntk._matrix import read_matrix, write_matrix
 from netsurgeon.ops import OPS
 
@@ -53,6 +53,16 @@ def _prod(dims) -> int:
     for d in dims:
         out *= int(d)
     return out
+
+
+def _get(node: "Node", name: str, default: Any = None) -> Any:
+    """Attribute ``name``, else its ``cntk_`` fallback, else ``default``."""
+    a = node.attrs
+    if a.get(name) is not None:
+        return a[name]
+    if a.get("cntk_" + name) is not None:
+        return a["cntk_" + name]
+    return default
 
 
 def _cntk_dims(node: "Node") -> list[int]:
@@ -279,12 +289,6 @@ def _per_axis(value: bool):
     return default
 
 
-def _zeros_per_axis(node: "Node") -> list[int]:
-    kernel = node.attrs.get("kernel_shape") or node.attrs.get("cntk_kernelShape") or (1,)
-    rank = 1 if isinstance(kernel, int) else len(tuple(kernel))
-    return [0] * rank
-
-
 _CONV_BASE = (
     F("kernelShape", "shape", since=5, attr="kernel_shape"),
     F("mapCount", "shape", since=5, attr="map_count", default=[0]),
@@ -331,9 +335,7 @@ class ConvolutionBaseCodec(FieldCodec):
             value = attr_to_raw(f, node)
             if f.kind == "bools" and not list(value) and f.fallback not in node.attrs:
                 value = f.default(node)
-            from netsurgeon.formats.cntk._fields import write_kind
-
-            write_kind(w, f.kind, value, f"{node.name}: {f.name}", ctx.dtype_of(node))
+            write_field(w, f, node, ctx, value)
 
 
 def _cntk_attr(name: str, index: int, default: int):
@@ -444,15 +446,6 @@ class BatchNormalizationCodec(Codec):
             parts.attrs[_attr_or_cntk(spec, "running_inv_std_dev")] = True
         return parts
 
-    @staticmethod
-    def _get(node: "Node", name: str, default: Any = None) -> Any:
-        a = node.attrs
-        if a.get(name) is not None:
-            return a[name]
-        if a.get("cntk_" + name) is not None:
-            return a["cntk_" + name]
-        return default
-
     def prepare(self, node: "Node", ctx: WriteContext) -> None:
         v = ctx.version
         inputs = list(node.inputs)
@@ -461,12 +454,12 @@ class BatchNormalizationCodec(Codec):
             if count_node is not None and count_node.value is not None and np.size(count_node.value) == 1:
                 ctx.run_counts[node] = int(np.asarray(count_node.value).reshape(-1)[0])
             ctx.input_overrides[node] = inputs[:5]
-        has_isd = bool(self._get(node, "running_inv_std_dev", False))
+        has_isd = bool(_get(node, "running_inv_std_dev", False))
         wants_isd = v < 13
         if has_isd == wants_isd or len(inputs) < 5 or inputs[4] is None or inputs[4].value is None:
             return
         param = inputs[4]
-        eps = float(self._get(node, "epsilon", 1e-5))
+        eps = float(_get(node, "epsilon", 1e-5))
         stored = np.asarray(param.value, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             if wants_isd:  # variance -> inverse std dev (inverse of CNTK's load conversion)
@@ -479,15 +472,15 @@ class BatchNormalizationCodec(Codec):
         v = ctx.version
         count = ctx.run_counts.get(node)
         if count is None:
-            count = int(self._get(node, "running_sample_count", 0) or 0)
-        minibatches = int(self._get(node, "minibatch_count", 0) or 0)
+            count = int(_get(node, "running_sample_count", 0) or 0)
+        minibatches = int(_get(node, "minibatch_count", 0) or 0)
         if not count and minibatches:
             count = 16 * minibatches  # CNTK's own estimate when loading a pre-v13 file
         if not minibatches and count:
             minibatches = count // 16
         if v >= 6:
             for f in _BN_HEAD:
-                _write(w, f, attr_to_raw(f, node), node, ctx)
+                write_field(w, f, node, ctx)
             if v < 13:
                 w.u64(minibatches)
             elif v != 19:
@@ -495,33 +488,29 @@ class BatchNormalizationCodec(Codec):
             else:
                 w.bool(node.attrs.get("cntk_run_count_is_zero", not count))
             for f in _BN_TAIL:
-                _write(w, f, attr_to_raw(f, node), node, ctx)
+                write_field(w, f, node, ctx)
         else:
-            written, readable = tuple(self._get(node, "legacy_version", None) or (0x00010004, 0x00010004))
+            written, readable = tuple(_get(node, "legacy_version", None) or (0x00010004, 0x00010004))
             w.i32(written)
             w.i32(readable)
-            w.bool(self._get(node, "eval_mode", False))
-            _write(w, _BN_HEAD[0], attr_to_raw(_BN_HEAD[0], node), node, ctx)
+            w.bool(_get(node, "eval_mode", False))
+            write_field(w, _BN_HEAD[0], node, ctx)
             if written >= 0x00010004:
-                _write(w, _BN_HEAD[1], attr_to_raw(_BN_HEAD[1], node), node, ctx)
+                write_field(w, _BN_HEAD[1], node, ctx)
             else:
                 w.f64(node.attrs.get("cntk_exp_avg_factor", 0.0))
             if written >= 0x00010002:
-                _write(w, _BN_HEAD[3], attr_to_raw(_BN_HEAD[3], node), node, ctx)
+                write_field(w, _BN_HEAD[3], node, ctx)
                 w.u64(minibatches)
             if written >= 0x00010003:
                 for f in _BN_TAIL:
-                    _write(w, f, attr_to_raw(f, node), node, ctx)
+                    write_field(w, f, node, ctx)
 
     def check(self, node: "Node", ctx: WriteContext) -> None:
         n = len(node.inputs)
         if n not in (5, 6):
             raise CntkFormatError(f"BatchNormalization '{node.name}' has {n} inputs; CNTK needs "
                                   "x, scale, bias, runMean, runVariance[, runCount]", node=node.name)
-
-
-def _write(w: BinaryWriter, f: F, value: Any, node: "Node", ctx: WriteContext) -> None:
-    write_kind(w, f.kind, value, f"{node.name}: {f.name}", ctx.dtype_of(node))
 
 
 _codec("BatchNormalization", BatchNormalizationCodec())
@@ -563,16 +552,6 @@ class DelayCodec(Codec):
             w.elem(ctx.dtype_of(node), float(_get(node, "initial_state", 0.1)))
 
 
-def _get(node: "Node", name: str, default: Any = None) -> Any:
-    """Attribute ``name``, else its ``cntk_`` fallback, else ``default``."""
-    a = node.attrs
-    if a.get(name) is not None:
-        return a[name]
-    if a.get("cntk_" + name) is not None:
-        return a["cntk_" + name]
-    return default
-
-
 _codec(("PastValue", "FutureValue"), DelayCodec())
 FILE_NAMES["Delay"] = "PastValue"
 
@@ -586,6 +565,15 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _read_num_axes(r: BinaryReader, op: str, *, least: int, axis_bytes: int) -> int:
+    """An i32 ``numAxes`` of at least ``least`` whose axes (``axis_bytes`` each) fit in the rest."""
+    at = r.pos
+    n = r.i32("numAxes")
+    if n < least or n > r.remaining // axis_bytes:
+        raise r.error(f"{op} numAxes is {n}", at)
+    return n
+
+
 class SliceCodec(Codec):
     """v>=22 i32 numAxes; per axis: i64 begin, i64 length, v>=3 i32 axis, v>=27 i32 stride.
 
@@ -596,13 +584,7 @@ class SliceCodec(Codec):
     def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
         parts = Parts()
         v = ctx.version
-        if v >= 22:
-            at = r.pos
-            n = r.i32("numAxes")
-            if n < 1 or n > r.remaining // 16:
-                raise r.error(f"Slice numAxes is {n}", at)
-        else:
-            n = 1
+        n = _read_num_axes(r, "Slice", least=1, axis_bytes=16) if v >= 22 else 1
         begins, ends, axes, strides = [], [], [], []
         for _ in range(n):
             begin = r.i64("beginIndex")
@@ -723,13 +705,7 @@ class ReduceElementsCodec(Codec):
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
         parts = Parts()
-        if ctx.version >= 27:
-            at = r.pos
-            n = r.i32("numAxes")
-            if n < 0 or n > r.remaining // 4:
-                raise r.error(f"ReduceElements numAxes is {n}", at)
-        else:
-            n = 1
+        n = _read_num_axes(r, "ReduceElements", least=0, axis_bytes=4) if ctx.version >= 27 else 1
         axes = tuple(-r.i32("axis") for _ in range(n))
         parts.attrs[_attr_or_cntk(spec, "axes")] = axes
         parts.attrs[_attr_or_cntk(spec, "operation")] = r.wstr("reduction operation")

@@ -31,6 +31,7 @@ _COMPARE_NODE = {"<": "Less", "==": "Equal", ">": "Greater", ">=": "GreaterEqual
 
 
 def as_int(value: Any, what: str, location: SourceLocation | None = None) -> int:
+    """A Double with an integral value as ``int``; EvaluationError naming ``what`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, float) or value != math.floor(value):
         raise fail(f"{what} must be an integer, not {type_name(value)} {value!r}", location)
     return int(value)

@@ -78,6 +78,8 @@ def build_from_text(text: str, name: str = "<string>", *, include_dirs=None, see
 
 
 def build_from_file(path: str | Path, *, seed: int = 1) -> Network:
+    """Evaluate a BrainScript file (``include`` resolved next to it) into a network named
+    after the file unless the program names it."""
     p = Path(path)
     net = build_from_text(p.read_text(encoding="utf-8"), str(p), include_dirs=[p.parent], seed=seed)
     if net.name == "network":

@@ -29,6 +29,7 @@ def join_path(path: str, name: str) -> str:
 
 
 def index_path(path: str, i: int) -> str:
+    """The expression path of element ``i`` of the array at ``path``: ``P[i]``."""
     return f"{path}[{i}]"
 
 
@@ -154,31 +155,23 @@ class Function:
 
 
 def type_name(value: Any) -> str:
+    """The BrainScript name of a value's type, as error messages spell it."""
     from netsurgeon.graph import Network, Node
 
-    if isinstance(value, bool):
-        return "Bool"
-    if isinstance(value, float):
-        return "Double"
-    if isinstance(value, str):
-        return "String"
-    if isinstance(value, Record):
-        return "record"
-    if isinstance(value, Array):
-        return "array"
-    if isinstance(value, Function):
-        return "function"
-    if isinstance(value, Node):
-        return "ComputationNode"
-    if isinstance(value, Network):
-        return "ComputationNetwork"
     if value is None:
         return "nothing"
+    for cls, name in ((bool, "Bool"), (float, "Double"), (str, "String"), (Record, "record"),
+                      (Array, "array"), (Function, "function"), (Node, "ComputationNode"),
+                      (Network, "ComputationNetwork")):
+        if isinstance(value, cls):
+            return name
     return type(value).__name__
 
 
 def fail(message: str, location: SourceLocation | None = None, hint: str | None = None,
          node: str | None = None) -> EvaluationError:
+    """The EvaluationError to raise for ``message``; with a location its message quotes the
+    source line with a caret, as the lexer's syntax errors do."""
     from netsurgeon.lang.brainscript.lexer import syntax_error
 
     if location is not None:

@@ -106,6 +106,7 @@ def find_command(word: str) -> CommandSpec | None:
 
 
 def unknown_command(word: str) -> EditError:
+    """The error for a MEL command name that does not exist, with close spellings as hint."""
     hint = close_matches(word, _ALL_SPELLINGS)
     if word.lower() in ("createmodelwithname",):
         hint = None

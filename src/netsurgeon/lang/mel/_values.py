@@ -57,6 +57,7 @@ def property_effect(word: str) -> str:
 
 
 def copy_mode(value: str) -> str:
+    """CopyNode's ``copyFlag`` value (abbreviations allowed): ``all`` or ``value``."""
     word = match_keyword(str(value), ("all", "value"))
     if word is None:
         raise EditError(f"Invalid optional parameter value '{value}' in CopyNode(), valid values "

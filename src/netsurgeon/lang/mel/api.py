@@ -392,6 +392,16 @@ class Editor:
                 raise EditError(f"'{other.name}' and '{n.name}' would both become '{name}'")
         return src_model, dst_model, pairs
 
+    def _pairs_in_one_model(self, src: str, dst: str, mismatch: Callable[[Model, Model], str]
+                            ) -> tuple[Network, list[tuple[Node, str]]]:
+        """:meth:`_generate_names` for a command whose source and target must be in one model
+        (EditError ``mismatch(src_model, dst_model)`` otherwise); runs that model's passes."""
+        src_model, dst_model, pairs = self._generate_names(src, dst)
+        if src_model is not dst_model:
+            raise EditError(mismatch(src_model, dst_model))
+        self._passes(src_model)
+        return src_model.network, pairs
+
     def _single(self, text: str, what: str) -> tuple[Model, Node]:
         model, nodes = self._find(text)
         if len(nodes) != 1:
@@ -494,12 +504,9 @@ class Editor:
     def copy_inputs(self, src: str, dst: str) -> list[Node]:
         """MEL CopyInputs: give each target the inputs of its source (same model); a missing
         target is created as a duplicate without a value."""
-        src_model, dst_model, pairs = self._generate_names(src, dst)
-        if src_model is not dst_model:
-            raise EditError(f"CopyInputs requires two symbols from the same network, '{src}' and "
-                            f"'{dst}' belong to different networks")
-        self._passes(src_model)
-        net = src_model.network
+        net, pairs = self._pairs_in_one_model(src, dst, lambda a, b: (
+            f"CopyInputs requires two symbols from the same network, '{src}' and '{dst}' "
+            "belong to different networks"))
         for s, name in pairs:
             t = net.get(name)
             if t is not None and t.op != s.op:
@@ -666,12 +673,9 @@ class Editor:
 
     def rename(self, old: str, new: str) -> list[Node]:
         """MEL Rename, with matching wildcards (``Rename(L4.*, L5.*)``)."""
-        src_model, dst_model, pairs = self._generate_names(old, new)
-        if src_model is not dst_model:
-            raise EditError(f"Rename requires two names in the same model: '{old}' is in "
-                            f"'{src_model.name}', '{new}' in '{dst_model.name}'")
-        self._passes(src_model)
-        net = src_model.network
+        net, pairs = self._pairs_in_one_model(old, new, lambda a, b: (
+            f"Rename requires two names in the same model: '{old}' is in '{a.name}', '{new}' "
+            f"in '{b.name}'"))
         olds = {s.name.lower() for s, _ in pairs}
         news = [name.lower() for _, name in pairs]
         if olds.isdisjoint(news):

@@ -15,13 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from netsurgeon.errors import NetsurgeonError, ParseError, SourceLocation
-from netsurgeon.lang.config import Record, SourceText
-
-if TYPE_CHECKING:
-    from netsurgeon.ops import OpRegistry
+from netsurgeon.lang.config import Record, SourceText, read_text_file
+from netsurgeon.ops import OPS, OpRegistry
 
 __all__ = ["MacroDef", "MacroTable", "NameCounter", "StmtTemplate"]
 
@@ -97,15 +95,7 @@ class MacroTable:
 
     def __init__(self, registry: "OpRegistry | None" = None) -> None:
         self._macros: dict[str, MacroDef] = {}
-        self._registry = registry
-
-    @property
-    def registry(self) -> "OpRegistry":
-        if self._registry is None:
-            from netsurgeon.ops import OPS
-
-            self._registry = OPS
-        return self._registry
+        self.registry: OpRegistry = registry if registry is not None else OPS
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
@@ -125,7 +115,7 @@ class MacroTable:
         return table
 
     def copy(self) -> "MacroTable":
-        other = MacroTable(self._registry)
+        other = MacroTable(self.registry)
         other._macros = dict(self._macros)
         return other
 
@@ -144,13 +134,8 @@ class MacroTable:
                   variables: "Mapping[str, str] | Callable[[str], str | None] | None" = None,
                   counter: NameCounter | None = None) -> list[str]:
         """Load a macro file (``ndlMacros``); see :meth:`load_text`."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise ParseError(f"cannot read macro file '{p}': {exc.strerror or exc}",
-                             location=SourceLocation(str(p))) from exc
-        return self.load_text(text, str(p), variables, counter)
+        text = read_text_file(path, "macro file")
+        return self.load_text(text, str(Path(path)), variables, counter)
 
     def _load(self, src: SourceText, counter: NameCounter, *, strict: bool = True,
               standard: bool = False) -> list[str]:

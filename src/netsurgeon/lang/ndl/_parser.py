@@ -29,6 +29,7 @@ from netsurgeon.lang.config import (
     SourceText,
     Tokenizer,
     find_braces,
+    first_of,
     split_array_records,
     strtod,
     unquote,
@@ -52,15 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["Parser", "MAX_DEPTH"]
 
 MAX_DEPTH = 60
-
-
-def _first_of(text: str, chars: str) -> int:
-    best = -1
-    for c in chars:
-        i = text.find(c)
-        if i >= 0 and (best < 0 or i < best):
-            best = i
-    return best
 
 
 class Parser:
@@ -94,7 +86,7 @@ class Parser:
                   mode: str, allow_definitions: bool, template: StmtTemplate | None,
                   depth: int) -> None:
         text = rec.text
-        i = _first_of(text, "=" + OPEN_BRACES)
+        i = first_of(text, "=" + OPEN_BRACES)
         if i < 0:
             raise ParseError(f"Invalid statement, does not contain an '=' sign: '{text}'",
                              location=rec.location, hint="write name = value or name = Function(...)")
@@ -157,7 +149,7 @@ class Parser:
         loc = rec.location
         paren = value.find("(")
         if paren > 0:
-            ob = _first_of(value, OPEN_BRACES)
+            ob = first_of(value, OPEN_BRACES)
             fname = value[:ob].strip()
             target = template.target if (template is not None and mode == "copy") else None
             sym = self.call(src, scope, fname, vstart + ob, vend, loc, node_name=key,
@@ -287,7 +279,7 @@ class Parser:
         t = rec.text
         paren = t.find("(")
         if paren > 0:
-            ob = _first_of(t, OPEN_BRACES)
+            ob = first_of(t, OPEN_BRACES)
             return self.call(src, scope, t[:ob].strip(), rec.start + ob, rec.end, rec.location,
                              node_name=None, consume=True, target=None, mode=mode, depth=depth,
                              nested=nested)

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import NetsurgeonError, ParseError, SourceLocation
-from netsurgeon.lang.config import SourceText, Tokenizer, find_braces, read_source, split_array
+from netsurgeon.lang.config import (
+    SourceText,
+    Tokenizer,
+    find_braces,
+    read_source,
+    read_text_file,
+    split_array,
+    unquote,
+)
 from netsurgeon.lang.ndl._evaluate import Evaluator
 from netsurgeon.lang.ndl._macros import MacroTable, NameCounter
 from netsurgeon.lang.ndl._parser import Parser
@@ -82,7 +90,7 @@ def file_blocks(src: SourceText, run: str | None = None, load: str | None = None
     for which, names in (("load", load_text), ("run", run_text)):
         if names is None:
             continue
-        for section in split_array(unquoted(names)):
+        for section in split_array(unquote(names.strip())):
             spans = entries.get(section.lower())
             if spans is None or not values[section.lower()].startswith(("[", "{")):
                 raise ParseError(
@@ -94,11 +102,6 @@ def file_blocks(src: SourceText, run: str | None = None, load: str | None = None
 
 
 _SECTION_KEYS = re.compile(r"(?i)(?<![\w.])(load|run)\s*=")
-
-
-def unquoted(text: str) -> str:
-    text = text.strip()
-    return text[1:-1] if len(text) >= 2 and text[0] == '"' and text[-1] == '"' else text
 
 
 class NdlScript:
@@ -255,11 +258,7 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
 def build_file(path: "str | Path", **kwargs: Any) -> "Network":
     """:func:`build_network` on a file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ParseError(f"cannot read '{p}': {exc.strerror or exc}",
-                         location=SourceLocation(str(p))) from exc
+    text = read_text_file(p)
     kwargs.setdefault("name", p.stem)
     return build_network(text, source=str(p), **kwargs)
 

@@ -10,6 +10,9 @@ Auto-padding pads k-1 cells in total per axis (CNTK's out = ⌊(in + k-1 - k)/s�
 cells are split between the low and high side matters once stride > 1; CNTK puts the
 kernel's centre on the first input cell, i.e. the low side gets ⌊(k-1)/2⌋ … see
 ``split_padding``; the real CIFAR models were checked against CNTK's outputs.
+
+``sharing`` false on some axis (a locally connected layer) has one kernel per output position
+of that axis; see :func:`unshared_weight_shape` for CNTK's weight layout.
 """
 
 from __future__ import annotations
@@ -107,8 +110,10 @@ def _convolution(em, node, args):
     transpose = bool(attr(node, "transpose", default=False))
     g = Geometry(node, tuple(x.shape), tuple(node.shape), pooling=False, transpose=transpose)
     if not g.sharing:
-        raise EvaluationError("Convolution with sharing=false (locally connected) is not "
-                              "supported by the PyTorch runtime yet", node=node.name)
+        if transpose:
+            raise EvaluationError("a transposed convolution with sharing=false (locally "
+                                  "connected) is not supported", node=node.name)
+        return _unshared_convolution(em, node, w, x, g)
     nd = len(g.spatial)
     if nd not in (1, 2, 3):
         raise EvaluationError(f"{nd}-d convolution is not supported", node=node.name)
@@ -142,6 +147,63 @@ def _convolution(em, node, args):
         padding = "0"
     dil = f", ({_dims(g.d)},)" if any(d != 1 for d in g.d) else ""
     return _back(node, f"F.conv{nd}d({xs}, {weight}, {bias}, ({_dims(g.s)},), {padding}{dil})")
+
+
+def unshared_weight_shape(node, x_shape: tuple[int, ...], g: Geometry) -> tuple[int, ...]:
+    """numpy shape W is read as for a locally connected convolution (``sharing`` false on
+    some axis): ``(M, P_1, …, P_n, C, k_1, …, k_n)``.
+
+    CNTK's ConvolveGeometry keeps one kernel per *kernel index*; per CNTK axis i the index
+    ranges over the output positions of that axis when ``sharing[i]`` is false and over
+    ``mapCount[i]`` when it is true, and the engine reads kernel k at flat offset
+    ``k · kernelSize`` (kernels contiguous, CNTK axis 0 fastest in both). In numpy order that
+    is W = (kernel index axes) ++ (kernel axes); for the channel axis both choices give the
+    map count M (the kernel spans all channels, one position), for a spatial axis P_j is its
+    output size when unshared and 1 (the kernel is broadcast) when shared. W is reinterpreted
+    in memory order, like CNTK does, so any W with that many elements works (NDL's
+    ``LearnableParameter(outMap, kernelSize · positions)`` included).
+    """
+    from netsurgeon.ops.conv import conv_geometry
+
+    geo = list(reversed(conv_geometry(x_shape, node.attrs)))
+    out = tuple(int(d) for d in node.shape)
+    maps = tuple(reversed(tuple(attr(node, "map_count", default=(0,)))))  # CNTK order
+    if len(maps) == len(x_shape) and any(int(m) != 1 for m in maps[:-1]):
+        raise EvaluationError(f"map_count {tuple(reversed(maps))} has maps on spatial axes; "
+                              "a locally connected convolution supports maps on the channel "
+                              "axis only", node=node.name)
+    positions = tuple(out[i] if not geo[i].sharing else 1 for i in g.spatial)
+    return (out[0], *positions, int(x_shape[0]), *g.k)
+
+
+def _unshared_convolution(em, node, w, x, g: Geometry) -> str:
+    """Locally connected convolution: the windows of x (``Tensor.unfold`` per spatial axis,
+    after padding) contracted with one kernel per output position (``torch.einsum``, i.e.
+    one batched matrix product over the positions)."""
+    nd = len(g.spatial)
+    shape = unshared_weight_shape(node, tuple(x.shape), g)
+    full = (shape[0], *(int(node.shape[i]) for i in g.spatial), *shape[1 + nd:])
+    if math.prod(w.shape) != math.prod(shape):
+        raise EvaluationError(
+            f"weight shape {tuple(w.shape)} ({math.prod(w.shape)} values) does not fit a locally "
+            f"connected convolution: it needs numpy {shape} = {math.prod(shape)} values "
+            f"(maps, per-position kernel index, channels, kernel), i.e. CNTK "
+            f"{list(reversed(shape))}", node=node.name)
+    weight = em.static(f"{w.expr}.reshape({_dims(shape)}).expand({_dims(full)})", w.node.name)
+    xs = _as_images(x)
+    if any(lo or hi for lo, hi in g.pads):
+        xs = f"F.pad({xs}, {g.pad_arg()})"
+    for n, (k, s, d) in enumerate(zip(g.k, g.s, g.d)):
+        xs = f"{xs}.unfold({2 + n}, {(k - 1) * d + 1}, {s})"
+    if any(d != 1 for d in g.d):
+        xs += "[" + ", ".join([":"] * (2 + nd) + [f"::{d}" for d in g.d]) + "]"
+    letters = "pqrstu"[:nd], "abcdef"[:nd]
+    pos, ker = letters
+    spec = f"nz{pos}{ker},m{pos}z{ker}->nm{pos}"
+    out = f"torch.einsum('{spec}', {xs}, {weight})"
+    if em.bias:
+        out = f"({out} + {em.bias}.reshape(-1{', 1' * nd}))"
+    return _back(node, out)
 
 
 def _convolution_2d(em, node, w, x):
@@ -244,9 +306,23 @@ def _legacy_pool(em, node, args):
     return _pool(em, node, x, "max" if node.op == "MaxPooling" else "average", g)
 
 
+def _time_constant(node, name: str, training: bool) -> float:
+    value = float(attr(node, name, default=0.0))
+    if value < 0 and training:
+        raise EvaluationError(f"{name} = {value}: CNTK's negative (corpus-level, cumulative) "
+                              "time constant is not supported in training; use 0 (minibatch "
+                              "only), a positive number of samples or inf", node=node.name)
+    return value
+
+
 @lowering("BatchNormalization")
 def _batch_norm(em, node, args):
-    """Inference: running statistics. Training: minibatch statistics, running ones updated."""
+    """Inference: running statistics. Training: as CNTK's time constants say —
+    ``blend_time_constant`` inf normalizes with the running statistics (inference mode, what
+    CloneFunction's constant mode sets), otherwise the minibatch statistics (over real frames
+    only) blended with the running ones; ``normalization_time_constant`` inf leaves the
+    running statistics alone, otherwise they are updated in place (see ``K.batch_norm_train``).
+    """
     x, scale, bias, mean, var = args[:5]
     spatial = bool(attr(node, "spatial", default=False))
     eps = float(attr(node, "epsilon", default=1e-5))
@@ -257,14 +333,10 @@ def _batch_norm(em, node, args):
         stat = tuple(x.shape)
     stat_text = "(" + ", ".join(map(str, stat)) + ("," if len(stat) == 1 else "") + ")"
     inv_std = bool(attr(node, "running_inv_std_dev", default=False))
-    if em.training and not em.in_loop:
-        tc = float(attr(node, "normalization_time_constant", default=0.0))
-        if math.isinf(tc):
-            factor = 0.0
-        elif tc <= 0:
-            factor = 1.0
-        else:
-            factor = -1.0  # computed from the minibatch size at run time
+    norm_tc = _time_constant(node, "normalization_time_constant", em.training)
+    blend_tc = _time_constant(node, "blend_time_constant", em.training)
+    frozen = math.isinf(norm_tc) and math.isinf(blend_tc)  # inference mode, also in training
+    if em.training and not em.in_loop and not frozen:
         reduce_dims = (0,) + (tuple(range(2, rank + 1)) if spatial else ())
         builder = em.builder
         for a in (mean, var):
@@ -275,11 +347,11 @@ def _batch_norm(em, node, args):
             raise EvaluationError("training a BatchNormalization that stores inverse standard "
                                   "deviations (model version < 13) needs its statistics "
                                   "converted first (the Trainer does this)", node=node.name)
-        fac = em.glob(factor, "bn_factor") if factor >= 0 else None
-        factor_expr = fac if fac else f"1.0 - math.exp(-{x.expr}.shape[0] / {tc})"
+        mask = em.mask if x.dynamic else "None"
+        tcs = ", ".join(repr(v) if math.isfinite(v) else "math.inf" for v in (norm_tc, blend_tc))
         em.globals.setdefault("math", math)
         return (f"K.batch_norm_train({x}, {scale}, {bias}, {mean}, {var}, {stat_text}, "
-                f"{reduce_dims}, {eps}, {factor_expr}, {em.mask})")
+                f"{reduce_dims}, {eps}, {tcs}, {mask})")
     if inv_std:
         # model version < 13 stores the running inverse standard deviation; CNTK converts it
         # on load to var = 1/isd² + ε and then normalizes with 1/√(var + ε) (matches
