@@ -55,7 +55,7 @@ def test_intermediate_node_and_names_that_are_not_identifiers():
 def test_top_n_classification_error():
     net = nets.mlp()
     k = net.add_parameter("five", np.array([2.0], np.float32), learning_rate_multiplier=0)
-    e2 = net.add("top2", "ClassificationError", inputs=("labels", "z", k))
+    net.add("top2", "ClassificationError", inputs=("labels", "z", k))
     net.validate()
     r = nets.rng(2)
     x = r.normal(size=(50, 6)).astype(np.float32)

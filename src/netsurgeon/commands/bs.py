@@ -33,12 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.errors import NetsurgeonError
     from netsurgeon.lang.brainscript import host
     from netsurgeon.lang.brainscript.parser import dump_tree, parse
+    from netsurgeon.lang.config import read_text_file
 
     if args.parse_tree:
         if not args.file:
             print("netsurgeon bs: --parse-tree needs a FILE", file=sys.stderr)
             return 2
-        text = Path(args.file).read_text(encoding="utf-8")
+        text = read_text_file(args.file, "BrainScript file")
         sys.stdout.write(dump_tree(parse(text, args.file, [Path(args.file).parent])))
         return 0
     if args.config:

@@ -203,25 +203,23 @@ def read_source(text: str, source: str | None = None,
 
 
 def read_text_file(path: str | Path, what: str = "") -> str:
-    """The text of a file (UTF-8, BOM tolerated). An unreadable file raises ParseError
-    ``cannot read <what> '<path>'`` located at the file."""
+    """The text of a file (UTF-8, BOM tolerated; bytes that are not UTF-8 read as Latin-1, as
+    CNTK read bytes). An unreadable file raises ParseError ``cannot read <what> '<path>'``."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8-sig")
+        data = p.read_bytes()
     except OSError as exc:
         raise ParseError(f"cannot read {what + ' ' if what else ''}'{p}': {exc.strerror or exc}",
                          location=SourceLocation(str(p))) from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def read_file(path: str | Path, lookup: Callable[[str], str | None] | None = None) -> SourceText:
-    """Read a file through :func:`read_source` (bytes that are not UTF-8 are read as Latin-1).
-    Raises ParseError."""
-    p = Path(path)
-    try:
-        text = read_text_file(p)
-    except UnicodeDecodeError:
-        text = p.read_text(encoding="latin-1")
-    return read_source(text, str(p), lookup)
+    """Read a file through :func:`read_source`. Raises ParseError."""
+    return read_source(read_text_file(path), str(path), lookup)
 
 
 def strip_comments(text: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from netsurgeon.errors import ShapeError
 
@@ -290,7 +290,7 @@ class ShapeContext:
     def attr(self, name: str) -> Any:
         return self.attrs[name]
 
-    def fail(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def fail(self, message: str) -> NoReturn:
         described = ", ".join(
             f"{n} {fmt_shape(s)}" for n, s in zip(self.input_names, self.shapes)
         )

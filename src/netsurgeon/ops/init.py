@@ -57,7 +57,11 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
             path = Path(str(init.get("path", "")).strip('"'))
             if not path.is_file():
                 raise NetsurgeonError(f"initFromFilePath: file not found: {path}")
-            matrix = read_text_matrix(path.read_text(), str(path))
+            try:
+                text = path.read_bytes().decode("utf-8", errors="replace")
+            except OSError as exc:
+                raise NetsurgeonError(f"initFromFilePath: cannot read {path}: {exc.strerror}") from exc
+            matrix = read_text_matrix(text, str(path))
         else:
             matrix = read_text_matrix(str(init.get("literal", "")))
         flat_rows = shape[-1] if shape else 1

@@ -42,7 +42,7 @@ def _times(ctx: ShapeContext) -> Shape:
         known = [d for d in a[:k_rank] if d != 0]
         reduction = tuple(b[map_rank:])
         if known and tuple(reduction[len(reduction) - len(known):]) != tuple(known):
-            ctx.fail(f"the first input's known input dims do not match the second input")
+            ctx.fail("the first input's known input dims do not match the second input")
         a = reduction + a[k_rank:]
         ctx.refine(0, a, change_rank=True)
     return times_shape(ctx, a, b, output_rank)

@@ -194,7 +194,6 @@ class Trainer:
     # ---- one step ----------------------------------------------------------------------------
     def step(self, batch: Minibatch) -> tuple[float, list[float]]:
         """One minibatch: forward, backward, update. Returns (criterion sum, metric sums)."""
-        cfg = self.config
         compiled = self.compiled(batch)
         out = compiled(batch)
         loss = out[self.criteria[0].name]

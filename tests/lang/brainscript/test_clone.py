@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import netsurgeon
-from netsurgeon.errors import EditError, EvaluationError, ShapeError
+from netsurgeon.errors import EditError, ShapeError
 from netsurgeon.graph import Network
 from netsurgeon.lang.brainscript import clone_function
 

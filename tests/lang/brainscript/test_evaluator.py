@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netsurgeon.errors import EvaluationError, GraphError, NetsurgeonError
+from netsurgeon.errors import EvaluationError, GraphError
 
 
 def names(net):

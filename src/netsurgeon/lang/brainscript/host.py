@@ -14,7 +14,7 @@ from netsurgeon.errors import ParseError
 from netsurgeon.graph import Network
 from netsurgeon.lang.brainscript.lexer import Token, tokenize
 from netsurgeon.lang.brainscript.parser import Expr, parse_tokens
-from netsurgeon.lang.config import parse_config_file
+from netsurgeon.lang.config import parse_config_file, read_text_file
 
 __all__ = ["build_from_text", "build_from_file", "build_from_config", "extract_builder",
            "program_tokens", "evaluate_program"]
@@ -81,7 +81,7 @@ def build_from_file(path: str | Path, *, seed: int = 1) -> Network:
     """Evaluate a BrainScript file (``include`` resolved next to it) into a network named
     after the file unless the program names it."""
     p = Path(path)
-    net = build_from_text(p.read_text(encoding="utf-8"), str(p), include_dirs=[p.parent], seed=seed)
+    net = build_from_text(read_text_file(p, "BrainScript file"), str(p), include_dirs=[p.parent], seed=seed)
     if net.name == "network":
         net.name = p.stem
     return net

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netsurgeon.errors import ParseError, SourceLocation
+from netsurgeon.lang.config import read_text_file
 
 __all__ = ["Token", "SourceText", "tokenize", "KEYWORDS", "syntax_error"]
 
@@ -182,7 +183,7 @@ def tokenize(text: str, name: str = "<string>", include_dirs: list[Path] | None 
                                        tok.location)
                 depth_guard.append(str(path))
                 pending.append((toks, pos + 2, cur_dir))
-                inc = _lex(SourceText(path.read_text(encoding="utf-8"), str(path)))
+                inc = _lex(SourceText(read_text_file(path, "include file"), str(path)))
                 pending.append((inc, 0, path.parent))
                 dirs.insert(0, path.parent)
                 break

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from netsurgeon.errors import EditError, NetsurgeonError
+from netsurgeon.lang.config import read_text_file
 from netsurgeon.lang.mel._commands import (
     CommandSpec,
     find_command,
@@ -34,10 +35,7 @@ def read_script(script: str | os.PathLike[str]) -> tuple[str, str | None]:
         path = Path(script)
     else:
         return script, None
-    try:
-        return path.read_text(encoding="utf-8-sig"), str(path)
-    except OSError as exc:
-        raise EditError(f"cannot read MEL script {path}: {exc.strerror or exc}") from None
+    return read_text_file(path, "MEL script"), str(path)
 
 
 def bind_arguments(spec: CommandSpec, stmt: Statement) -> tuple[list[str], dict[str, str]]:

@@ -8,10 +8,9 @@ section's ``$var$`` are resolved against the file's own top-level ``key = value`
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from netsurgeon.errors import EditError, SourceLocation
-from netsurgeon.lang.config import substitute_variables
+from netsurgeon.lang.config import read_text_file, substitute_variables
 from netsurgeon.lang.mel._script import parse_script, read_mel
 
 __all__ = ["read_section"]
@@ -19,10 +18,7 @@ __all__ = ["read_section"]
 
 def read_section(path: str, section: str | None) -> tuple[str, SourceLocation]:
     """(snippet text, location of its first character) for ``section`` of ``path``."""
-    try:
-        raw = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise EditError(f"cannot read NDL snippet file {path}: {exc.strerror or exc}") from None
+    raw = read_text_file(path, "NDL snippet file")
     if section is None:
         return raw, SourceLocation(path, 1, 1)  # typographic quotes: NDL reads them
     if not section.strip():

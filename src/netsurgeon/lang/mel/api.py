@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netsurgeon.errors import EditError, SourceLocation, ValidationError, close_matches
+from netsurgeon.errors import EditError, NetsurgeonError, SourceLocation, ValidationError, close_matches
 from netsurgeon.graph import (
     Network,
     Node,
@@ -697,13 +697,15 @@ class Editor:
         (one CNTK row per line, as Dump writes them)."""
         import numpy as np
 
+        from netsurgeon.ops.init import read_text_matrix
+
         model, nodes = self._find(pattern)
         self._passes(model)
         try:
-            rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()
-                    and not line.strip().startswith("#")]
-            matrix = np.array([[float(x) for x in r] for r in rows], dtype=np.float64)
-        except (OSError, ValueError) as exc:
+            text = Path(path).read_bytes().decode("utf-8", errors="replace")
+            kept = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+            matrix = read_text_matrix(kept, str(path))
+        except (OSError, NetsurgeonError) as exc:
             raise EditError(f"cannot read parameter file {path}: {exc}") from exc
         done = []
         for n in nodes:
