@@ -441,7 +441,7 @@ def generate(net: Network, outputs: list[Node | str], *, training: bool = False,
     """Generate the straight-line forward function computing ``outputs``.
 
     Args:
-        net: a validated network (shapes and dynamic flags inferred).
+        net: a network; it is validated first when some shape is not inferred yet.
         outputs: nodes (or names) to return, in order.
         training: emit training behaviour (dropout on, batch-norm statistics from the batch).
         sparse_inputs: input node names that will be fed as sparse (CSR) tensors.
@@ -449,6 +449,8 @@ def generate(net: Network, outputs: list[Node | str], *, training: bool = False,
             are created from ``node.value``.
         config: run options (``dtype``, ``dropout_rate``).
     """
+    if any(n.shape is None or n.dynamic is None for n in net.nodes):
+        net.validate()
     nodes = [net.node(o) for o in outputs]
     builder = _Builder(net, nodes, training, frozenset(sparse_inputs), tensors, dict(config or {}))
     return builder.build()

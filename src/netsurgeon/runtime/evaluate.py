@@ -78,7 +78,7 @@ class Evaluator:
     def __init__(self, network: Network, outputs: Iterable[Node | str] | None = None,
                  config: Mapping[str, Any] | None = None) -> None:
         self.network = network
-        if any(n.shape is None for n in network.nodes):
+        if any(n.shape is None or n.dynamic is None for n in network.nodes):
             network.validate()
         self.outputs = [network.node(o) for o in outputs] if outputs else default_outputs(network)
         self.config = dict(config or {})
