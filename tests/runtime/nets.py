@@ -11,6 +11,16 @@ def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def conv_pads(k, s, n, auto, lo, hi):
+    """Low/high padding of one axis, as CNTK: the kernel's centre on the first input cell."""
+    if not auto:
+        return lo, hi
+    out = (n - 1) // s + 1
+    total = max((out - 1) * s + k - n, 0)
+    low = min((k - 1) // 2 if k % 2 else k // 2, total)
+    return low, total - low
+
+
 def logistic_regression(w=None, b=None) -> Network:
     """CNTK HelloWorld LR: p = Sigmoid(W·x + b); lr = Logistic(labels, p); err = SquareError."""
     net = Network("lr")

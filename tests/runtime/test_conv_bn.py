@@ -15,16 +15,6 @@ from tests.runtime import nets
 
 
 # ---- locally connected convolution ------------------------------------------------------------
-def _pads(k, s, n, auto, lo, hi):
-    """Low/high padding of one axis, as CNTK: the kernel's centre on the first input cell."""
-    if not auto:
-        return lo, hi
-    out = (n - 1) // s + 1
-    total = max((out - 1) * s + k - n, 0)
-    low = min((k - 1) // 2 if k % 2 else k // 2, total)
-    return low, total - low
-
-
 def _local_conv_reference(x, w, kernel, stride, pads, dilation, sharing):
     """Slow, obvious loops: x (N, C, H, W); w numpy (M, P_h, P_w, C, kh, kw) with P = 1 on
     shared axes. out[n, m, i, j] = Σ_c,a,b w[m, i|0, j|0, c, a, b] · xpad[n, c, i·sh + a·dh,
@@ -81,7 +71,7 @@ def test_locally_connected_convolution_matches_loop_reference(kernel, stride, au
                                                               upper, dilation, sharing):
     r = nets.rng(40)
     C, H, Wd, M = 2, 6, 7, 3
-    pads = [_pads((k - 1) * d + 1, s, n, auto, lo, hi)
+    pads = [nets.conv_pads((k - 1) * d + 1, s, n, auto, lo, hi)
             for k, s, n, lo, hi, d in zip(kernel, stride, (H, Wd), lower, upper, dilation)]
     outs = [(n + lo + hi - ((k - 1) * d + 1)) // s + 1
             for n, (lo, hi), k, s, d in zip((H, Wd), pads, kernel, stride, dilation)]

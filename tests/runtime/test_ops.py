@@ -44,15 +44,6 @@ CONV_CASES = [
 ]
 
 
-def _pads(k, s, n, auto, lo, hi):
-    if not auto:
-        return lo, hi
-    out = (n - 1) // s + 1
-    total = max((out - 1) * s + k - n, 0)
-    low = min((k - 1) // 2 if k % 2 else k // 2, total)
-    return low, total - low
-
-
 @pytest.mark.parametrize("kernel,stride,auto,lower,upper", CONV_CASES)
 def test_convolution_geometry(kernel, stride, auto, lower, upper):
     r = nets.rng(20)
@@ -67,8 +58,8 @@ def test_convolution_geometry(kernel, stride, auto, lower, upper):
     net, name = _net((3, 7, 8), build)
     x = r.normal(size=(2, 3, 7, 8)).astype(np.float32)
     got = _eval(net, name, x)
-    ph = _pads(kernel[1], stride[1], 7, auto[1], lower[1], upper[1])
-    pw = _pads(kernel[2], stride[2], 8, auto[2], lower[2], upper[2])
+    ph = nets.conv_pads(kernel[1], stride[1], 7, auto[1], lower[1], upper[1])
+    pw = nets.conv_pads(kernel[2], stride[2], 8, auto[2], lower[2], upper[2])
     want = F.conv2d(F.pad(torch.from_numpy(x), (pw[0], pw[1], ph[0], ph[1])),
                     torch.from_numpy(w), stride=stride[1:]).numpy()
     assert got.shape == want.shape == (2,) + tuple(net.node("c").shape)
