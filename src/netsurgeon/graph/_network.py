@@ -18,9 +18,7 @@ from netsurgeon.ops import OPS, OpRegistry
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Network", "NodeRef"]
-
-NodeRef = "Node | str"
+__all__ = ["Network", "group_name"]
 
 _GROUP_ALIASES = {
     "feature": "feature", "features": "feature",

@@ -88,8 +88,6 @@ def _infer(node: "Node", registry: "OpRegistry", inferred: dict) -> bool:
     )
     try:
         out = tuple(int(d) for d in spec.infer_shape(ctx))
-    except ShapeError:
-        raise
     except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
         raise ShapeError(f"{node.op}: cannot infer the output shape: {exc}", node=node.name) from exc
     for index, shape in ctx.refined.items():
