@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import _util
 import numpy as np
-from _util import best
 
+import _util
+from _util import best
 from netsurgeon.formats import cntk
 from netsurgeon.graph import Network
 

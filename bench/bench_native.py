@@ -15,11 +15,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import _util
 import numpy as np
-from _util import best
 from safetensors.numpy import load_file, save_file
 
+import _util
+from _util import best
 from netsurgeon.formats import native
 from netsurgeon.graph import Network
 

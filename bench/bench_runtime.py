@@ -112,7 +112,7 @@ def _data(net, rng):
 def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list[dict]:
     from netsurgeon.formats import load
     from netsurgeon.runtime import Evaluator
-    from netsurgeon.runtime.train import Trainer, TrainConfig
+    from netsurgeon.runtime.train import TrainConfig, Trainer
 
     rng = np.random.default_rng(0)
     net = load(CNTK / "models" / model_file)

@@ -20,6 +20,7 @@ __all__ = [
     "FormatError",
     "EditError",
     "EvaluationError",
+    "ArgumentError",
 ]
 
 
@@ -74,7 +75,7 @@ class NetsurgeonError(Exception):
             text = f"{self.location}: {text}"
         return text
 
-    def with_location(self, location: SourceLocation) -> "NetsurgeonError":
+    def with_location(self, location: SourceLocation) -> NetsurgeonError:
         """Return this error with ``location`` filled in if it had none."""
         if self.location is None:
             self.location = location
@@ -112,6 +113,11 @@ class EditError(NetsurgeonError):
 
 class EvaluationError(NetsurgeonError):
     """A failure while evaluating or training a network."""
+
+
+class ArgumentError(NetsurgeonError):
+    """A value an op cannot take: a function argument, an option or an attribute of the wrong
+    kind or form (raised by the registry; front-ends add the source location)."""
 
 
 def close_matches(word: str, candidates, n: int = 5) -> str | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from netsurgeon.formats import cntk
-from netsurgeon.formats.cntk import CntkFormatError, DEFAULT_VERSION, encode, read_buffer
+from netsurgeon.formats.cntk import DEFAULT_VERSION, CntkFormatError, encode, read_buffer
 from netsurgeon.graph import GROUPS, Network
 from netsurgeon.ops import OPS
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from netsurgeon.errors import FormatError
-from netsurgeon.formats import detect_format, load, save
-from netsurgeon.formats import native
+from netsurgeon.formats import detect_format, load, native, save
 from netsurgeon.graph import Network
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ops_helpers import net_with, shape_of
 
 from netsurgeon.errors import ShapeError, ValidationError
-from ops_helpers import net_with, shape_of
 
 
 # ---- element-wise -------------------------------------------------------------------------

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from tests.runtime import nets
 
 from netsurgeon.graph import Network
 from netsurgeon.runtime import compile_network, evaluate
 from netsurgeon.runtime.batch import Minibatch
-from netsurgeon.runtime.train import Trainer, TrainConfig
-from tests.runtime import nets
+from netsurgeon.runtime.train import TrainConfig, Trainer
 
 
 # ---- locally connected convolution ------------------------------------------------------------

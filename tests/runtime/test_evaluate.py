@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.runtime import nets
 
 import netsurgeon
 from netsurgeon.errors import EvaluationError
 from netsurgeon.runtime import compile_network, evaluate, generate
-from tests.runtime import nets
 
 
 def _softmax(z):

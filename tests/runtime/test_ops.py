@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.runtime import nets
 
 from netsurgeon.graph import Network
 from netsurgeon.ops import OPS
 from netsurgeon.runtime import compile_network, evaluate, generate
 from netsurgeon.runtime.batch import Minibatch
-from tests.runtime import nets
 
 
 def test_every_op_with_math_has_a_torch_kernel():
@@ -103,7 +103,7 @@ def test_batch_normalization_inference_both_layouts(inv_std):
     net, name = _net((3, 4, 4), build)
     x = r.normal(size=(2, 3, 4, 4)).astype(np.float32)
     got = _eval(net, name, x)
-    c = lambda a: a.reshape(1, 3, 1, 1)  # noqa: E731
+    c = lambda a: a.reshape(1, 3, 1, 1)
     want = (x - c(mean)) / np.sqrt(c(var) + (2e-5 if inv_std else 1e-5)) * c(scale) + c(bias)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=5e-5)
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.runtime import nets
 
 from netsurgeon.graph import Network
 from netsurgeon.runtime import Evaluator, evaluate
 from netsurgeon.runtime.batch import Minibatch
 from netsurgeon.runtime.readers import CTFReader, streams_for
-from netsurgeon.runtime.train import Trainer, TrainConfig
-from tests.runtime import nets
+from netsurgeon.runtime.train import TrainConfig, Trainer
 
 HERE = Path(__file__).parent
 

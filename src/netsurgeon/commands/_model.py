@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 
-
 def load_model(path: str, fmt: str | None = None):
     """A Network from a model file (native/CNTK) or, for ``.ndl``, from NDL text."""
     p = Path(path)

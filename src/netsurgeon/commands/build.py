@@ -12,8 +12,8 @@ any ``--macros``), ``run``, ``load`` and ``randomSeedOffset`` unless the options
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from netsurgeon.errors import NetsurgeonError
 

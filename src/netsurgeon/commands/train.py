@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.commands._model import load_model
     from netsurgeon.formats import save
     from netsurgeon.runtime.readers import CTFReader, streams_for
-    from netsurgeon.runtime.train import Trainer, TrainConfig
+    from netsurgeon.runtime.train import TrainConfig, Trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)

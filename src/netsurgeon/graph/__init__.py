@@ -1,11 +1,11 @@
-"""The network IR: named nodes, wiring, groups, traversal, wildcards and validation.
+"""The network IR: named nodes, wiring, groups, traversal, wildcards, edits and passes.
 
-This package never imports torch.
+This package never imports torch. See docs/ir.md for the invariants and the edit API.
 """
 
-from netsurgeon.graph._copy import clone_node, copy_network, copy_nodes
+from netsurgeon.graph._edit import clone, copy_network, copy_nodes, freeze, inference_mode
 from netsurgeon.graph._network import Network, group_name
-from netsurgeon.graph._node import GROUPS, Node
+from netsurgeon.graph._node import GROUPS, UNSET, Node, detached
 from netsurgeon.graph._traversal import (
     reachable_down,
     reachable_up,
@@ -14,20 +14,24 @@ from netsurgeon.graph._traversal import (
     strongly_connected_components,
     topological_order,
 )
-from netsurgeon.graph._validate import check_structure, validate
 from netsurgeon.graph._wildcard import Pattern, map_name, split_model_prefix
+from netsurgeon.graph.passes import prepare
 
 __all__ = [
     "GROUPS",
+    "UNSET",
     "Network",
     "Node",
     "Pattern",
-    "check_structure",
-    "clone_node",
+    "clone",
     "copy_network",
     "copy_nodes",
+    "detached",
+    "freeze",
     "group_name",
+    "inference_mode",
     "map_name",
+    "prepare",
     "reachable_down",
     "reachable_up",
     "recurrent_loops",
@@ -35,5 +39,4 @@ __all__ = [
     "split_model_prefix",
     "strongly_connected_components",
     "topological_order",
-    "validate",
 ]

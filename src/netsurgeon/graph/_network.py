@@ -1,17 +1,29 @@
 """The mutable network IR: uniquely named nodes, ordered inputs, node groups.
 
 Names are unique case-insensitively (CNTK compared them so); lookups try the exact name
-first. Every edge change goes through ``_set_inputs``, which keeps the users maps in step.
+first. The network owns everything derived from its nodes: the name index, the users of each
+node (kept in step by the one private edge setter ``_link``) and the edit counter
+``version``, which every change bumps so that compiled code never runs on a stale network.
 Multi-node edits check everything first and then mutate, so a failed edit changes nothing.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import GraphError, SourceLocation, close_matches
-from netsurgeon.graph._node import GROUPS, Node
+from netsurgeon.graph._node import (
+    GROUPS,
+    UNSET,
+    Node,
+    _apply_update,
+    _as_inputs,
+    _with_input,
+    canonical_attrs,
+    checked_attrs,
+)
 from netsurgeon.graph._wildcard import Pattern
 from netsurgeon.ops import OPS, OpRegistry
 
@@ -51,20 +63,27 @@ class Network:
         x = net.add("features", "InputValue", shape=(784,))
         W = net.add_parameter("W", np.zeros((784, 256), np.float32))
         h = net.add("h", "Times", inputs=(W, x))
+        net.update(W, value=np.ones((784, 256), np.float32))   # bumps net.version
         net.add_to_group("output", h)
     """
 
-    def __init__(self, name: str = "model", registry: "OpRegistry | None" = None) -> None:
+    def __init__(self, name: str = "model", registry: OpRegistry | None = None) -> None:
         self.name = name
         self._nodes: dict[str, Node] = {}
         self._ci: dict[str, Node] = {}
+        self._users: dict[Node, dict[Node, int]] = {}
         self._groups: dict[str, dict[Node, None]] = {g: {} for g in GROUPS}
-        self.version = 0  # bumped on every edit; caches compare it
+        self._version = 0
         self.metadata: dict[str, Any] = {}
         self.registry: OpRegistry = registry if registry is not None else OPS
+        self._ref = weakref.ref(self)
+
+    @property
+    def version(self) -> int:
+        """The edit counter: every change to a node, an edge, a name or a group bumps it."""
+        return self._version
 
     # ---- basic access -------------------------------------------------------------------
-
     def __len__(self) -> int:
         return len(self._nodes)
 
@@ -95,10 +114,10 @@ class Network:
             found = self._ci.get(name.lower())
         return found
 
-    def node(self, ref: "Node | str") -> Node:
+    def node(self, ref: Node | str) -> Node:
         """Resolve a node or name. Raises GraphError listing close matches."""
         if isinstance(ref, Node):
-            if self._nodes.get(ref.name) is not ref:
+            if self._nodes.get(ref._name) is not ref:
                 raise GraphError(f"node '{ref.name}' is not in network '{self.name}'", node=ref.name)
             return ref
         found = self.get(ref)
@@ -108,6 +127,14 @@ class Network:
                 hint=close_matches(ref, self._nodes),
             )
         return found
+
+    def users(self, ref: Node | str) -> list[Node]:
+        """Nodes that take ``ref`` as an input."""
+        return list(self._users[self.node(ref)])
+
+    def use_count(self, ref: Node | str, user: Node | str) -> int:
+        """How many inputs of ``user`` are ``ref``."""
+        return self._users[self.node(ref)].get(self.node(user), 0)
 
     def match(self, pattern: str) -> list[Node]:
         """Nodes matching a MEL pattern (§C.5), in CNTK name order."""
@@ -124,176 +151,277 @@ class Network:
         self,
         name: str,
         op: str,
-        inputs: Sequence["Node | str | None"] = (),
+        inputs: Sequence[Node | str | None] = (),
         *,
         attrs: Mapping[str, Any] | None = None,
         shape: Sequence[int] | None = None,
-        value: "np.ndarray | None" = None,
+        dynamic: bool | None = None,
+        value: np.ndarray | None = None,
         learning_rate_multiplier: float = 1.0,
         dtype: str = "float32",
         tags: Iterable[str] = (),
         location: SourceLocation | None = None,
+        file_fields: Mapping[str, Any] | None = None,
     ) -> Node:
-        """Create a node. Raises GraphError on a duplicate name or unknown op/input.
+        """Create a node. Attributes not given take the op's defaults; inputs may be None.
 
-        Attributes not given take the op's defaults. Inputs may be None (not yet connected).
+        Raises:
+            GraphError: a duplicate name, an unknown input, too many inputs for the op, an
+                unknown attribute or an attribute value of the wrong kind.
+            RegistryError: an unknown op.
         """
         self._check_new_name(name)
         spec = self.registry.op(op)
         resolved = [None if i is None else self.node(i) for i in inputs]
-        full_attrs = spec.default_attrs()
-        if attrs:
-            full_attrs.update(attrs)
         if value is not None and shape is None:
-            shape = tuple(value.shape)
-        node = Node(
-            name, spec.name, attrs=full_attrs, shape=tuple(shape) if shape is not None else None,
-            value=value, learning_rate_multiplier=learning_rate_multiplier, dtype=dtype,
-            tags=set(tags), location=location,
-        )
+            shape = value.shape
+        node = Node(name, spec.name, shape=shape, dynamic=dynamic, value=value,
+                    learning_rate_multiplier=learning_rate_multiplier, dtype=dtype, tags=tags,
+                    location=location, file_fields=file_fields)
+        node._attrs = canonical_attrs(node, spec, attrs)
+        if resolved:
+            self._check_arity(node, len(resolved))
         self._insert(node)
-        self._set_inputs(node, resolved)
+        if resolved:
+            self._link(node, tuple(resolved))
         return node
 
     def add_parameter(
         self,
         name: str,
-        value: "np.ndarray",
+        value: np.ndarray,
         *,
         learning_rate_multiplier: float = 1.0,
         location: SourceLocation | None = None,
     ) -> Node:
         """Create a LearnableParameter holding ``value`` (numpy order)."""
         return self.add(
-            name, "LearnableParameter", value=value, shape=tuple(value.shape),
+            name, "LearnableParameter", value=value, shape=tuple(value.shape), dynamic=False,
             learning_rate_multiplier=learning_rate_multiplier, dtype=str(value.dtype),
             location=location,
         )
 
     def adopt(self, node: Node) -> Node:
-        """Insert a detached node object (no inputs yet); used by copiers and readers."""
-        if node._network is not None:
-            raise GraphError(f"node '{node.name}' already belongs to a network", node=node.name)
-        self._check_new_name(node.name)
-        self._insert(node)
+        """Take a detached node into this network; its inputs must already be in it."""
+        self.adopt_all([node])
         return node
+
+    def adopt_all(self, nodes: Iterable[Node]) -> list[Node]:
+        """Take several detached nodes in at once (inputs in this network or among them).
+
+        Attributes are completed with the op defaults and checked. Everything is checked
+        before anything changes.
+
+        Raises:
+            GraphError: a node already in a network, a duplicate or clashing name, an input
+                outside this network and the set, too many inputs, a bad attribute.
+        """
+        todo = list(dict.fromkeys(nodes))
+        if not todo:
+            return todo
+        incoming = {id(n) for n in todo}
+        names: dict[str, Node] = {}
+        fixed: list[dict[str, Any]] = []
+        for n in todo:
+            if n._net is not None:
+                raise GraphError(f"node '{n.name}' already belongs to a network", node=n.name)
+            if not n._name:
+                raise GraphError("a node needs a non-empty name")
+            low = n._name.lower()
+            other = self._ci.get(low) or names.get(low)
+            if other is not None:
+                raise GraphError(f"a node named '{other.name}' already exists in network "
+                                 f"'{self.name}'; choose another name", node=n.name)
+            names[low] = n
+            for i in n._inputs:
+                if i is not None and id(i) not in incoming and self._nodes.get(i._name) is not i:
+                    raise GraphError(f"input '{i.name}' of '{n.name}' is not in network "
+                                     f"'{self.name}'; add it first", node=n.name)
+            spec = self.registry.op(n._op)
+            self._check_arity(n, len(n._inputs))
+            fixed.append(canonical_attrs(n, spec, n._attrs))
+        for n, attrs in zip(todo, fixed):
+            n._op = self.registry.op(n._op).name
+            n._attrs = attrs
+            self._insert(n)
+        for n in todo:
+            ins, n._inputs = n._inputs, ()
+            if ins:
+                self._link(n, ins)
+        return todo
 
     def _check_new_name(self, name: str) -> None:
         if not name:
             raise GraphError("a node needs a non-empty name")
-        if name.lower() in self._ci:
+        existing = self._ci.get(name.lower())
+        if existing is not None:
             raise GraphError(
-                f"a node named '{self._ci[name.lower()].name}' already exists in network "
-                f"'{self.name}'; choose another name", node=name,
+                f"a node named '{existing.name}' already exists in network '{self.name}'; "
+                "choose another name", node=name,
             )
 
+    def _check_arity(self, node: Node, count: int, *, complete: bool = False) -> None:
+        spec = self.registry.find_op(node._op)
+        if spec is None:
+            return
+        lo, hi = spec.arity
+        if (hi is not None and count > hi) or (complete and count < lo):
+            raise GraphError(f"{spec.name} operation '{node.name}' takes {spec.arity_text()} "
+                             f"inputs, not {count}", node=node.name)
+
     def _insert(self, node: Node) -> None:
-        self._nodes[node.name] = node
-        self._ci[node.name.lower()] = node
-        node._network = self
-        self.version += 1
+        self._nodes[node._name] = node
+        self._ci[node._name.lower()] = node
+        self._users[node] = {}
+        node._net = self._ref
+        self._version += 1
 
     # ---- edges --------------------------------------------------------------------------
-    def _set_inputs(self, node: Node, inputs: Sequence[Node | None]) -> None:
+    def _link(self, node: Node, inputs: tuple[Node | None, ...]) -> None:
+        """The one edge setter: replace ``node``'s inputs and keep the users maps in step."""
+        users = self._users
         for old in node._inputs:
             if old is not None:
-                count = old._users.get(node, 0) - 1
-                if count <= 0:
-                    old._users.pop(node, None)
+                mine = users[old]
+                count = mine[node] - 1
+                if count:
+                    mine[node] = count
                 else:
-                    old._users[node] = count
-        node._inputs = tuple(inputs)
-        for new in node._inputs:
+                    del mine[node]
+        node._inputs = inputs
+        for new in inputs:
             if new is not None:
-                new._users[node] = new._users.get(node, 0) + 1
-        self.version += 1
+                mine = users[new]
+                mine[node] = mine.get(node, 0) + 1
+        self._version += 1
 
-    def set_input(self, target: "Node | str", index: int, value: "Node | str | None") -> None:
+    def _resolve_inputs(self, inputs: Sequence[Node | str | None]) -> tuple[Node | None, ...]:
+        return _as_inputs([None if i is None else self.node(i) for i in inputs])
+
+    def set_input(self, target: Node | str, index: int, value: Node | str | None) -> None:
         """Set input ``index`` of ``target``; ``index == len(inputs)`` appends (MEL SetInput).
 
         Raises:
-            GraphError: index beyond the current input count, or unknown nodes.
+            GraphError: index beyond the current input count or the op's arity, or unknown
+                nodes.
         """
         node = self.node(target)
         new = None if value is None else self.node(value)
-        inputs = list(node._inputs)
-        if index < 0 or index > len(inputs):
-            raise GraphError(
-                f"input index {index} out of range: '{node.name}' has {len(inputs)} inputs; "
-                "set the inputs with lower indices first", node=node.name,
-            )
-        if index == len(inputs):
-            inputs.append(new)
-        else:
-            inputs[index] = new
-        self._set_inputs(node, inputs)
+        inputs = _with_input(node, index, new)
+        self._check_arity(node, len(inputs))
+        self._link(node, tuple(inputs))
 
-    def set_inputs(self, target: "Node | str", inputs: Sequence["Node | str | None"]) -> None:
-        """Replace all inputs of ``target`` at once."""
+    def set_inputs(self, target: Node | str, inputs: Sequence[Node | str | None], *,
+                   complete: bool = False) -> None:
+        """Replace all inputs of ``target`` at once.
+
+        Raises:
+            GraphError: unknown nodes, more inputs than the op takes, or (with ``complete``)
+                fewer than it needs.
+        """
         node = self.node(target)
-        self._set_inputs(node, [None if i is None else self.node(i) for i in inputs])
+        resolved = self._resolve_inputs(inputs)
+        self._check_arity(node, len(resolved), complete=complete)
+        self._link(node, resolved)
 
     def replace_all_uses_with(
-        self, old: "Node | str", new: "Node | str", exclude: Iterable["Node | str"] = ()
+        self, old: Node | str, new: Node | str, exclude: Iterable[Node | str] = ()
     ) -> list[Node]:
         """Make every user of ``old`` (except ``exclude``) use ``new``; returns the users changed."""
         old_node, new_node = self.node(old), self.node(new)
         skip = {self.node(e) for e in exclude}
         changed = []
-        for user in list(old_node._users):
+        for user in list(self._users[old_node]):
             if user in skip:
                 continue
-            self._set_inputs(user, [new_node if i is old_node else i for i in user._inputs])
+            self._link(user, tuple(new_node if i is old_node else i for i in user._inputs))
             changed.append(user)
         return changed
 
+    # ---- fields and attributes ------------------------------------------------------------
+    def update(
+        self,
+        ref: Node | str,
+        *,
+        value: Any = UNSET,
+        shape: Any = UNSET,
+        dynamic: Any = UNSET,
+        learning_rate_multiplier: Any = UNSET,
+        dtype: Any = UNSET,
+        tags: Any = UNSET,
+        location: Any = UNSET,
+        file_fields: Any = UNSET,
+    ) -> Node:
+        """Change node fields; the version is bumped when something changed.
+
+        A new ``value`` (a numpy array) replaces the old one; compiled code made before the
+        change refuses to run, so an evaluator recompiles and sees the new weights.
+
+        Raises:
+            GraphError: an unknown node or a value that is not an array.
+        """
+        node = self.node(ref)
+        fields = {"value": value, "shape": shape, "dynamic": dynamic,
+                  "learning_rate_multiplier": learning_rate_multiplier, "dtype": dtype,
+                  "tags": tags, "location": location, "file_fields": file_fields}
+        if _apply_update(node, fields):
+            self._version += 1
+        return node
+
+    def set_attrs(self, ref: Node | str, **attrs: Any) -> Node:
+        """Change op attributes (checked against the op's AttrSpecs and coerced to their kind).
+
+        Raises:
+            GraphError: an unknown attribute or a value of the wrong kind.
+        """
+        node = self.node(ref)
+        spec = self.registry.op(node._op)
+        new = checked_attrs(node, spec, attrs)
+        if any(node._attrs.get(k, UNSET) != v for k, v in new.items()):
+            node._attrs.update(new)
+            self._version += 1
+        return node
+
     # ---- removal and renaming ----------------------------------------------------------
-    def remove(self, ref: "Node | str", *, detach_users: str = "refuse") -> None:
+    def remove(self, ref: Node | str, *, detach_users: str = "refuse") -> None:
         """Remove a node.
 
         Args:
             detach_users: what to do with nodes that still use it: ``refuse`` (raise
                 GraphError listing them) or ``all`` (set every such input to None).
-                ``first`` is accepted for MEL and behaves as ``all``: CNTK nulled only each
-                user's first reference and left a second one dangling on a deleted node.
         """
         self.remove_many([ref], detach_users=detach_users)
 
-    def remove_many(self, refs: Iterable["Node | str"], *, detach_users: str = "refuse") -> None:
+    def remove_many(self, refs: Iterable[Node | str], *, detach_users: str = "refuse") -> None:
         """Remove several nodes; all are checked before any is removed."""
-        nodes = []
-        seen: set[int] = set()
-        for r in refs:
-            n = self.node(r)
-            if id(n) not in seen:
-                seen.add(id(n))
-                nodes.append(n)
+        if detach_users not in ("refuse", "all"):
+            raise GraphError(f"detach_users must be 'refuse' or 'all', not {detach_users!r}")
+        nodes = list(dict.fromkeys(self.node(r) for r in refs))
         doomed = set(nodes)
         if detach_users == "refuse":
             for n in nodes:
-                outside = [u.name for u in n._users if u not in doomed]
+                outside = [u.name for u in self._users[n] if u not in doomed]
                 if outside:
                     raise GraphError(
                         f"cannot remove '{n.name}': still used by {', '.join(sorted(outside))}; "
                         "rewire those nodes first", node=n.name,
                     )
-        elif detach_users not in ("all", "first"):
-            raise ValueError(f"detach_users must be refuse, all or first, not {detach_users!r}")
         for n in nodes:
-            for user in list(n._users):
-                if user in doomed and detach_users == "refuse":
-                    continue
-                self._set_inputs(user, [None if i is n else i for i in user._inputs])
+            for user in list(self._users[n]):
+                if user not in doomed:
+                    self._link(user, tuple(None if i is n else i for i in user._inputs))
         for n in nodes:
-            self._set_inputs(n, [])
+            self._link(n, ())
+        for n in nodes:
             for members in self._groups.values():
                 members.pop(n, None)
-            del self._nodes[n.name]
-            del self._ci[n.name.lower()]
-            n._network = None
-        self.version += 1
+            del self._nodes[n._name]
+            del self._ci[n._name.lower()]
+            del self._users[n]
+            n._net = None
+        self._version += 1
 
-    def rename(self, ref: "Node | str", new_name: str) -> Node:
+    def rename(self, ref: Node | str, new_name: str) -> Node:
         """Rename a node; inputs, users and groups follow it.
 
         Raises GraphError if ``new_name`` exists (case-insensitively, as CNTK: ``a`` -> ``A``
@@ -307,12 +435,12 @@ class Network:
         if not new_name:
             raise GraphError("a node needs a non-empty name", node=node.name)
         # O(1): the renamed node moves to the end of the insertion order
-        del self._nodes[node.name]
-        del self._ci[node.name.lower()]
-        node.name = new_name
+        del self._nodes[node._name]
+        del self._ci[node._name.lower()]
+        node._name = new_name
         self._nodes[new_name] = node
         self._ci[new_name.lower()] = node
-        self.version += 1
+        self._version += 1
         return node
 
     def rename_many(self, mapping: Mapping[str, str]) -> None:
@@ -322,15 +450,17 @@ class Network:
         for old in nodes:
             final.pop(old.lower(), None)
         for old, new in nodes.items():
+            if not new:
+                raise GraphError("a node needs a non-empty name", node=old)
             if new.lower() in final:
                 raise GraphError(f"cannot rename '{old}' to '{new}': that name is taken", node=old)
             final[new.lower()] = new
         objs = {old: self._nodes[old] for old in nodes}
         for old, node in objs.items():
-            node.name = nodes[old]
-        self._nodes = {n.name: n for n in self._nodes.values()}
+            node._name = nodes[old]
+        self._nodes = {n._name: n for n in self._nodes.values()}
         self._ci = {k.lower(): n for k, n in self._nodes.items()}
-        self.version += 1
+        self._version += 1
 
     # ---- groups ---------------------------------------------------------------------------
     def group(self, name: str) -> list[Node]:
@@ -340,37 +470,49 @@ class Network:
     def groups(self) -> dict[str, list[Node]]:
         return {g: list(m) for g, m in self._groups.items()}
 
-    def add_to_group(self, group: str, ref: "Node | str") -> None:
+    def add_to_group(self, group: str, ref: Node | str) -> None:
         """Add a node to a group (no effect if it is already a member)."""
-        self._groups[group_name(group)].setdefault(self.node(ref), None)
-        self.version += 1
+        members = self._groups[group_name(group)]
+        node = self.node(ref)
+        if node not in members:
+            members[node] = None
+            self._version += 1
 
-    def remove_from_group(self, group: str, ref: "Node | str") -> None:
-        self._groups[group_name(group)].pop(self.node(ref), None)
-        self.version += 1
+    def remove_from_group(self, group: str, ref: Node | str) -> None:
+        members = self._groups[group_name(group)]
+        node = self.node(ref)
+        if node in members:
+            del members[node]
+            self._version += 1
 
-    def groups_of(self, ref: "Node | str") -> list[str]:
+    def groups_of(self, ref: Node | str) -> list[str]:
         node = self.node(ref)
         return [g for g, members in self._groups.items() if node in members]
 
     # ---- whole-network operations ----------------------------------------------------------
-    def copy(self, name: str | None = None) -> "Network":
-        """A deep copy (values copied, iterative so any depth works)."""
-        from netsurgeon.graph._copy import copy_network
+    def copy(self, name: str | None = None, *, share_values: bool = False) -> Network:
+        """A copy (iterative, so any depth works); values copied once unless shared."""
+        from netsurgeon.graph._edit import copy_network
 
-        return copy_network(self, name)
+        return copy_network(self, name, share_values=share_values)
 
     def lint(self) -> None:
-        """Check internal consistency: names, ownership, users against inputs. Raises GraphError."""
+        """Check internal consistency and attributes against the registry. Raises GraphError."""
         from netsurgeon.graph._lint import lint
 
         lint(self)
 
-    def validate(self, registry: "OpRegistry | None" = None) -> None:
-        """Infer shapes and check arity, inputs and cycles; raises ValidationError."""
-        from netsurgeon.graph._validate import validate
+    def validate(self, registry: OpRegistry | None = None) -> None:
+        """Check arity, inputs and cycles and infer every shape; raises ValidationError.
 
-        validate(self, registry or self.registry)
+        Values are not touched: parameters whose shape was completed here get their values
+        from :class:`~netsurgeon.graph.passes.InitializeParameters` (see ``prepare``).
+        """
+        from netsurgeon.graph.passes import CheckStructure, InferShapes
+
+        reg = registry or self.registry
+        CheckStructure(reg)(self)
+        InferShapes(reg)(self)
 
     def __repr__(self) -> str:
         return f"<Network {self.name!r}: {len(self._nodes)} nodes>"

@@ -1,99 +1,362 @@
 """A node of a :class:`~netsurgeon.graph.Network`.
 
-NOTE: why inputs are read-only. Every edge lives twice, as ``a.inputs[i] is b`` and as
-``a in b.users``; only ``Network`` edits edges, through one private method, so the two views
-never drift apart (torch.fx once left erased nodes in their inputs' users).
+NOTE: why every field is read-only. A network caches what it derives from its nodes: the name
+index, the users of every node, and the edit counter that compiled code compares before it
+runs. A node that belongs to a network therefore changes only through that network
+(``net.update``, ``net.set_attrs``, ``net.set_inputs``, ``net.rename``), or through the node
+methods of the same names, which forward to it. A *detached* node (no network yet, as
+BrainScript builds them) has nothing to keep in step, so the same methods change it directly.
+
+NOTE: why no back references. A node keeps its inputs, never its users, and only a weak
+reference to its network: the network holds the users maps. So nothing forms a reference
+cycle and a dropped network (with its weights) is freed at once by reference counting.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.errors import SourceLocation
+from netsurgeon.errors import GraphError, SourceLocation
 
 if TYPE_CHECKING:
     import numpy as np
 
     from netsurgeon.graph._network import Network
+    from netsurgeon.ops import OpRegistry
 
-__all__ = ["Node", "GROUPS"]
+__all__ = ["Node", "GROUPS", "UNSET", "detached"]
 
 #: The five node groups a network keeps, in CNTK's order.
 GROUPS: tuple[str, ...] = ("feature", "label", "criterion", "evaluation", "output")
 
 
+class _Unset:
+    """Marks an :meth:`Node.update` field that was not given."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+#: the fields :meth:`Network.update` may change, besides attributes, inputs and the name
+FIELDS = ("value", "shape", "dynamic", "learning_rate_multiplier", "dtype", "tags", "location",
+          "file_fields")
+
+
 class Node:
-    """One named operation in a network.
+    """One named operation in a network. Every field is read-only; see the module notes.
 
     Attributes:
         name: unique (case-insensitively) within its network.
-        op: the registry op name (``Times``).
-        attrs: op attributes (see the op's ``OpSpec.attrs``).
-        shape: output sample shape in numpy order, or None before validation.
+        op: the registry's canonical op name (``Times``).
+        inputs: the ordered inputs; a missing input is None.
+        attrs: the op's attributes (read-only mapping; every attribute of ``OpSpec.attrs``
+            once the node is in a network, defaults filled in, values in canonical form).
+        shape: output sample shape in numpy order, or None before shape inference.
         dynamic: whether the output carries the batch/sequence axis (None = not inferred).
         tags: tag texts given to the node (``criterion``...); group membership is the
             network's, tags are copied with the node, groups are not (as in CNTK).
-        value: parameter or precomputed tensor (numpy), else None.
+        value: parameter or precomputed tensor (numpy), else None. Replace it with
+            ``net.update(node, value=...)``; writing into the array in place is seen by code
+            compiled before only where that code shares the array's memory.
         learning_rate_multiplier: 0 freezes a parameter.
         dtype: element type name (``float32``, ``float64``, ``float16``).
         location: where the node was defined in a source file, if known.
+        file_fields: what a file format stored that is not an op attribute (a matrix name,
+            the legacy spelling of the op, header words), kept for byte-identical round
+            trips; keys are ``<format layer>.<field>`` (``cntk_v1.matrix_name``).
     """
 
-    __slots__ = (
-        "name", "op", "_inputs", "attrs", "shape", "dynamic", "tags", "value",
-        "learning_rate_multiplier", "dtype", "location", "_users", "_network", "__weakref__",
-    )
+    __slots__ = ("_name", "_op", "_inputs", "_attrs", "_shape", "_dynamic", "_tags", "_value",
+                 "_lrm", "_dtype", "_location", "_file_fields", "_net", "__weakref__")
 
     def __init__(
         self,
         name: str,
         op: str,
+        inputs: Sequence[Node | None] = (),
         *,
-        attrs: dict[str, Any] | None = None,
-        shape: tuple[int, ...] | None = None,
-        value: "np.ndarray | None" = None,
+        attrs: Mapping[str, Any] | None = None,
+        shape: Sequence[int] | None = None,
+        dynamic: bool | None = None,
+        value: np.ndarray | None = None,
         learning_rate_multiplier: float = 1.0,
         dtype: str = "float32",
-        tags: set[str] | None = None,
+        tags: Iterable[str] = (),
         location: SourceLocation | None = None,
+        file_fields: Mapping[str, Any] | None = None,
     ) -> None:
-        self.name = name
-        self.op = op
-        self._inputs: tuple[Node | None, ...] = ()
-        self.attrs: dict[str, Any] = dict(attrs) if attrs else {}
-        self.shape = tuple(shape) if shape is not None else None
-        self.dynamic: bool | None = None
-        self.tags: set[str] = set(tags) if tags else set()
-        self.value = value
-        self.learning_rate_multiplier = float(learning_rate_multiplier)
-        self.dtype = dtype
-        self.location = location
-        self._users: dict[Node, int] = {}
-        self._network: Network | None = None
+        """A detached node: attributes are kept as given until a network adopts it (use
+        :func:`detached` for one whose attributes are checked and completed at once)."""
+        self._name = name
+        self._op = op
+        self._inputs: tuple[Node | None, ...] = _as_inputs(inputs)
+        self._attrs: dict[str, Any] = dict(attrs) if attrs else {}
+        self._shape = tuple(int(d) for d in shape) if shape is not None else None
+        self._dynamic = dynamic
+        self._tags: frozenset[str] = frozenset(tags)
+        self._value = value
+        self._lrm = float(learning_rate_multiplier)
+        self._dtype = dtype
+        self._location = location
+        self._file_fields: dict[str, Any] = dict(file_fields) if file_fields else {}
+        self._net: weakref.ref[Network] | None = None
+
+    # ---- read-only fields ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
-    def inputs(self) -> tuple["Node | None", ...]:
-        """The ordered inputs; a missing input is None. Edit through the network."""
+    def op(self) -> str:
+        return self._op
+
+    @property
+    def inputs(self) -> tuple[Node | None, ...]:
+        """The ordered inputs; a missing input is None."""
         return self._inputs
 
     @property
-    def users(self) -> list["Node"]:
-        """Nodes that take this node as an input, in no particular order."""
-        return list(self._users)
+    def attrs(self) -> Mapping[str, Any]:
+        """The op attributes (read-only; change them with ``set_attrs``)."""
+        return MappingProxyType(self._attrs)
 
     @property
-    def network(self) -> "Network | None":
-        return self._network
+    def shape(self) -> tuple[int, ...] | None:
+        return self._shape
+
+    @property
+    def dynamic(self) -> bool | None:
+        return self._dynamic
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self._tags
+
+    @property
+    def value(self) -> np.ndarray | None:
+        return self._value
+
+    @property
+    def learning_rate_multiplier(self) -> float:
+        return self._lrm
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def location(self) -> SourceLocation | None:
+        return self._location
+
+    @property
+    def file_fields(self) -> Mapping[str, Any]:
+        """File-format fields that are not op attributes (read-only)."""
+        return MappingProxyType(self._file_fields)
+
+    @property
+    def network(self) -> Network | None:
+        """The network this node belongs to, or None for a detached node."""
+        return self._net() if self._net is not None else None
+
+    @property
+    def users(self) -> list[Node]:
+        """Nodes of the same network that take this node as an input, in no particular order
+        (always empty for a detached node)."""
+        net = self.network
+        return list(net._users[self]) if net is not None else []
 
     @property
     def needs_gradient(self) -> bool:
         """CNTK's NeedsGradient: true when the learning-rate multiplier is above 0."""
-        return self.learning_rate_multiplier > 0
+        return self._lrm > 0
 
-    @property
-    def is_parameter(self) -> bool:
-        return self.op == "LearnableParameter"
+    # ---- changes (forwarded to the network when there is one) --------------------------------
+    def update(self, **fields: Any) -> Node:
+        """Change fields (``value``, ``shape``, ``dynamic``, ``learning_rate_multiplier``,
+        ``dtype``, ``tags``, ``location``, ``file_fields``); see :meth:`Network.update`."""
+        net = self.network
+        if net is not None:
+            net.update(self, **fields)
+        else:
+            _apply_update(self, fields)
+        return self
+
+    def set_attrs(self, **attrs: Any) -> Node:
+        """Change op attributes; see :meth:`Network.set_attrs`. A detached node checks them
+        against the shared registry when it knows the op."""
+        net = self.network
+        if net is not None:
+            net.set_attrs(self, **attrs)
+            return self
+        from netsurgeon.ops import OPS
+
+        spec = OPS.find_op(self._op)
+        self._attrs.update(checked_attrs(self, spec, attrs) if spec is not None else attrs)
+        return self
+
+    def set_inputs(self, inputs: Sequence[Node | None]) -> Node:
+        """Replace all inputs; see :meth:`Network.set_inputs`."""
+        net = self.network
+        if net is not None:
+            net.set_inputs(self, inputs)
+        else:
+            self._inputs = _as_inputs(inputs)
+        return self
+
+    def set_input(self, index: int, value: Node | None) -> Node:
+        """Set input ``index``; ``index == len(inputs)`` appends. See :meth:`Network.set_input`."""
+        net = self.network
+        if net is not None:
+            net.set_input(self, index, value)
+        else:
+            self._inputs = _as_inputs(_with_input(self, index, value))
+        return self
+
+    def replace_input_with(self, old: Node, new: Node | None) -> int:
+        """Make every input that is ``old`` be ``new``; returns how many were replaced."""
+        count = sum(1 for i in self._inputs if i is old)
+        if count:
+            self.set_inputs([new if i is old else i for i in self._inputs])
+        return count
+
+    def rename(self, new_name: str) -> Node:
+        """Rename the node; see :meth:`Network.rename`."""
+        net = self.network
+        if net is not None:
+            net.rename(self, new_name)
+        else:
+            if not new_name:
+                raise GraphError("a node needs a non-empty name", node=self._name)
+            self._name = new_name
+        return self
 
     def __repr__(self) -> str:
-        ins = ", ".join("NULL" if i is None else i.name for i in self._inputs)
-        return f"<Node {self.name}={self.op}({ins})>"
+        ins = ", ".join("NULL" if i is None else i._name for i in self._inputs)
+        return f"<Node {self._name}={self._op}({ins})>"
+
+
+def detached(
+    name: str,
+    op: str,
+    inputs: Sequence[Node | None] = (),
+    *,
+    registry: OpRegistry | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> Node:
+    """A detached node whose op is resolved and attributes completed and checked now.
+
+    Raises:
+        RegistryError: unknown op. GraphError: unknown attribute or a value of the wrong kind.
+    """
+    from netsurgeon.ops import OPS
+
+    spec = (registry or OPS).op(op)
+    node = Node(name, spec.name, inputs, **fields)
+    node._attrs = canonical_attrs(node, spec, attrs)
+    return node
+
+
+# ---- helpers the graph package shares (private to it) -------------------------------------------
+def _as_inputs(inputs: Sequence[Node | None]) -> tuple[Node | None, ...]:
+    out = tuple(inputs)
+    for i in out:
+        if i is not None and not isinstance(i, Node):
+            raise GraphError(f"an input must be a Node or None, not {type(i).__name__}")
+    return out
+
+
+def _with_input(node: Node, index: int, value: Node | None) -> list[Node | None]:
+    inputs = list(node._inputs)
+    if index < 0 or index > len(inputs):
+        raise GraphError(f"input index {index} out of range: '{node._name}' has {len(inputs)} "
+                         "inputs; set the inputs with lower indices first", node=node._name)
+    if index == len(inputs):
+        inputs.append(value)
+    else:
+        inputs[index] = value
+    return inputs
+
+
+def canonical_attrs(node: Node, spec: Any, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``spec``'s defaults updated with ``given``, coerced; errors name the node."""
+    from netsurgeon.errors import ArgumentError
+
+    try:
+        return spec.canonical_attrs(given)
+    except ArgumentError as exc:
+        raise GraphError(exc.message, node=node._name, hint=exc.hint) from None
+
+
+def checked_attrs(node: Node, spec: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` coerced to the kinds ``spec`` declares; errors name the node."""
+    from netsurgeon.errors import ArgumentError
+
+    out = {}
+    for key, value in given.items():
+        try:
+            out[key] = spec.attr_spec(key).coerce(value)
+        except ArgumentError as exc:
+            raise GraphError(f"{spec.name} attribute '{key}': {exc.message}", node=node._name,
+                             hint=exc.hint) from None
+    return out
+
+
+def _apply_update(node: Node, fields: Mapping[str, Any]) -> bool:
+    """Set ``fields`` on ``node`` (checked); returns whether anything changed."""
+    changed = False
+    for key, value in fields.items():
+        if value is UNSET:
+            continue
+        if key == "value":
+            if value is not None and not hasattr(value, "shape"):
+                raise GraphError(f"value of '{node._name}' must be a numpy array or None, not "
+                                 f"{type(value).__name__}", node=node._name)
+            changed |= value is not node._value
+            node._value = value
+        elif key == "shape":
+            shape = tuple(int(d) for d in value) if value is not None else None
+            changed |= shape != node._shape
+            node._shape = shape
+        elif key == "dynamic":
+            flag = None if value is None else bool(value)
+            changed |= flag != node._dynamic
+            node._dynamic = flag
+        elif key == "learning_rate_multiplier":
+            lrm = float(value)
+            changed |= lrm != node._lrm
+            node._lrm = lrm
+        elif key == "dtype":
+            changed |= value != node._dtype
+            node._dtype = str(value)
+        elif key == "tags":
+            tags = frozenset(value)
+            changed |= tags != node._tags
+            node._tags = tags
+        elif key == "location":
+            changed |= value != node._location
+            node._location = value
+        elif key == "file_fields":
+            new = dict(value)
+            changed |= new != node._file_fields
+            node._file_fields = new
+        else:
+            raise GraphError(f"'{key}' is not a node field that update() changes (fields: "
+                             f"{', '.join(FIELDS)}; attributes go through set_attrs, inputs "
+                             "through set_inputs, the name through rename)", node=node._name)
+    return changed

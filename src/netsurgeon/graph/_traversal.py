@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-def _edges(node: "Node", registry: "OpRegistry | None", skip_delayed: bool) -> list["Node"]:
+def _edges(node: Node, registry: OpRegistry | None, skip_delayed: bool) -> list[Node]:
     if skip_delayed and registry is not None:
         delayed = registry.op(node.op).delayed_inputs if registry.has_op(node.op) else frozenset()
         if delayed:
@@ -36,12 +36,12 @@ def _edges(node: "Node", registry: "OpRegistry | None", skip_delayed: bool) -> l
 
 
 def topological_order(
-    net: "Network",
-    roots: Iterable["Node"] | None = None,
+    net: Network,
+    roots: Iterable[Node] | None = None,
     *,
     skip_delayed: bool = True,
-    registry: "OpRegistry | None" = None,
-) -> list["Node"]:
+    registry: OpRegistry | None = None,
+) -> list[Node]:
     """Inputs before users. With ``roots``, only their ancestors (roots included).
 
     Raises ValidationError naming a node on a cycle that has no delay node.
@@ -79,7 +79,7 @@ def topological_order(
     return order
 
 
-def _closure(starts: Iterable["Node"], neighbours) -> list["Node"]:
+def _closure(starts: Iterable[Node], neighbours) -> list[Node]:
     """The starts and everything reachable through ``neighbours(node)``, in discovery order."""
     seen: dict[Node, None] = {}
     stack = list(starts)
@@ -92,17 +92,18 @@ def _closure(starts: Iterable["Node"], neighbours) -> list["Node"]:
     return list(seen)
 
 
-def reachable_up(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
+def reachable_up(net: Network, starts: Iterable[Node]) -> list[Node]:
     """Every node the starts depend on (through all inputs, delayed too), starts included."""
     return _closure(starts, lambda n: n.inputs)
 
 
-def reachable_down(net: "Network", starts: Iterable["Node"]) -> list["Node"]:
+def reachable_down(net: Network, starts: Iterable[Node]) -> list[Node]:
     """Every node that depends on the starts, starts included."""
-    return _closure(starts, lambda n: n._users)
+    users = net._users
+    return _closure(starts, lambda n: users[n])
 
 
-def strongly_connected_components(net: "Network", nodes: Iterable["Node"] | None = None) -> list[list["Node"]]:
+def strongly_connected_components(net: Network, nodes: Iterable[Node] | None = None) -> list[list[Node]]:
     """Tarjan's algorithm without recursion, over all input edges (delayed included).
 
     Returns components in reverse topological order of the condensation (inputs first).
@@ -156,7 +157,7 @@ def strongly_connected_components(net: "Network", nodes: Iterable["Node"] | None
     return result
 
 
-def recurrent_loops(net: "Network") -> list[list["Node"]]:
+def recurrent_loops(net: Network) -> list[list[Node]]:
     """The strongly connected components that form loops (more than one node, or a self-loop)."""
     return [
         comp for comp in strongly_connected_components(net)
@@ -164,9 +165,9 @@ def recurrent_loops(net: "Network") -> list[list["Node"]]:
     ]
 
 
-def roots(net: "Network") -> list["Node"]:
+def roots(net: Network) -> list[Node]:
     """Nodes nobody uses, plus criterion, evaluation and output nodes (CNTK's roots)."""
-    found: dict[Node, None] = {n: None for n in net.nodes if not n.users}
+    found: dict[Node, None] = {n: None for n, users in net._users.items() if not users}
     for g in ("criterion", "evaluation", "output"):
         for n in net.group(g):
             found.setdefault(n, None)

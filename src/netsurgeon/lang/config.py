@@ -105,7 +105,7 @@ class TextMap:
         return SourceLocation(self.source, line, column if fixed else column + offset - self._offsets[i])
 
     @classmethod
-    def starting_at(cls, text: str, location: SourceLocation | None) -> "TextMap":
+    def starting_at(cls, text: str, location: SourceLocation | None) -> TextMap:
         """A map for ``text`` that starts at ``location`` (continuation lines start at column 1)."""
         loc = location or SourceLocation(None, 1, 1)
         tmap = cls(loc.file)
@@ -135,7 +135,7 @@ class SourceText:
 
     @classmethod
     def plain(cls, text: str, source: str | None = None,
-              location: SourceLocation | None = None) -> "SourceText":
+              location: SourceLocation | None = None) -> SourceText:
         """Wrap already-processed text (no comment stripping) with a simple line map."""
         text = text.translate(_TYPOGRAPHIC)
         if location is None:
@@ -370,7 +370,7 @@ class Record:
 
     def __init__(self, text: str, start: int, end: int, location: SourceLocation | None = None,
                  quoted: bool = False, braced: bool = False,
-                 locate: "Callable[[int], SourceLocation | None] | None" = None) -> None:
+                 locate: Callable[[int], SourceLocation | None] | None = None) -> None:
         self.text = text
         self.start = start
         self.end = end
@@ -405,7 +405,7 @@ class Tokenizer:
     character is always part of its first record (MEL's choice: ``Copy(*.W, x)``).
     """
 
-    def __init__(self, text: "str | SourceText", extra_sep: str = "", start: int = 0,
+    def __init__(self, text: str | SourceText, extra_sep: str = "", start: int = 0,
                  end: int | None = None, *, block: bool = False,
                  custom_separators: bool = True) -> None:
         self.custom_separators = custom_separators
@@ -523,10 +523,10 @@ class Tokenizer:
             return Record(text[pos:end], pos, end, locate=self.location)
 
 
-_STOP_CACHE: dict[str, "re.Pattern[str]"] = {}
+_STOP_CACHE: dict[str, re.Pattern[str]] = {}
 
 
-def _stop_re(seps: str) -> "re.Pattern[str]":
+def _stop_re(seps: str) -> re.Pattern[str]:
     """A regex finding the next separator or opening bracket (cached per separator set)."""
     pat = _STOP_CACHE.get(seps)
     if pat is None:
@@ -541,7 +541,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, col
 
 
-def tokenize(text: "str | SourceText", extra_sep: str = ";", start: int = 0,
+def tokenize(text: str | SourceText, extra_sep: str = ";", start: int = 0,
              end: int | None = None) -> list[Record]:
     """All records of ``text`` (A.3); ``extra_sep`` is ``;`` for scripts and dictionaries,
     ``:`` for config arrays and ``,`` for MEL argument lists."""
@@ -574,13 +574,13 @@ def _repeat_split(text: str) -> tuple[str, int] | None:
     return head.rstrip(), int(count)
 
 
-def _locator(text: "str | SourceText") -> "Callable[[int], SourceLocation | None]":
+def _locator(text: str | SourceText) -> Callable[[int], SourceLocation | None]:
     if isinstance(text, SourceText):
         return text.location
     return lambda offset: SourceLocation(None, *_line_col(text, offset))
 
 
-def split_array_records(text: "str | SourceText", start: int = 0,
+def split_array_records(text: str | SourceText, start: int = 0,
                         end: int | None = None) -> list[Record]:
     """The elements of a config array (A.5) as records: ``,``/newline/``:`` separated,
     ``value*N`` repeated N times, bracketed elements kept whole, all trimmed."""
@@ -600,7 +600,7 @@ def split_array_records(text: "str | SourceText", start: int = 0,
     return out
 
 
-def split_array(text: "str | SourceText") -> list[str]:
+def split_array(text: str | SourceText) -> list[str]:
     """The elements of a config array as strings (A.5)."""
     return [r.text for r in split_array_records(text)]
 
@@ -659,7 +659,7 @@ _TRUE = {"t", "true", "T", "True", "TRUE", "1"}
 _FALSE = {"f", "false", "F", "False", "FALSE", "0", ""}
 
 
-def to_bool(text: "str | bool", what: str = "value", location: SourceLocation | None = None) -> bool:
+def to_bool(text: str | bool, what: str = "value", location: SourceLocation | None = None) -> bool:
     """CNTK's booleans: ``t true T True TRUE 1`` and ``f false F False FALSE 0`` or empty."""
     if isinstance(text, bool):
         return text
@@ -696,7 +696,7 @@ class ConfigDict:
     ``$var$`` substitution against this scope and its parents (A.4).
     """
 
-    def __init__(self, src: SourceText | None = None, parent: "ConfigDict | None" = None,
+    def __init__(self, src: SourceText | None = None, parent: ConfigDict | None = None,
                  name: str = "") -> None:
         self.src = src
         self.parent = parent
@@ -766,7 +766,7 @@ class ConfigDict:
     def items(self) -> list[tuple[str, str]]:
         return [(e.key, e.value) for e in self._entries.values()]
 
-    def find(self, key: str) -> "ConfigDict | None":
+    def find(self, key: str) -> ConfigDict | None:
         """The innermost scope (this one or a parent) that defines ``key``."""
         scope: ConfigDict | None = self
         low = key.lower()
@@ -799,7 +799,7 @@ class ConfigDict:
             return entry.value
         return substitute_variables(entry.value, self.lookup_variable, entry.location)
 
-    def section(self, key: str) -> "ConfigDict | None":
+    def section(self, key: str) -> ConfigDict | None:
         """The child dictionary for a ``key=[...]`` value (looked up through parents)."""
         scope = self.find(key)
         if scope is None:
@@ -822,7 +822,7 @@ class ConfigDict:
         value = self.raw(key)
         return value is not None and value.lstrip().startswith("[")
 
-    def walk(self) -> Iterator[tuple["ConfigDict", str, str]]:
+    def walk(self) -> Iterator[tuple[ConfigDict, str, str]]:
         """Every (scope, key, raw value) in this dictionary and its sections, depth first,
         in file order (iterative)."""
         stack: list[Iterator[_Entry]] = [iter(list(self._entries.values()))]
@@ -855,7 +855,7 @@ def first_of(text: str, chars: str) -> int:
     return best
 
 
-def parse_config(text: "str | SourceText", source: str | None = None,
+def parse_config(text: str | SourceText, source: str | None = None,
                  lookup: Callable[[str], str | None] | None = None) -> ConfigDict:
     """Parse config text (comment-stripped here if given as a plain string) into a dictionary."""
     src = text if isinstance(text, SourceText) else read_source(text, source, lookup)

@@ -1,12 +1,14 @@
 """The node-type registry: every op netsurgeon knows, with its functions and shape rule.
 
-``OPS`` is built once at import and is read-only afterwards (only :meth:`OpRegistry.extend`
-attaches later layers' parts). Functions that need a registry take ``registry=OPS`` so tests
-can build a private one with :func:`build_registry`.
+``OPS`` is built once at import and is read-only afterwards (later layers attach their per-op
+tables with :meth:`OpRegistry.attach`). Functions that need a registry take ``registry=OPS``
+so tests can build a private one with :func:`build_registry`.
 """
 
 from __future__ import annotations
 
+from netsurgeon.ops._category import Category
+from netsurgeon.ops._layers import Layer, Unsupported, completeness
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._spec import (
     REQUIRED,
@@ -23,6 +25,10 @@ from netsurgeon.ops._spec import (
 
 __all__ = [
     "OPS",
+    "Category",
+    "Layer",
+    "Unsupported",
+    "completeness",
     "OpRegistry",
     "OpSpec",
     "FunctionSpec",

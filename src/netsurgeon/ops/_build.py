@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from netsurgeon.ops._category import Category
 from netsurgeon.ops._convert import NodeOption, node_function
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._spec import (
@@ -18,18 +19,10 @@ from netsurgeon.ops._spec import (
     ShapeRule,
 )
 
-__all__ = ["define", "inputs_form", "simple_function", "NDL", "BOTH", "legacy_name_attr"]
+__all__ = ["define", "inputs_form", "simple_function", "NDL", "BOTH"]
 
 NDL = frozenset({"ndl"})
 BOTH = frozenset({"ndl", "bs"})
-
-
-def legacy_name_attr(*aliases: str) -> dict[str, AttrSpec]:
-    """The ``legacy_name`` attribute of an op that files may spell differently."""
-    return {"legacy_name": AttrSpec(
-        "str", "",
-        "op name as a model file spelled it when that was an alias (" + ", ".join(aliases)
-        + "); '' = canonical. A writer emits it to reproduce the file byte for byte.")}
 
 
 def inputs_form(*names: str, optional: int = 0) -> Form:
@@ -63,7 +56,7 @@ def define(
     *,
     inputs: tuple[str, ...] = (),
     attrs: Mapping[str, AttrSpec] | None = None,
-    categories: Iterable[str] = (),
+    categories: Iterable[Category] = (),
     dynamic: str = "inherit",
     functions: Iterable[FunctionSpec] = (),
     node_options: Iterable[NodeOption] = (),
@@ -71,17 +64,22 @@ def define(
     aliases: tuple[str, ...] = (),
     delayed: Iterable[int] = (),
     has_math: bool = True,
+    internal: bool = False,
     doc: str = "",
 ) -> OpSpec:
     """Register one op, its language functions and its ``node`` function (BrainScript's
-    ``new ComputationNode``; the op's aliases are accepted there as ``operation=`` names)."""
+    ``new ComputationNode``; the op's aliases are accepted there as ``operation=`` names).
+
+    An ``internal`` op (made by a compiler pass only) gets no function at all."""
     all_attrs = dict(attrs or {})
-    if aliases and "legacy_name" not in all_attrs:
-        all_attrs.update(legacy_name_attr(*aliases))
+    cats = frozenset(categories) | ({Category.INTERNAL} if internal else frozenset())
+    if not all(isinstance(c, Category) for c in cats):
+        raise TypeError(f"{name}: categories must be Category members, not {sorted(map(str, cats))}")
     spec = OpSpec(
         name=name, arity=arity, infer_shape=rule, attrs=all_attrs, input_names=inputs,
-        categories=frozenset(categories), dynamic=dynamic, delayed_inputs=frozenset(delayed),
+        categories=cats, dynamic=dynamic, delayed_inputs=frozenset(delayed),
         has_math=has_math, doc=doc, aliases=aliases,
-        functions=(*functions, node_function(name, node_options, aliases=aliases, finish=node_finish)),
+        functions=() if internal else (
+            *functions, node_function(name, node_options, aliases=aliases, finish=node_finish)),
     )
     return ops.register(spec)

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._spec import Form, FunctionSpec, NodeRecipe, OpSpec, Param
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "np_axis",
     "np_bools",
     "as_bool",
+    "parse_bool",
     "layout_name",
     "pool_kind_name",
     "POOL_KIND_CODES",
@@ -80,15 +82,29 @@ def np_axis(value: Any) -> int:
     return -int(value)
 
 
+#: CNTK's boolean texts (ndl-mel.md A.6): case matters, the empty string is false
+TRUE_TEXTS = frozenset({"t", "true", "T", "True", "TRUE", "1"})
+FALSE_TEXTS = frozenset({"f", "false", "F", "False", "FALSE", "0", ""})
+
+
+def parse_bool(text: str) -> bool | None:
+    """CNTK's boolean conversion of a text (surrounding blanks and quotes ignored): True,
+    False, or None when the text is not a boolean. The one boolean parser of netsurgeon."""
+    s = text.strip().strip('"')
+    if s in TRUE_TEXTS:
+        return True
+    if s in FALSE_TEXTS:
+        return False
+    return None
+
+
 def as_bool(value: Any) -> bool:
-    """A bool from a bool, a number or CNTK's text spellings (true/false, T/F, yes/no, 1/0)."""
+    """A bool from a bool, a number or a CNTK boolean text. Raises ArgumentError otherwise."""
     if isinstance(value, str):
-        low = value.strip().strip('"').lower()
-        if low in ("true", "t", "yes", "y", "1"):
-            return True
-        if low in ("false", "f", "no", "n", "0", ""):
-            return False
-        raise ValueError(f"not a boolean: {value!r}")
+        found = parse_bool(value)
+        if found is None:
+            raise ArgumentError(f"boolean argument expected, not {value!r} (use true or false)")
+        return found
     return bool(value)
 
 
@@ -106,13 +122,13 @@ def layout_name(value: Any) -> str:
         for name, code in IMAGE_LAYOUT_CODES.items():
             if code == value:
                 return name
-        raise ValueError(f"image layout code must be 0 (HWC) or 1 (CHW), not {value}")
+        raise ArgumentError(f"image layout code must be 0 (HWC) or 1 (CHW), not {value}")
     text = str(value).strip('"')
     if text in ("CHW", "cudnn"):
         return "CHW"
     if text in ("HWC", "legacy"):
         return "HWC"
-    raise ValueError(f"imageLayout must be 'CHW', 'cudnn', 'HWC' or 'legacy', not {text!r}")
+    raise ArgumentError(f"imageLayout must be 'CHW', 'cudnn', 'HWC' or 'legacy', not {text!r}")
 
 
 def pool_kind_name(value: Any) -> str:
@@ -121,10 +137,10 @@ def pool_kind_name(value: Any) -> str:
         for name, code in POOL_KIND_CODES.items():
             if code == value:
                 return name
-        raise ValueError(f"pooling kind code must be 0, 1 or 2, not {value}")
+        raise ArgumentError(f"pooling kind code must be 0, 1 or 2, not {value}")
     text = str(value).strip('"').lower()
     if text not in POOL_KIND_CODES:
-        raise ValueError(f"pooling kind must be 'max', 'average' or 'none', not {value!r}")
+        raise ArgumentError(f"pooling kind must be 'max', 'average' or 'none', not {value!r}")
     return text
 
 
@@ -188,8 +204,9 @@ def node_function(op: OpSpec | str, options: Iterable[NodeOption] = (), *,
                 continue
             try:
                 recipe.attrs[opt.attr] = opt.convert(value)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{op_name}: option '{opt.name}': {exc}") from exc
+            except (TypeError, ValueError, ArgumentError) as exc:
+                text = exc.message if isinstance(exc, ArgumentError) else str(exc)
+                raise ArgumentError(f"{op_name}: option '{opt.name}': {text}") from None
         if finish is not None:
             finish(recipe, {k: v for k, v in bound.items() if v is not REQUIRED_ABSENT})
         return recipe

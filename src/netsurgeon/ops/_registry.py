@@ -9,17 +9,20 @@ different languages (NDL ``Convolution`` and BrainScript's ``new ComputationNode
 Languages: ``ndl`` (NDL functions, ndl-mel.md §B.9), ``bs`` (BrainScript library functions
 whose signature this registry describes) and ``node`` (BrainScript's primitive
 ``new ComputationNode [operation=X; inputs=...; <config>]``: one function per op and op alias,
-whose options are the config names the CNTK node class reads). Later layers attach their part of an
-op with :meth:`OpRegistry.extend` (``OPS.extend("cntk_v1", "Times", codec)``) so that adding a
-node type stays one entry plus one line per layer.
+whose options are the config names the CNTK node class reads). Later layers attach their per-op
+table as a :class:`~netsurgeon.ops.Layer` (:meth:`OpRegistry.attach`), so that adding a node
+type stays one entry plus one entry per layer, and :func:`~netsurgeon.ops.completeness` names
+what is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from netsurgeon.errors import RegistryError, close_matches
+from netsurgeon.ops._category import Category
+from netsurgeon.ops._layers import Layer, Unsupported
 from netsurgeon.ops._spec import FunctionSpec, OpSpec
 
 __all__ = ["OpRegistry"]
@@ -34,6 +37,8 @@ class OpRegistry:
         self._op_aliases: dict[str, OpSpec] = {}  # lower-case alias -> op
         self._functions: dict[str, list[FunctionSpec]] = {}  # lower-case spelling -> functions
         self._function_order: list[FunctionSpec] = []
+        self._layers: dict[str, Layer] = {}
+        self._sets: dict[Category, frozenset[str]] = {}
 
     # ---- registration -------------------------------------------------------------------
     def register(self, op: OpSpec) -> OpSpec:
@@ -41,6 +46,8 @@ class OpRegistry:
         for spelling in (op.name, *op.aliases):
             if spelling.lower() in self._ops_ci or spelling.lower() in self._op_aliases:
                 raise RegistryError(f"op {spelling!r} registered twice")
+        if self._sets:
+            raise RegistryError(f"op {op.name!r} registered after the op sets were computed")
         self._ops[op.name] = op
         self._ops_ci[op.name.lower()] = op
         for alias in op.aliases:
@@ -63,23 +70,57 @@ class OpRegistry:
             self._functions.setdefault(spelling.lower(), []).append(fn)
         self._function_order.append(fn)
 
-    def extend(self, layer: str, op_name: str, value: Any) -> Any:
-        """Attach a layer's part (payload codec, kernel, ...) to an op; once per layer and op."""
-        op = self.op(op_name)
-        if layer in op.extensions:
-            raise RegistryError(f"op {op.name!r} already has a {layer!r} extension")
-        op.extensions[layer] = value
-        return value
+    def attach(self, layer: Layer) -> Layer:
+        """Attach a per-op layer (once per name; attaching the same object again is a no-op).
 
-    def extension(self, layer: str, *op_names: str) -> Callable[[Any], Any]:
-        """Decorator form of :meth:`extend` for one or more ops."""
+        Raises:
+            RegistryError: another layer of that name is attached, or the layer names ops
+                this registry does not have (by their canonical name).
+        """
+        current = self._layers.get(layer.name)
+        if current is layer:
+            return layer
+        if current is not None:
+            raise RegistryError(f"a different {layer.name!r} layer is already attached")
+        unknown = sorted(n for n in layer.names() if n not in self._ops)
+        if unknown:
+            raise RegistryError(f"the {layer.name} layer names ops that do not exist (or not by "
+                                f"their canonical name): {', '.join(unknown)}")
+        self._layers[layer.name] = layer
+        return layer
 
-        def decorate(value: Any) -> Any:
-            for name in op_names:
-                self.extend(layer, name, value)
-            return value
+    def layers(self) -> list[Layer]:
+        """The attached layers, in attachment order."""
+        return list(self._layers.values())
 
-        return decorate
+    def layer(self, name: str) -> Layer:
+        """The attached layer ``name``. Raises RegistryError if it is not attached."""
+        found = self._layers.get(name)
+        if found is None:
+            raise RegistryError(f"no {name!r} layer is attached to this registry (import the "
+                                "module that provides it)")
+        return found
+
+    def entry(self, layer: str, op: OpSpec | str) -> Any:
+        """The op's entry in a layer when supported, else None."""
+        found = self._layers.get(layer)
+        if found is None:
+            return None
+        return found.get(op if isinstance(op, OpSpec) else self.op(op))
+
+    def unsupported_reason(self, layer: str, op: OpSpec | str) -> str | None:
+        """Why a layer does not handle the op (None when it does or has not decided)."""
+        found = self._layers.get(layer)
+        entry = found.lookup(op if isinstance(op, OpSpec) else self.op(op)) if found else None
+        return entry.reason if isinstance(entry, Unsupported) else None
+
+    def op_set(self, category: Category) -> frozenset[str]:
+        """Canonical names of the ops in ``category`` (computed once)."""
+        found = self._sets.get(category)
+        if found is None:
+            found = self._sets[category] = frozenset(
+                op.name for op in self._ops.values() if category in op.categories)
+        return found
 
     # ---- lookup -------------------------------------------------------------------------
     def op(self, name: str) -> OpSpec:
@@ -91,6 +132,11 @@ class OpRegistry:
                 f"unknown operation '{name}'", hint=close_matches(name, self._ops)
             )
         return found
+
+    def find_op(self, name: str) -> OpSpec | None:
+        """Like :meth:`op` but returns None when the name is unknown."""
+        return (self._ops.get(name) or self._ops_ci.get(name.lower())
+                or self._op_aliases.get(name.lower()))
 
     def has_op(self, name: str) -> bool:
         low = name.lower()

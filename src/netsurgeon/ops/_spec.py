@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NoReturn
 
-from netsurgeon.errors import ShapeError
+import numpy as np
+
+from netsurgeon.errors import ArgumentError, ShapeError
+from netsurgeon.ops._category import Category
 
 __all__ = [
     "REQUIRED",
@@ -36,9 +40,9 @@ Shape = tuple[int, ...]
 class _Required:
     """Sentinel for a parameter or attribute without a default."""
 
-    _instance: "_Required | None" = None
+    _instance: _Required | None = None
 
-    def __new__(cls) -> "_Required":
+    def __new__(cls) -> _Required:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -50,17 +54,87 @@ class _Required:
 REQUIRED: Any = _Required()
 
 
+_SCALAR_KINDS = {"int": int, "float": float, "bool": bool, "str": str}
+_LIST_KINDS = {"ints": int, "bools": bool, "floats": float}
+
+
+def _scalar(kind: str, value: Any) -> Any:
+    """``value`` as a scalar of ``kind``; raises ArgumentError when it is not one."""
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind == "bool":
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer))
+                                                    and value in (0, 1)):
+            return bool(value)
+    elif kind == "int":
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return int(value)
+    elif kind == "float":
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+    raise ArgumentError(f"{value!r} is not a {kind}")
+
+
 @dataclass(frozen=True, slots=True)
 class AttrSpec:
     """One typed attribute of an op.
 
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (tuple of int, numpy
-    order where it is a shape), ``bools``, ``floats`` or ``any`` (JSON-serialisable value).
+    order where it is a shape), ``bools``, ``floats`` or ``any`` (a JSON-serialisable value).
+    ``default`` is what a new node gets; REQUIRED means every node must set it.
     """
 
     kind: str
     default: Any = REQUIRED
     doc: str = ""
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` in this attribute's canonical form (lists become tuples, ``3.0`` an int).
+
+        Raises:
+            ArgumentError: the value is not of this kind.
+        """
+        if self.kind == "any":
+            return _freeze(value)
+        if self.kind in _SCALAR_KINDS:
+            return _scalar(self.kind, value)
+        if self.kind in _LIST_KINDS:
+            item = {int: "int", bool: "bool", float: "float"}[_LIST_KINDS[self.kind]]
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                return (_scalar(item, value),)
+            return tuple(_scalar(item, v) for v in value)
+        raise ArgumentError(f"unknown attribute kind {self.kind!r}")
+
+    def accepts(self, value: Any) -> bool:
+        """True if ``value`` is already in canonical form (what lint checks)."""
+        if self.kind == "any":
+            return True
+        try:
+            canonical = self.coerce(value)
+        except ArgumentError:
+            return False
+        if self.kind in _LIST_KINDS:
+            return isinstance(value, tuple) and all(
+                type(a) is type(b) for a, b in zip(value, canonical))
+        return type(value) is type(canonical)
+
+    def default_fits(self) -> bool:
+        """Whether the default is REQUIRED, None (for ``any``) or a canonical value."""
+        if self.default is REQUIRED or (self.default is None and self.kind == "any"):
+            return True
+        return self.accepts(self.default)
+
+
+def _freeze(value: Any) -> Any:
+    """A copy of a JSON-like value that shares no mutable container with the caller."""
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +206,7 @@ class NodeRecipe:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _default_make(fn: "FunctionSpec", bound: dict[str, Any], form: Form) -> NodeRecipe:
+def _default_make(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
     """Inputs in parameter order; every other bound value that names an op attribute."""
     recipe = NodeRecipe(op=fn.op)
     for p in form.params:
@@ -171,7 +245,7 @@ class FunctionSpec:
     forms: tuple[Form, ...] = ()
     options: Mapping[str, Param] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    make: Callable[["FunctionSpec", dict[str, Any], Form], NodeRecipe] = _default_make
+    make: Callable[[FunctionSpec, dict[str, Any], Form], NodeRecipe] = _default_make
     broken: str | None = None
     languages: frozenset[str] = frozenset({"ndl", "bs"})
     attr_names: frozenset[str] = frozenset()
@@ -205,10 +279,10 @@ class FunctionSpec:
         naming the function when the count fits no form.
         """
         if self.broken:
-            raise ValueError(self.broken)
+            raise ArgumentError(self.broken)
         form = self.form_for(len(positional))
         if form is None:
-            raise ValueError(f"{self.name}: {len(positional)} positional arguments given, expected {self.describe_forms()}")
+            raise ArgumentError(f"{self.name}: {len(positional)} positional arguments given, expected {self.describe_forms()}")
         bound = bind_positional(form, positional)
         for key, value in options.items():
             opt = self.option(key)
@@ -261,10 +335,13 @@ class ShapeContext:
 
     A rule returns the output sample shape, calls :meth:`fail` to report a mismatch, and may
     call :meth:`refine` to complete a learnable input's 0-sized dimensions (``Parameter(n, 0)``).
+    ``inputs`` (objects with ``name`` and ``op``, the input nodes) give the names used in
+    messages and tell which inputs are learnable; ``input_names``/``input_ops`` may be given
+    instead.
     """
 
-    __slots__ = ("op", "node_name", "attrs", "shapes", "dynamic", "refined", "input_names",
-                 "input_ops", "declared")
+    __slots__ = ("op", "node_name", "attrs", "shapes", "dynamic", "refined", "_inputs",
+                 "_names", "_ops", "declared")
 
     def __init__(
         self,
@@ -276,6 +353,7 @@ class ShapeContext:
         input_names: list[str] | None = None,
         input_ops: list[str] | None = None,
         declared: Shape | None = None,
+        inputs: Any = None,
     ) -> None:
         self.op = op
         self.node_name = node_name
@@ -283,9 +361,24 @@ class ShapeContext:
         self.shapes = shapes
         self.dynamic = dynamic
         self.refined: dict[int, Shape] = {}
-        self.input_names = input_names or [f"input{i}" for i in range(len(shapes))]
-        self.input_ops = input_ops or ["" for _ in shapes]
+        self._inputs = inputs
+        self._names = input_names
+        self._ops = input_ops
         self.declared = declared  # the node's own shape (leaves: Input/Parameter dims)
+
+    @property
+    def input_names(self) -> list[str]:
+        if self._names is None:
+            self._names = ([i.name for i in self._inputs] if self._inputs is not None
+                           else [f"input{i}" for i in range(len(self.shapes))])
+        return self._names
+
+    @property
+    def input_ops(self) -> list[str]:
+        if self._ops is None:
+            self._ops = ([i.op for i in self._inputs] if self._inputs is not None
+                         else ["" for _ in self.shapes])
+        return self._ops
 
     def attr(self, name: str) -> Any:
         return self.attrs[name]
@@ -336,8 +429,8 @@ class OpSpec:
         attrs: typed attributes with defaults (numpy order for shapes).
         functions: the language functions that create this op.
         input_names: names of the inputs, for messages and documentation.
-        categories: group tags such as ``leaf``, ``parameter``, ``input``, ``criterion``,
-            ``evaluation``, ``delay``, ``precompute``, ``elementwise``, ``reduction``.
+        categories: the :class:`~netsurgeon.ops.Category` members the op belongs to; layers
+            use the named op sets derived from them (:mod:`netsurgeon.ops.sets`).
         dynamic: ``inherit`` (output has the batch/time axis if any input has it), ``always``
             or ``none`` (criteria sum over the minibatch; parameters have none).
         delayed_inputs: indices of inputs read with a time delay (recurrence back-edges).
@@ -345,9 +438,10 @@ class OpSpec:
         aliases: other operation names that mean this op in a model file or in BrainScript's
             ``new ComputationNode [operation=...]`` (``ErrorPrediction``, ``Delay``). The
             registry resolves them to this op; a file reader that must write the old spelling
-            back records it in the ``legacy_name`` attribute of the ops that have one.
-        extensions: where later layers hang their part (``cntk_v1`` payload codec, ``torch``
-            kernel, ``onnx`` mapping): ``{layer: object}``, filled once at import of that layer.
+            back keeps it in the node's file fields.
+
+    Later layers (PyTorch lowering, file codecs, BrainScript library) keep their per-op part
+    in a :class:`~netsurgeon.ops.Layer` attached to the registry, not in the spec.
     """
 
     name: str
@@ -356,13 +450,12 @@ class OpSpec:
     attrs: Mapping[str, AttrSpec] = field(default_factory=dict)
     functions: tuple[FunctionSpec, ...] = ()
     input_names: tuple[str, ...] = ()
-    categories: frozenset[str] = frozenset()
+    categories: frozenset[Category] = frozenset()
     dynamic: str = "inherit"
     delayed_inputs: frozenset[int] = frozenset()
     has_math: bool = True
     doc: str = ""
     aliases: tuple[str, ...] = ()
-    extensions: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def accepts_arity(self, count: int) -> bool:
         lo, hi = self.arity
@@ -375,11 +468,48 @@ class OpSpec:
         return str(lo) if lo == hi else f"{lo} to {hi}"
 
     def default_attrs(self) -> dict[str, Any]:
-        """The attributes a fresh node of this op gets."""
+        """The attributes a fresh node of this op gets (a new dict each call)."""
+        return dict(self._defaults)
+
+    @cached_property
+    def _defaults(self) -> dict[str, Any]:
         return {k: a.default for k, a in self.attrs.items() if a.default is not REQUIRED}
 
-    def is_(self, category: str) -> bool:
+    @cached_property
+    def required_attrs(self) -> tuple[str, ...]:
+        """Attributes without a default: every node must set them."""
+        return tuple(k for k, a in self.attrs.items() if a.default is REQUIRED)
+
+    def is_(self, category: Category) -> bool:
         return category in self.categories
+
+    def attr_spec(self, name: str) -> AttrSpec:
+        """The AttrSpec of attribute ``name``. Raises ArgumentError naming the known ones."""
+        found = self.attrs.get(name)
+        if found is None:
+            from netsurgeon.errors import close_matches
+
+            known = ", ".join(self.attrs) or "none"
+            raise ArgumentError(f"{self.name} has no attribute '{name}' (its attributes: {known})",
+                                hint=close_matches(name, self.attrs))
+        return found
+
+    def canonical_attrs(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults updated with ``given``, each value coerced to its kind.
+
+        Raises:
+            ArgumentError: an unknown attribute, or a value of the wrong kind.
+        """
+        out = dict(self._defaults)
+        if not given:
+            return out
+        for key, value in given.items():
+            spec = self.attr_spec(key)
+            try:
+                out[key] = spec.coerce(value)
+            except ArgumentError as exc:
+                raise ArgumentError(f"{self.name} attribute '{key}': {exc.message}") from None
+        return out
 
     def input_name(self, index: int) -> str:
         if index < len(self.input_names):

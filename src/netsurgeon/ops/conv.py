@@ -15,8 +15,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._build import NDL, define
-from netsurgeon.ops._convert import NodeOption, as_bool, layout_name, np_bools, np_shape, pool_kind_name
+from netsurgeon.ops._category import Category as C
+from netsurgeon.ops._convert import (
+    NodeOption,
+    as_bool,
+    layout_name,
+    np_bools,
+    np_shape,
+    pool_kind_name,
+)
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import fill_zeros, prod
 from netsurgeon.ops._spec import (
@@ -367,7 +376,7 @@ def _make_convolution(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> No
         return recipe
     kernel = bound.get("kernelShape")
     if kernel is None:
-        raise ValueError("Convolution: the kernel shape is missing; use Convolution(W, x, "
+        raise ArgumentError("Convolution: the kernel shape is missing; use Convolution(W, x, "
                          "kernelShape) or Convolution(W, x, kW, kH, outChannels, hStride, "
                          "vStride)")
     recipe.attrs.update(kernel_shape=np_shape(kernel), **_base_from_ndl(bound, pooling=False))
@@ -429,6 +438,13 @@ _POOL_NODE = (
 )
 
 
+def _convolution_plus(ctx: ShapeContext) -> Shape:
+    """Convolution of the first two inputs, broadcast with the per-channel bias."""
+    from netsurgeon.ops._shapes import broadcast
+
+    return broadcast(ctx, [_convolution(ctx), tuple(ctx.shapes[2])])
+
+
 def register(ops: OpRegistry) -> None:
     """Register convolution and pooling ops."""
     conv_forms = (
@@ -438,7 +454,7 @@ def register(ops: OpRegistry) -> None:
               Param("horizontalSubsample", "int"), Param("verticalSubsample", "int"))),
     )
     define(ops, "Convolution", (2, 2), _convolution, inputs=("W", "x"), attrs=CONV_ATTRS,
-           categories={"convolution"},
+           categories={C.CONVOLUTION},
            node_options=(*_BASE_NODE,
                          NodeOption("mapCount", "map_count", "shape", aliases=("mapDims",)),
                          NodeOption("dimSharing", "sharing", "bools", aliases=("sharing",)),
@@ -451,29 +467,33 @@ def register(ops: OpRegistry) -> None:
                                    doc="(W, x, kernelShape) N-d form, or the legacy 2-D "
                                        "(W, x, kW, kH, outChannels, hStride, vStride)"),),
            doc="Convolution (or deconvolution with transpose) of x with the kernels W.")
+    define(ops, "ConvolutionPlus", (3, 3), _convolution_plus, inputs=("W", "x", "bias"),
+           attrs=CONV_ATTRS, categories={C.CONVOLUTION}, internal=True,
+           doc="Plus(Convolution(W, x), bias) as one node (the bias added by the convolution "
+               "kernel); made by the FuseLinear pass for code generation only.")
     define(ops, "Pooling", (1, 1), _pooling, inputs=("x",),
            attrs={**CONV_BASE_ATTRS, "pool_kind": AttrSpec("str", "max", "max, average or "
                                                            "none (file i32 1/2/0)")},
-           categories={"pooling"}, node_options=_POOL_NODE,
+           categories={C.POOLING}, node_options=_POOL_NODE,
            functions=(FunctionSpec("Pooling", "Pooling", (Form((
                Param("x", "input"), Param("poolKind", "text"), Param("kernelShape", "shape"))),),
                _ARRAY_OPTIONS, make=_make_pooling, languages=NDL),),
            doc="N-d max/average pooling.")
     define(ops, "MaxUnpooling", (2, 2), _unpooling, inputs=("x", "pool_input"),
            attrs={**CONV_BASE_ATTRS, "pool_kind": AttrSpec("str", "max", "always max")},
-           categories={"pooling"}, node_options=_POOL_NODE,
+           categories={C.POOLING}, node_options=_POOL_NODE,
            functions=(FunctionSpec("MaxUnpooling", "MaxUnpooling", (Form((
                Param("x", "input"), Param("poolInput", "input"),
                Param("kernelShape", "shape"))),),
                _ARRAY_OPTIONS, make=_make_pooling, languages=NDL),),
            doc="Inverse of max pooling: the output has pool_input's shape.")
     define(ops, "ConvolutionSequenceShape", (1, 1), lambda ctx: (1,), inputs=("x",),
-           attrs=CONV_BASE_ATTRS, categories={"convolution"}, has_math=False,
+           attrs=CONV_BASE_ATTRS, categories={C.CONVOLUTION}, has_math=False,
            doc="Sequence-length helper of sequential convolution (stored, not evaluated).")
     for name, doc in (("MaxPooling", "Legacy 2-D max pooling, no padding."),
                       ("AveragePooling", "Legacy 2-D average pooling, no padding.")):
         define(ops, name, (1, 1), _legacy_pooling, inputs=("x",), attrs=LEGACY_POOL_ATTRS,
-               categories={"pooling"},
+               categories={C.POOLING},
                node_options=(NodeOption("windowWidth", "window_width", "int"),
                              NodeOption("windowHeight", "window_height", "int"),
                              NodeOption("horizontalSubsample", "horizontal_subsample", "int"),
@@ -492,7 +512,7 @@ def register(ops: OpRegistry) -> None:
                   "pool_kind": AttrSpec("str", "max", "max or average (file v >= 26)"),
                   "spatial_scale": AttrSpec("float", 0.0625, "ROI to feature-map scale (file "
                                             "v >= 26; before: 1/16)")},
-           categories={"pooling"},
+           categories={C.POOLING},
            node_options=(NodeOption("roiOutputShape", "roi_output_shape", "shape"),
                          NodeOption("pool", "pool_kind", "pool"),
                          NodeOption("featureScale", "spatial_scale", "float",

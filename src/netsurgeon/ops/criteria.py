@@ -6,6 +6,7 @@ All of them output a single value ``(1,)`` summed over the minibatch, without a 
 from __future__ import annotations
 
 from netsurgeon.ops._build import NDL, define, simple_function
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import prod
@@ -57,8 +58,8 @@ def _any_scalar(ctx: ShapeContext) -> Shape:
 
 def register(ops: OpRegistry) -> None:
     """Register criteria and evaluation ops."""
-    crit = {"criterion"}
-    ev = {"evaluation"}
+    crit = {C.CRITERION}
+    ev = {C.EVALUATION}
     lz = ("labels", "z")
     define(ops, "CrossEntropyWithSoftmax", (2, 2), _same_size(0, 1), inputs=lz,
            categories=crit, dynamic="none",

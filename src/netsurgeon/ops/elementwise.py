@@ -8,6 +8,7 @@ functions that fail with CNTK's message when called.
 from __future__ import annotations
 
 from netsurgeon.ops._build import NDL, define, simple_function
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import broadcast_rule, same_as_input
@@ -23,11 +24,11 @@ UNARY: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
     "Cosh": ((), frozenset(), True),
     "Cosine": (("Cos",), frozenset(), True),
     "Exp": ((), frozenset(), True),
-    "Floor": ((), frozenset({"no_gradient"}), True),
+    "Floor": ((), frozenset({C.NO_GRADIENT}), True),
     "Log": ((), frozenset(), True),
     "Negate": ((), frozenset(), True),
-    "Pass": ((), frozenset({"identity"}), True),
-    "LabelsToGraph": ((), frozenset({"identity"}), True),
+    "Pass": ((), frozenset({C.IDENTITY}), True),
+    "LabelsToGraph": ((), frozenset({C.IDENTITY}), True),
     "Reciprocal": ((), frozenset(), True),
     "RectifiedLinear": (("ReLU",), frozenset(), True),
     "Sigmoid": ((), frozenset(), True),
@@ -36,7 +37,7 @@ UNARY: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
     "Sinh": ((), frozenset(), True),
     "Sqrt": ((), frozenset(), True),
     "Tanh": ((), frozenset(), True),
-    "StopGradient": ((), frozenset({"identity", "no_gradient"}), True),
+    "StopGradient": ((), frozenset({C.IDENTITY, C.NO_GRADIENT}), True),
     "StraightThrough": ((), frozenset(), False),
 }
 
@@ -68,26 +69,26 @@ def register(ops: OpRegistry) -> None:
     """Register the element-wise ops."""
     for name, (aliases, cats, ndl) in UNARY.items():
         define(ops, name, (1, 1), same_as_input(0), inputs=("x",),
-               categories={"elementwise", "unary", *cats},
+               categories={C.ELEMENTWISE, C.UNARY, *cats},
                functions=(simple_function(name, name, "x", aliases=aliases),) if ndl else ())
     for name, aliases in COLUMNWISE.items():
         define(ops, name, (1, 1), same_as_input(0), inputs=("z",),
-               categories={"columnwise", "unary"},
+               categories={C.COLUMNWISE, C.UNARY},
                functions=(simple_function(name, name, "z", aliases=aliases),))
     for name, (fn_aliases, op_aliases) in BINARY.items():
         define(ops, name, (2, 2), broadcast_rule, inputs=("a", "b"),
-               categories={"elementwise", "binary"}, aliases=op_aliases,
+               categories={C.ELEMENTWISE, C.BINARY}, aliases=op_aliases,
                functions=(simple_function(name, name, "a", "b", aliases=fn_aliases),))
     for name in COMPARISON:
         define(ops, name, (2, 2), broadcast_rule, inputs=("a", "b"),
-               categories={"elementwise", "binary", "comparison", "no_gradient"},
+               categories={C.ELEMENTWISE, C.BINARY, C.COMPARISON, C.NO_GRADIENT},
                functions=(simple_function(name, name, "a", "b"),))
     define(ops, "Clip", (3, 3), broadcast_rule, inputs=("min", "max", "x"),
-           categories={"elementwise", "ternary"},
+           categories={C.ELEMENTWISE, C.TERNARY},
            functions=(simple_function("Clip", "Clip", "min", "max", "x"),),
            doc="min(max(x, min), max), broadcasting all three inputs.")
     define(ops, "If", (3, 3), broadcast_rule, inputs=("cond", "then", "else"),
-           categories={"elementwise", "ternary"},
+           categories={C.ELEMENTWISE, C.TERNARY},
            functions=(simple_function("If", "If", "cond", "then", "else"),),
            doc="Element-wise select: cond != 0 -> then, else else.")
     define(ops, "Dropout", (1, 1), same_as_input(0), inputs=("x",),
@@ -97,7 +98,7 @@ def register(ops: OpRegistry) -> None:
                "rng_seed": AttrSpec("int", 0, "RNG seed (v1 files v >= 16)"),
                "rng_offset": AttrSpec("int", 0, "RNG offset (v1 files v >= 16)"),
            },
-           categories={"elementwise", "unary", "random"},
+           categories={C.ELEMENTWISE, C.UNARY, C.RANDOM},
            node_options=(NodeOption("dropoutRate", "dropout_rate", "float"),
                          NodeOption("rngSeed", "rng_seed", "int"),
                          NodeOption("rngOffset", "rng_offset", "int")),

@@ -1,12 +1,21 @@
-"""Parameter initialisation as NDL's ``init=`` options describe it (ndl-mel.md §B.9.1).
+"""Parameter initialisation: every ``init=`` scheme of NDL and BrainScript, in one place.
 
-Shapes are numpy order; CNTK's fan-in ("all dimensions but the first", CNTK order) is the
-product of all numpy dimensions but the last. Random draws use numpy's PCG64 seeded with the
-parameter's seed, so a build is reproducible (values are not CNTK's own random numbers).
+The ``init`` dict a LearnableParameter carries (its ``init`` attribute) has the keys ``kind``,
+``scale``, ``value``, ``seed``, ``path``, ``literal``, ``kernel`` (NDL's bilinear
+kernelHeight/kernelWidth) and ``filter_rank``/``output_rank`` (BrainScript's
+initFilterRank/initOutputRank). Kinds and formulas follow bs-library.md and
+cntk-config-driver.md §9.1: ``uniform`` (±0.05·scale), ``uniform1``, ``gaussian``
+(0.2·scale/√fanIn), ``normal``, ``xavier`` (uniform √(3/fanIn)), ``glorotUniform``,
+``glorotNormal``, ``heUniform``, ``heNormal``, ``TruncNormal`` (redrawn outside ±2σ),
+``fixedValue``, ``fromFile``, ``fromLiteral`` and ``bilinear``.
+
+Shapes are numpy order. Random draws use numpy's PCG64 seeded with the parameter's seed, so a
+build is reproducible (values are not CNTK's own random numbers).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +24,6 @@ import numpy as np
 from netsurgeon.errors import NetsurgeonError
 
 __all__ = ["initialize", "read_text_matrix"]
-
-
-def _fan_in(shape: tuple[int, ...]) -> int:
-    fan = 1
-    for d in shape[:-1]:
-        fan *= d
-    return max(fan, 1)
 
 
 def read_text_matrix(text: str, source: str = "<literal>") -> np.ndarray:
@@ -50,6 +52,8 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
     s = int(init.get("seed", -1))
     if s < 0:
         s = seed if seed is not None else 1
+    if kind == "zero":
+        return np.zeros(shape, dtype=dtype)
     if kind == "fixedValue":
         return np.full(shape, float(init.get("value", 0.0)), dtype=dtype)
     if kind in ("fromFile", "fromLiteral"):
@@ -75,34 +79,35 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
     rng = np.random.Generator(np.random.PCG64(s))
     if kind == "uniform":
         return rng.uniform(-0.05 * scale, 0.05 * scale, size=shape).astype(dtype)
-    if kind == "gaussian":
-        return rng.normal(0.0, 0.2 * scale / np.sqrt(_fan_in(shape)), size=shape).astype(dtype)
-    if kind == "heNormal":
-        return rng.normal(0.0, scale * np.sqrt(2.0 / _fan_in(shape)), size=shape).astype(dtype)
     if kind in _FAN_KINDS:
         fan_in, fan_out = fans(shape, int(init.get("filter_rank", 0)), int(init.get("output_rank", 1)))
         return _FAN_KINDS[kind](rng, shape, scale, fan_in, fan_out).astype(dtype)
     if kind == "bilinear":
         kh, kw = init.get("kernel", (0, 0))
+        if not (kh or kw) and len(shape) >= 2:  # BrainScript: the kernel is the shape's W x H
+            kh, kw = shape[-2], shape[-1]
         return _bilinear(shape, int(kh), int(kw), dtype)
     raise NetsurgeonError(f"unknown init kind {kind!r}")
 
 
 def fans(shape: tuple[int, ...], filter_rank: int = 0, output_rank: int = 1) -> tuple[int, int]:
-    """(fanIn, fanOut) of a numpy-order parameter shape, BrainScript style.
+    """(fanIn, fanOut) of a numpy-order parameter shape (cntk-config-driver.md §9.1).
 
-    In CNTK order, the output dims are the first ``output_rank`` dims (the last ``-output_rank``
-    when negative, as ConvolutionalLayer's ``initOutputRank=-1``); the rest are input dims,
-    whose first ``filter_rank`` dims are the receptive field, which also counts towards fanOut.
+    In CNTK order ``[d0, d1, ...]`` the first ``filter_rank`` dims are the receptive field;
+    the input dims are ``d[filter_rank + output_rank:]`` (``output_rank`` >= 0) or
+    ``d[filter_rank:R + output_rank]`` (< 0). fanIn = filter size x input dims; fanOut =
+    elements x filter size / fanIn. ``Parameter(out, in)``: fanIn = in, fanOut = out.
     """
-    dims = tuple(reversed(shape)) or (1,)
-    if output_rank >= 0:
-        out, rest = dims[:output_rank], dims[output_rank:]
-    else:
-        out, rest = dims[output_rank:], dims[:output_rank]
-    receptive = int(np.prod(rest[:filter_rank])) if filter_rank > 0 else 1
-    fan_in = max(int(np.prod(rest)) if rest else 1, 1)
-    fan_out = max(int(np.prod(out)) if out else 1, 1) * receptive
+    dims = tuple(int(d) for d in reversed(shape)) or (1,)
+    rank = len(dims)
+    if filter_rank + abs(output_rank) > rank:
+        raise NetsurgeonError(f"initFilterRank {filter_rank} + |initOutputRank {output_rank}| "
+                              f"exceeds the parameter's rank {rank}")
+    receptive = math.prod(dims[:filter_rank])
+    inputs = dims[filter_rank + output_rank:] if output_rank >= 0 else \
+        dims[filter_rank:rank + output_rank]
+    fan_in = max(receptive * math.prod(inputs), 1)
+    fan_out = max(math.prod(dims) * receptive // fan_in, 1)
     return fan_in, fan_out
 
 
@@ -117,14 +122,17 @@ def _truncated(rng, shape, std):
 
 _FAN_KINDS = {
     "uniform1": lambda rng, shape, s, fi, fo: rng.uniform(-s, s, size=shape),
+    "gaussian": lambda rng, shape, s, fi, fo: rng.normal(0.0, 0.2 * s / np.sqrt(fi), size=shape),
     "normal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s, size=shape),
-    "xavier": lambda rng, shape, s, fi, fo: rng.normal(0.0, s * np.sqrt(3.0 / fi), size=shape),
+    "xavier": lambda rng, shape, s, fi, fo: rng.uniform(
+        -s * np.sqrt(3.0 / fi), s * np.sqrt(3.0 / fi), size=shape),
     "glorotUniform": lambda rng, shape, s, fi, fo: rng.uniform(
         -s * np.sqrt(6.0 / (fi + fo)), s * np.sqrt(6.0 / (fi + fo)), size=shape),
     "glorotNormal": lambda rng, shape, s, fi, fo: rng.normal(
         0.0, s * np.sqrt(2.0 / (fi + fo)), size=shape),
     "heUniform": lambda rng, shape, s, fi, fo: rng.uniform(
         -s * np.sqrt(6.0 / fi), s * np.sqrt(6.0 / fi), size=shape),
+    "heNormal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s * np.sqrt(2.0 / fi), size=shape),
     "TruncNormal": lambda rng, shape, s, fi, fo: _truncated(rng, shape, s),
 }
 

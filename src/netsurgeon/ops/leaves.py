@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._build import define
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, NodeRecipe, Param, Shape, ShapeContext
+from netsurgeon.ops._spec import (
+    AttrSpec,
+    Form,
+    FunctionSpec,
+    NodeRecipe,
+    Param,
+    Shape,
+    ShapeContext,
+)
 
 __all__ = ["register", "image_shape", "PARAMETER_OPTIONS"]
 
@@ -29,13 +39,13 @@ def image_shape(width: int, height: int, channels: int, layout: str) -> Shape:
         return (channels, height, width)
     if layout in ("HWC", "legacy"):
         return (height, width, channels)
-    raise ValueError(f"imageLayout must be CHW, cudnn, HWC or legacy, not {layout!r}")
+    raise ArgumentError(f"imageLayout must be CHW, cudnn, HWC or legacy, not {layout!r}")
 
 
 def _check_precision(value: Any) -> str:
     text = str(value or "")
     if text not in ("", "float", "double", "float16"):
-        raise ValueError(f"precision must be float, double or float16, not {text!r}")
+        raise ArgumentError(f"precision must be float, double or float16, not {text!r}")
     return text
 
 
@@ -81,7 +91,7 @@ def _init_from(bound: dict[str, Any]) -> dict[str, Any]:
     kind = str(bound.get("init", "uniform"))
     canonical = {k.lower(): k for k in INIT_KINDS}.get(kind.lower())
     if canonical is None:
-        raise ValueError(
+        raise ArgumentError(
             f"'init' must be one of the values of [ uniform | gaussian | fixedValue | fromFile | "
             f"heNormal | bilinear], not {kind!r}"
         )
@@ -115,7 +125,7 @@ def _make_parameter(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> Node
 def _make_image_parameter(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
     dims = tuple(int(d) for d in bound["dims"])
     if len(dims) < 3:
-        raise ValueError("ImageParameter needs at least 3 dimensions: ..., W, H, C")
+        raise ArgumentError("ImageParameter needs at least 3 dimensions: ..., W, H, C")
     lead, (w, h, c) = dims[:-3], dims[-3:]
     image = image_shape(w, h, c, str(bound.get("imageLayout", "HWC")))
     return NodeRecipe(
@@ -140,18 +150,11 @@ def _make_constant(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeR
 _INPUT_ATTRS = {
     "dynamic_axis": AttrSpec("str", "", "name of the dynamic axis; '' = the default axis "
                              "(file wstr, v >= 8)"),
-    "num_dynamic_axes": AttrSpec("int", 1, "file u32 numDynamicAxes (always 1 in practice)"),
-    "rows_placeholder": AttrSpec("int", 0, "file u64 rows placeholder (writers put 0)"),
-    "cols_placeholder": AttrSpec("int", 0, "file u64 cols placeholder (writers put 0)"),
-    "legacy_shape": AttrSpec("bool", False, "the file stored the shape as three u64 W, H, C "
-                             "(legacy shape encoding)"),
 }
 
 _PARAMETER_ATTRS = {
     "init": AttrSpec("any", None, "how the value is (re)initialised when the shape is "
                      "completed: the init dict of netsurgeon.ops.init.initialize, or None"),
-    "legacy_shape": AttrSpec("bool", False, "the file (v < 3) stored rows/cols and a legacy "
-                             "shape instead of a TensorShape"),
 }
 
 
@@ -197,7 +200,7 @@ def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
             kind = "uniform"
     canonical = BS_INIT_KINDS.get(kind.lower())
     if canonical is None:
-        raise ValueError(f"LearnableParameter: unknown init {kind!r}")
+        raise ArgumentError(f"LearnableParameter: unknown init {kind!r}")
     if canonical == "zero":
         canonical, value = "fixedValue", 0.0
     recipe.init = {
@@ -226,7 +229,7 @@ def register(ops: OpRegistry) -> None:
     ):
         define(
             ops, op_name, (0, 0), _declared, attrs=_INPUT_ATTRS,
-            categories={"leaf", "input"} | ({"sparse"} if "Sparse" in op_name else set()),
+            categories={C.LEAF, C.INPUT} | ({C.SPARSE} if "Sparse" in op_name else set()),
             dynamic="always",
             doc="Data fed from a reader; sample shape plus the batch/sequence axis.",
             node_options=input_node, node_finish=_finish_input,
@@ -238,7 +241,7 @@ def register(ops: OpRegistry) -> None:
         )
     define(
         ops, "LearnableParameter", (0, 0), _declared, attrs=_PARAMETER_ATTRS,
-        categories={"leaf", "parameter"},
+        categories={C.LEAF, C.PARAMETER, C.FREEZABLE},
         dynamic="none",
         doc="A tensor of weights (learning-rate multiplier 0 makes it a constant).",
         node_options=(
@@ -267,11 +270,11 @@ def register(ops: OpRegistry) -> None:
                          ("Const",), _make_constant),
         ),
     )
-    define(ops, "DynamicAxis", (0, 0), lambda ctx: (1,), categories={"leaf", "dynamic_axis"},
+    define(ops, "DynamicAxis", (0, 0), lambda ctx: (1,), categories={C.LEAF, C.DYNAMIC_AXIS},
            dynamic="always", doc="A named dynamic axis that inputs refer to by name.")
     define(ops, "EnvironmentInput", (0, 0), lambda ctx: (1,),
            attrs={"property_name": AttrSpec("str", "isTraining", "environment property read "
                                             "(file wstr)")},
-           categories={"leaf"}, dynamic="none",
+           categories={C.LEAF}, dynamic="none",
            node_options=(NodeOption("propertyName", "property_name", "str"),),
            doc="A scalar from the environment, e.g. 1 while training.")

@@ -4,9 +4,10 @@ KhatriRaoProduct, the cosine distances and LookupTable."""
 from __future__ import annotations
 
 from netsurgeon.ops._build import BOTH, NDL, define, inputs_form, simple_function
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import complete_dims, prod, times_shape
+from netsurgeon.ops._shapes import broadcast, complete_dims, prod, times_shape
 from netsurgeon.ops._spec import AttrSpec, FunctionSpec, Param, Shape, ShapeContext, fmt_shape
 
 __all__ = ["register", "TIMES_ATTRS"]
@@ -121,15 +122,20 @@ def _lookup(ctx: ShapeContext) -> Shape:
     return (dim * (size // vocab),)
 
 
+def _times_plus(ctx: ShapeContext) -> Shape:
+    """Times of the first two inputs, broadcast with the bias (the fused Plus)."""
+    return broadcast(ctx, [_times(ctx), tuple(ctx.shapes[2])])
+
+
 def register(ops: OpRegistry) -> None:
     """Register the linear-algebra ops."""
     ab = ("A", "B")
     define(ops, "Times", (2, 2), _times, inputs=ab, attrs=TIMES_ATTRS,
-           categories={"linear"}, node_options=_TIMES_NODE,
+           categories={C.LINEAR}, node_options=_TIMES_NODE,
            functions=(simple_function("Times", "Times", "A", "B", options=_TIMES_OPTIONS),),
            doc="Matrix product A·B; numpy order: x @ W.")
     define(ops, "TransposeTimes", (2, 2), _transpose_times, inputs=ab, attrs=TIMES_ATTRS,
-           categories={"linear"}, node_options=_TIMES_NODE,
+           categories={C.LINEAR}, node_options=_TIMES_NODE,
            functions=(simple_function("TransposeTimes", "TransposeTimes", "A", "B",
                                       options=_TIMES_OPTIONS),),
            doc="Aᵀ·B.")
@@ -137,23 +143,23 @@ def register(ops: OpRegistry) -> None:
            attrs={**TIMES_ATTRS,
                   "bit_shift_a": AttrSpec("int", 1, "quantization bit shift of A"),
                   "bit_shift_b": AttrSpec("int", 1, "quantization bit shift of B")},
-           categories={"linear"},
+           categories={C.LINEAR},
            node_options=(*_TIMES_NODE, NodeOption("bitShiftA", "bit_shift_a", "int"),
                          NodeOption("bitShiftB", "bit_shift_b", "int")),
            has_math=False, doc="Times with quantized operands (stored, not evaluated).")
-    define(ops, "DiagTimes", (2, 2), _diag_times, inputs=("d", "B"), categories={"linear"},
+    define(ops, "DiagTimes", (2, 2), _diag_times, inputs=("d", "B"), categories={C.LINEAR},
            functions=(simple_function("DiagTimes", "DiagTimes", "d", "B"),),
            doc="diag(d)·B: row i of B (numpy: last axis) scaled by d[i].")
-    define(ops, "KhatriRaoProduct", (2, 2), _khatri_rao, inputs=ab, categories={"linear"},
+    define(ops, "KhatriRaoProduct", (2, 2), _khatri_rao, inputs=ab, categories={C.LINEAR},
            functions=(simple_function("KhatriRaoProduct", "KhatriRaoProduct", "A", "B",
                                       aliases=("ColumnwiseCrossProduct",)),),
            doc="Column-wise Kronecker product: (m,), (n,) -> (m·n,).")
-    define(ops, "CosDistance", (2, 2), _cos_distance, inputs=("a", "b"), categories={"linear"},
+    define(ops, "CosDistance", (2, 2), _cos_distance, inputs=("a", "b"), categories={C.LINEAR},
            functions=(simple_function("CosDistance", "CosDistance", "a", "b",
                                       aliases=("CosDist",)),),
            doc="Per-sample cosine similarity, output (1,).")
     define(ops, "CosDistanceWithNegativeSamples", (4, 4), _cos_neg,
-           inputs=("a", "b", "shift", "num_negative"), categories={"linear"},
+           inputs=("a", "b", "shift", "num_negative"), categories={C.LINEAR},
            attrs={"num_negative_samples": AttrSpec(
                "int", 0, "not stored in files: the value of input 3, recorded by builders so "
                "the output shape (numNeg+1,) can be inferred; 0 = unknown")},
@@ -162,6 +168,10 @@ def register(ops: OpRegistry) -> None:
                (inputs_form("a", "b", "shift", "num_negative"),),
                aliases=("CosWithNegSamples",), languages=BOTH),),
            doc="Cosine of a against b and numNeg shifted copies of b: (numNeg+1,).")
-    define(ops, "LookupTable", (2, 2), _lookup, inputs=("W", "x"), categories={"linear"},
+    define(ops, "LookupTable", (2, 2), _lookup, inputs=("W", "x"), categories={C.LINEAR},
            functions=(simple_function("LookupTable", "LookupTable", "W", "x", languages=NDL),),
            doc="Embedding lookup W·x per stacked one-hot word.")
+    define(ops, "TimesPlus", (3, 3), _times_plus, inputs=("A", "B", "bias"), attrs=TIMES_ATTRS,
+           categories={C.LINEAR}, internal=True,
+           doc="Plus(Times(A, B), bias) as one node (one torch.addmm); made by the FuseLinear "
+               "pass for code generation only, never by a language or a file.")

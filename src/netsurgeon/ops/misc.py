@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from netsurgeon.ops._build import define
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import prod, same_as_input
@@ -44,7 +45,7 @@ def _sample(ctx: ShapeContext) -> Shape:
 def register(ops: OpRegistry) -> None:
     """Register the remaining ops."""
     define(ops, "Trace", (1, 1), same_as_input(0), inputs=("x",), attrs=TRACE_ATTRS,
-           categories={"identity", "debug"},
+           categories={C.IDENTITY, C.DEBUG},
            node_options=(NodeOption("say", "message", "str"),
                          NodeOption("logFirst", "log_first", "int"),
                          NodeOption("logFrequency", "log_frequency", "int"),
@@ -65,11 +66,11 @@ def register(ops: OpRegistry) -> None:
                    NodeOption("rngSeed", "rng_seed", "int"),
                    NodeOption("rngOffset", "rng_offset", "int"))
     define(ops, "RandomSample", (1, 1), _sample, inputs=("weights",), attrs=sample_attrs,
-           categories={"random"}, dynamic="always", node_options=sample_opts, has_math=False,
+           categories={C.RANDOM}, dynamic="always", node_options=sample_opts, has_math=False,
            doc="Draws classes according to weights; each sample becomes a one-hot column.")
     define(ops, "RandomSampleInclusionFrequency", (1, 1), same_as_input(0), inputs=("weights",),
-           attrs=sample_attrs, categories={"random"}, node_options=sample_opts, has_math=False,
+           attrs=sample_attrs, categories={C.RANDOM}, node_options=sample_opts, has_math=False,
            doc="Expected inclusion frequency of each class under RandomSample.")
     define(ops, "EpochAccumulator", (1, 1), same_as_input(0), inputs=("x",),
-           categories={"reduction"}, dynamic="none", has_math=False,
+           categories={C.REDUCTION}, dynamic="none", has_math=False,
            doc="Sum of the input over the epoch.")

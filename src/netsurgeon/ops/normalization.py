@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._build import NDL, define, inputs_form, simple_function
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, as_bool, layout_name
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import broadcast_rule, fill_zeros, prod, same_as_input
@@ -36,15 +38,10 @@ BN_ATTRS = {
     "image_layout": AttrSpec("str", "CHW", "CHW or HWC (file i32 1/0)"),
     "running_sample_count": AttrSpec("int", 0, "samples seen by the running statistics (file "
                                      "v >= 13; v = 19 stores only 'is zero')"),
-    "minibatch_count": AttrSpec("int", 0, "minibatches seen (file 6 <= v < 13 instead of the "
-                                "sample count; CNTK estimated samples = 16 x this)"),
     "running_inv_std_dev": AttrSpec("bool", False, "the 5th input holds running inverse "
                                     "standard deviations, not variances (files v < 13)"),
     "disable_regularization": AttrSpec("bool", False, "exclude scale/bias from weight decay "
                                        "(not stored in v1 files)"),
-    "eval_mode": AttrSpec("bool", False, "evaluation-mode flag of files v < 6"),
-    "legacy_version": AttrSpec("ints", (), "(verWritten, verReadable) of files v < 6; "
-                               "() otherwise"),
 }
 
 
@@ -91,7 +88,7 @@ def _batch_norm(ctx: ShapeContext) -> Shape:
 def _engine(value: Any) -> bool:
     text = str(value).strip('"').lower()
     if text not in ("cntk", "cudnn"):
-        raise ValueError(f"BatchNormalization: engine must be 'cntk' or 'cudnn', not {value!r}")
+        raise ArgumentError(f"BatchNormalization: engine must be 'cntk' or 'cudnn', not {value!r}")
     return text == "cntk"
 
 
@@ -127,19 +124,19 @@ def register(ops: OpRegistry) -> None:
         define(ops, name, (1, 1), same_as_input(0), inputs=("x",),
                attrs={"has_computed": AttrSpec("bool", False, "the statistics in the node's "
                                                "value are final (file bool + matrix)")},
-               categories={"precompute"}, dynamic="none",
+               categories={C.PRECOMPUTE}, dynamic="none",
                functions=(simple_function(name, name, "x"),), doc=doc)
     for name, alias, doc in (
         ("PerDimMeanVarNormalization", "PerDimMVNorm", "(x - mean) ⊙ invStdDev."),
         ("PerDimMeanVarDeNormalization", "PerDimMVDeNorm", "x ⊘ invStdDev + mean."),
     ):
         define(ops, name, (3, 3), broadcast_rule, inputs=("x", "mean", "inv_std_dev"),
-               categories={"normalization"},
+               categories={C.NORMALIZATION},
                functions=(simple_function(name, name, "x", "mean", "inv_std_dev",
                                           aliases=(alias,), languages=NDL),), doc=doc)
     bn_inputs = ("x", "scale", "bias", "run_mean", "run_variance", "run_count")
     define(ops, "BatchNormalization", (5, 6), _batch_norm, inputs=bn_inputs, attrs=BN_ATTRS,
-           categories={"normalization"},
+           categories={C.NORMALIZATION, C.FREEZABLE},
            node_options=(NodeOption("spatial", "spatial", "bool"),
                          NodeOption("normalizationTimeConstant", "normalization_time_constant",
                                     "float"),

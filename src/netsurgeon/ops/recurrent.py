@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from netsurgeon.ops._build import define
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, np_shape
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import prod
@@ -30,7 +31,6 @@ DELAY_ATTRS = {
     "initial_state": AttrSpec("float", 0.1, "value before the sequence start when input 1 is "
                               "absent (NDL defaultHiddenActivity, BrainScript "
                               "defaultHiddenActivation; file elem initialStateValue, v >= 2)"),
-    "legacy_cols": AttrSpec("int", 1, "dummy column count files v <= 3 store after the rows"),
 }
 
 #: recurrentOp spellings (v >= 14; older files used LSTM, GRU, RNN_RELU, RNN_TANH)
@@ -93,7 +93,7 @@ def register(ops: OpRegistry) -> None:
         ("FutureValue", (), "y_t = x_{t+time_step}; after the end: input 1 or initial_state."),
     ):
         define(ops, name, (1, 2), _delay, inputs=("x", "initial_state"), attrs=DELAY_ATTRS,
-               categories={"delay", "recurrent"}, delayed=(0,), aliases=aliases,
+               categories={C.DELAY, C.RECURRENT}, delayed=(0,), aliases=aliases,
                node_options=(NodeOption("timeStep", "time_step", "int"),
                              NodeOption("defaultHiddenActivation", "initial_state", "float",
                                         aliases=("defaultHiddenActivity",)),
@@ -114,7 +114,7 @@ def register(ops: OpRegistry) -> None:
                "axis": AttrSpec("int", 1, "recurrence axis, registry convention (CNTK -1 = the "
                                 "dynamic axis -> 1; CNTK 2 = spatial -> -2); file v >= 14"),
            },
-           categories={"recurrent"},
+           categories={C.RECURRENT},
            node_options=(NodeOption("bidirectional", "bidirectional", "bool"),
                          NodeOption("numLayers", "num_layers", "int"),
                          NodeOption("hiddenSize", "hidden_size", "int",

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._build import NDL, define, simple_function
+from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, layout_name
 from netsurgeon.ops._registry import OpRegistry
 from netsurgeon.ops._shapes import axis_index, fill_zeros, pad_rank, prod, same_as_input, scalar
-from netsurgeon.ops._spec import AttrSpec, Form, FunctionSpec, NodeRecipe, Param, Shape, ShapeContext, fmt_shape
+from netsurgeon.ops._spec import (
+    AttrSpec,
+    Form,
+    FunctionSpec,
+    NodeRecipe,
+    Param,
+    Shape,
+    ShapeContext,
+    fmt_shape,
+)
 
 __all__ = ["register", "slice_range", "reshape_span", "np_permutation", "cntk_permutation",
            "image_shape_or_empty"]
@@ -247,7 +258,7 @@ def _numbers(*values: Any) -> tuple[float, ...] | None:
 def _make_cast(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
     precision = str(bound.get("precision") or "").strip('"')
     if precision not in ("float", "double", "float16"):
-        raise ValueError("Cast: option precision must be float, double or float16")
+        raise ArgumentError("Cast: option precision must be float, double or float16")
     recipe = NodeRecipe(op="Cast", inputs=[bound.get("x")], attrs={"precision": precision})
     recipe.extra["precision"] = precision
     return recipe
@@ -290,7 +301,7 @@ def register(ops: OpRegistry) -> None:
                                 "axis k; file stores k)"),
                "stride_multiplier": AttrSpec("ints", (1,), "step per sliced axis (file v >= 27)"),
            },
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("beginIndex", "begin", "ints"),
                          NodeOption("endIndex", "end", "ints"),
                          NodeOption("axis", "axis", "axes"),
@@ -304,14 +315,14 @@ def register(ops: OpRegistry) -> None:
     define(ops, "RowStack", (1, None), _row_stack, inputs=("inputs",),
            attrs={"axis": AttrSpec("int", -1, "spliced axis, registry convention (-1 = CNTK "
                                    "axis 1 = numpy last); file spliceDim (1-based)")},
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("axis", "axis", "axis"),),
            functions=(FunctionSpec("RowStack", "RowStack", (Form((Param("inputs", "inputs"),)),),
                                    languages=NDL),),
            doc="Concatenation along CNTK's first axis (numpy: last).")
     define(ops, "RowRepeat", (1, 1), _row_repeat, inputs=("x",),
            attrs={"num_repeats": AttrSpec("int", 1, "number of copies; file numRepeat")},
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("numRepeats", "num_repeats", "int"),),
            functions=(FunctionSpec("RowRepeat", "RowRepeat", (Form((
                Param("x", "input"), Param("num_repeats", "int", aliases=("numRepeats",)))),),
@@ -323,10 +334,8 @@ def register(ops: OpRegistry) -> None:
                                     "numTargetRows"),
                "target_shape": AttrSpec("ints", (0, 0, 0), "image shape of the result "
                                         "(numpy order; all 0 = none); file imageLayout shape"),
-               "legacy_shape": AttrSpec("bool", False, "the file stored target_shape as "
-                                        "three u64 W, H, C (legacy shape encoding)"),
            },
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("numRows", "num_rows", "int"),
                          NodeOption("imageWidth", "_w", "int"),
                          NodeOption("imageHeight", "_h", "int"),
@@ -351,7 +360,7 @@ def register(ops: OpRegistry) -> None:
                "end_axis": AttrSpec("int", 0, "end of the replaced range (exclusive, -k = "
                                     "CNTK axis k; 0 = through the last CNTK axis); file endAxis"),
            },
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("shape", "shape", "shape"),
                          NodeOption("beginAxis", "begin_axis", "axis"),
                          NodeOption("endAxis", "end_axis", "axis")),
@@ -364,7 +373,7 @@ def register(ops: OpRegistry) -> None:
                                        "wins and the file stores axis1 = axis2 = 0 plus the "
                                        "permutation (v >= 25); see np_permutation"),
            },
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("axis1", "_axis1", "axis"),
                          NodeOption("axis2", "_axis2", "axis"),
                          NodeOption("permutation", "permutation",
@@ -373,7 +382,7 @@ def register(ops: OpRegistry) -> None:
            functions=(FunctionSpec("Transpose", "TransposeDimensions",
                                    (Form((Param("x", "input"),)),), languages=NDL),),
            doc="Swaps two axes (Transpose: CNTK's first two) or permutes all.")
-    define(ops, "Diagonal", (1, 1), _diagonal, inputs=("x",), categories={"reshaping"},
+    define(ops, "Diagonal", (1, 1), _diagonal, inputs=("x",), categories={C.RESHAPING},
            functions=(simple_function("Diagonal", "Diagonal", "x", languages=NDL),),
            doc="Diagonal of a square matrix as a CNTK row vector: numpy (n, 1).")
     define(ops, "Crop", (2, 4), _crop, inputs=("in1", "in2", "eq1", "eq2"),
@@ -383,7 +392,7 @@ def register(ops: OpRegistry) -> None:
                "y_offset": AttrSpec("float", 1.7976931348623157e308, "constant vertical offset; "
                                     "DBL_MAX = not given"),
            },
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("xOffset", "x_offset", "float"),
                          NodeOption("yOffset", "y_offset", "float")),
            functions=(FunctionSpec("Crop", "Crop", (Form((
@@ -394,26 +403,26 @@ def register(ops: OpRegistry) -> None:
     define(ops, "Cast", (1, 1), same_as_input(0), inputs=("x",),
            attrs={"precision": AttrSpec("str", "float", "target element type: float, double "
                                         "or float16 (file: the node's two-type precision tag)")},
-           categories={"reshaping"},
+           categories={C.RESHAPING},
            node_options=(NodeOption("precision", "precision", "str"),),
            functions=(FunctionSpec("Cast", "Cast", (Form((Param("x", "input"),)),),
                                    {"precision": Param("precision", "text")},
                                    make=_make_cast, languages=NDL),),
            doc="Converts to another element type.")
     define(ops, "ReconcileDynamicAxis", (2, 2), same_as_input(0), inputs=("data", "layout"),
-           aliases=("ReconcileMBLayout",), categories={"dynamic_axis"},
+           aliases=("ReconcileMBLayout",), categories={C.DYNAMIC_AXIS},
            functions=(simple_function("ReconcileDynamicAxis", "ReconcileDynamicAxis", "data",
                                       "layout", languages=NDL),),
            doc="data with the dynamic axis of layout.")
-    define(ops, "SumElements", (1, 1), scalar, inputs=("x",), categories={"reduction"},
+    define(ops, "SumElements", (1, 1), scalar, inputs=("x",), categories={C.REDUCTION},
            dynamic="none",
            functions=(simple_function("SumElements", "SumElements", "x"),),
            doc="Sum of all elements over the whole minibatch: (1,).")
-    define(ops, "SumColumnElements", (1, 1), scalar, inputs=("x",), categories={"reduction"},
+    define(ops, "SumColumnElements", (1, 1), scalar, inputs=("x",), categories={C.REDUCTION},
            functions=(simple_function("SumColumnElements", "SumColumnElements", "x",
                                       languages=NDL),),
            doc="Per-sample sum: (1,).")
-    define(ops, "ReduceElements", (1, 1), _reduce, inputs=("x",), categories={"reduction"},
+    define(ops, "ReduceElements", (1, 1), _reduce, inputs=("x",), categories={C.REDUCTION},
            attrs={
                "operation": AttrSpec("str", "Sum", "Sum/Plus, Mean, LogSum, Min, Max, Prod, "
                                      "Argmin, Argmax (file wstr, kept as written)"),
@@ -427,18 +436,18 @@ def register(ops: OpRegistry) -> None:
                          NodeOption("axis", "axes", "axes"),
                          NodeOption("keepDimensions", "keep_dimensions", "bool")),
            doc="Reduction over sample (or dynamic) axes.")
-    define(ops, "Where", (1, 1), scalar, inputs=("cond",), categories={"dynamic_axis"},
+    define(ops, "Where", (1, 1), scalar, inputs=("cond",), categories={C.DYNAMIC_AXIS},
            dynamic="always",
            attrs={"dynamic_axis_name": AttrSpec("str", "", "name of the new dynamic axis "
                                                 "(file v >= 11)")},
            node_options=(NodeOption("dynamicAxis", "dynamic_axis_name", "str"),),
            doc="Indices of the non-zero steps of a sequence, as a new sequence.")
     define(ops, "PackedIndex", (2, 2), _index_shape(1), inputs=("source", "index"),
-           categories={"dynamic_axis"}, dynamic="always",
+           categories={C.DYNAMIC_AXIS}, dynamic="always",
            doc="Maps sequence indices to packed minibatch indices.")
     define(ops, "GatherPacked", (2, 2), _index_shape(1), inputs=("index", "source"),
-           categories={"dynamic_axis"}, dynamic="always",
+           categories={C.DYNAMIC_AXIS}, dynamic="always",
            doc="Gathers the source samples at packed indices.")
     define(ops, "ScatterPacked", (3, 3), _index_shape(2), inputs=("layout", "index", "source"),
-           categories={"dynamic_axis"}, dynamic="always",
+           categories={C.DYNAMIC_AXIS}, dynamic="always",
            doc="Scatters source samples to packed indices in layout's layout.")

@@ -48,7 +48,7 @@ class SparseRows:
 class Minibatch:
     """Streams of one minibatch and the length of each of its B sequences."""
 
-    streams: dict[str, "np.ndarray | SparseRows"]
+    streams: dict[str, np.ndarray | SparseRows]
     lengths: np.ndarray
     first_line: int = 0  # for messages: first data line of the minibatch
     sequence_ids: list = field(default_factory=list)

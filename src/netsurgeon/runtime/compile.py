@@ -28,7 +28,7 @@ def compile_source(source: TorchSource, label: str = "network"):
     linecache.cache[filename] = (len(source.text), None, source.text.splitlines(True), filename)
     code = compile(source.text, filename, "exec")
     scope = dict(source.globals)
-    exec(code, scope)  # noqa: S102 - our own generated code
+    exec(code, scope)
     return scope["forward"], filename
 
 

@@ -40,7 +40,7 @@ def delay_info(node: Node) -> tuple[int, float, Node | None]:
     return step, init_value, init_node
 
 
-def emit_loop(b: "_Builder", unit: list[Node], unit_of: dict[Node, int]) -> None:
+def emit_loop(b: _Builder, unit: list[Node], unit_of: dict[Node, int]) -> None:
     """Emit the ``for t`` block of one recurrent loop into the builder ``b``."""
     net = b.net
     members = set(unit)

@@ -25,8 +25,8 @@ class ReadContext:
 
     version: int
     dtype: np.dtype
-    network: "Network"
-    reader: "BinaryReader"
+    network: Network
+    reader: BinaryReader
     #: fixes applied after the graph is wired (e.g. BatchNormalization before v13)
     pending: list[Any] = field(default_factory=list)
 
@@ -36,15 +36,15 @@ class WriteContext:
     """File-level facts while writing: version, and parameter values to store differently."""
 
     version: int
-    network: "Network"
+    network: Network
     #: node -> array to store instead of node.value (BatchNormalization inverse std before v13)
-    value_overrides: dict["Node", np.ndarray] = field(default_factory=dict)
+    value_overrides: dict[Node, np.ndarray] = field(default_factory=dict)
     #: node -> inputs to store instead of node.inputs (BatchNormalization before v19)
-    input_overrides: dict["Node", list["Node"]] = field(default_factory=dict)
+    input_overrides: dict[Node, list[Node]] = field(default_factory=dict)
     #: BatchNormalization node -> running sample count taken from a dropped 6th input
-    run_counts: dict["Node", int] = field(default_factory=dict)
+    run_counts: dict[Node, int] = field(default_factory=dict)
 
-    def dtype_of(self, node: "Node") -> np.dtype:
+    def dtype_of(self, node: Node) -> np.dtype:
         return np.dtype(node.dtype if node.dtype in DTYPE_TAGS else "float32")
 
 

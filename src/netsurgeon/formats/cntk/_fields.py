@@ -33,17 +33,17 @@ class NoMap(Exception):
 class Codec:
     """Base of every payload codec: read a node's payload, write it back for a version."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         return Parts()
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         return None
 
-    def prepare(self, node: "Node", ctx: WriteContext) -> None:
+    def prepare(self, node: Node, ctx: WriteContext) -> None:
         """Called for every node before anything is written (may set overrides)."""
         return None
 
-    def check(self, node: "Node", ctx: WriteContext) -> None:
+    def check(self, node: Node, ctx: WriteContext) -> None:
         """Raise CntkFormatError if ``node`` cannot be stored at ``ctx.version``."""
         return None
 
@@ -257,7 +257,7 @@ class F:
         }.get(self.kind, CONVERTERS["int"])
 
 
-def raw_to_attrs(fields: tuple[F, ...], raw: dict[str, Any], spec: "OpSpec", attrs: dict[str, Any]) -> None:
+def raw_to_attrs(fields: tuple[F, ...], raw: dict[str, Any], spec: OpSpec, attrs: dict[str, Any]) -> None:
     """Store each raw field under its registry attribute (converted) or cntk_<name>."""
     for f in fields:
         if f.name not in raw:
@@ -272,7 +272,7 @@ def raw_to_attrs(fields: tuple[F, ...], raw: dict[str, Any], spec: "OpSpec", att
         attrs[f.fallback] = list(value) if isinstance(value, (list, tuple)) else value
 
 
-def attr_to_raw(f: F, node: "Node") -> Any:
+def attr_to_raw(f: F, node: Node) -> Any:
     """The raw value of field ``f`` for ``node`` (attribute, then cntk_<name>, then default)."""
     attrs = node.attrs
     if f.fallback in attrs:
@@ -291,7 +291,7 @@ def attr_to_raw(f: F, node: "Node") -> Any:
 _FROM_ATTRS: Any = object()
 
 
-def write_field(w: BinaryWriter, f: F, node: "Node", ctx: WriteContext,
+def write_field(w: BinaryWriter, f: F, node: Node, ctx: WriteContext,
                 value: Any = _FROM_ATTRS) -> None:
     """Write field ``f`` of ``node``: ``value``, by default the attribute's (:func:`attr_to_raw`).
     A write error names the node and the field."""
@@ -313,17 +313,17 @@ class FieldCodec(Codec):
                 raw[f.name] = read_kind(r, f.kind, f.name, ctx)
         return raw
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         raw_to_attrs(self.fields, self.read_raw(r, ctx), spec, parts.attrs)
         return parts
 
-    def write_fields(self, w: BinaryWriter, ctx: WriteContext, node: "Node", fields: tuple[F, ...]) -> None:
+    def write_fields(self, w: BinaryWriter, ctx: WriteContext, node: Node, fields: tuple[F, ...]) -> None:
         for f in fields:
             if f.active(ctx.version):
                 write_field(w, f, node, ctx)
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         self.write_fields(w, ctx, node, self.fields)
 
     def __repr__(self) -> str:

@@ -21,7 +21,14 @@ from netsurgeon.errors import RegistryError
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._fields import (
-    F, Codec, FieldCodec, attr_to_raw, raw_to_attrs, read_kind, write_field)
+    Codec,
+    F,
+    FieldCodec,
+    attr_to_raw,
+    raw_to_attrs,
+    read_kind,
+    write_field,
+)
 from netsurgeon.formats.cntk._matrix import read_matrix, write_matrix
 from netsurgeon.ops import OPS
 
@@ -55,7 +62,7 @@ def _prod(dims) -> int:
     return out
 
 
-def _get(node: "Node", name: str, default: Any = None) -> Any:
+def _get(node: Node, name: str, default: Any = None) -> Any:
     """Attribute ``name``, else its ``cntk_`` fallback, else ``default``."""
     a = node.attrs
     if a.get(name) is not None:
@@ -65,7 +72,7 @@ def _get(node: "Node", name: str, default: Any = None) -> Any:
     return default
 
 
-def _cntk_dims(node: "Node") -> list[int]:
+def _cntk_dims(node: Node) -> list[int]:
     shape = node.shape
     if shape is None and node.value is not None:
         shape = tuple(node.value.shape)
@@ -81,7 +88,7 @@ def _cntk_dims(node: "Node") -> list[int]:
 class LearnableParameterCodec(Codec):
     """v>=3: f32 multiplier, shape, matrix. v<3: bool needsGradient, u64 rows, u64 cols, [shape], matrix."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         if ctx.version >= 3:
             parts.learning_rate_multiplier = r.f32("learningRateMultiplier")
@@ -114,12 +121,12 @@ class LearnableParameterCodec(Codec):
             parts.attrs["cntk_sparse_format"] = m.sparse_format
         return parts
 
-    def check(self, node: "Node", ctx: WriteContext) -> None:
+    def check(self, node: Node, ctx: WriteContext) -> None:
         if node.value is None:
             raise CntkFormatError(f"parameter '{node.name}' has no value; initialise it (validate "
                                   "the network) before saving", node=node.name)
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         value = ctx.value_overrides.get(node, node.value)
         value = np.asarray(value)
         dims = [int(d) for d in reversed(value.shape)]
@@ -167,7 +174,7 @@ def _write_legacy_shape(w: BinaryWriter, dims: list[int], legacy: bool) -> None:
 class InputValueCodec(Codec):
     """u64 rows, u64 cols (placeholders), legacy-accepting shape; v>=8 axes; v>=10 multiplier."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         a = parts.attrs
         rows = r.u64("rows placeholder")
@@ -193,7 +200,7 @@ class InputValueCodec(Codec):
             a["cntk_input_lr_is_one"] = True
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         a = node.attrs
         dims = list(a["cntk_stored_shape"]) if "cntk_stored_shape" in a else _cntk_dims(node)
         if not dims:
@@ -211,7 +218,7 @@ class InputValueCodec(Codec):
             lr = node.learning_rate_multiplier
             w.f32(0.0 if lr == 1.0 and not a.get("cntk_input_lr_is_one") else lr)
 
-    def check(self, node: "Node", ctx: WriteContext) -> None:
+    def check(self, node: Node, ctx: WriteContext) -> None:
         if "cntk_stored_shape" not in node.attrs and not _get(node, "legacy_shape", False):
             dims = _cntk_dims(node)
             if dims and dims[0] == 0:
@@ -227,7 +234,7 @@ class PrecomputeCodec(Codec):
     (the matrix size is kept in ``cntk_matrix_dims`` for the round trip).
     """
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         computed = r.bool("hasComputed")
         m = read_matrix(r, ctx.dtype, "statistics matrix")
@@ -242,7 +249,7 @@ class PrecomputeCodec(Codec):
             parts.attrs["cntk_sparse_format"] = m.sparse_format
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         a = node.attrs
         dtype = ctx.dtype_of(node)
         w.bool(bool(_get(node, "has_computed", False)) and node.value is not None)
@@ -282,7 +289,7 @@ _codec("QuantizedTimes", FieldCodec(*_TIMES_FIELDS, F("bitShiftA", "u64", attr="
 # Convolution family
 # =============================================================================================
 def _per_axis(value: bool):
-    def default(node: "Node") -> list[bool]:
+    def default(node: Node) -> list[bool]:
         kernel = node.attrs.get("kernel_shape") or node.attrs.get("cntk_kernelShape") or (1,)
         rank = 1 if isinstance(kernel, int) else len(tuple(kernel))
         return [value] * rank
@@ -317,7 +324,7 @@ class ConvolutionBaseCodec(FieldCodec):
     def __init__(self, *tail: F) -> None:
         super().__init__(*_CONV_BASE, *tail)
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         raw = self.read_raw(r, ctx)
         for name in ("sharing", "autoPadding"):
@@ -328,7 +335,7 @@ class ConvolutionBaseCodec(FieldCodec):
         raw_to_attrs(self.fields, raw, spec, parts.attrs)
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         for f in self.fields:
             if not f.active(ctx.version):
                 continue
@@ -340,7 +347,7 @@ class ConvolutionBaseCodec(FieldCodec):
 
 def _cntk_attr(name: str, index: int, default: int):
     """Default of a legacy (v<5) 2-D convolution field, from the N-d attribute (CNTK order)."""
-    def get(node: "Node") -> int:
+    def get(node: Node) -> int:
         value = node.attrs.get(name)
         if value is None:
             return default
@@ -397,7 +404,7 @@ _BN_TAIL = (
 )
 
 
-def _attr_or_cntk(spec: "OpSpec", name: str) -> str:
+def _attr_or_cntk(spec: OpSpec, name: str) -> str:
     return name if name in spec.attrs else "cntk_" + name
 
 
@@ -410,7 +417,7 @@ class BatchNormalizationCodec(Codec):
     stores the other quantity, so a same-version round trip keeps every byte.
     """
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         v = ctx.version
         raw: dict[str, Any] = {}
@@ -446,7 +453,7 @@ class BatchNormalizationCodec(Codec):
             parts.attrs[_attr_or_cntk(spec, "running_inv_std_dev")] = True
         return parts
 
-    def prepare(self, node: "Node", ctx: WriteContext) -> None:
+    def prepare(self, node: Node, ctx: WriteContext) -> None:
         v = ctx.version
         inputs = list(node.inputs)
         if v < 19 and len(inputs) == 6:
@@ -468,7 +475,7 @@ class BatchNormalizationCodec(Codec):
                 converted = 1.0 / (stored * stored) + eps
         ctx.value_overrides[param] = converted.astype(param.value.dtype)
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         v = ctx.version
         count = ctx.run_counts.get(node)
         if count is None:
@@ -506,7 +513,7 @@ class BatchNormalizationCodec(Codec):
                 for f in _BN_TAIL:
                     write_field(w, f, node, ctx)
 
-    def check(self, node: "Node", ctx: WriteContext) -> None:
+    def check(self, node: Node, ctx: WriteContext) -> None:
         n = len(node.inputs)
         if n not in (5, 6):
             raise CntkFormatError(f"BatchNormalization '{node.name}' has {n} inputs; CNTK needs "
@@ -525,7 +532,7 @@ class DelayCodec(Codec):
     The stored sample shape becomes the node's declared shape (numpy order).
     """
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         parts.attrs[_attr_or_cntk(spec, "time_step")] = r.i32("timeStep")
         if ctx.version >= 4:
@@ -540,7 +547,7 @@ class DelayCodec(Codec):
             parts.attrs[_attr_or_cntk(spec, "initial_state")] = r.elem(ctx.dtype, "initialStateValue")
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         w.i32(_get(node, "time_step", 1))
         dims = _cntk_dims(node)
         if ctx.version >= 4:
@@ -581,7 +588,7 @@ class SliceCodec(Codec):
     ``axis`` (registry convention: -k is CNTK axis k), ``stride_multiplier``.
     """
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         v = ctx.version
         n = _read_num_axes(r, "Slice", least=1, axis_bytes=16) if v >= 22 else 1
@@ -598,7 +605,7 @@ class SliceCodec(Codec):
             parts.attrs[_attr_or_cntk(spec, key)] = tuple(values)
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         v = ctx.version
         begins = _as_list(_get(node, "begin", (0,)))
         ends = _as_list(_get(node, "end", None))
@@ -636,7 +643,7 @@ class TransposeCodec(Codec):
     transpose axes).
     """
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         if ctx.version < 3:
             return parts
@@ -652,7 +659,7 @@ class TransposeCodec(Codec):
         parts.attrs[_attr_or_cntk(spec, "axes")] = (-a1, -a2)
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         if ctx.version < 3:
             return
         np_perm = [int(p) for p in _as_list(_get(node, "permutation", ()))]
@@ -683,7 +690,7 @@ _codec("Reshape", FieldCodec(
 class LegacyReshapeCodec(Codec):
     """u64 numTargetRows, then a legacy-accepting shape (the target image shape)."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         parts.attrs[_attr_or_cntk(spec, "num_rows")] = r.u64("numTargetRows")
         dims, legacy = r.legacy_shape("target image shape")
@@ -691,7 +698,7 @@ class LegacyReshapeCodec(Codec):
         parts.attrs[_attr_or_cntk(spec, "legacy_shape")] = legacy
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         w.u64(_get(node, "num_rows", 0))
         dims = [int(d) for d in reversed(_as_list(_get(node, "target_shape", (0, 0, 0))))]
         _write_legacy_shape(w, dims, bool(_get(node, "legacy_shape", False)))
@@ -703,7 +710,7 @@ _codec("LegacyReshape", LegacyReshapeCodec())
 class ReduceElementsCodec(Codec):
     """v>=27 i32 numAxes (else 1); numAxes x i32 axis; wstr operation; v>=24 bool keepDimensions."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         n = _read_num_axes(r, "ReduceElements", least=0, axis_bytes=4) if ctx.version >= 27 else 1
         axes = tuple(-r.i32("axis") for _ in range(n))
@@ -713,7 +720,7 @@ class ReduceElementsCodec(Codec):
             parts.attrs[_attr_or_cntk(spec, "keep_dimensions")] = r.bool("keepDimensions")
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         axes = _as_list(_get(node, "axes", (0,)))
         if ctx.version >= 27:
             w.i32(len(axes))
@@ -753,7 +760,7 @@ class RngCodec(FieldCodec):
                 return True
         return False
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = super().read(r, ctx, spec)
         if ctx.version < 16:
             return parts
@@ -768,7 +775,7 @@ class RngCodec(FieldCodec):
             parts.attrs["cntk_seed_width"] = 4
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         super().write(w, ctx, node, spec)
         if ctx.version < 16:
             return
@@ -797,7 +804,7 @@ class NceCodec(Codec):
     """i32 evalMode (0 softmax, 1 unnormalized, 2 none); a value > 2 means an old file
     without the field (CNTK rewinds 4 bytes and uses none)."""
 
-    def read(self, r: BinaryReader, ctx: ReadContext, spec: "OpSpec") -> Parts:
+    def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         if r.remaining >= 4:
             mode = r.i32("evalMode")
@@ -809,7 +816,7 @@ class NceCodec(Codec):
         parts.attrs["cntk_eval_mode_absent"] = True
         return parts
 
-    def write(self, w: BinaryWriter, ctx: WriteContext, node: "Node", spec: "OpSpec") -> None:
+    def write(self, w: BinaryWriter, ctx: WriteContext, node: Node, spec: OpSpec) -> None:
         if node.attrs.get("cntk_eval_mode_absent"):
             return
         mode = _get(node, "eval_mode", "none")
@@ -913,7 +920,7 @@ def attach(registry=OPS) -> None:
             registry.extend("cntk_v1", spec.name, codec)
 
 
-def resolve_op(file_name: str, registry=OPS) -> tuple["OpSpec", Codec]:
+def resolve_op(file_name: str, registry=OPS) -> tuple[OpSpec, Codec]:
     """The registry op and codec for an operation name read from a file.
 
     Raises KeyError for a name CNTK's v1 loader does not know, RegistryError when the
@@ -930,7 +937,7 @@ def resolve_op(file_name: str, registry=OPS) -> tuple["OpSpec", Codec]:
     return spec, codec
 
 
-def codec_for(spec: "OpSpec") -> Codec | None:
+def codec_for(spec: OpSpec) -> Codec | None:
     """The payload codec of a registry op, or None if CNTK v1 files cannot hold it."""
     codec = spec.extensions.get("cntk_v1")
     if codec is None:
@@ -938,7 +945,7 @@ def codec_for(spec: "OpSpec") -> Codec | None:
     return codec
 
 
-def file_name_for(node: "Node") -> str:
+def file_name_for(node: Node) -> str:
     """The operation name to store: the legacy spelling read from a file, else the op name."""
     for attr in LEGACY_NAME_ATTRS:
         value = node.attrs.get(attr)

@@ -227,7 +227,7 @@ class CloneFunction:
 
 
 # target network -> {outside node: its twin in that network}, so repeated calls share one twin
-_IMPORTED: "weakref.WeakKeyDictionary[Network, dict[Node, Node]]" = weakref.WeakKeyDictionary()
+_IMPORTED: weakref.WeakKeyDictionary[Network, dict[Node, Node]] = weakref.WeakKeyDictionary()
 
 
 def tags_of(node: Node) -> set[str]:

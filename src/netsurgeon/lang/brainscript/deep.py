@@ -41,7 +41,7 @@ def deep_call(fn: Callable[[], T]) -> T:
             error.append(EvaluationError(
                 "BrainScript nesting too deep (more than the supported depth); "
                 "is there an endless recursion in a function definition?"))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+        except BaseException as exc:
             error.append(exc)
         finally:
             sys.setrecursionlimit(old)

@@ -15,7 +15,14 @@ from netsurgeon.graph import Network, Node
 from netsurgeon.lang.brainscript.deep import deep_call
 from netsurgeon.lang.brainscript.parser import Expr
 from netsurgeon.lang.brainscript.values import (
-    Array, Function, Record, Thunk, fail, index_path, join_path, type_name,
+    Array,
+    Function,
+    Record,
+    Thunk,
+    fail,
+    index_path,
+    join_path,
+    type_name,
 )
 
 __all__ = ["Evaluator", "flatten", "as_int"]
@@ -37,7 +44,7 @@ def as_int(value: Any, what: str, location: SourceLocation | None = None) -> int
     return int(value)
 
 
-def flatten(ev: "Evaluator", value: Any) -> list[Any]:
+def flatten(ev: Evaluator, value: Any) -> list[Any]:
     """Flatten nested arrays into a Python list (iteratively), as shape/list consumers do."""
     out: list[Any] = []
     stack: list[Any] = [value]

@@ -45,7 +45,7 @@ def network_member(net: Network, name: str, location=None) -> Node:
                hint=close_matches(name, pool) or "'.', '[' and ']' in node names read as '_'")
 
 
-def assemble(ev: "Evaluator", cfg: Record, path: str, location=None) -> Network:
+def assemble(ev: Evaluator, cfg: Record, path: str, location=None) -> Network:
     """``new ComputationNetwork R``."""
     roots: list[Node] = []
     renames: dict[Node, str] = {}
@@ -70,7 +70,7 @@ def assemble(ev: "Evaluator", cfg: Record, path: str, location=None) -> Network:
     return build_network(ev, roots, renames, name=path or "network")
 
 
-def build_network(ev: "Evaluator | None", roots: list[Node], renames: dict[Node, str] | None = None,
+def build_network(ev: Evaluator | None, roots: list[Node], renames: dict[Node, str] | None = None,
                   *, name: str = "network", validate: bool = True) -> Network:
     """A new Network holding everything the roots reach (detached nodes are adopted, nodes of
     other networks are copied sharing their values)."""
@@ -150,7 +150,7 @@ def load_network(path: str) -> Network:
     return load(path)
 
 
-def edit_network(ev: "Evaluator", model: Network, functions: list[Any], extra_roots: list[Node],
+def edit_network(ev: Evaluator, model: Network, functions: list[Any], extra_roots: list[Node],
                  path: str) -> Network:
     """BS.Network.Edit (§5.4): replace nodes, copy their consumers, keep the original intact."""
     replaced: dict[Node, Node] = {}

@@ -17,7 +17,15 @@ import numpy as np
 from netsurgeon.errors import EvaluationError, NetsurgeonError, ShapeError, close_matches
 from netsurgeon.graph import Node
 from netsurgeon.graph._network import group_name
-from netsurgeon.lang.brainscript.values import Array, Record, Thunk, fail, index_path, join_path, type_name
+from netsurgeon.lang.brainscript.values import (
+    Array,
+    Record,
+    Thunk,
+    fail,
+    index_path,
+    join_path,
+    type_name,
+)
 from netsurgeon.ops import OPS, ShapeContext
 
 if TYPE_CHECKING:
@@ -190,7 +198,7 @@ def _expand_times_input(node: Node, a: tuple[int, ...], b: tuple[int, ...]) -> t
 class NodeFactory:
     """Makes the nodes of one BrainScript evaluation (and holds its parameter seed counter)."""
 
-    def __init__(self, ev: "Evaluator", seed: int = 1) -> None:
+    def __init__(self, ev: Evaluator, seed: int = 1) -> None:
         self.ev = ev
         self.seed = seed
         self.pending_init: dict[Node, dict[str, Any]] = {}
@@ -454,7 +462,7 @@ class NodeFactory:
                 node.attrs.pop("init", None)
 
 
-def node_member(ev: "Evaluator", node: Node, name: str, location) -> Any:
+def node_member(ev: Evaluator, node: Node, name: str, location) -> Any:
     """A node used as a record (§4.6): name, operation, dim, inputs, <Operation>Args."""
     if name == "name":
         return node.name
@@ -474,7 +482,7 @@ def node_member(ev: "Evaluator", node: Node, name: str, location) -> Any:
                hint=f"nodes have name, operation, dim, inputs and {node.op}Args")
 
 
-def _ancestors_first(ev: "Evaluator", root: Node) -> list[Node]:
+def _ancestors_first(ev: Evaluator, root: Node) -> list[Node]:
     order: list[Node] = []
     seen = {root}
     stack = [(root, iter(list(ev.nodes.inputs_of(root))))]

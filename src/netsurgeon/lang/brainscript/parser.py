@@ -36,8 +36,8 @@ class Expr:
 
     op: str
     location: SourceLocation
-    args: list["Expr"] = field(default_factory=list)
-    named: dict[str, "Expr"] = field(default_factory=dict)
+    args: list[Expr] = field(default_factory=list)
+    named: dict[str, Expr] = field(default_factory=dict)
     id: str = ""
     value: object = None  # payload of d / s / b
 

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.lang.brainscript.nodes import TensorShapeValue
-from netsurgeon.lang.brainscript.values import Array, Function, Record, Thunk, fail, join_path, type_name
+from netsurgeon.lang.brainscript.values import (
+    Array,
+    Function,
+    Record,
+    Thunk,
+    fail,
+    join_path,
+    type_name,
+)
 
 if TYPE_CHECKING:
     from netsurgeon.lang.brainscript.evaluator import Evaluator
@@ -21,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["RUNTIME_TYPES"]
 
 
-def _get(ev: "Evaluator", cfg: Record, name: str, *default: Any) -> Any:
+def _get(ev: Evaluator, cfg: Record, name: str, *default: Any) -> Any:
     t = cfg.find(name)
     if t is None:
         if default:

@@ -38,7 +38,7 @@ class Thunk:
 
     __slots__ = ("expr", "scope", "path", "state", "value", "fn", "name")
 
-    def __init__(self, expr: "Expr | None", scope: "Record | None", path: str, *,
+    def __init__(self, expr: Expr | None, scope: Record | None, path: str, *,
                  fn: Callable[[], Any] | None = None, value: Any = None, done: bool = False,
                  name: str = "") -> None:
         self.expr = expr
@@ -50,14 +50,14 @@ class Thunk:
         self.value = value
 
     @classmethod
-    def of(cls, value: Any, path: str = "") -> "Thunk":
+    def of(cls, value: Any, path: str = "") -> Thunk:
         return cls(None, None, path, value=value, done=True)
 
     @property
     def location(self) -> SourceLocation | None:
         return self.expr.location if self.expr is not None else None
 
-    def get(self, ev: "Evaluator") -> Any:
+    def get(self, ev: Evaluator) -> Any:
         if self.state == DONE:
             return self.value
         if self.state == RUNNING:
@@ -85,7 +85,7 @@ class Record:
 
     __slots__ = ("members", "parent", "location", "__weakref__")
 
-    def __init__(self, members: dict[str, Thunk] | None = None, parent: "Record | None" = None,
+    def __init__(self, members: dict[str, Thunk] | None = None, parent: Record | None = None,
                  location: SourceLocation | None = None) -> None:
         self.members = members if members is not None else {}
         self.parent = parent
@@ -141,7 +141,7 @@ class Function:
     __slots__ = ("params", "defaults", "scope", "body_expr", "native", "name")
 
     def __init__(self, params: list[str], defaults: dict[str, Thunk], *, scope: Record | None = None,
-                 body_expr: "Expr | None" = None, native: Callable | None = None,
+                 body_expr: Expr | None = None, native: Callable | None = None,
                  name: str = "function") -> None:
         self.params = params
         self.defaults = defaults

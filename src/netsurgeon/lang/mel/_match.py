@@ -44,4 +44,4 @@ def fast_match(net: Network, pattern: str) -> list[Node]:
     return hits
 
 
-_JOINED: "weakref.WeakKeyDictionary[Network, tuple[int, str]]" = weakref.WeakKeyDictionary()
+_JOINED: weakref.WeakKeyDictionary[Network, tuple[int, str]] = weakref.WeakKeyDictionary()

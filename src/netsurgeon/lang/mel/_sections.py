@@ -8,7 +8,6 @@ section's ``$var$`` are resolved against the file's own top-level ``key = value`
 
 from __future__ import annotations
 
-
 from netsurgeon.errors import EditError, SourceLocation
 from netsurgeon.lang.config import read_text_file, substitute_variables
 from netsurgeon.lang.mel._script import parse_script, read_mel

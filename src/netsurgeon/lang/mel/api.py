@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netsurgeon.errors import EditError, NetsurgeonError, SourceLocation, ValidationError, close_matches
+from netsurgeon.errors import (
+    EditError,
+    NetsurgeonError,
+    SourceLocation,
+    ValidationError,
+    close_matches,
+)
 from netsurgeon.graph import (
     Network,
     Node,

@@ -64,7 +64,7 @@ class _Slot:
         return f"<input argument {self.index}>"
 
 
-def slot_params(form: "Form", count: int) -> list["Param"]:
+def slot_params(form: Form, count: int) -> list[Param]:
     """The parameter each of ``count`` positional arguments binds to (as ``bind_positional``)."""
     params = list(form.params)
     variadic = [i for i, p in enumerate(params) if p.kind in ("inputs", "ints")]
@@ -81,7 +81,7 @@ def slot_params(form: "Form", count: int) -> list["Param"]:
 class Evaluator:
     """Runs the passes for statements of one script against one network."""
 
-    def __init__(self, network: "Network", registry: "OpRegistry", counter: NameCounter, *,
+    def __init__(self, network: Network, registry: OpRegistry, counter: NameCounter, *,
                  seed_offset: int = 0, base_dir: Path | None = None) -> None:
         self.network = network
         self.registry = registry
@@ -181,7 +181,7 @@ class Evaluator:
         raise ParseError(f"'{getattr(sym, 'name', sym)}' refers to itself",
                          location=getattr(sym, "location", None))
 
-    def input_node(self, sym: Any, what: str = "input") -> "Node":
+    def input_node(self, sym: Any, what: str = "input") -> Node:
         """The computation node an argument stands for (node inputs, special lists)."""
         from netsurgeon.graph import Node
 
@@ -238,7 +238,7 @@ class Evaluator:
             hint=f"{what} is a number, not a node")
 
     # ---- conversions --------------------------------------------------------------------------------
-    def convert(self, sym: Any, param: "Param", fn_name: str) -> Any:
+    def convert(self, sym: Any, param: Param, fn_name: str) -> Any:
         kind = param.kind
         what = f"{fn_name} argument '{param.name}'"
         loc = getattr(sym, "location", None)
@@ -272,7 +272,7 @@ class Evaluator:
             return to_bool(text, what, loc)
         return text
 
-    def option_value(self, opt: NdlOption, param: "Param", fn_name: str) -> Any:
+    def option_value(self, opt: NdlOption, param: Param, fn_name: str) -> Any:
         """An option's value, converted; a name assigned a number may stand for the number."""
         kind = param.kind
         what = f"option {opt.name} of {fn_name}"
@@ -367,7 +367,7 @@ class Evaluator:
             self.apply_tag(node, recipe.tag, loc)
         call.comp = node
 
-    def _auto_input(self, owner: str, spec: dict, loc: SourceLocation | None) -> "Node":
+    def _auto_input(self, owner: str, spec: dict, loc: SourceLocation | None) -> Node:
         """A node a function asks for besides its arguments (BatchNormalization's
         ``<name>.run_sample_count``), created and initialised at once."""
         from netsurgeon.ops.init import initialize
@@ -410,7 +410,7 @@ class Evaluator:
         for opt in tags:
             self.apply_tag(node, opt.value, opt.location)
 
-    def apply_tag(self, node: "Node", value: str, loc: SourceLocation | None) -> None:
+    def apply_tag(self, node: Node, value: str, loc: SourceLocation | None) -> None:
         from netsurgeon.graph import group_name
 
         if value.lower() == "multiseq":

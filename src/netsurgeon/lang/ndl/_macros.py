@@ -12,10 +12,11 @@ error, as in CNTK.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from netsurgeon.errors import NetsurgeonError, ParseError, SourceLocation
 from netsurgeon.lang.config import Record, SourceText, read_text_file
@@ -93,13 +94,13 @@ _STD_CACHE: dict[int, dict[str, MacroDef]] = {}
 class MacroTable:
     """The global macro table of one command or session (§B.5), case-insensitive."""
 
-    def __init__(self, registry: "OpRegistry | None" = None) -> None:
+    def __init__(self, registry: OpRegistry | None = None) -> None:
         self._macros: dict[str, MacroDef] = {}
         self.registry: OpRegistry = registry if registry is not None else OPS
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
-    def standard(cls, registry: "OpRegistry | None" = None) -> "MacroTable":
+    def standard(cls, registry: OpRegistry | None = None) -> MacroTable:
         """A new table holding the shipped standard library (FF, BFF, RBFF, SMBFF, ...)."""
         table = cls(registry)
         key = id(table.registry)
@@ -114,13 +115,13 @@ class MacroTable:
         table._macros = dict(cached)
         return table
 
-    def copy(self) -> "MacroTable":
+    def copy(self) -> MacroTable:
         other = MacroTable(self.registry)
         other._macros = dict(self._macros)
         return other
 
     def load_text(self, text: str, source: str = "<string>",
-                  variables: "Mapping[str, str] | Callable[[str], str | None] | None" = None,
+                  variables: Mapping[str, str] | Callable[[str], str | None] | None = None,
                   counter: NameCounter | None = None) -> list[str]:
         """Load macro definitions from NDL text (FileParse: ``load``/``run`` sections or the
         whole text). Other statements are parsed and thrown away, as CNTK did. ``variables``
@@ -130,8 +131,8 @@ class MacroTable:
         lookup = variable_lookup(variables) if variables is not None else None
         return self._load(_read_source(text, source, lookup), counter or NameCounter())
 
-    def load_file(self, path: "str | Path",
-                  variables: "Mapping[str, str] | Callable[[str], str | None] | None" = None,
+    def load_file(self, path: str | Path,
+                  variables: Mapping[str, str] | Callable[[str], str | None] | None = None,
                   counter: NameCounter | None = None) -> list[str]:
         """Load a macro file (``ndlMacros``); see :meth:`load_text`."""
         text = read_text_file(path, "macro file")

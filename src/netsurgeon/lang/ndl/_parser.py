@@ -58,7 +58,7 @@ MAX_DEPTH = 60
 class Parser:
     """Parses NDL blocks into a :class:`Scope`, expanding macro calls into instance scopes."""
 
-    def __init__(self, macros: MacroTable, counter: NameCounter, registry: "OpRegistry", *,
+    def __init__(self, macros: MacroTable, counter: NameCounter, registry: OpRegistry, *,
                  strict: bool = True, standard: bool = False) -> None:
         self.macros = macros
         self.counter = counter
@@ -206,7 +206,7 @@ class Parser:
         scope.table[low] = sym
 
     # ---- calls and arguments ---------------------------------------------------------------------
-    def callee(self, scope: Scope, name: str, location: SourceLocation | None) -> "MacroDef | FunctionSpec":
+    def callee(self, scope: Scope, name: str, location: SourceLocation | None) -> MacroDef | FunctionSpec:
         """What ``name(...)`` calls: a macro, else a built-in function (§B.4 CheckName)."""
         local = scope.find(name)
         if local is not None and not isinstance(local, NdlRef):

@@ -117,10 +117,10 @@ class NdlScript:
         require_features: fail if the network ends up without a feature node.
     """
 
-    def __init__(self, network: "Network", *, macros: MacroTable | None = None,
+    def __init__(self, network: Network, *, macros: MacroTable | None = None,
                  counter: NameCounter | None = None, allow_definitions: bool = False,
-                 seed: int = 1, registry: "OpRegistry | None" = None, special_lists: bool = True,
-                 require_features: bool = False, base_dir: "str | Path | None" = None) -> None:
+                 seed: int = 1, registry: OpRegistry | None = None, special_lists: bool = True,
+                 require_features: bool = False, base_dir: str | Path | None = None) -> None:
         self.network = network
         self.registry = registry or network.registry
         self.macros = macros if macros is not None else MacroTable.standard(self.registry)
@@ -173,7 +173,7 @@ class NdlScript:
         """The parser-level symbol called ``name`` (dot rule), or None."""
         return self.scope.find(name)
 
-    def lookup(self, name: str) -> "Node | float | None":
+    def lookup(self, name: str) -> Node | float | None:
         """What an NDL symbol stands for: its node, a number (constants), or None.
 
         A symbol that stands for a model node (``x = features`` in in-line NDL) gives that
@@ -217,8 +217,8 @@ class NdlScript:
 
 def build_network(text: str, *, source: str = "<string>", macros: MacroTable | None = None,
                   variables: Any = None, counter: NameCounter | None = None, name: str = "model",
-                  seed: int = 1, registry: "OpRegistry | None" = None, run: str | None = None,
-                  load: str | None = None, validate: bool = True) -> "Network":
+                  seed: int = 1, registry: OpRegistry | None = None, run: str | None = None,
+                  load: str | None = None, validate: bool = True) -> Network:
     """Build a network from a whole NDL file (§B.1): ``$var$`` substitution, load/run
     sections, macro definitions, the three passes, special lists, parameter initialisation
     and (unless ``validate`` is False) validation with shape inference.
@@ -255,7 +255,7 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
     return network
 
 
-def build_file(path: "str | Path", **kwargs: Any) -> "Network":
+def build_file(path: str | Path, **kwargs: Any) -> Network:
     """:func:`build_network` on a file."""
     p = Path(path)
     text = read_text_file(p)
@@ -266,7 +266,7 @@ def build_file(path: "str | Path", **kwargs: Any) -> "Network":
 def evaluate_snippet(text: str, *, macros: MacroTable | None = None,
                      counter: NameCounter | None = None, location: SourceLocation | None = None,
                      name: str = "model", seed: int = 1,
-                     registry: "OpRegistry | None" = None) -> "Network":
+                     registry: OpRegistry | None = None) -> Network:
     """A MEL NDL snippet ``name = [ ... ]`` (§C.7): a new network from one NDL block.
 
     Macro definitions are allowed (and go into ``macros``); ``load``/``run`` are ordinary

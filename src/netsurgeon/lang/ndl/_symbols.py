@@ -52,7 +52,7 @@ class NdlOption:
     __slots__ = ("name", "value", "scope", "location")
     kind = "option"
 
-    def __init__(self, name: str, value: str, scope: "Scope", location: SourceLocation | None) -> None:
+    def __init__(self, name: str, value: str, scope: Scope, location: SourceLocation | None) -> None:
         self.name = name
         self.value = value
         self.scope = scope
@@ -65,7 +65,7 @@ class NdlArray:
     __slots__ = ("name", "elements", "location")
     kind = "array"
 
-    def __init__(self, name: str, elements: list["Sym"], location: SourceLocation | None) -> None:
+    def __init__(self, name: str, elements: list[Sym], location: SourceLocation | None) -> None:
         self.name = name
         self.elements = elements
         self.location = location
@@ -82,7 +82,7 @@ class NdlRef:
     __slots__ = ("name", "scope", "location")
     kind = "undetermined"
 
-    def __init__(self, name: str, scope: "Scope", location: SourceLocation | None) -> None:
+    def __init__(self, name: str, scope: Scope, location: SourceLocation | None) -> None:
         self.name = name
         self.scope = scope
         self.location = location
@@ -112,7 +112,7 @@ class NdlCall:
                  "nested")
     kind = "function"
 
-    def __init__(self, name: str, fn: "FunctionSpec", scope: "Scope",
+    def __init__(self, name: str, fn: FunctionSpec, scope: Scope,
                  location: SourceLocation | None) -> None:
         self.name = name
         self.fn = fn
@@ -125,7 +125,7 @@ class NdlCall:
         self.nested: list[Sym] = []  # calls created while parsing the arguments
 
     @property
-    def positional(self) -> list["Sym"]:
+    def positional(self) -> list[Sym]:
         return [a for a in self.args if not isinstance(a, NdlOption)]
 
     @property
@@ -139,7 +139,7 @@ class NdlMacroCall:
     __slots__ = ("name", "macro", "args", "scope", "body", "location", "nested", "bound")
     kind = "macro"
 
-    def __init__(self, name: str, macro: "MacroDef", scope: "Scope",
+    def __init__(self, name: str, macro: MacroDef, scope: Scope,
                  location: SourceLocation | None) -> None:
         self.name = name
         self.macro = macro
@@ -150,7 +150,7 @@ class NdlMacroCall:
         self.nested: list[Sym] = []  # calls created while parsing the arguments
         self.bound = False
 
-    def return_symbol(self) -> "Sym | None":
+    def return_symbol(self) -> Sym | None:
         """The body's symbol named like the macro, else its last call statement (§B.5)."""
         body = self.body
         if body is None:
@@ -176,17 +176,17 @@ class Scope:
 
     __slots__ = ("table", "statements", "parent", "macro_call", "params")
 
-    def __init__(self, parent: "Scope | None" = None, macro_call: NdlMacroCall | None = None) -> None:
+    def __init__(self, parent: Scope | None = None, macro_call: NdlMacroCall | None = None) -> None:
         self.table: dict[str, Any] = {}
         self.statements: list[Sym] = []
         self.parent = parent
         self.macro_call = macro_call
         self.params: list[NdlParam] = []
 
-    def get(self, name: str) -> "Sym | None":
+    def get(self, name: str) -> Sym | None:
         return self.table.get(name.lower())
 
-    def find(self, name: str, skip: object = None) -> "Sym | None":
+    def find(self, name: str, skip: object = None) -> Sym | None:
         """CNTK's ``FindSymbol`` with the dot rule; iterative.
 
         ``skip``: a symbol the full-key lookup must not return (an undetermined reference

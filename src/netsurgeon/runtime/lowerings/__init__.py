@@ -56,7 +56,14 @@ def attr(node, *names: str, default=None):
 def install(registry) -> None:
     """Attach every lowering whose op the registry knows (once; later calls are no-ops)."""
     from netsurgeon.runtime.lowerings import (  # noqa: F401
-        conv, criteria, elementwise, leaves, linear, misc, recurrent)
+        conv,
+        criteria,
+        elementwise,
+        leaves,
+        linear,
+        misc,
+        recurrent,
+    )
 
     for name, low in TABLE.items():
         if registry.has_op(name):

@@ -1,0 +1,124 @@
+"""InferShapes: every node's output shape and dynamic-axis flag, in evaluation order.
+
+Recurrent loops are ordered by ignoring delayed inputs; a delay node whose input is not
+inferred yet uses its declared shape (``PastValue(rows, x)``), with further sweeps for what is
+left. A rule may complete a parameter's unknown (0) dimensions; the parameter's *value* is
+left to :class:`~netsurgeon.graph.passes.InitializeParameters`. Values are never touched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from netsurgeon.errors import ArgumentError, ShapeError, ValidationError
+from netsurgeon.graph._traversal import topological_order
+from netsurgeon.graph.passes._base import Pass, PassResult
+from netsurgeon.ops import Category, ShapeContext, fmt_shape
+
+if TYPE_CHECKING:
+    from netsurgeon.graph._network import Network
+    from netsurgeon.graph._node import Node
+    from netsurgeon.ops import OpRegistry, OpSpec
+
+__all__ = ["InferShapes"]
+
+_DYNAMIC = {"always": True, "none": False}
+
+
+class InferShapes(Pass):
+    """Raises ValidationError (ShapeError) naming the node, the inputs and their shapes."""
+
+    def __init__(self, registry: OpRegistry | None = None) -> None:
+        self.registry = registry
+
+    def call(self, net: Network) -> PassResult:
+        registry = self.registry or net.registry
+        order = topological_order(net, skip_delayed=True, registry=registry)
+        run = _Run(registry)
+        pending = order
+        for _sweep in range(3):
+            left = [n for n in pending if not run.infer(n)]
+            if not left:
+                break
+            if len(left) == len(pending):
+                names = ", ".join(n.name for n in left[:5])
+                raise ValidationError(
+                    f"cannot infer the shapes of {names}: a recurrent loop has no known "
+                    "dimension; give PastValue/FutureValue its dimension", node=left[0].name)
+            pending = left
+        else:
+            names = ", ".join(n.name for n in pending[:5])
+            raise ValidationError(f"cannot infer the shapes of {names}", node=pending[0].name)
+        if run.changed:
+            net._version += 1
+        return PassResult(net, run.changed)
+
+
+class _Run:
+    """One inference run: specs by op, shapes inferred so far, whether anything changed."""
+
+    def __init__(self, registry: OpRegistry) -> None:
+        self.registry = registry
+        self.specs: dict[str, OpSpec] = {}
+        self.inferred: dict[Node, tuple[int, ...]] = {}
+        self.changed = False
+
+    def spec(self, op: str) -> OpSpec:
+        found = self.specs.get(op)
+        if found is None:
+            found = self.specs[op] = self.registry.op(op)
+        return found
+
+    def infer(self, node: Node) -> bool:
+        spec = self.spec(node._op)
+        inferred = self.inferred
+        shapes = []
+        dynamic = []
+        delayed = spec.delayed_inputs
+        for i, inp in enumerate(node._inputs):
+            shape = inferred.get(inp)
+            if shape is None:
+                if i in delayed and node._shape is not None and 0 not in node._shape:
+                    shape = node._shape
+                elif i in delayed and inp._shape is not None and 0 not in inp._shape:
+                    shape = inp._shape
+                else:
+                    return False
+            shapes.append(shape)
+            dynamic.append(True if inp._dynamic is None else inp._dynamic)
+        cats = spec.categories
+        declared = node._shape if Category.LEAF in cats or delayed else None
+        if Category.PARAMETER in cats and node._value is not None:
+            declared = tuple(node._value.shape)
+        ctx = ShapeContext(node._op, node._name, node._attrs, shapes, dynamic,
+                           declared=declared, inputs=node._inputs)
+        try:
+            out = tuple(int(d) for d in spec.infer_shape(ctx))
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError,
+                ArgumentError) as exc:
+            raise ShapeError(f"{node.op}: cannot infer the output shape: {exc}",
+                             node=node.name) from exc
+        for index, shape in ctx.refined.items():
+            self.refine(node._inputs[index], shape)
+        flag = _DYNAMIC.get(spec.dynamic)
+        if flag is None:
+            flag = any(dynamic)
+        if node._shape != out or node._dynamic is not flag:
+            node._shape = out
+            node._dynamic = flag
+            self.changed = True
+        inferred[node] = out
+        return True
+
+    def refine(self, inp: Node, shape: tuple[int, ...]) -> None:
+        """Give a learnable input its completed shape (its value follows in InitializeParameters)."""
+        if inp._shape == shape:
+            return
+        if Category.PARAMETER in self.spec(inp._op).categories and inp._attrs.get("init") is None \
+                and (inp._value is None or tuple(inp._value.shape) != shape):
+            have = inp._value.shape if inp._value is not None else None
+            raise ShapeError(f"parameter shape {fmt_shape(have)} cannot become {fmt_shape(shape)} "
+                             "(it has no initialisation to redo)", node=inp.name)
+        inp._shape = shape
+        self.inferred[inp] = shape
+        self.changed = True
