@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash examples/demo.sh $(VENV)/bin/netsurgeon
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -n 2 tests
+
+test-fast: $(STAMP)  # the edit loop: everything but the tests marked slow
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done

@@ -25,10 +25,30 @@ _LAZY = {
     "clone_function": "netsurgeon.lang.brainscript",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Network",
+    "Node",
+    "OPS",
+    "NetsurgeonError",
+    "Trainer",
+    "build_ndl",
+    "clone_function",
+    "dump",
+    "evaluate",
+    "load",
+    "mel",
+    "save",
+]
 
-if TYPE_CHECKING:
-    from netsurgeon.graph import Network, Node  # noqa: F401
+if TYPE_CHECKING:  # what tools and type checkers see; at run time each is loaded on first use
+    from netsurgeon import mel
+    from netsurgeon.errors import NetsurgeonError
+    from netsurgeon.formats import dump, load, save
+    from netsurgeon.graph import Network, Node
+    from netsurgeon.lang.brainscript import clone_function
+    from netsurgeon.lang.ndl import build_ndl
+    from netsurgeon.ops import OPS
+    from netsurgeon.runtime import Trainer, evaluate
 
 
 def __getattr__(name: str) -> Any:

@@ -46,8 +46,12 @@ def test_set_input_append_and_out_of_range():
     assert net.node("L1.B").users == []
     with pytest.raises(GraphError, match="out of range"):
         net.set_input("L1.P", 3, "L1.B")
-    net.set_input("L1.P", 2, "L1.B")  # index == count appends
-    assert len(net.node("L1.P").inputs) == 3
+    with pytest.raises(GraphError, match="Plus operation 'L1.P' takes 2 inputs, not 3"):
+        net.set_input("L1.P", 2, "L1.B")  # appending beyond the op's arity is refused at once
+    stack = net.add("stack", "RowStack", inputs=("L1.B",))
+    net.set_input(stack, 1, "L1.B")  # index == count appends
+    assert stack.inputs == (net.node("L1.B"), net.node("L1.B"))
+    assert net.use_count("L1.B", stack) == 2
     net.lint()
 
 
@@ -64,9 +68,11 @@ def test_remove_refuses_used_node_then_detaches():
 def test_remove_never_leaves_a_dangling_second_reference():
     net = small()
     net.set_inputs("L1.P", ["L1.T", "L1.T"])
-    net.remove("L1.T", detach_users="first")  # CNTK kept the second reference to a deleted node
+    net.remove("L1.T", detach_users="all")  # CNTK kept the second reference to a deleted node
     assert net.node("L1.P").inputs == (None, None)
     net.lint()
+    with pytest.raises(GraphError, match="'refuse' or 'all', not 'first'"):
+        net.remove("L1.P", detach_users="first")
 
 
 def test_remove_many_is_all_or_nothing():
@@ -100,7 +106,8 @@ def test_replace_all_uses_with():
 def test_copy_nodes_copies_each_value_once_and_rewires_inside():
     net = small()
     src = [net.node(n) for n in ("L1.W", "L1.T")]
-    copies = copy_nodes(src, {n: n.name.replace("L1", "L2") for n in src}, net)
+    copies = copy_nodes(src, into=net, names={n: n.name.replace("L1", "L2") for n in src},
+                        outside="disconnect")
     w2, t2 = copies[src[0]], copies[src[1]]
     assert w2.value is not src[0].value and not np.shares_memory(w2.value, src[0].value)
     np.testing.assert_array_equal(w2.value, src[0].value)
@@ -139,9 +146,11 @@ def test_validate_reports_missing_input_and_arity():
     with pytest.raises(ValidationError, match=r"input 0 .* of Plus operation 'L1.P' is not connected"):
         net.validate()
     net = small()
-    net.set_input("L1.S", 1, "L1.B")
-    with pytest.raises(ValidationError, match="expects 1 inputs"):
+    net.set_inputs("L1.P", ["L1.T"])  # too few is only an error once the network is checked
+    with pytest.raises(ValidationError, match="expects 2 inputs"):
         net.validate()
+    with pytest.raises(GraphError, match="takes 2 inputs, not 1"):
+        net.set_inputs("L1.P", ["L1.T"], complete=True)
 
 
 def test_validate_dimension_mismatch_names_node_and_shapes():

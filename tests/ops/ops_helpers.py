@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from netsurgeon.graph import Network
+from netsurgeon.graph import Network, prepare
 
 
 def net_with(inputs: dict[str, tuple[int, ...]] | None = None,
@@ -32,5 +32,5 @@ def shape_of(net: Network, op: str, inputs: list[str], attrs: dict[str, Any] | N
              name: str = "out", shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """Add one node, validate the network and return the node's inferred shape."""
     net.add(name, op, inputs, attrs=attrs or {}, shape=shape)
-    net.validate()
+    prepare(net)  # shapes, then the values of parameters whose shape was completed
     return net.node(name).shape

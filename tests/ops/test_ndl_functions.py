@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from netsurgeon.errors import RegistryError
+from netsurgeon.errors import ArgumentError, RegistryError
 from netsurgeon.ops import OPS
 
 # (spellings, positional, options, op, expected attrs subset, expected input count)
@@ -140,7 +140,7 @@ def test_batch_norm_with_five_inputs_requests_run_count():
 
 
 def test_batch_norm_bad_engine():
-    with pytest.raises(ValueError, match="engine"):
+    with pytest.raises(ArgumentError, match="engine"):
         OPS.function("BatchNormalization", "ndl").bind(list("xsbmv"), {"engine": "tpu"})
 
 
@@ -148,31 +148,31 @@ def test_batch_norm_bad_engine():
 def test_reserved_broken_names(name):
     assert OPS.is_reserved(name, "ndl")
     assert OPS.is_reserved(name.lower(), "ndl")
-    with pytest.raises(ValueError, match=f"Attempted to instantiate undefined operation {name}"):
+    with pytest.raises(ArgumentError, match=f"Attempted to instantiate undefined operation {name}"):
         OPS.function(name, "ndl").bind(["x"], {})
 
 
 def test_convolution_wrong_count_lists_both_forms():
     fn = OPS.function("Convolution", "ndl")
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ArgumentError) as info:
         fn.bind(["W", "x", 1, 2], {})
     assert "kernelShape" in str(info.value) and "horizontalSubsample" in str(info.value)
 
 
 def test_row_slice_needs_three_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         OPS.function("RowSlice", "ndl").bind([1, "x"], {})
 
 
 def test_pooling_kind_checked():
     fn = OPS.function("Pooling", "ndl")
     assert fn.bind(["x", "AVERAGE", 2], {}).attrs["pool_kind"] == "average"
-    with pytest.raises(ValueError, match="pooling kind"):
+    with pytest.raises(ArgumentError, match="pooling kind"):
         fn.bind(["x", "median", 2], {})
 
 
 def test_image_layout_checked():
-    with pytest.raises(ValueError, match="imageLayout"):
+    with pytest.raises(ArgumentError, match="imageLayout"):
         OPS.function("MaxPooling", "ndl").bind(["x", 2, 2, 2, 2], {"imageLayout": "chw"})
 
 
@@ -182,7 +182,7 @@ def test_unknown_options_are_ignored():
 
 
 def test_cast_requires_valid_precision():
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(ArgumentError, match="precision"):
         OPS.function("Cast", "ndl").bind(["x"], {})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from netsurgeon.errors import ArgumentError
 from netsurgeon.ops import OPS
 from netsurgeon.ops._convert import (
     IMAGE_LAYOUT_CODES,
@@ -15,6 +16,7 @@ from netsurgeon.ops._convert import (
     np_axis,
     np_bools,
     np_shape,
+    parse_bool,
     pool_kind_name,
 )
 from netsurgeon.ops.reshaping import np_permutation, reshape_span, slice_range
@@ -106,7 +108,7 @@ def test_parameter_init_rules(config, kind, value):
 
 
 def test_parameter_unknown_init():
-    with pytest.raises(ValueError, match="init"):
+    with pytest.raises(ArgumentError, match="init"):
         node("LearnableParameter", shape=[3], init="magic")
 
 
@@ -126,11 +128,14 @@ def test_converters():
     assert cntk_shape((16, 3, 3)) == (3, 3, 16)
     assert np_axis(1) == -1 and np_axis(-2) == 2
     assert np_bools([True, "false"]) == (False, True)
-    assert as_bool("T") and not as_bool("no")
+    assert as_bool("T") and not as_bool("F") and not as_bool("")
+    assert parse_bool("tRUE") is None and parse_bool(" True ") is True  # A.6: case matters
+    with pytest.raises(ArgumentError, match="boolean argument expected"):
+        as_bool("no")
     assert layout_name("cudnn") == "CHW" and layout_name("legacy") == "HWC"
     assert layout_name(IMAGE_LAYOUT_CODES["HWC"]) == "HWC"
     assert pool_kind_name("MAX") == "max" and pool_kind_name(POOL_KIND_CODES["average"]) == "average"
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         layout_name("hwc")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from netsurgeon.errors import RegistryError
-from netsurgeon.ops import OPS, AttrSpec, FunctionSpec, OpRegistry, OpSpec, build_registry
+from netsurgeon.ops import OPS, AttrSpec, Category, FunctionSpec, OpRegistry, OpSpec, build_registry
 from netsurgeon.ops._doc import render_markdown
 from netsurgeon.ops._shapes import same_as_input
 
@@ -47,14 +47,15 @@ _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
 def test_every_v1_op_is_registered():
     missing = [n for n in V1_OPS if n not in OPS]
     assert not missing
-    assert len(set(V1_OPS)) == len(OPS)
+    others = {op.name for op in OPS} - set(V1_OPS)
+    assert others == set(OPS.op_set(Category.INTERNAL)) == {"TimesPlus", "ConvolutionPlus"}
 
 
 @pytest.mark.parametrize("alias, canonical", sorted(V1_ALIASES.items()))
 def test_op_aliases_resolve(alias, canonical):
     assert OPS.op(alias).name == canonical
     assert OPS.canonical_op_name(alias.upper()) == canonical
-    assert "legacy_name" in OPS.op(canonical).attrs
+    assert alias in OPS.op(canonical).aliases
 
 
 @pytest.mark.parametrize("op", list(OPS), ids=lambda o: o.name)
@@ -74,6 +75,10 @@ def test_op_is_complete(op: OpSpec):
         if attr.kind in ("ints", "bools", "floats"):
             assert isinstance(attr.default, tuple), name
     assert op.categories, "every op has at least one category"
+    assert all(isinstance(c, Category) for c in op.categories)
+    if op.is_(Category.INTERNAL):
+        assert not op.functions, "internal ops are made by passes only"
+        return
     node = OPS.function(op.name, "node")
     assert node.op == op.name
     for alias in op.aliases:
@@ -91,9 +96,9 @@ def test_every_function_names_a_registered_op():
 
 def test_leaf_and_criterion_flags():
     for op in OPS:
-        if op.is_("criterion") or op.is_("evaluation"):
+        if op.is_(Category.CRITERION) or op.is_(Category.EVALUATION):
             assert op.dynamic == "none", op.name
-        if op.is_("leaf"):
+        if op.is_(Category.LEAF):
             assert op.arity == (0, 0), op.name
     assert OPS.op("PastValue").delayed_inputs == frozenset({0})
     assert OPS.op("FutureValue").delayed_inputs == frozenset({0})
@@ -128,3 +133,30 @@ def test_ops_never_import_torch_or_graph():
     for path in (ROOT / "src" / "netsurgeon" / "ops").glob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert "import torch" not in source and "netsurgeon.graph" not in source, path.name
+
+
+def test_define_refuses_category_strings():
+    from netsurgeon.ops._build import define
+
+    with pytest.raises(TypeError, match="Category members"):
+        define(OpRegistry(), "Foo", (1, 1), same_as_input(0), categories={"elemntwise"})
+
+
+@pytest.mark.parametrize("kind, given, canonical", [
+    ("ints", [3, 3.0], (3, 3)), ("ints", 2, (2,)), ("bools", [1, False], (True, False)),
+    ("int", 4.0, 4), ("float", 2, 2.0), ("bool", 1, True), ("str", "x", "x"),
+])
+def test_attribute_kinds_coerce_to_canonical_values(kind, given, canonical):
+    spec = AttrSpec(kind, doc="test")
+    value = spec.coerce(given)
+    assert value == canonical and type(value) is type(canonical)
+    assert spec.accepts(value) and (spec.accepts(given) == (given == value and type(given) is type(value)))
+
+
+@pytest.mark.parametrize("kind, bad", [("int", "3"), ("int", 2.5), ("bool", 2), ("ints", ["a"]),
+                                       ("str", 3), ("float", True)])
+def test_attribute_kinds_reject_other_values(kind, bad):
+    from netsurgeon.errors import ArgumentError
+
+    with pytest.raises(ArgumentError):
+        AttrSpec(kind, doc="test").coerce(bad)

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 from netsurgeon.errors import NetsurgeonError
+from netsurgeon.ops import Category
 
-__all__ = ["parse_assignments", "write_text", "add_format_option"]
+__all__ = ["parse_assignments", "write_text", "add_format_option", "parameter_summary", "input_names"]
 
 
 def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str, str]:
@@ -32,6 +33,18 @@ def write_text(text: str, path: str | None) -> None:
 
     with atomic_write(Path(path)) as f:
         f.write(text.encode("utf-8"))
+
+
+def parameter_summary(net) -> tuple[int, int]:
+    """(number of parameter nodes, number of values they hold)."""
+    params = [n for n in net.nodes if n.op in net.registry.op_set(Category.PARAMETER)]
+    return len(params), sum(int(n.value.size) for n in params if n.value is not None)
+
+
+def input_names(net, nodes) -> list[str]:
+    """Names of the input (reader-fed) nodes among ``nodes``."""
+    inputs = net.registry.op_set(Category.INPUT)
+    return [n.name for n in nodes if n.op in inputs]
 
 
 def add_format_option(parser, flag: str = "--format") -> None:

@@ -95,7 +95,7 @@ def _unquote(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon build``; returns the exit status."""
-    from netsurgeon.commands._common import parse_assignments
+    from netsurgeon.commands._common import parameter_summary, parse_assignments
     from netsurgeon.lang.ndl import MacroTable, NameCounter, build_file
 
     sets = {k.lower(): v for k, v in parse_assignments(args.set).items()}
@@ -139,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.formats import save
 
     fmt = save(network, args.output, args.format)
-    params = [n for n in network.nodes if n.op == "LearnableParameter"]
-    values = sum(int(n.value.size) for n in params if n.value is not None)
-    print(f"{args.ndl}: {len(network)} nodes, {len(params)} parameters ({values:,} values) "
+    params, values = parameter_summary(network)
+    print(f"{args.ndl}: {len(network)} nodes, {params} parameters ({values:,} values) "
           f"-> {args.output} ({fmt})")
     return 0

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from netsurgeon.commands._common import add_format_option, parse_assignments
+from netsurgeon.commands._common import add_format_option, input_names, parse_assignments
 from netsurgeon.errors import NetsurgeonError
 
 
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(arrays) == bool(args.data):
         raise NetsurgeonError("give either a CTF data file or --input NODE=ARRAY.npy, not both"
                               if arrays else "give a CTF data file or --input NODE=ARRAY.npy")
-    needed_inputs = [n.name for n in net.nodes if net.registry.op(n.op).is_("input")
-                     and any(n is m for m in _needed(net, ev.outputs))]
+    needed = set(_needed(net, ev.outputs))
+    needed_inputs = input_names(net, [n for n in net.nodes if n in needed])  # network order
     if arrays:
         loaded = {}
         for node, path in arrays.items():
@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
                 raise NetsurgeonError(f"--input {node}: file not found: {path}")
             loaded[net.node(node).name] = np.load(path)
         # criteria/evaluation nodes whose inputs were not given are skipped
-        computable = [n for n in ev.outputs if all(
-            i.name in loaded for i in _needed(net, [n]) if net.registry.op(i.op).is_("input"))]
-        missing = sorted({i.name for n in wanted for i in _needed(net, [n])
-                          if net.registry.op(i.op).is_("input") and i.name not in loaded})
+        computable = [n for n in ev.outputs
+                      if all(i in loaded for i in input_names(net, _needed(net, [n])))]
+        missing = sorted({i for n in wanted for i in input_names(net, _needed(net, [n]))
+                          if i not in loaded})
         if missing:
             raise NetsurgeonError("no --input for " + ", ".join(missing))
         scored = [n for n in scored if n in computable]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from netsurgeon.commands._common import add_format_option, parse_assignments
+from netsurgeon.commands._common import add_format_option, input_names, parse_assignments
 from netsurgeon.errors import NetsurgeonError
 
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.runtime.codegen import needed_nodes
 
     needed = needed_nodes(net, trainer.criteria + trainer.metrics)
-    inputs = [n.name for n in needed if net.registry.op(n.op).is_("input")]
+    inputs = input_names(net, needed)
     specs = streams_for(net, parse_assignments(args.map, "--map"), inputs)
     history = trainer.fit(lambda: CTFReader(args.data, specs, args.minibatch))
     for h in history:

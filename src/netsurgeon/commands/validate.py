@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from netsurgeon.commands._common import add_format_option
+from netsurgeon.commands._common import add_format_option, parameter_summary
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     net = load(args.model, args.format)
     net.validate()
-    params = [n for n in net.nodes if n.op == "LearnableParameter"]
-    weights = sum(int(n.value.size) for n in params if n.value is not None)
-    print(f"{args.model}: valid, {len(net)} nodes, {len(params)} parameters ({weights:,} values), "
+    params, weights = parameter_summary(net)
+    print(f"{args.model}: valid, {len(net)} nodes, {params} parameters ({weights:,} values), "
           f"{len(recurrent_loops(net))} recurrent loops")
     for group, members in net.groups().items():
         if members:

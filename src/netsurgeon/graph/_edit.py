@@ -9,7 +9,7 @@ after every call and a failed call changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from netsurgeon.errors import GraphError
 from netsurgeon.graph._node import Node
@@ -22,7 +22,7 @@ __all__ = ["clone", "copy_nodes", "copy_network", "freeze", "inference_mode", "I
 
 #: what a copy's input becomes when that input was not copied: ``keep`` the original node,
 #: ``disconnect`` (None), or a function of the original input
-InputPolicy = Union[str, Callable[[Node], Node | None]]
+InputPolicy = str | Callable[[Node], Node | None]
 
 
 def clone(node: Node, name: str | None = None, *, share_value: bool = False) -> Node:

@@ -25,38 +25,33 @@ def lint(net: Network) -> None:
     _check_edges(net)
     for group, members in net._groups.items():
         for n in members:
-            if net._nodes.get(n.name) is not n:
+            if n.network is not net:
                 raise GraphError(f"group {group} holds a removed node '{n.name}'", node=n.name)
     for node in net._nodes.values():
         _check_attrs(net, node)
 
 
-def _check_index(net: Network) -> None:
-    seen_ci: set[str] = set()
+def _check_index(net: "Network") -> None:
     for key, node in net._nodes.items():
-        if key != node.name:
+        if key != node.name.lower():
             raise GraphError(f"node stored under '{key}' is named '{node.name}'", node=node.name)
-        if node.name.lower() in seen_ci:
-            raise GraphError(f"duplicate name '{node.name}'", node=node.name)
-        seen_ci.add(node.name.lower())
         if node.network is not net:
             raise GraphError(f"node '{node.name}' does not belong to this network", node=node.name)
-        if net._ci.get(node.name.lower()) is not node:
-            raise GraphError(f"case-insensitive index is stale for '{node.name}'", node=node.name)
-    if len(net._ci) != len(net._nodes) or len(net._users) != len(net._nodes):
-        raise GraphError("the name index or the users maps have stale entries")
+    if len(net._users) != len(net._nodes) or len(net._by_id) != len(net._nodes) or any(
+            net._by_id.get(id(n)) is not n for n in net._nodes.values()):
+        raise GraphError("the users maps have stale entries")
 
 
 def _check_edges(net: Network) -> None:
     for node in net._nodes.values():
         for i in node.inputs:
-            if i is not None and net._nodes.get(i.name) is not i:
+            if i is not None and i.network is not net:
                 raise GraphError(f"input '{i.name}' of '{node.name}' is not in the network",
                                  node=node.name)
-            if i is not None and node not in net._users[i]:
+            if i is not None and id(node) not in net._users[id(i)]:
                 raise GraphError(f"'{node.name}' is missing from the users of '{i.name}'",
                                  node=node.name)
-        for other, count in net._users[node].items():
+        for other, count in zip(net._users_of(node), net._users[id(node)].values()):
             if sum(1 for i in other.inputs if i is node) != count:
                 raise GraphError(f"users of '{node.name}' are stale for '{other.name}'",
                                  node=node.name)

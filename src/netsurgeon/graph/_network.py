@@ -1,7 +1,7 @@
 """The mutable network IR: uniquely named nodes, ordered inputs, node groups.
 
-Names are unique case-insensitively (CNTK compared them so); lookups try the exact name
-first. The network owns everything derived from its nodes: the name index, the users of each
+Names are unique case-insensitively (CNTK compared them so), so one index keyed by the
+lower-case name finds a node by any spelling. The network owns everything derived from its nodes: the name index, the users of each
 node (kept in step by the one private edge setter ``_link``) and the edit counter
 ``version``, which every change bumps so that compiled code never runs on a stale network.
 Multi-node edits check everything first and then mutate, so a failed edit changes nothing.
@@ -20,6 +20,7 @@ from netsurgeon.graph._node import (
     Node,
     _apply_update,
     _as_inputs,
+    _fresh,
     _with_input,
     canonical_attrs,
     checked_attrs,
@@ -69,9 +70,11 @@ class Network:
 
     def __init__(self, name: str = "model", registry: OpRegistry | None = None) -> None:
         self.name = name
-        self._nodes: dict[str, Node] = {}
-        self._ci: dict[str, Node] = {}
-        self._users: dict[Node, dict[Node, int]] = {}
+        self._nodes: dict[str, Node] = {}  # lower-case name -> node, in insertion order
+        # users by node id: {id(node): {id(user): count}}; maps of plain ints are not tracked
+        # by the cycle collector, which keeps building and loading large graphs linear
+        self._users: dict[int, dict[int, int]] = {}
+        self._by_id: dict[int, Node] = {}
         self._groups: dict[str, dict[Node, None]] = {g: {} for g in GROUPS}
         self._version = 0
         self.metadata: dict[str, Any] = {}
@@ -92,7 +95,7 @@ class Network:
 
     def __contains__(self, name: object) -> bool:
         if isinstance(name, Node):
-            return self._nodes.get(name.name) is name
+            return name._net is self._ref
         return isinstance(name, str) and self.get(name) is not None
 
     @property
@@ -101,40 +104,42 @@ class Network:
         return list(self._nodes.values())
 
     def names(self) -> list[str]:
-        return list(self._nodes)
+        return [n._name for n in self._nodes.values()]
 
     def sorted_nodes(self) -> list[Node]:
         """Nodes in CNTK's name order (case-insensitive), as Dump prints them."""
         return sorted(self._nodes.values(), key=lambda n: (n.name.lower(), n.name))
 
     def get(self, name: str) -> Node | None:
-        """The node called ``name`` (exact, then case-insensitive), or None."""
-        found = self._nodes.get(name)
-        if found is None:
-            found = self._ci.get(name.lower())
-        return found
+        """The node called ``name`` (compared case-insensitively), or None."""
+        return self._nodes.get(name.lower())
 
     def node(self, ref: Node | str) -> Node:
         """Resolve a node or name. Raises GraphError listing close matches."""
         if isinstance(ref, Node):
-            if self._nodes.get(ref._name) is not ref:
-                raise GraphError(f"node '{ref.name}' is not in network '{self.name}'", node=ref.name)
+            if ref._net is not self._ref:
+                raise GraphError(f"node '{ref.name}' is not in network '{self.name}'",
+                                 node=ref.name)
             return ref
         found = self.get(ref)
         if found is None:
             raise GraphError(
                 f"no node named '{ref}' in network '{self.name}'",
-                hint=close_matches(ref, self._nodes),
+                hint=close_matches(ref, self.names()),
             )
         return found
 
     def users(self, ref: Node | str) -> list[Node]:
         """Nodes that take ``ref`` as an input."""
-        return list(self._users[self.node(ref)])
+        return self._users_of(self.node(ref))
 
     def use_count(self, ref: Node | str, user: Node | str) -> int:
         """How many inputs of ``user`` are ``ref``."""
-        return self._users[self.node(ref)].get(self.node(user), 0)
+        return self._users[id(self.node(ref))].get(id(self.node(user)), 0)
+
+    def _users_of(self, node: Node) -> list[Node]:
+        by_id = self._by_id
+        return [by_id[u] for u in self._users[id(node)]]
 
     def match(self, pattern: str) -> list[Node]:
         """Nodes matching a MEL pattern (§C.5), in CNTK name order."""
@@ -142,7 +147,8 @@ class Network:
         if not pat.has_wildcard:
             found = self.get(pattern)
             return [found] if found is not None else []
-        hits = [self._nodes[n] for n in pat.filter(self._nodes)]
+        by_name = {n._name: n for n in self._nodes.values()}
+        hits = [by_name[n] for n in pat.filter(by_name)]
         hits.sort(key=lambda n: (n.name.lower(), n.name))
         return hits
 
@@ -170,20 +176,25 @@ class Network:
                 unknown attribute or an attribute value of the wrong kind.
             RegistryError: an unknown op.
         """
-        self._check_new_name(name)
+        if not name or name.lower() in self._nodes:
+            self._check_new_name(name)  # raises
         spec = self.registry.op(op)
-        resolved = [None if i is None else self.node(i) for i in inputs]
+        ref = self._ref
+        resolved = tuple(i if type(i) is Node and i._net is ref
+                         else None if i is None else self.node(i) for i in inputs)
         if value is not None and shape is None:
             shape = value.shape
-        node = Node(name, spec.name, shape=shape, dynamic=dynamic, value=value,
-                    learning_rate_multiplier=learning_rate_multiplier, dtype=dtype, tags=tags,
-                    location=location, file_fields=file_fields)
-        node._attrs = canonical_attrs(node, spec, attrs)
+        node = _fresh(name, spec.name, spec._defaults, shape, dynamic, value,
+                      learning_rate_multiplier, dtype, tags, location, file_fields)
+        if attrs:
+            node._attrs = canonical_attrs(node, spec, attrs)
         if resolved:
-            self._check_arity(node, len(resolved))
+            hi = spec.arity[1]
+            if hi is not None and len(resolved) > hi:
+                self._check_arity(node, len(resolved))  # raises
         self._insert(node)
         if resolved:
-            self._link(node, tuple(resolved))
+            self._link(node, resolved)
         return node
 
     def add_parameter(
@@ -228,13 +239,13 @@ class Network:
             if not n._name:
                 raise GraphError("a node needs a non-empty name")
             low = n._name.lower()
-            other = self._ci.get(low) or names.get(low)
+            other = self._nodes.get(low) or names.get(low)
             if other is not None:
                 raise GraphError(f"a node named '{other.name}' already exists in network "
                                  f"'{self.name}'; choose another name", node=n.name)
             names[low] = n
             for i in n._inputs:
-                if i is not None and id(i) not in incoming and self._nodes.get(i._name) is not i:
+                if i is not None and id(i) not in incoming and i._net is not self._ref:
                     raise GraphError(f"input '{i.name}' of '{n.name}' is not in network "
                                      f"'{self.name}'; add it first", node=n.name)
             spec = self.registry.op(n._op)
@@ -253,7 +264,7 @@ class Network:
     def _check_new_name(self, name: str) -> None:
         if not name:
             raise GraphError("a node needs a non-empty name")
-        existing = self._ci.get(name.lower())
+        existing = self._nodes.get(name.lower())
         if existing is not None:
             raise GraphError(
                 f"a node named '{existing.name}' already exists in network '{self.name}'; "
@@ -270,9 +281,9 @@ class Network:
                              f"inputs, not {count}", node=node.name)
 
     def _insert(self, node: Node) -> None:
-        self._nodes[node._name] = node
-        self._ci[node._name.lower()] = node
-        self._users[node] = {}
+        self._nodes[node._name.lower()] = node
+        self._users[id(node)] = {}
+        self._by_id[id(node)] = node
         node._net = self._ref
         self._version += 1
 
@@ -280,19 +291,20 @@ class Network:
     def _link(self, node: Node, inputs: tuple[Node | None, ...]) -> None:
         """The one edge setter: replace ``node``'s inputs and keep the users maps in step."""
         users = self._users
+        me = id(node)
         for old in node._inputs:
             if old is not None:
-                mine = users[old]
-                count = mine[node] - 1
+                mine = users[id(old)]
+                count = mine[me] - 1
                 if count:
-                    mine[node] = count
+                    mine[me] = count
                 else:
-                    del mine[node]
+                    del mine[me]
         node._inputs = inputs
         for new in inputs:
             if new is not None:
-                mine = users[new]
-                mine[node] = mine.get(node, 0) + 1
+                mine = users[id(new)]
+                mine[me] = mine.get(me, 0) + 1
         self._version += 1
 
     def _resolve_inputs(self, inputs: Sequence[Node | str | None]) -> tuple[Node | None, ...]:
@@ -331,7 +343,7 @@ class Network:
         old_node, new_node = self.node(old), self.node(new)
         skip = {self.node(e) for e in exclude}
         changed = []
-        for user in list(self._users[old_node]):
+        for user in self._users_of(old_node):
             if user in skip:
                 continue
             self._link(user, tuple(new_node if i is old_node else i for i in user._inputs))
@@ -378,7 +390,7 @@ class Network:
         spec = self.registry.op(node._op)
         new = checked_attrs(node, spec, attrs)
         if any(node._attrs.get(k, UNSET) != v for k, v in new.items()):
-            node._attrs.update(new)
+            node._attrs = {**node._attrs, **new}  # never in place: dicts may be shared
             self._version += 1
         return node
 
@@ -400,14 +412,14 @@ class Network:
         doomed = set(nodes)
         if detach_users == "refuse":
             for n in nodes:
-                outside = [u.name for u in self._users[n] if u not in doomed]
+                outside = [u.name for u in self._users_of(n) if u not in doomed]
                 if outside:
                     raise GraphError(
                         f"cannot remove '{n.name}': still used by {', '.join(sorted(outside))}; "
                         "rewire those nodes first", node=n.name,
                     )
         for n in nodes:
-            for user in list(self._users[n]):
+            for user in self._users_of(n):
                 if user not in doomed:
                     self._link(user, tuple(None if i is n else i for i in user._inputs))
         for n in nodes:
@@ -415,9 +427,9 @@ class Network:
         for n in nodes:
             for members in self._groups.values():
                 members.pop(n, None)
-            del self._nodes[n._name]
-            del self._ci[n._name.lower()]
-            del self._users[n]
+            del self._nodes[n._name.lower()]
+            del self._users[id(n)]
+            del self._by_id[id(n)]
             n._net = None
         self._version += 1
 
@@ -428,25 +440,23 @@ class Network:
         fails unless it is the same node).
         """
         node = self.node(ref)
-        existing = self._ci.get(new_name.lower())
+        existing = self._nodes.get(new_name.lower())
         if existing is not None and existing is not node:
-            raise GraphError(f"cannot rename '{node.name}': a node named '{existing.name}' already exists",
-                             node=node.name)
+            raise GraphError(f"cannot rename '{node.name}': a node named '{existing.name}' "
+                             "already exists", node=node.name)
         if not new_name:
             raise GraphError("a node needs a non-empty name", node=node.name)
         # O(1): the renamed node moves to the end of the insertion order
-        del self._nodes[node._name]
-        del self._ci[node._name.lower()]
+        del self._nodes[node._name.lower()]
         node._name = new_name
-        self._nodes[new_name] = node
-        self._ci[new_name.lower()] = node
+        self._nodes[new_name.lower()] = node
         self._version += 1
         return node
 
     def rename_many(self, mapping: Mapping[str, str]) -> None:
         """Rename several nodes at once (all checked first); order-independent."""
         nodes = {self.node(old).name: new for old, new in mapping.items()}
-        final = {k.lower(): k for k in self._nodes}
+        final = {k: n._name for k, n in self._nodes.items()}
         for old in nodes:
             final.pop(old.lower(), None)
         for old, new in nodes.items():
@@ -455,11 +465,10 @@ class Network:
             if new.lower() in final:
                 raise GraphError(f"cannot rename '{old}' to '{new}': that name is taken", node=old)
             final[new.lower()] = new
-        objs = {old: self._nodes[old] for old in nodes}
+        objs = {old: self._nodes[old.lower()] for old in nodes}
         for old, node in objs.items():
             node._name = nodes[old]
-        self._nodes = {n._name: n for n in self._nodes.values()}
-        self._ci = {k.lower(): n for k, n in self._nodes.items()}
+        self._nodes = {n._name.lower(): n for n in self._nodes.values()}
         self._version += 1
 
     # ---- groups ---------------------------------------------------------------------------

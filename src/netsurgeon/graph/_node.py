@@ -52,6 +52,9 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
+_NO_FIELDS: dict[str, Any] = {}
+_NO_TAGS: frozenset[str] = frozenset()  # shared: an empty frozenset per node costs the collector
+
 #: the fields :meth:`Network.update` may change, besides attributes, inputs and the name
 FIELDS = ("value", "shape", "dynamic", "learning_rate_multiplier", "dtype", "tags", "location",
           "file_fields")
@@ -104,16 +107,17 @@ class Node:
         :func:`detached` for one whose attributes are checked and completed at once)."""
         self._name = name
         self._op = op
-        self._inputs: tuple[Node | None, ...] = _as_inputs(inputs)
+        self._inputs: tuple[Node | None, ...] = _as_inputs(inputs) if inputs else ()
         self._attrs: dict[str, Any] = dict(attrs) if attrs else {}
         self._shape = tuple(int(d) for d in shape) if shape is not None else None
         self._dynamic = dynamic
-        self._tags: frozenset[str] = frozenset(tags)
+        self._tags: frozenset[str] = frozenset(tags) if tags else _NO_TAGS
         self._value = value
         self._lrm = float(learning_rate_multiplier)
         self._dtype = dtype
         self._location = location
-        self._file_fields: dict[str, Any] = dict(file_fields) if file_fields else {}
+        # None when empty: most nodes have none, and a dict per node costs the collector
+        self._file_fields: dict[str, Any] | None = dict(file_fields) if file_fields else None
         self._net: weakref.ref[Network] | None = None
 
     # ---- read-only fields ---------------------------------------------------------------
@@ -166,7 +170,7 @@ class Node:
     @property
     def file_fields(self) -> Mapping[str, Any]:
         """File-format fields that are not op attributes (read-only)."""
-        return MappingProxyType(self._file_fields)
+        return MappingProxyType(self._file_fields or _NO_FIELDS)
 
     @property
     def network(self) -> Network | None:
@@ -178,7 +182,7 @@ class Node:
         """Nodes of the same network that take this node as an input, in no particular order
         (always empty for a detached node)."""
         net = self.network
-        return list(net._users[self]) if net is not None else []
+        return net._users_of(self) if net is not None else []
 
     @property
     def needs_gradient(self) -> bool:
@@ -206,7 +210,8 @@ class Node:
         from netsurgeon.ops import OPS
 
         spec = OPS.find_op(self._op)
-        self._attrs.update(checked_attrs(self, spec, attrs) if spec is not None else attrs)
+        # a new dict, never an update in place: nodes may share their op's default dict
+        self._attrs = {**self._attrs, **(checked_attrs(self, spec, attrs) if spec else attrs)}
         return self
 
     def set_inputs(self, inputs: Sequence[Node | None]) -> Node:
@@ -273,6 +278,27 @@ def detached(
 
 
 # ---- helpers the graph package shares (private to it) -------------------------------------------
+def _fresh(name: str, op: str, attrs: dict[str, Any], shape: Sequence[int] | None,
+           dynamic: bool | None, value: Any, lrm: float, dtype: str, tags: Iterable[str],
+           location: SourceLocation | None, file_fields: Mapping[str, Any] | None) -> Node:
+    """A node without inputs from already-checked parts (``Network.add``'s fast path)."""
+    node = Node.__new__(Node)
+    node._name = name
+    node._op = op
+    node._inputs = ()
+    node._attrs = attrs
+    node._shape = tuple(map(int, shape)) if shape is not None else None
+    node._dynamic = dynamic
+    node._tags = frozenset(tags) if tags else _NO_TAGS
+    node._value = value
+    node._lrm = float(lrm)
+    node._dtype = dtype
+    node._location = location
+    node._file_fields = dict(file_fields) if file_fields else None
+    node._net = None
+    return node
+
+
 def _as_inputs(inputs: Sequence[Node | None]) -> tuple[Node | None, ...]:
     out = tuple(inputs)
     for i in out:
@@ -294,9 +320,15 @@ def _with_input(node: Node, index: int, value: Node | None) -> list[Node | None]
 
 
 def canonical_attrs(node: Node, spec: Any, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``spec``'s defaults updated with ``given``, coerced; errors name the node."""
+    """``spec``'s defaults updated with ``given``, coerced; errors name the node.
+
+    Without ``given`` the result is the op's shared default dict itself (no copy): attribute
+    changes always replace a node's dict, never update it in place.
+    """
     from netsurgeon.errors import ArgumentError
 
+    if not given:
+        return spec._defaults
     try:
         return spec.canonical_attrs(given)
     except ArgumentError as exc:
@@ -345,14 +377,14 @@ def _apply_update(node: Node, fields: Mapping[str, Any]) -> bool:
             changed |= value != node._dtype
             node._dtype = str(value)
         elif key == "tags":
-            tags = frozenset(value)
+            tags = frozenset(value) if value else _NO_TAGS
             changed |= tags != node._tags
             node._tags = tags
         elif key == "location":
             changed |= value != node._location
             node._location = value
         elif key == "file_fields":
-            new = dict(value)
+            new = dict(value) if value else None
             changed |= new != node._file_fields
             node._file_fields = new
         else:

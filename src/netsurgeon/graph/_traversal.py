@@ -7,7 +7,7 @@ network into a DAG whose order is a valid evaluation order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from netsurgeon.errors import ValidationError
@@ -27,12 +27,22 @@ __all__ = [
 ]
 
 
-def _edges(node: Node, registry: OpRegistry | None, skip_delayed: bool) -> list[Node]:
-    if skip_delayed and registry is not None:
-        delayed = registry.op(node.op).delayed_inputs if registry.has_op(node.op) else frozenset()
-        if delayed:
-            return [n for i, n in enumerate(node.inputs) if n is not None and i not in delayed]
-    return [n for n in node.inputs if n is not None]
+def _edge_function(registry: OpRegistry | None, skip_delayed: bool):
+    """``edges(node)``: the inputs to follow (None dropped; delayed ones too if asked)."""
+    delayed: dict[str, frozenset[int]] = {}
+
+    def edges(node: Node):
+        ins = node.inputs
+        if skip_delayed and registry is not None:
+            cut = delayed.get(node.op)
+            if cut is None:
+                spec = registry.find_op(node.op)
+                cut = delayed[node.op] = spec.delayed_inputs if spec is not None else frozenset()
+            if cut:
+                return [n for i, n in enumerate(ins) if n is not None and i not in cut]
+        return ins if None not in ins else [n for n in ins if n is not None]
+
+    return edges
 
 
 def topological_order(
@@ -46,33 +56,32 @@ def topological_order(
 
     Raises ValidationError naming a node on a cycle that has no delay node.
     """
-    reg = registry or net.registry
+    edges = _edge_function(registry or net.registry, skip_delayed)
     start = list(roots) if roots is not None else net.nodes
     order: list[Node] = []
-    state: dict[Node, int] = {}  # 1 = on stack, 2 = done
+    state: dict[Node, int] = {}  # 1 = on the current path, 2 = done
     for root in start:
-        if state.get(root) == 2:
+        if root in state:
             continue
-        stack: list[tuple[Node, Iterable[Node]]] = [(root, iter(_edges(root, reg, skip_delayed)))]
+        stack: list[tuple[Node, Iterator[Node]]] = [(root, iter(edges(root)))]
         state[root] = 1
         while stack:
             node, it = stack[-1]
-            advanced = False
             for child in it:
                 s = state.get(child)
                 if s is None:
                     state[child] = 1
-                    stack.append((child, iter(_edges(child, reg, skip_delayed))))
-                    advanced = True
+                    stack.append((child, iter(edges(child))))
                     break
                 if s == 1:
-                    cycle = [n.name for n, _ in stack[[n for n, _ in stack].index(child):]]
+                    path = [n for n, _ in stack]
+                    cycle = [n.name for n in path[path.index(child):]]
                     raise ValidationError(
                         "cycle without a delay node (PastValue/FutureValue): "
                         + " -> ".join(cycle + [child.name]),
                         node=child.name,
                     )
-            if not advanced:
+            else:
                 stack.pop()
                 state[node] = 2
                 order.append(node)
@@ -99,8 +108,7 @@ def reachable_up(net: Network, starts: Iterable[Node]) -> list[Node]:
 
 def reachable_down(net: Network, starts: Iterable[Node]) -> list[Node]:
     """Every node that depends on the starts, starts included."""
-    users = net._users
-    return _closure(starts, lambda n: users[n])
+    return _closure(starts, net._users_of)
 
 
 def strongly_connected_components(net: Network, nodes: Iterable[Node] | None = None) -> list[list[Node]]:
@@ -167,7 +175,8 @@ def recurrent_loops(net: Network) -> list[list[Node]]:
 
 def roots(net: Network) -> list[Node]:
     """Nodes nobody uses, plus criterion, evaluation and output nodes (CNTK's roots)."""
-    found: dict[Node, None] = {n: None for n, users in net._users.items() if not users}
+    users = net._users
+    found: dict[Node, None] = {n: None for n in net._nodes.values() if not users[id(n)]}
     for g in ("criterion", "evaluation", "output"):
         for n in net.group(g):
             found.setdefault(n, None)

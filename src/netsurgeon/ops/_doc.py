@@ -23,14 +23,15 @@ Generated from the registry (`python -m netsurgeon.ops._doc > docs/ops.md`); do 
   BrainScript spellings (`ErrorPrediction` -> `ClassificationError`, `Delay` -> `PastValue`,
   `RowSlice` -> `Slice`, `Transpose` -> `TransposeDimensions`, `Scale`/`ColumnElementTimes`/
   `RowElementTimes` -> `ElementTimes`, `ReconcileMBLayout` -> `ReconcileDynamicAxis`,
-  `RNN` -> `OptimizedRNNStack`). Nodes always carry the canonical name; ops with aliases have a
-  `legacy_name` attribute where a file reader records the spelling it read, so that a writer can
-  reproduce the file byte for byte ('' = canonical).
+  `RNN` -> `OptimizedRNNStack`). Nodes always carry the canonical name; a file reader that read
+  an alias keeps that spelling in the node's file fields, so that a writer can reproduce the
+  file byte for byte.
 * **Attribute names** are snake_case forms of CNTK's field names (`output_rank`,
   `infer_input_rank_to_map`, `max_temp_mem_size_in_samples`, `normalization_time_constant`).
-  Every field a v1 payload stores has an attribute, including ones netsurgeon does not
-  evaluate (RNG state, legacy counters, Trace formatting), so a file reads into attributes and
-  writes back unchanged. Attributes not in files (e.g. `dropout_rate`) say so.
+  Every field of an op's meaning a v1 payload stores has an attribute, including ones
+  netsurgeon does not evaluate (RNG state, Trace formatting). Attributes not in files (e.g.
+  `dropout_rate`) say so. A node in a network always holds every attribute of its op, in
+  canonical form (`AttrSpec.coerce`): no layer carries defaults of its own.
 * **Shapes and per-axis lists are numpy order**: the reverse of CNTK's order. A CNTK kernel
   `[3 x 3 x 16]` is `kernel_shape=(16, 3, 3)`; CNTK `autoPadding={true, true, false}` is
   `auto_padding=(False, True, True)`. A per-axis list of length 1 applies to every axis.
@@ -50,18 +51,25 @@ Generated from the registry (`python -m netsurgeon.ops._doc > docs/ops.md`); do 
   `Node.value`, the learning-rate multiplier in `Node.learning_rate_multiplier`; InputValue's
   file multiplier is the node's multiplier too. PastValue/FutureValue keep the declared sample
   shape (file `sampleShape`, NDL `rows`) in `Node.shape` before validation.
-* **Categories**: `leaf`, `input`, `parameter`, `sparse`, `elementwise`, `unary`, `binary`,
-  `ternary`, `comparison`, `columnwise`, `identity`, `no_gradient`, `linear`, `reshaping`,
-  `reduction`, `dynamic_axis`, `criterion`, `evaluation`, `precompute`, `normalization`,
-  `delay`, `recurrent`, `convolution`, `pooling`, `random`, `debug`.
+* **Categories** are the `Category` enum (`leaf`, `input`, `sparse`, `parameter`,
+  `freezable`, `dynamic_axis`, `elementwise`, `unary`, `binary`, `ternary`, `comparison`,
+  `columnwise`, `identity`, `no_gradient`, `random`, `linear`, `reshaping`, `reduction`,
+  `criterion`, `evaluation`, `normalization`, `precompute`, `delay`, `recurrent`,
+  `convolution`, `pooling`, `debug`, `internal`); layers use the named op sets of
+  `netsurgeon.ops.sets` derived from them. `internal` ops (TimesPlus, ConvolutionPlus) are made
+  by the FuseLinear pass for code generation only.
 * **dynamic**: `inherit` (the output has the batch/sequence axis if an input has it),
   `always`, or `none` (criteria, parameters, precomputed statistics).
 * **has_math = no**: the op can be read, edited, validated and written, but netsurgeon
   defines no evaluation for it.
 
-* **`cntk_*` attributes** are reserved for the v1 file codec (formats/cntk): bytes a file
-  holds that no registry attribute models (matrix names, legacy header words) are kept there
-  so a round trip is byte-identical. Other layers ignore them.
+* **File fields** (`Node.file_fields`, keys `<layer>.<field>` such as `cntk_v1.matrix_name`)
+  hold what a file stores that is not an op attribute (matrix names, legacy header words, the
+  spelling of an alias, placeholders), so a round trip is byte-identical. They belong to the
+  format layer that wrote them; other layers ignore them.
+* **Layers**: per-op parts of later layers (PyTorch lowering, CNTK v1 codec, BrainScript
+  library) are `Layer` tables attached to the registry; `completeness(OPS)` lists every op a
+  layer leaves undecided (docs/ir.md).
 
 ## Choices made where CNTK's behaviour was unclear
 
@@ -144,7 +152,7 @@ def _op_section(op: OpSpec) -> list[str]:
     inputs = ", ".join(op.input_names) if op.input_names else "none"
     lines.append(f"* inputs ({op.arity_text()}): {inputs}"
                  + (f"; delayed: {sorted(op.delayed_inputs)}" if op.delayed_inputs else ""))
-    lines.append(f"* categories: {', '.join(sorted(op.categories)) or '-'}; dynamic: "
+    lines.append(f"* categories: {', '.join(sorted(map(str, op.categories))) or '-'}; dynamic: "
                  f"{op.dynamic}; has_math: {'yes' if op.has_math else 'no'}")
     if op.aliases:
         lines.append("* op aliases: " + ", ".join(f"`{a}`" for a in op.aliases))

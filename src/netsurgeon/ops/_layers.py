@@ -87,7 +87,7 @@ class Layer(Generic[E]):
         found = self.lookup(spec)
         return None if isinstance(found, Unsupported) else found
 
-    def copy(self) -> "Layer[E]":
+    def copy(self) -> Layer[E]:
         """A new layer with the same entries and rule (to extend for a private registry)."""
         twin: Layer[E] = Layer(self.name, self.protocol, doc=self.doc, derive=self._derive)
         twin._entries = dict(self._entries)

@@ -139,18 +139,18 @@ def conv_geometry(input_shape: Shape, attrs: Any, *, pooling: bool = False) -> l
     (kernel = stride = 1).
     """
     dims = tuple(reversed(tuple(input_shape)))
-    kernel = tuple(reversed(tuple(attrs.get("kernel_shape", (1,)))))
+    kernel = tuple(reversed(tuple(attrs["kernel_shape"])))
     out = []
     for i, d in enumerate(dims):
         if i < len(kernel):
             out.append(AxisGeometry(
                 input=d, kernel=int(kernel[i]),
-                stride=int(_per_axis(attrs.get("strides"), i, 1)),
-                auto_pad=bool(_per_axis(attrs.get("auto_padding"), i, not pooling)),
-                lower=int(_per_axis(attrs.get("lower_pad"), i, 0)),
-                upper=int(_per_axis(attrs.get("upper_pad"), i, 0)),
-                dilation=int(_per_axis(attrs.get("dilation"), i, 1)),
-                sharing=bool(_per_axis(attrs.get("sharing"), i, True)),
+                stride=int(_per_axis(attrs["strides"], i, 1)),
+                auto_pad=bool(_per_axis(attrs["auto_padding"], i, not pooling)),
+                lower=int(_per_axis(attrs["lower_pad"], i, 0)),
+                upper=int(_per_axis(attrs["upper_pad"], i, 0)),
+                dilation=int(_per_axis(attrs.get("dilation", (1,)), i, 1)),  # pooling: none
+                sharing=bool(_per_axis(attrs["sharing"], i, True)),
                 reduced=False))
         else:
             k = 1 if pooling else d
@@ -174,16 +174,16 @@ def _axis_out(ctx: ShapeContext, g: AxisGeometry, ceil_out: bool) -> int:
 
 def _convolution(ctx: ShapeContext) -> Shape:
     w, x = tuple(ctx.shapes[0]), tuple(ctx.shapes[1])
-    if ctx.attrs.get("convolution_2d", False):
+    if ctx.attrs["convolution_2d"]:
         return _convolution_2d(ctx, w, x)
-    if len(tuple(ctx.attrs.get("kernel_shape", ()))) > len(x):
+    if len(tuple(ctx.attrs["kernel_shape"])) > len(x):
         ctx.fail(f"kernel_shape {fmt_shape(tuple(ctx.attrs['kernel_shape']))} has a higher "
                  f"rank than the input {fmt_shape(x)}")
     geo = conv_geometry(x, ctx.attrs)
-    if not all(g.sharing for g in geo) and not ctx.attrs.get("transpose", False):
+    if not all(g.sharing for g in geo) and not ctx.attrs["transpose"]:
         return _local_convolution(ctx, w, geo)
     kernel_full = tuple(g.kernel for g in geo)  # CNTK order
-    maps = tuple(reversed(tuple(ctx.attrs.get("map_count", (0,)))))
+    maps = tuple(reversed(tuple(ctx.attrs["map_count"])))
     map_total = prod(maps)
     if map_total == 0:
         if 0 in w or prod(kernel_full) == 0 or prod(w) % prod(kernel_full):
@@ -204,9 +204,9 @@ def _convolution(ctx: ShapeContext) -> Shape:
     elif prod(w) != want and all(g.sharing for g in geo):
         ctx.fail(f"W {fmt_shape(w)} must hold kernel x map count = {want} values (kernel "
                  f"{fmt_shape(tuple(reversed(kernel_full)))}, {map_total} maps)")
-    ceil_out = bool(ctx.attrs.get("ceil_out_dim", False))
-    if ctx.attrs.get("transpose", False):
-        given = tuple(ctx.attrs.get("output_shape", (0,)))
+    ceil_out = bool(ctx.attrs["ceil_out_dim"])
+    if ctx.attrs["transpose"]:
+        given = tuple(ctx.attrs["output_shape"])
         if given and 0 not in given and prod(given) > 0:
             return given
         out = []
@@ -236,10 +236,10 @@ def _local_convolution(ctx: ShapeContext, w: Shape, geo: list[AxisGeometry]) -> 
     that many elements is accepted (CNTK reads it in memory order); a W with unknown (0)
     dimensions is inferred as that shape. A map count of 0 is inferred from W's size.
     """
-    ceil_out = bool(ctx.attrs.get("ceil_out_dim", False))
+    ceil_out = bool(ctx.attrs["ceil_out_dim"])
     positions = [_axis_out(ctx, g, ceil_out) for g in geo]
     kernel_full = tuple(g.kernel for g in geo)  # CNTK order
-    maps = tuple(reversed(tuple(ctx.attrs.get("map_count", (0,)))))
+    maps = tuple(reversed(tuple(ctx.attrs["map_count"])))
     map_total = prod(maps)
     per_map = prod(kernel_full) * prod(p for p, g in zip(positions, geo) if not g.sharing)
     if map_total == 0:
@@ -275,14 +275,14 @@ def _local_convolution(ctx: ShapeContext, w: Shape, geo: list[AxisGeometry]) -> 
 
 
 def _convolution_2d(ctx: ShapeContext, w: Shape, x: Shape) -> Shape:
-    layout = ctx.attrs.get("image_layout", "HWC")
+    layout = ctx.attrs["image_layout"]
     width, height, channels = image_dims(ctx, x, layout)
-    kernel = tuple(reversed(tuple(ctx.attrs.get("kernel_shape", (1, 1, 1)))))
-    strides = tuple(reversed(tuple(ctx.attrs.get("strides", (1, 1, 1)))))
+    kernel = tuple(reversed(tuple(ctx.attrs["kernel_shape"])))
+    strides = tuple(reversed(tuple(ctx.attrs["strides"])))
     kw, kh = int(kernel[0]), int(kernel[1] if len(kernel) > 1 else 1)
     sw, sh = int(strides[0]), int(strides[1] if len(strides) > 1 else strides[0])
-    pad = bool(_per_axis(ctx.attrs.get("auto_padding"), 0, False))
-    maps = prod(tuple(ctx.attrs.get("map_count", (0,))))
+    pad = bool(_per_axis(ctx.attrs["auto_padding"], 0, False))
+    maps = prod(tuple(ctx.attrs["map_count"]))
     cols = kw * kh * channels
     if maps == 0:
         if 0 in w or cols == 0 or prod(w) % cols:
@@ -304,11 +304,11 @@ def _convolution_2d(ctx: ShapeContext, w: Shape, x: Shape) -> Shape:
 
 def _pooling(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
-    if len(tuple(ctx.attrs.get("kernel_shape", ()))) > len(x):
+    if len(tuple(ctx.attrs["kernel_shape"])) > len(x):
         ctx.fail(f"kernel_shape {fmt_shape(tuple(ctx.attrs['kernel_shape']))} has a higher "
                  f"rank than the input {fmt_shape(x)}")
     geo = conv_geometry(x, ctx.attrs, pooling=True)
-    ceil_out = bool(ctx.attrs.get("ceil_out_dim", False))
+    ceil_out = bool(ctx.attrs["ceil_out_dim"])
     return tuple(reversed([_axis_out(ctx, g, ceil_out) for g in geo]))
 
 
@@ -317,10 +317,10 @@ def _unpooling(ctx: ShapeContext) -> Shape:
 
 
 def _legacy_pooling(ctx: ShapeContext) -> Shape:
-    layout = ctx.attrs.get("image_layout", "HWC")
+    layout = ctx.attrs["image_layout"]
     width, height, channels = image_dims(ctx, tuple(ctx.shapes[0]), layout)
-    ww, wh = int(ctx.attrs.get("window_width", 1)), int(ctx.attrs.get("window_height", 1))
-    hs, vs = int(ctx.attrs.get("horizontal_subsample", 1)), int(ctx.attrs.get("vertical_subsample", 1))
+    ww, wh = int(ctx.attrs["window_width"]), int(ctx.attrs["window_height"])
+    hs, vs = int(ctx.attrs["horizontal_subsample"]), int(ctx.attrs["vertical_subsample"])
     if width < ww or height < wh:
         ctx.fail(f"window {ww}x{wh} is larger than the image {width}x{height}")
     return image_from_dims((width - ww) // hs + 1, (height - wh) // vs + 1, channels, layout)
@@ -331,7 +331,7 @@ def _roi_pooling(ctx: ShapeContext) -> Shape:
     _, _, channels = image_dims(ctx, x, "CHW")
     if rois and rois[-1] not in (0, 4):
         ctx.fail(f"ROIs must hold 4 coordinates per region, not {fmt_shape(rois)}")
-    return rois[:-1] + (channels,) + tuple(ctx.attrs.get("roi_output_shape", (1, 1)))
+    return rois[:-1] + (channels,) + tuple(ctx.attrs["roi_output_shape"])
 
 
 # ---- NDL functions ---------------------------------------------------------------------

@@ -31,8 +31,8 @@ _TIMES_NODE = (NodeOption("outputRank", "output_rank", "int"),
 
 def _times(ctx: ShapeContext) -> Shape:
     a, b = tuple(ctx.shapes[0]), tuple(ctx.shapes[1])
-    output_rank = int(ctx.attrs.get("output_rank", 1))
-    map_rank = int(ctx.attrs.get("infer_input_rank_to_map", -1))
+    output_rank = int(ctx.attrs["output_rank"])
+    map_rank = int(ctx.attrs["infer_input_rank_to_map"])
     k_rank = len(a) - output_rank
     if map_rank >= 0 and k_rank > 0 and 0 in a[:k_rank] and 0 not in b:
         # CNTK: A's unknown input dims become all of B's dims but its last map_rank CNTK dims
@@ -103,7 +103,7 @@ def _cos_neg(ctx: ShapeContext) -> Shape:
     values = getattr(ctx, "values", None)
     if values and len(values) > 3 and values[3] is not None:
         return (int(float(values[3].reshape(-1)[0])) + 1,)
-    neg = int(ctx.attrs.get("num_negative_samples", 0))
+    neg = int(ctx.attrs["num_negative_samples"])
     return (neg + 1,) if neg > 0 else (0,)
 
 

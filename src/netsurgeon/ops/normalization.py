@@ -47,11 +47,11 @@ BN_ATTRS = {
 
 def bn_statistics_count(ctx: ShapeContext, x: Shape) -> int:
     """Number of normalized statistics: channels when spatial, else every element."""
-    if not ctx.attrs.get("spatial", False):
+    if not ctx.attrs["spatial"]:
         return prod(x)
     if not x:
         ctx.fail("spatial batch normalization needs an image input")
-    layout = layout_name(ctx.attrs.get("image_layout", "CHW"))
+    layout = layout_name(ctx.attrs["image_layout"])
     return x[0] if layout == "CHW" else x[-1]
 
 
@@ -63,7 +63,7 @@ def _batch_norm(ctx: ShapeContext) -> Shape:
         if count == 0:
             continue
         if 0 in p:
-            if not ctx.attrs.get("spatial", False) and len(p) == len(x) and \
+            if not ctx.attrs["spatial"] and len(p) == len(x) and \
                     all(a in (0, b) for a, b in zip(p, x)):
                 done: Shape | None = x
             else:
@@ -74,7 +74,7 @@ def _batch_norm(ctx: ShapeContext) -> Shape:
             ctx.refine(i, done)
         elif prod(p) != count:
             ctx.fail(f"input {i} ({ctx.input_names[i]}) {fmt_shape(p)} must hold {count} "
-                     f"values ({'channels' if ctx.attrs.get('spatial') else 'one per element'} "
+                     f"values ({'channels' if ctx.attrs['spatial'] else 'one per element'} "
                      f"of the input {fmt_shape(x)})")
     if len(ctx.shapes) == 6:
         c = tuple(ctx.shapes[5])

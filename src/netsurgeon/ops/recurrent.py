@@ -70,10 +70,10 @@ def _finish_delay(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
 
 
 def _rnn(ctx: ShapeContext) -> Shape:
-    hidden = int(ctx.attrs.get("hidden_size", 0))
+    hidden = int(ctx.attrs["hidden_size"])
     if hidden <= 0:
         ctx.fail("hidden_size must be positive")
-    return (hidden * (2 if ctx.attrs.get("bidirectional", False) else 1),)
+    return (hidden * (2 if ctx.attrs["bidirectional"] else 1),)
 
 
 def register(ops: OpRegistry) -> None:

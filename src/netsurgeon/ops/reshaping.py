@@ -40,10 +40,10 @@ def slice_range(dim: int, begin: int, end: int) -> tuple[int, int]:
 
 def _slice(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
-    begins = tuple(ctx.attrs.get("begin", (0,)))
-    ends = tuple(ctx.attrs.get("end", (0,)))
-    axes = tuple(ctx.attrs.get("axis", (-1,)))
-    strides = tuple(ctx.attrs.get("stride_multiplier", ())) or (1,) * len(axes)
+    begins = tuple(ctx.attrs["begin"])
+    ends = tuple(ctx.attrs["end"])
+    axes = tuple(ctx.attrs["axis"])
+    strides = tuple(ctx.attrs["stride_multiplier"]) or (1,) * len(axes)
     if not (len(begins) == len(ends) == len(axes) == len(strides)):
         ctx.fail("begin, end, axis and stride_multiplier must have one entry per sliced axis")
     rank = max([len(x)] + [-a for a in axes if a < 0])
@@ -78,7 +78,7 @@ def _finish_slice(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
 
 # ---- RowStack ---------------------------------------------------------------------------
 def _row_stack(ctx: ShapeContext) -> Shape:
-    axis = int(ctx.attrs.get("axis", -1))
+    axis = int(ctx.attrs["axis"])
     if not ctx.shapes:
         ctx.fail("needs at least one input")
     rank = max([len(s) for s in ctx.shapes] + [-axis])
@@ -104,7 +104,7 @@ def _row_stack(ctx: ShapeContext) -> Shape:
 # ---- RowRepeat --------------------------------------------------------------------------
 def _row_repeat(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0]) or (1,)
-    n = int(ctx.attrs.get("num_repeats", 1))
+    n = int(ctx.attrs["num_repeats"])
     return x[:-1] + (x[-1] * n,)
 
 
@@ -118,8 +118,8 @@ def image_shape_or_empty(width: int, height: int, channels: int, layout: str) ->
 
 
 def _legacy_reshape(ctx: ShapeContext) -> Shape:
-    rows = int(ctx.attrs.get("num_rows", 0))
-    target = tuple(ctx.attrs.get("target_shape", ()))
+    rows = int(ctx.attrs["num_rows"])
+    target = tuple(ctx.attrs["target_shape"])
     size = prod(ctx.shapes[0])
     if rows <= 0:
         ctx.fail("num_rows must be positive")
@@ -161,12 +161,12 @@ def reshape_span(rank: int, begin_axis: int, end_axis: int) -> tuple[int, int]:
 
 def _reshape(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
-    new = tuple(ctx.attrs.get("shape", ()))
-    start, stop = reshape_span(len(x), int(ctx.attrs.get("begin_axis", 0)),
-                               int(ctx.attrs.get("end_axis", 0)))
+    new = tuple(ctx.attrs["shape"])
+    start, stop = reshape_span(len(x), int(ctx.attrs["begin_axis"]),
+                               int(ctx.attrs["end_axis"]))
     if not (0 <= start <= stop <= len(x)):
-        ctx.fail(f"axis range begin_axis={ctx.attrs.get('begin_axis')} "
-                 f"end_axis={ctx.attrs.get('end_axis')} is out of range")
+        ctx.fail(f"axis range begin_axis={ctx.attrs['begin_axis']} "
+                 f"end_axis={ctx.attrs['end_axis']} is out of range")
     part = prod(x[start:stop])
     if 0 in x[start:stop]:
         return x[:start] + new + x[stop:]
@@ -190,7 +190,7 @@ cntk_permutation = np_permutation  # the mapping is its own inverse
 
 def _transpose(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
-    perm = tuple(ctx.attrs.get("permutation", ()))
+    perm = tuple(ctx.attrs["permutation"])
     if perm:
         if sorted(perm) != list(range(len(perm))):
             ctx.fail(f"permutation {perm} is not a permutation of 0..{len(perm) - 1}")
@@ -198,7 +198,7 @@ def _transpose(ctx: ShapeContext) -> Shape:
             ctx.fail(f"permutation {perm} is shorter than the input rank {len(x)}")
         x = pad_rank(x, len(perm))
         return tuple(x[p] for p in perm)
-    a1, a2 = (tuple(ctx.attrs.get("axes", (-1, -2))) + (-1, -2))[:2]
+    a1, a2 = (tuple(ctx.attrs["axes"]) + (-1, -2))[:2]
     rank = max(len(x), -a1, -a2)
     out = list(pad_rank(x, rank))
     i, j = axis_index(ctx, rank, a1), axis_index(ctx, rank, a2)
@@ -266,9 +266,9 @@ def _make_cast(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecip
 
 def _reduce(ctx: ShapeContext) -> Shape:
     x = tuple(ctx.shapes[0])
-    keep = bool(ctx.attrs.get("keep_dimensions", True))
+    keep = bool(ctx.attrs["keep_dimensions"])
     out: list[int | None] = list(x)
-    for code in tuple(ctx.attrs.get("axes", (0,))):
+    for code in tuple(ctx.attrs["axes"]):
         code = int(code)
         if code in (0, 1):  # all static axes; all axes
             out = [None] * len(x)

@@ -55,26 +55,31 @@ class InferShapes(Pass):
 
 
 class _Run:
-    """One inference run: specs by op, shapes inferred so far, whether anything changed."""
+    """One inference run: per-op facts, shapes inferred so far, whether anything changed."""
 
-    def __init__(self, registry: OpRegistry) -> None:
+    def __init__(self, registry: "OpRegistry") -> None:
         self.registry = registry
-        self.specs: dict[str, OpSpec] = {}
+        # op -> (rule, delayed inputs, declares its shape, is a parameter, fixed dynamic flag)
+        self.plans: dict[str, tuple] = {}
         self.inferred: dict[Node, tuple[int, ...]] = {}
         self.changed = False
 
-    def spec(self, op: str) -> OpSpec:
-        found = self.specs.get(op)
+    def plan(self, op: str) -> tuple:
+        found = self.plans.get(op)
         if found is None:
-            found = self.specs[op] = self.registry.op(op)
+            spec = self.registry.op(op)
+            cats = spec.categories
+            found = self.plans[op] = (
+                spec.infer_shape, spec.delayed_inputs,
+                Category.LEAF in cats or bool(spec.delayed_inputs), Category.PARAMETER in cats,
+                _DYNAMIC.get(spec.dynamic))
         return found
 
-    def infer(self, node: Node) -> bool:
-        spec = self.spec(node._op)
+    def infer(self, node: "Node") -> bool:
+        rule, delayed, declares, is_param, fixed_dynamic = self.plan(node._op)
         inferred = self.inferred
         shapes = []
         dynamic = []
-        delayed = spec.delayed_inputs
         for i, inp in enumerate(node._inputs):
             shape = inferred.get(inp)
             if shape is None:
@@ -86,23 +91,21 @@ class _Run:
                     return False
             shapes.append(shape)
             dynamic.append(True if inp._dynamic is None else inp._dynamic)
-        cats = spec.categories
-        declared = node._shape if Category.LEAF in cats or delayed else None
-        if Category.PARAMETER in cats and node._value is not None:
+        declared = node._shape if declares else None
+        if is_param and node._value is not None:
             declared = tuple(node._value.shape)
         ctx = ShapeContext(node._op, node._name, node._attrs, shapes, dynamic,
                            declared=declared, inputs=node._inputs)
         try:
-            out = tuple(int(d) for d in spec.infer_shape(ctx))
+            out = tuple(map(int, rule(ctx)))
         except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError,
                 ArgumentError) as exc:
             raise ShapeError(f"{node.op}: cannot infer the output shape: {exc}",
                              node=node.name) from exc
-        for index, shape in ctx.refined.items():
-            self.refine(node._inputs[index], shape)
-        flag = _DYNAMIC.get(spec.dynamic)
-        if flag is None:
-            flag = any(dynamic)
+        if ctx.refined:
+            for index, shape in ctx.refined.items():
+                self.refine(node._inputs[index], shape)
+        flag = any(dynamic) if fixed_dynamic is None else fixed_dynamic
         if node._shape != out or node._dynamic is not flag:
             node._shape = out
             node._dynamic = flag
@@ -114,7 +117,7 @@ class _Run:
         """Give a learnable input its completed shape (its value follows in InitializeParameters)."""
         if inp._shape == shape:
             return
-        if Category.PARAMETER in self.spec(inp._op).categories and inp._attrs.get("init") is None \
+        if self.plan(inp._op)[3] and inp._attrs.get("init") is None \
                 and (inp._value is None or tuple(inp._value.shape) != shape):
             have = inp._value.shape if inp._value is not None else None
             raise ShapeError(f"parameter shape {fmt_shape(have)} cannot become {fmt_shape(shape)} "

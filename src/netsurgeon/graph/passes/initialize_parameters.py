@@ -49,7 +49,9 @@ def initialize_node(node: Node) -> bool:
     except NetsurgeonError as exc:
         exc.node = exc.node or node.name
         exc.args = (exc._render(),)
-        raise exc.with_location(node.location) if node.location else exc
+        if node.location:
+            exc.with_location(node.location)
+        raise
     except (MemoryError, ValueError, OverflowError) as exc:
         raise NetsurgeonError(f"cannot initialise '{node.name}' of shape {shape}: {exc}",
                               node=node.name, location=node.location,
