@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        print(f"netsurgeon: error: '{args.command}' is not available in this version", file=sys.stderr)
+        print(f"netsurgeon: error: '{args.command}' is not available in this version",
+              file=sys.stderr)
         return 2
     try:
         return int(module.run(args) or 0)

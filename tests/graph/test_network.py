@@ -143,7 +143,8 @@ def test_validate_infers_shapes():
 def test_validate_reports_missing_input_and_arity():
     net = small()
     net.set_input("L1.P", 0, None)
-    with pytest.raises(ValidationError, match=r"input 0 .* of Plus operation 'L1.P' is not connected"):
+    with pytest.raises(ValidationError,
+                       match=r"input 0 .* of Plus operation 'L1.P' is not connected"):
         net.validate()
     net = small()
     net.set_inputs("L1.P", ["L1.T"])  # too few is only an error once the network is checked

@@ -78,8 +78,9 @@ def _affine(with_conv: bool = False) -> Network:
     if with_conv:
         x = net.add("x", "InputValue", shape=(2, 5, 5))
         w = net.add_parameter("W", np.ones((4, 2, 3, 3), np.float32))
-        t = net.add("t", "Convolution", inputs=(w, x), attrs={"kernel_shape": (2, 3, 3), "map_count": (4,),
-                                                           "auto_padding": (False, True, True)})
+        t = net.add("t", "Convolution", inputs=(w, x),
+                    attrs={"kernel_shape": (2, 3, 3), "map_count": (4,),
+                           "auto_padding": (False, True, True)})
         b = net.add_parameter("b", np.ones((4, 1, 1), np.float32))
     else:
         x = net.add("x", "InputValue", shape=(5,))

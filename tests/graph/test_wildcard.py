@@ -15,7 +15,8 @@ def test_exact_is_case_insensitive():
 
 
 def test_prefix_star():
-    assert Pattern("L1.*").filter(NAMES) == ["L1.BFF.W", "L1.BFF.B", "L1.BFF.FF.T", "L1.BFF.FF.P", "L1.RL"]
+    assert Pattern("L1.*").filter(NAMES) == ["L1.BFF.W", "L1.BFF.B", "L1.BFF.FF.T",
+                                             "L1.BFF.FF.P", "L1.RL"]
 
 
 def test_star_suffix():

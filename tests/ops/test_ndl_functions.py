@@ -26,7 +26,8 @@ CASES = [
     (("RectifiedLinear", "ReLU"), ["x"], {}, "RectifiedLinear", {}, 1),
     *[((n,), ["a", "b"], {}, n, {}, 2) for n in (
         "Plus", "Minus", "LogPlus", "Less", "Equal", "Greater", "GreaterEqual", "NotEqual",
-        "LessEqual", "TransposeTimes", "DiagTimes", "CrossEntropy", "ForwardBackward", "EditDistanceError", "LookupTable",
+        "LessEqual", "TransposeTimes", "DiagTimes", "CrossEntropy", "ForwardBackward",
+        "EditDistanceError", "LookupTable",
         "ReconcileDynamicAxis")],
     (("ElementTimes", "ColumnElementTimes", "RowElementTimes", "Scale"), ["s", "X"], {},
      "ElementTimes", {}, 2),

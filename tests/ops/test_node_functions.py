@@ -134,7 +134,8 @@ def test_converters():
         as_bool("no")
     assert layout_name("cudnn") == "CHW" and layout_name("legacy") == "HWC"
     assert layout_name(IMAGE_LAYOUT_CODES["HWC"]) == "HWC"
-    assert pool_kind_name("MAX") == "max" and pool_kind_name(POOL_KIND_CODES["average"]) == "average"
+    assert pool_kind_name("MAX") == "max"
+    assert pool_kind_name(POOL_KIND_CODES["average"]) == "average"
     with pytest.raises(ArgumentError):
         layout_name("hwc")
 

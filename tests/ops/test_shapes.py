@@ -142,7 +142,8 @@ def test_other_criteria():
 # ---- reshaping ----------------------------------------------------------------------------
 def test_slice_row_slice_semantics():
     net = net_with({"x": (2, 600)})
-    assert shape_of(net, "Slice", ["x"], {"begin": (300,), "end": (600,), "axis": (-1,)}) == (2, 300)
+    attrs = {"begin": (300,), "end": (600,), "axis": (-1,)}
+    assert shape_of(net, "Slice", ["x"], attrs) == (2, 300)
 
 
 def test_slice_negative_begin_zero_end():

@@ -8,7 +8,8 @@ from pathlib import Path
 from netsurgeon.errors import NetsurgeonError
 from netsurgeon.ops import Category
 
-__all__ = ["parse_assignments", "write_text", "add_format_option", "parameter_summary", "input_names"]
+__all__ = ["parse_assignments", "write_text", "add_format_option", "parameter_summary",
+           "input_names"]
 
 
 def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str, str]:

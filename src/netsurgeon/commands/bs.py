@@ -18,7 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``netsurgeon bs``."""
     parser.add_argument("file", nargs="?", help="BrainScript network description (.bs)")
     parser.add_argument("-o", "--output", help="where to save the network (format from the suffix)")
-    parser.add_argument("--config", help="a CNTK .cntk config file holding BrainScriptNetworkBuilder")
+    parser.add_argument("--config",
+                        help="a CNTK .cntk config file holding BrainScriptNetworkBuilder")
     parser.add_argument("--section", help="the config section (e.g. train) with the builder block")
     parser.add_argument("--parse-tree", action="store_true",
                         help="print FILE's parse tree in CNTK's test format and stop")

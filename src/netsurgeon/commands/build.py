@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--section", metavar="NAME",
                         help="command section of --config to look variables up in first")
     parser.add_argument("--run", metavar="SECTIONS", help="sections to run (overrides run=)")
-    parser.add_argument("--load", metavar="SECTIONS", help="sections to load first (overrides load=)")
+    parser.add_argument("--load", metavar="SECTIONS",
+                        help="sections to load first (overrides load=)")
     parser.add_argument("--seed", type=int, default=1,
                         help="first automatic random seed for parameters (default 1)")
     parser.add_argument("--no-stdlib", action="store_true",

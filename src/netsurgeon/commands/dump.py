@@ -12,7 +12,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model file (.nsm, .dnn, .cmf ...)")
     parser.add_argument("--data", action="store_true", help="include parameter values")
     parser.add_argument("-o", "--output", help="write to this file instead of stdout")
-    parser.add_argument("--node", action="append", help="dump only nodes matching this pattern (repeatable)")
+    parser.add_argument("--node", action="append",
+                        help="dump only nodes matching this pattern (repeatable)")
     add_format_option(parser)
 
 

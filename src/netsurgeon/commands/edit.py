@@ -18,7 +18,8 @@ __all__ = ["configure", "run"]
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``netsurgeon edit``."""
     parser.add_argument("script", help="the MEL script to run")
-    parser.add_argument("--set", dest="variables", action="append", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--set", dest="variables", action="append", default=[],
+                        metavar="NAME=VALUE",
                         help="a value for $NAME$ in the script (repeatable)")
     parser.add_argument("--macros", action="append", default=[], metavar="FILE",
                         help="an NDL macro file for in-line NDL and snippets (repeatable)")

@@ -31,7 +31,7 @@ def lint(net: Network) -> None:
         _check_attrs(net, node)
 
 
-def _check_index(net: "Network") -> None:
+def _check_index(net: Network) -> None:
     for key, node in net._nodes.items():
         if key != node.name.lower():
             raise GraphError(f"node stored under '{key}' is named '{node.name}'", node=node.name)
@@ -88,7 +88,8 @@ def _check_file_fields(net: Network, spec, node) -> None:
         layer_name, dot, _field = key.partition(".")
         if not dot:
             raise GraphError(f"file field '{key}' of '{node.name}' needs the form "
-                             "'<format layer>.<field>' (e.g. 'cntk_v1.matrix_name')", node=node.name)
+                             "'<format layer>.<field>' (e.g. 'cntk_v1.matrix_name')",
+                             node=node.name)
         layer = next((x for x in net.registry.layers() if x.name == layer_name), None)
         declared = getattr(layer.get(spec), "file_fields", None) if layer is not None else None
         if declared is not None and key not in declared:

@@ -1,9 +1,10 @@
 """The mutable network IR: uniquely named nodes, ordered inputs, node groups.
 
 Names are unique case-insensitively (CNTK compared them so), so one index keyed by the
-lower-case name finds a node by any spelling. The network owns everything derived from its nodes: the name index, the users of each
-node (kept in step by the one private edge setter ``_link``) and the edit counter
-``version``, which every change bumps so that compiled code never runs on a stale network.
+lower-case name finds a node by any spelling. The network owns everything derived from its
+nodes: the name index, the users of each node (kept in step by the one private edge setter
+``_link``) and the edit counter ``version``, which every change bumps so that compiled code
+never runs on a stale network.
 Multi-node edits check everything first and then mutate, so a failed edit changes nothing.
 """
 
@@ -339,7 +340,7 @@ class Network:
     def replace_all_uses_with(
         self, old: Node | str, new: Node | str, exclude: Iterable[Node | str] = ()
     ) -> list[Node]:
-        """Make every user of ``old`` (except ``exclude``) use ``new``; returns the users changed."""
+        """Make every user of ``old`` (except ``exclude``) use ``new``; returns those changed."""
         old_node, new_node = self.node(old), self.node(new)
         skip = {self.node(e) for e in exclude}
         changed = []
@@ -473,7 +474,7 @@ class Network:
 
     # ---- groups ---------------------------------------------------------------------------
     def group(self, name: str) -> list[Node]:
-        """Members of a group (``feature``, ``label``, ``criterion``, ``evaluation``, ``output``)."""
+        """Members of a group: ``feature``, ``label``, ``criterion``, ``evaluation``, ``output``."""
         return list(self._groups[group_name(name)])
 
     def groups(self) -> dict[str, list[Node]]:

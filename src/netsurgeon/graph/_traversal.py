@@ -111,7 +111,8 @@ def reachable_down(net: Network, starts: Iterable[Node]) -> list[Node]:
     return _closure(starts, net._users_of)
 
 
-def strongly_connected_components(net: Network, nodes: Iterable[Node] | None = None) -> list[list[Node]]:
+def strongly_connected_components(net: Network, nodes: Iterable[Node] | None = None,
+                                  ) -> list[list[Node]]:
     """Tarjan's algorithm without recursion, over all input edges (delayed included).
 
     Returns components in reverse topological order of the condensation (inputs first).

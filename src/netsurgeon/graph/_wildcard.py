@@ -40,7 +40,8 @@ class Pattern:
         if not self.has_wildcard:
             return name.lower() == self.text.lower()
         head, tail = self.head, self.tail
-        return len(name) >= max(len(head), len(tail)) and name.startswith(head) and name.endswith(tail)
+        return (len(name) >= max(len(head), len(tail)) and name.startswith(head)
+                and name.endswith(tail))
 
     def filter(self, names: Iterable[str]) -> list[str]:
         """All matching names, in the given order; one pass, linear in the number of names."""

@@ -74,7 +74,8 @@ def define(
     all_attrs = dict(attrs or {})
     cats = frozenset(categories) | ({Category.INTERNAL} if internal else frozenset())
     if not all(isinstance(c, Category) for c in cats):
-        raise TypeError(f"{name}: categories must be Category members, not {sorted(map(str, cats))}")
+        raise TypeError(f"{name}: categories must be Category members, not "
+                        f"{sorted(map(str, cats))}")
     spec = OpSpec(
         name=name, arity=arity, infer_shape=rule, attrs=all_attrs, input_names=inputs,
         categories=cats, dynamic=dynamic, delayed_inputs=frozenset(delayed),

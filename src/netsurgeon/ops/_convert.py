@@ -184,7 +184,8 @@ VARIADIC_INPUTS = Form((Param("inputs", "inputs", ()),))
 
 def node_function(op: OpSpec | str, options: Iterable[NodeOption] = (), *,
                   aliases: tuple[str, ...] = (),
-                  finish: Callable[[NodeRecipe, dict[str, Any]], None] | None = None) -> FunctionSpec:
+                  finish: Callable[[NodeRecipe, dict[str, Any]], None] | None = None,
+                  ) -> FunctionSpec:
     """The ``node``-language function of an op: BrainScript's ``new ComputationNode``.
 
     Bind it with the node inputs as positionals and the config record's values as options
@@ -194,7 +195,8 @@ def node_function(op: OpSpec | str, options: Iterable[NodeOption] = (), *,
     """
     op_name = op if isinstance(op, str) else op.name
     table: Mapping[str, NodeOption] = {o.name: o for o in options}
-    params = {o.name: Param(o.name, "any", REQUIRED_ABSENT, aliases=o.aliases) for o in table.values()}
+    params = {o.name: Param(o.name, "any", REQUIRED_ABSENT, aliases=o.aliases)
+              for o in table.values()}
 
     def make(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
         recipe = NodeRecipe(op=op_name, inputs=list(bound.get("inputs") or ()))

@@ -187,7 +187,8 @@ def render_markdown(registry: OpRegistry) -> str:
             f.name + (f" ({', '.join(f.aliases)})" if f.aliases else "")
             + (" (reserved, fails)" if f.broken else "") for f in ndl) or "-"
         attrs = ", ".join(op.attrs) or "-"
-        lines.append(f"| [{op.name}](#{op.name.lower()}) | {op.arity_text()} | {attrs} | {fn_text} |")
+        link = f"[{op.name}](#{op.name.lower()})"
+        lines.append(f"| {link} | {op.arity_text()} | {attrs} | {fn_text} |")
     broken = [f for f in registry.functions("ndl") if f.broken]
     lines += ["", "Reserved NDL names that fail when used: "
               + ", ".join(f"`{f.name}`" for f in broken) + ".", ""]

@@ -171,7 +171,8 @@ class Form:
 
     @property
     def min_count(self) -> int:
-        return sum(1 for p in self.params if p.default is REQUIRED and p.kind not in ("inputs", "ints"))
+        return sum(1 for p in self.params
+                   if p.default is REQUIRED and p.kind not in ("inputs", "ints"))
 
     @property
     def max_count(self) -> int | None:
@@ -282,7 +283,8 @@ class FunctionSpec:
             raise ArgumentError(self.broken)
         form = self.form_for(len(positional))
         if form is None:
-            raise ArgumentError(f"{self.name}: {len(positional)} positional arguments given, expected {self.describe_forms()}")
+            raise ArgumentError(f"{self.name}: {len(positional)} positional arguments given, "
+                                f"expected {self.describe_forms()}")
         bound = bind_positional(form, positional)
         for key, value in options.items():
             opt = self.option(key)

@@ -343,7 +343,8 @@ def _shape_opt(bound: dict[str, Any], key: str, default: Any) -> tuple[int, ...]
 def _base_from_ndl(bound: dict[str, Any], *, pooling: bool) -> dict[str, Any]:
     attrs = {
         "strides": _shape_opt(bound, "stride", 1),
-        "auto_padding": np_bools(True if bound.get("autoPadding") is None else bound["autoPadding"]),
+        "auto_padding": np_bools(
+            True if bound.get("autoPadding") is None else bound["autoPadding"]),
         "lower_pad": _shape_opt(bound, "lowerPad", 0),
         "upper_pad": _shape_opt(bound, "upperPad", 0),
         "image_layout": layout_name(bound.get("imageLayout") or "CHW"),

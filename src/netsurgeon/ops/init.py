@@ -23,7 +23,7 @@ import numpy as np
 
 from netsurgeon.errors import NetsurgeonError
 
-__all__ = ["initialize", "read_text_matrix"]
+__all__ = ["initialize", "read_text_matrix", "fans", "RANDOM_KINDS"]
 
 
 def read_text_matrix(text: str, source: str = "<literal>") -> np.ndarray:
@@ -64,7 +64,8 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
             try:
                 text = path.read_bytes().decode("utf-8", errors="replace")
             except OSError as exc:
-                raise NetsurgeonError(f"initFromFilePath: cannot read {path}: {exc.strerror}") from exc
+                raise NetsurgeonError(f"initFromFilePath: cannot read {path}: "
+                                      f"{exc.strerror}") from exc
             matrix = read_text_matrix(text, str(path))
         else:
             matrix = read_text_matrix(str(init.get("literal", "")))
@@ -80,7 +81,8 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
     if kind == "uniform":
         return rng.uniform(-0.05 * scale, 0.05 * scale, size=shape).astype(dtype)
     if kind in _FAN_KINDS:
-        fan_in, fan_out = fans(shape, int(init.get("filter_rank", 0)), int(init.get("output_rank", 1)))
+        fan_in, fan_out = fans(shape, int(init.get("filter_rank", 0)),
+                               int(init.get("output_rank", 1)))
         return _FAN_KINDS[kind](rng, shape, scale, fan_in, fan_out).astype(dtype)
     if kind == "bilinear":
         kh, kw = init.get("kernel", (0, 0))
@@ -135,6 +137,10 @@ _FAN_KINDS = {
     "heNormal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s * np.sqrt(2.0 / fi), size=shape),
     "TruncNormal": lambda rng, shape, s, fi, fo: _truncated(rng, shape, s),
 }
+
+
+#: init kinds that draw random numbers (and so take a seed)
+RANDOM_KINDS: frozenset[str] = frozenset({"uniform", *_FAN_KINDS})
 
 
 def _bilinear(shape: tuple[int, ...], kh: int, kw: int, dtype: str) -> np.ndarray:

@@ -65,14 +65,16 @@ def _make_input(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeReci
 
 def _make_image_input(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
     recipe = NodeRecipe(op=fn.op)
-    recipe.shape = image_shape(int(bound["W"]), int(bound["H"]), int(bound["C"]), str(bound["imageLayout"]))
+    recipe.shape = image_shape(int(bound["W"]), int(bound["H"]), int(bound["C"]),
+                               str(bound["imageLayout"]))
     recipe.attrs["dynamic_axis"] = bound.get("dynamicAxis") or ""
     return recipe
 
 
 PARAMETER_OPTIONS = {
     "learningRateMultiplier": Param("learningRateMultiplier", "float", 1.0),
-    "needGradient": Param("needGradient", "bool", True, aliases=("needsGradient", "computeGradient")),
+    "needGradient": Param("needGradient", "bool", True,
+                          aliases=("needsGradient", "computeGradient")),
     "init": Param("init", "text", "uniform"),
     "initValueScale": Param("initValueScale", "float", 1.0),
     "value": Param("value", "float", 0.0),
@@ -84,7 +86,8 @@ PARAMETER_OPTIONS = {
     "kernelHeight": Param("kernelHeight", "int", 0),
 }
 
-INIT_KINDS = ("uniform", "gaussian", "fixedValue", "fromFile", "heNormal", "bilinear", "fromLiteral")
+INIT_KINDS = ("uniform", "gaussian", "fixedValue", "fromFile", "heNormal", "bilinear",
+              "fromLiteral")
 
 
 def _init_from(bound: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +179,11 @@ BS_INIT_KINDS = {k.lower(): k for k in (
     "fromFile", "zero")}
 
 
+def _float_or(value: Any, default: float) -> float:
+    """``value`` as a float, or ``default`` when it was not given (0 is a value)."""
+    return default if value is None else float(value)
+
+
 def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
     """BrainScript LearnableParameter config -> shape, multiplier and init dict."""
     a = recipe.attrs
@@ -186,16 +194,12 @@ def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
     init_value = a.pop("_init_value", None)
     path = str(a.pop("_path", "") or "")
     literal = str(a.pop("_literal", "") or "")
-    value = float(a.pop("_value", 0.0) or 0.0)
-    if kind == "":
-        if isinstance(init_value, (int, float)) and not isinstance(init_value, bool):
-            kind, value = "fixedValue", float(init_value)
-        elif isinstance(init_value, bool):
+    value = _float_or(a.pop("_value", None), 0.0)
+    if kind == "":  # bs-library.md: a numeric initValue, else a file, else uniform
+        if isinstance(init_value, (int, float)):
             kind, value = "fixedValue", float(init_value)
         elif path:
             kind = "fromFile"
-        elif literal:
-            kind = "fromLiteral"
         else:
             kind = "uniform"
     canonical = BS_INIT_KINDS.get(kind.lower())
@@ -204,7 +208,7 @@ def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
     if canonical == "zero":
         canonical, value = "fixedValue", 0.0
     recipe.init = {
-        "kind": canonical, "scale": float(a.pop("_scale", 1.0) or 1.0), "value": value,
+        "kind": canonical, "scale": _float_or(a.pop("_scale", None), 1.0), "value": value,
         "seed": int(a.pop("_seed", -1)), "path": path, "literal": literal,
         "kernel": (0, 0), "filter_rank": int(a.pop("_filter_rank", 0)),
         "output_rank": int(a.pop("_output_rank", 1)),
@@ -214,7 +218,8 @@ def _finish_parameter(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
 
 def register(ops: OpRegistry) -> None:
     """Register the leaf ops."""
-    image_form = Form((Param("W", "int"), Param("H", "int"), Param("C", "int"), Param("ignored", "int", 0)))
+    image_form = Form((Param("W", "int"), Param("H", "int"), Param("C", "int"),
+                       Param("ignored", "int", 0)))
     image_options = {**_INPUT_OPTIONS, "imageLayout": Param("imageLayout", "text", "HWC")}
     input_node = (
         NodeOption("shape", "_shape", "shape"),

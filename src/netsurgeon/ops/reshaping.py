@@ -73,7 +73,8 @@ def _finish_slice(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
     for key, default in (("begin", 0), ("end", 0), ("axis", -1), ("stride_multiplier", 1)):
         val = tuple(recipe.attrs.get(key, ()))
         if len(val) < n:
-            recipe.attrs[key] = val + ((val[-1] if val and key == "axis" else default),) * (n - len(val))
+            fill = val[-1] if val and key == "axis" else default
+            recipe.attrs[key] = val + (fill,) * (n - len(val))
 
 
 # ---- RowStack ---------------------------------------------------------------------------
@@ -133,8 +134,9 @@ def _legacy_reshape(ctx: ShapeContext) -> Shape:
 
 
 def _make_legacy_reshape(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
-    target = image_shape_or_empty(int(bound.get("imageWidth", 0)), int(bound.get("imageHeight", 0)),
-                                  int(bound.get("imageChannels", 0)), bound.get("imageLayout", "HWC"))
+    target = image_shape_or_empty(
+        int(bound.get("imageWidth", 0)), int(bound.get("imageHeight", 0)),
+        int(bound.get("imageChannels", 0)), bound.get("imageLayout", "HWC"))
     return NodeRecipe(op="LegacyReshape", inputs=[bound.get("x")],
                       attrs={"num_rows": int(bound["numRows"]), "target_shape": target})
 

@@ -18,7 +18,7 @@ from netsurgeon.ops import Category, ShapeContext, fmt_shape
 if TYPE_CHECKING:
     from netsurgeon.graph._network import Network
     from netsurgeon.graph._node import Node
-    from netsurgeon.ops import OpRegistry, OpSpec
+    from netsurgeon.ops import OpRegistry
 
 __all__ = ["InferShapes"]
 
@@ -57,7 +57,7 @@ class InferShapes(Pass):
 class _Run:
     """One inference run: per-op facts, shapes inferred so far, whether anything changed."""
 
-    def __init__(self, registry: "OpRegistry") -> None:
+    def __init__(self, registry: OpRegistry) -> None:
         self.registry = registry
         # op -> (rule, delayed inputs, declares its shape, is a parameter, fixed dynamic flag)
         self.plans: dict[str, tuple] = {}
@@ -75,7 +75,7 @@ class _Run:
                 _DYNAMIC.get(spec.dynamic))
         return found
 
-    def infer(self, node: "Node") -> bool:
+    def infer(self, node: Node) -> bool:
         rule, delayed, declares, is_param, fixed_dynamic = self.plan(node._op)
         inferred = self.inferred
         shapes = []
@@ -114,7 +114,7 @@ class _Run:
         return True
 
     def refine(self, inp: Node, shape: tuple[int, ...]) -> None:
-        """Give a learnable input its completed shape (its value follows in InitializeParameters)."""
+        """Give a learnable input its completed shape (InitializeParameters gives the value)."""
         if inp._shape == shape:
             return
         if self.plan(inp._op)[3] and inp._attrs.get("init") is None \
