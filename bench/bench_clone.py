@@ -61,7 +61,8 @@ def main() -> None:
         base.append(time.perf_counter() - t)
         del copies
     baseline = statistics.median(base)
-    print(f"section: L{first}..L{last} ({args.section} layers, {nbytes / 2**20:.0f} MiB of weights); "
+    print(f"section: L{first}..L{last} ({args.section} layers, "
+          f"{nbytes / 2**20:.0f} MiB of weights); "
           f"baseline numpy copy of those weights: {baseline * 1e3:.1f} ms")
     print(f"{'mode':<10} {'prepare ms (best/median)':>25} {'call ms (best/median)':>22} "
           f"{'call CPU ms':>12} {'call/baseline':>14} {'weights copied':>15}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.lang.brainscript.programs import KLD
 
 import netsurgeon
 from netsurgeon.errors import EditError, ShapeError
 from netsurgeon.graph import Network
 from netsurgeon.lang.brainscript import clone_function
+from netsurgeon.ops.sets import PARAMETERS
 
 
 # ---- the seed's examples, adapted to MC.dnn (features[2], labels[3], z, ce, errs) -----------
@@ -32,7 +34,8 @@ def test_seed_example_basic_use(build, mc_path):
 def test_seed_example_two_inputs_record_of_outputs(build, mc_path):
     net = build(f"""
         network = BS.Network.Load ("{mc_path}")
-        net = BS.Network.CloneFunction ((network.features:network.labels), [ ce = network.ce ; errs = network.errs ])
+        net = BS.Network.CloneFunction ((network.features:network.labels),
+                                        [ ce = network.ce ; errs = network.errs ])
         myFeatures = Input (2)
         myLabels = Input (3)
         out = net (myFeatures, myLabels)
@@ -45,26 +48,9 @@ def test_seed_example_two_inputs_record_of_outputs(build, mc_path):
     assert [i.name for i in net.get("out.z").inputs] == ["out.z.PlusArgs[0]", "out.b"]
 
 
-KLD = """
-    network = BS.Network.Load ("{path}")
-    adaptNet = BS.Network.CloneFunction (network.features, [ z = network.z ], parameters="learnable")
-    refNet   = BS.Network.CloneFunction (network.features, [ z = network.z ], parameters="constant")
-    features = Input (2)
-    labels = Input (3)
-    z    = adaptNet (features).z
-    zRef = refNet   (features).z
-    refWeight = 0.9
-    kldLabels = labels * (1-refWeight) + Softmax (zRef) * refWeight
-    ce = CrossEntropyWithSoftmax (kldLabels, z)
-    errs = ErrorPrediction (labels, z)
-    criterionNodes = (ce)
-    evaluationNodes = (errs)
-"""
-
-
 def test_seed_example_kl_adaptation_network_structure(build, mc_path):
     net = build(KLD.format(path=mc_path))
-    params = {n.name: n.learning_rate_multiplier for n in net.nodes if n.op == "LearnableParameter"
+    params = {n.name: n.learning_rate_multiplier for n in net.nodes if n.op in PARAMETERS
               and n.value.size > 1}
     assert params == {"z.w": 1.0, "z.b": 1.0, "zRef.w": 0.0, "zRef.b": 0.0}
     assert net.get("kldLabels").op == "Plus"
@@ -108,11 +94,13 @@ def test_parameter_substitution_reinfers_shapes_and_bad_one_is_named(build, mc_p
 
 
 def test_input_not_reached_and_bad_mode(build, mc_path):
-    with pytest.raises(EditError, match="No specified output depends on the specified input 'labels'"):
-        build(f"m = BS.Network.Load ('{mc_path}')\nf = BS.Network.CloneFunction ((m.features:m.labels), m.z)\n"
+    load = f"m = BS.Network.Load ('{mc_path}')\n"
+    with pytest.raises(EditError,
+                       match="No specified output depends on the specified input 'labels'"):
+        build(load + "f = BS.Network.CloneFunction ((m.features:m.labels), m.z)\n"
               "x = Input(2)\ny = Input(3)\nz = f(x, y)\n")
     with pytest.raises(EditError, match="parameters must be"):
-        build(f"m = BS.Network.Load ('{mc_path}')\nf = BS.Network.CloneFunction (m.features, m.z, parameters='frozen')\n"
+        build(load + "f = BS.Network.CloneFunction (m.features, m.z, parameters='frozen')\n"
               "x = Input(2)\nz = f(x)\n")
 
 
@@ -137,7 +125,7 @@ def test_recurrent_section_clones_in_every_mode(slu_path, mode):
     assert z2.shape == net.node("z").shape
 
 
-# ---- the Python API ----------------------------------------------------------------------------------
+# ---- the Python API --------------------------------------------------------------------------
 def test_python_api_shared_towers_in_one_network(mc_path):
     net = netsurgeon.load(mc_path)
     tower = clone_function([net.node("features")], net.node("z"), parameters="shared")
@@ -175,14 +163,29 @@ def test_python_api_shared_parameters_from_another_network_share_storage(mc_path
     assert dst.node("a.z.PlusArgs[0]").inputs[0] is w is dst.node("b.z.PlusArgs[0]").inputs[0]
 
 
+def test_python_api_bad_substitution_leaves_the_network_unchanged(mc_path):
+    net = netsurgeon.load(mc_path)
+    f = clone_function([net.node("features"), net.node("w")], net.node("z"))
+    x = net.add("x", "InputValue", shape=(5,))
+    w4 = net.add_parameter("w4", np.zeros((5, 4), np.float32))
+    before = net.names()
+    with pytest.raises(ShapeError, match="'clone0.z'"):
+        f(x, w4)
+    assert net.names() == before  # the copies were checked before any entered the network
+    out = f(x, net.add_parameter("w3", np.ones((5, 3), np.float32)))
+    assert out.shape == (1, 3) and out.network is net
+
+
 def test_python_api_on_a_brainscript_built_network(build):
-    net = build("x = Input (4)\nh = DenseLayer {5, activation = Tanh} (x)\nz = LinearLayer {2} (h)\n")
+    net = build("x = Input (4)\nh = DenseLayer {5, activation = Tanh} (x)\n"
+                "z = LinearLayer {2} (h)\n")
     f = clone_function([net.node("x")], net.node("z"), parameters="learnable")
     x2 = net.add("x2", "InputValue", shape=(4,))
     a = f(x2)
     b = f(x2)
     assert (a.name, b.name) == ("clone0.z", "clone1.z")
-    assert net.node("clone0.h.arrayOfFunctions[0].W") is not net.node("clone1.h.arrayOfFunctions[0].W")
+    w0, w1 = (net.node(f"clone{k}.h.arrayOfFunctions[0].W") for k in (0, 1))
+    assert w0 is not w1
     net.validate()
     net.lint()
     other = Network("other")
@@ -191,3 +194,9 @@ def test_python_api_on_a_brainscript_built_network(build):
         f(x2, y)  # wrong count is checked after the network check
     with pytest.raises(EditError, match="expects 1 inputs, 2 were given"):
         f(x2, x2)
+
+
+def test_every_edit_is_linted(build, mc_path, lint_every_edit):
+    """The autouse hook (conftest.py) really runs: Load, both calls, the assembly."""
+    build(KLD.format(path=mc_path))
+    assert lint_every_edit.count >= 4

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.lang.brainscript.programs import SLU
 
 from netsurgeon.errors import EvaluationError, GraphError
+from netsurgeon.ops.sets import PARAMETERS
 
 
 def names(net):
@@ -25,7 +27,8 @@ def test_layer_library_names_match_cntk_logs(build):
     net = build("""
         features = Input(4)
         featScale = 0.5
-        model(x) = { s1 = x * featScale ; h1 = DenseLayer{5, activation=ReLU}(s1) ; z = LinearLayer{3}(h1) }
+        model(x) = { s1 = x * featScale ; h1 = DenseLayer{5, activation=ReLU}(s1)
+                     z = LinearLayer{3}(h1) }
         out = model(features)
         z = out.z
     """)
@@ -42,7 +45,8 @@ def test_layer_library_names_match_cntk_logs(build):
 
 
 def test_laziness_unused_members_create_nothing_and_fail_is_harmless(build):
-    net = build("x = Input(2)\nunused = Parameter(7, 7)\nbad = [ f = Fail('never') ]\nz = Tanh(x)\n")
+    net = build("x = Input(2)\nunused = Parameter(7, 7)\nbad = [ f = Fail('never') ]\n"
+                "z = Tanh(x)\n")
     assert "unused" in names(net)  # a top-level node member is a root (CNTK)
     net = build("x = Input(2)\nr = [ unused = Parameter(7, 7) ; y = Tanh(x) ]\nz = r.y\n")
     assert not any("unused" in n for n in names(net))
@@ -56,7 +60,7 @@ def test_defaults_are_evaluated_in_definition_scope_once_per_function(build):
         g = [ k = 100 ; y = f(x) ].y
         h = f(x) + g
     """)
-    consts = [n for n in net.nodes if n.op == "LearnableParameter"]
+    consts = [n for n in net.nodes if n.op in PARAMETERS]
     assert len(consts) == 1 and float(consts[0].value.flat[0]) == 3.0  # one shared default node
 
 
@@ -109,7 +113,8 @@ def test_operator_nodes(build):
         f = x .* x
         g = x - 1
     """)
-    assert net.get("a").op == "ElementTimes" and float(net.get("a.DivArgs[1]").value.flat[0]) == 0.25
+    assert net.get("a").op == "ElementTimes"
+    assert float(net.get("a.DivArgs[1]").value.flat[0]) == 0.25
     assert net.get("b").op == "Reciprocal"
     assert net.get("c").op == "Negate"
     assert net.get("d").op == "Minus" and float(net.get("d").inputs[0].value.flat[0]) == 1.0
@@ -127,7 +132,8 @@ def test_operator_errors(build):
 
 
 def test_call_errors(build):
-    with pytest.raises(EvaluationError, match="function expects 2 positional parameters, 1 were provided"):
+    with pytest.raises(EvaluationError,
+                       match="function expects 2 positional parameters, 1 were provided"):
         build("x = Input(2)\nz = Plus(x)\n")
     with pytest.raises(EvaluationError, match="does not have an optional argument 'readOnly'"):
         build("x = Input(2)\nz = Tanh(x, readOnly=true)\n")
@@ -147,14 +153,16 @@ def test_circular_definition_is_reported(build):
 
 def test_circular_definition_10000_deep_is_reported_not_recursion_error(build):
     n = 10_000
-    text = "x = Input(2)\n" + "\n".join(f"a{i} = a{i + 1} + 1" for i in range(n)) + f"\na{n} = a0\nz = x * a0\n"
+    chain = "\n".join(f"a{i} = a{i + 1} + 1" for i in range(n))
+    text = "x = Input(2)\n" + chain + f"\na{n} = a0\nz = x * a0\n"
     with pytest.raises(EvaluationError, match="circular reference"):
         build(text)
 
 
 def test_deep_chain_10000_levels_evaluates(build):
     n = 10_000
-    text = "x = Input(2)\n" + "\n".join(f"a{i} = a{i + 1} + 1" for i in range(n)) + f"\na{n} = 0\nz = x * a0\n"
+    chain = "\n".join(f"a{i} = a{i + 1} + 1" for i in range(n))
+    text = "x = Input(2)\n" + chain + f"\na{n} = 0\nz = x * a0\n"
     net = build(text)
     assert float(net.get("z.TimesArgs[1]").value.flat[0]) == n
 
@@ -181,12 +189,14 @@ def test_special_node_lists_and_tags_make_groups(build):
 
 def test_duplicate_plain_name_is_an_error_dotted_gets_underscore(build, mc_path):
     with pytest.raises(GraphError, match="Duplicated name 'features'"):
-        build(f"m = BS.Network.Load('{mc_path}')\nfeatures = Input(2)\ny = Plus(m.z, Times(Parameter(3, 2), features))\n")
-    net = build("x = Input(2)\nf(v) = [ y = Tanh(v) ].y\nr = [ a = f(x) ; b = f(x) ]\nz = r.a + r.b\n")
+        build(f"m = BS.Network.Load('{mc_path}')\nfeatures = Input(2)\n"
+              "y = Plus(m.z, Times(Parameter(3, 2), features))\n")
+    net = build("x = Input(2)\nf(v) = [ y = Tanh(v) ].y\nr = [ a = f(x) ; b = f(x) ]\n"
+                "z = r.a + r.b\n")
     assert net.get("r.a.y") is not None and net.get("r.b.y") is not None
     # scalars turned into Constants inside library primitives are named at path "" (CNTK)
     net = build("x = Input(2)\nz = Plus(x, 1) + Plus(x, 2)\n")
-    assert {n.name for n in net.nodes if n.op == "LearnableParameter"} == {
+    assert {n.name for n in net.nodes if n.op in PARAMETERS} == {
         "inputs.inputs[1]", "_inputs.inputs[1]"}
 
 
@@ -200,7 +210,8 @@ def test_loaded_network_names_reachable_with_underscores(build, mc_path):
 
 def test_node_as_record(build):
     net = build("x = Input(5)\nw = Parameter(3, 5)\nh = w * x\n"
-                "z = Tanh(h.TimesArgs[0] * h.inputs[1]) * h.dim ; n = if h.name == 'h' then 1 else 0\n")
+                "z = Tanh(h.TimesArgs[0] * h.inputs[1]) * h.dim\n"
+                "n = if h.name == 'h' then 1 else 0\n")
     assert float(net.get("z.TimesArgs[1]").value.flat[0]) == 3.0
 
 
@@ -218,7 +229,8 @@ def test_edit_replaces_and_copies_consumers(build, mc_path):
         m = BS.Network.Load('{mc_path}')
         newFeatures = Input(2)
         scaled = newFeatures * 2
-        edited = BS.Network.Edit(m, BS.Network.Editing.ReplaceLinksToNamedNode('features', scaled), (scaled))
+        edit = BS.Network.Editing.ReplaceLinksToNamedNode('features', scaled)
+        edited = BS.Network.Edit(m, edit, (scaled))
         z = edited.z
     """)
     assert net.get("z.PlusArgs[0]").inputs[1].name == "scaled"
@@ -267,9 +279,6 @@ def test_cli_errors_are_one_line_with_location(tmp_path, capsys):
     assert f"{f}:2:13: expected an expression" in err and "^" in err
 
 
-SLU = (__import__("pathlib").Path(__file__).resolve().parents[3] / "examples" / "slu_lstm.bs")
-
-
 def test_lstm_library_reproduces_cntk_slu_model_node_for_node(slu_path):
     """Every node of the CNTK-built slu.forward.nobn.cmf: same name, op, inputs and shape."""
     import netsurgeon
@@ -306,7 +315,8 @@ def test_config_variable_errors(tmp_path):
     from netsurgeon.lang.brainscript import build_from_config
 
     cfg = tmp_path / "c.cntk"
-    cfg.write_text("a = $b$\nb = $a$\ntrain = [\n BrainScriptNetworkBuilder = [\n x = Input($nodim$)\n ]\n]\n"
+    cfg.write_text("a = $b$\nb = $a$\n"
+                   "train = [\n BrainScriptNetworkBuilder = [\n x = Input($nodim$)\n ]\n]\n"
                    "loop = [\n BrainScriptNetworkBuilder = [\n x = Input($a$)\n ]\n]\n")
     import pytest as _pytest
 

@@ -6,6 +6,7 @@ import math
 
 import netsurgeon
 from netsurgeon.lang.brainscript import clone_function
+from netsurgeon.ops.sets import INPUTS
 
 CONV = """
     features = Input ((32:32:3))
@@ -56,14 +57,15 @@ def test_constant_clone_puts_batch_normalization_in_inference_mode(build):
 
 def test_clone_of_loaded_resnet_in_every_mode(cntk_dir):
     net = netsurgeon.load(cntk_dir / "models" / "cifar10.ResNet.cmf")
-    inputs = [n for n in net.nodes if n.op == "InputValue" and n.shape and len(n.shape) == 3]
+    inputs = [n for n in net.nodes if n.op in INPUTS and n.shape and len(n.shape) == 3]
     out = net.group("output")[0]
     x = net.add("x2", "InputValue", shape=inputs[0].shape)
     for mode in ("learnable", "constant", "shared"):
         f = clone_function(inputs, out, parameters=mode)
         y = f(x, name=mode)
         assert y.name == f"{mode}.{out.name}"
-        bns = [n for n in net.nodes if n.name.startswith(mode + ".") and n.op == "BatchNormalization"]
+        bns = [n for n in net.nodes
+               if n.name.startswith(mode + ".") and n.op == "BatchNormalization"]
         assert bns
         if mode == "constant":
             assert all(math.isinf(b.attrs["normalization_time_constant"]) for b in bns)

@@ -144,7 +144,7 @@ def test_include_splices_tokens(tmp_path):
 
 
 def test_core_library_parses():
-    from netsurgeon.lang.brainscript.host import STDLIB
+    from netsurgeon.lang.brainscript.library import STDLIB
 
     t = parse(STDLIB.read_text(), str(STDLIB))
     assert {"LinearLayer", "DenseLayer", "Sequential", "BS", "RecurrentLSTMLayer"} <= set(t.named)
@@ -152,7 +152,8 @@ def test_core_library_parses():
 
 def test_deep_nesting_parses_and_dumps_without_recursion_error():
     n = 10_000
-    t = parse("z = " + "(" * n + "1" + ")" * n + "\nw = " + "-" * n + "1\nq = " + "[a=" * n + "1" + "]" * n)
+    t = parse("z = " + "(" * n + "1" + ")" * n + "\nw = " + "-" * n + "1\nq = "
+              + "[a=" * n + "1" + "]" * n)
     out = dump_tree(t)
     assert out.count("-(") == n
 

@@ -7,19 +7,20 @@ import pytest
 
 import netsurgeon
 from netsurgeon.lang.brainscript import build_from_text, clone_function
+from netsurgeon.ops.sets import PARAMETERS
 
 runtime = pytest.importorskip("netsurgeon.runtime")
+from tests.lang.brainscript.programs import KLD, SLU  # noqa: E402
+
 from netsurgeon.runtime import Trainer, evaluate  # noqa: E402
 from netsurgeon.runtime.readers.ctf import CTFReader, streams_for  # noqa: E402
 from netsurgeon.runtime.train import TrainConfig  # noqa: E402
-
-from .test_clone import KLD  # noqa: E402
 
 
 def test_kl_adaptation_trains_adapt_net_and_keeps_ref_net(cntk_dir, capsys):
     """The seed's KLD example on MC.dnn, trained on Train-3Classes."""
     net = build_from_text(KLD.format(path=cntk_dir / "models" / "MC.dnn"))
-    before = {n.name: n.value.copy() for n in net.nodes if n.op == "LearnableParameter"}
+    before = {n.name: n.value.copy() for n in net.nodes if n.op in PARAMETERS}
     trainer = Trainer(net, TrainConfig(epochs=2, minibatch_size=25, learning_rate=0.02))
     train = cntk_dir / "data" / "Train-3Classes_cntk_text.txt"
     history = trainer.fit(lambda: CTFReader(train, streams_for(net), 25))
@@ -65,7 +66,8 @@ def test_shared_towers_gradient_is_sum_of_both_uses(cntk_dir):
     (gw1, gb1), (gw2, gb2) = grads(x1), grads(x2)
     lr = 0.1
     trainer = Trainer(net, TrainConfig(epochs=1, minibatch_size=4, learning_rate=lr))
-    batch = {"x1": x1.astype(np.float32), "x2": x2.astype(np.float32), "labels": y.astype(np.float32)}
+    batch = {"x1": x1.astype(np.float32), "x2": x2.astype(np.float32),
+             "labels": y.astype(np.float32)}
     from netsurgeon.runtime.evaluate import batch_from_arrays
 
     mb, _ = batch_from_arrays(net, batch, None)
@@ -88,7 +90,8 @@ def test_recurrent_section_clone_evaluates_identically_on_atis(cntk_dir, mode):
     """)
     assert any(n.op == "PastValue" for n in net.nodes)
     data = cntk_dir / "data" / "atis.test.ctf"
-    ref_reader = CTFReader(data, streams_for(original, {"query": "S0"}, ["query"]), 200, max_sequences=10)
+    ref_reader = CTFReader(data, streams_for(original, {"query": "S0"}, ["query"]), 200,
+                           max_sequences=10)
     new_reader = CTFReader(data, streams_for(net, {"q": "S0"}, ["q"]), 200, max_sequences=10)
     for a, b in zip(ref_reader, new_reader):
         za = evaluate(original, a, ["z"])["z"]
@@ -118,17 +121,16 @@ def test_python_api_recurrent_clone_evaluates_identically(cntk_dir, mode):
 def test_bs_built_lstm_with_cntk_weights_matches_cntk_reference(cntk_dir):
     from netsurgeon.lang.brainscript import build_from_file
 
-    from .test_evaluator import SLU
-
     trained = netsurgeon.load(cntk_dir / "models" / "slu.forward.nobn.cmf")
     net = build_from_file(SLU)
     for node in net.nodes:
-        if node.op == "LearnableParameter":
-            node.value = trained.node(node.name).value
-    reader = CTFReader(cntk_dir / "data" / "atis.test.ctf", streams_for(net, {"query": "S0"}, ["query"]),
-                       200, max_sequences=10)
+        if node.op in PARAMETERS:
+            net.update(node, value=trained.node(node.name).value)
+    reader = CTFReader(cntk_dir / "data" / "atis.test.ctf",
+                       streams_for(net, {"query": "S0"}, ["query"]), 200, max_sequences=10)
     z = np.concatenate([
-        np.concatenate([o[i, :n] for i, n in enumerate(mb.lengths)]) if hasattr(mb, "lengths") else o
+        np.concatenate([o[i, :n] for i, n in enumerate(mb.lengths)])
+        if hasattr(mb, "lengths") else o
         for mb in reader for o in [evaluate(net, mb, ["z"])["z"]]])
     reference = np.load(cntk_dir / "reference" / "slu.forward.nobn" / "z.first10.frames.npy")
     np.testing.assert_allclose(z, reference, rtol=1e-4, atol=1e-4)

@@ -18,17 +18,76 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from netsurgeon.errors import EditError, GraphError
-from netsurgeon.graph import Network, Node
-from netsurgeon.graph._copy import clone_node
+from netsurgeon.graph import Network, Node, copy_nodes, freeze, group_name
+from netsurgeon.lang.brainscript.shapes import infer_local
+from netsurgeon.ops.sets import FREEZABLE
 
-__all__ = ["CloneFunction", "clone_function", "MODES", "FREEZABLE"]
+__all__ = ["CloneFunction", "clone_function", "MODES", "tags_of", "unique_name"]
 
 MODES = ("learnable", "constant", "shared")
-FREEZABLE = frozenset({"LearnableParameter", "BatchNormalization"})
 
 
 def _default_expand(node: Node):
     return node.inputs
+
+
+def _reachable(roots: list[Node], expand: Callable[[Node], Sequence[Node | None]]
+               ) -> tuple[list[Node], dict[Node, tuple[Node | None, ...]]]:
+    """A: every node the roots reach, full depth, in post-order (inputs first), with the
+    inputs ``expand`` read for each (so a lazily attached delay input is read once)."""
+    order: list[Node] = []
+    inputs_of: dict[Node, tuple[Node | None, ...]] = {}
+    for root in roots:
+        if root in inputs_of:
+            continue
+        inputs_of[root] = tuple(expand(root))
+        stack = [(root, iter(inputs_of[root]))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if nxt is not None and nxt not in inputs_of:
+                    inputs_of[nxt] = tuple(expand(nxt))
+                    stack.append((nxt, iter(inputs_of[nxt])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order, inputs_of
+
+
+def _downstream(seeds: list[Node], order: list[Node],
+                inputs_of: Mapping[Node, tuple[Node | None, ...]]) -> set[Node]:
+    """D: CNTK's fixpoint, as a propagation along user links inside A (loops included)."""
+    users: dict[Node, list[Node]] = {n: [] for n in order}
+    for n in order:
+        for i in inputs_of[n]:
+            if i is not None:
+                users[i].append(n)
+    cloned = set(seeds)
+    work = list(seeds)
+    while work:
+        for u in users[work.pop()]:
+            if u not in cloned:
+                cloned.add(u)
+                work.append(u)
+    return cloned
+
+
+def _live(outputs: list[Node], inputs: set[Node],
+          inputs_of: Mapping[Node, tuple[Node | None, ...]]) -> set[Node]:
+    """What the outputs reach without passing through an input. CNTK also copies members of D
+    below an input node; no output reaches such copies, so they are skipped (no wasted
+    weight copies)."""
+    live: set[Node] = set()
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n in live:
+            continue
+        live.add(n)
+        if n not in inputs:
+            stack.extend(i for i in inputs_of[n] if i is not None and i not in live)
+    return live
 
 
 class CloneFunction:
@@ -48,7 +107,8 @@ class CloneFunction:
                  parameters: str = "learnable", *,
                  expand: Callable[[Node], Sequence[Node | None]] | None = None) -> None:
         if parameters not in MODES:
-            raise EditError(f"parameters must be 'learnable', 'constant' or 'shared', not {parameters!r}")
+            raise EditError("parameters must be 'learnable', 'constant' or 'shared', not "
+                            f"{parameters!r}")
         self.mode = parameters
         self.inputs: list[Node] = [inputs] if isinstance(inputs, Node) else list(inputs)
         if not self.inputs:
@@ -64,99 +124,66 @@ class CloneFunction:
             for k, v in self.outputs.items():
                 if not isinstance(v, Node):
                     raise EditError(f"CloneFunction: output '{k}' is not a node")
-        expand = expand or _default_expand
-        # A: everything reachable from the outputs, full depth, post-order (inputs first)
-        order: list[Node] = []
-        state: dict[Node, int] = {}
-        inputs_of: dict[Node, tuple] = {}
-        for root in self.outputs.values():
-            if root in state:
-                continue
-            state[root] = 1
-            ins = tuple(expand(root))
-            inputs_of[root] = ins
-            stack = [(root, iter(ins))]
-            while stack:
-                node, it = stack[-1]
-                for nxt in it:
-                    if nxt is not None and nxt not in state:
-                        state[nxt] = 1
-                        nins = tuple(expand(nxt))
-                        inputs_of[nxt] = nins
-                        stack.append((nxt, iter(nins)))
-                        break
-                else:
-                    stack.pop()
-                    state[node] = 2
-                    order.append(node)
+        order, inputs_of = _reachable(list(self.outputs.values()), expand or _default_expand)
         for i in self.inputs:
-            if i not in state:
+            if i not in inputs_of:
                 raise EditError(f"No specified output depends on the specified input '{i.name}'",
                                 node=i.name, hint="list only inputs that the outputs reach")
-        # D: CNTK's fixpoint, computed as a propagation along user links inside A (loops
-        # included): seeds are the inputs and, unless shared, every freezable node.
-        users: dict[Node, list[Node]] = {n: [] for n in order}
-        for n in order:
-            for i in inputs_of[n]:
-                if i is not None:
-                    users[i].append(n)
-        shared = parameters == "shared"
         seeds = list(self.inputs)
-        if not shared:
+        if parameters != "shared":
             seeds += [n for n in order if n.op in FREEZABLE]
-        cloned: set[Node] = set(seeds)
-        work = list(seeds)
-        while work:
-            n = work.pop()
-            for u in users[n]:
-                if u not in cloned:
-                    cloned.add(u)
-                    work.append(u)
+        cloned = _downstream(seeds, order, inputs_of)
+        live = _live(list(self.outputs.values()), set(self.inputs), inputs_of)
         input_set = set(self.inputs)
-        # CNTK also copies members of D that lie below an input node; no output reaches such
-        # copies, so they never enter a network: skip them (no wasted weight copies).
-        live: set[Node] = set()
-        stack = [o for o in self.outputs.values()]
-        while stack:
-            n = stack.pop()
-            if n in live:
-                continue
-            live.add(n)
-            if n not in input_set:
-                stack.extend(i for i in inputs_of[n] if i is not None and i not in live)
-        self.order: list[Node] = [n for n in order if n in cloned and n in live and n not in input_set]
-        self.inputs_of = inputs_of
-        self._tags = {n: tags_of(n) for n in self.order}  # tags + groups at definition time
+        #: the nodes each call copies, inputs before users
+        self.order: list[Node] = [n for n in order
+                                  if n in cloned and n in live and n not in input_set]
+        # tags and groups at definition time
+        self._definition_tags = {n: tags_of(n) for n in self.order}
         self.calls = 0
 
     # ---- the copy ---------------------------------------------------------------------------
-    def instantiate(self, args: Sequence[Node], prefix: str) -> tuple[dict[Node, Node], dict[Node, list]]:
-        """Detached copies named ``prefix.<name>`` and their input lists (not yet linked)."""
+    def instantiate(self, args: Sequence[Node], prefix: str,
+                    rename: Callable[[str], str] | None = None) -> dict[Node, Node]:
+        """Detached copies named ``prefix.<name>`` (passed through ``rename`` if given), wired
+        among themselves and to ``args``.
+
+        Returns the map from every input and every copied node to its replacement. Links to
+        nodes outside the section stay on those nodes (CNTK's sharing).
+        """
         if len(args) != len(self.inputs):
             raise EditError(f"the cloned function expects {len(self.inputs)} inputs, "
                             f"{len(args)} were given")
-        mapping: dict[Node, Node] = {}
         for orig, arg in zip(self.inputs, args):
             if not isinstance(arg, Node):
                 raise EditError(f"argument for input '{orig.name}' must be a node, not "
                                 f"{type(arg).__name__}")
-            mapping[orig] = arg
-        constant = self.mode == "constant"
-        for n in self.order:
-            copy = clone_node(n, f"{prefix}.{n.name}" if prefix else n.name)
-            copy.tags |= self._tags[n]
-            if constant and n.op in FREEZABLE:
-                copy.learning_rate_multiplier = 0.0
-                if n.op == "BatchNormalization":
-                    _inference_mode(copy)
-            mapping[n] = copy
-        wiring = {mapping[n]: [None if i is None else mapping.get(i, i) for i in self.inputs_of[n]]
-                  for n in self.order}
-        return mapping, wiring
+        substitute: dict[Node, Node | None] = dict(zip(self.inputs, args))
 
-    def results(self, mapping: dict[Node, Node]) -> Node | dict[str, Node]:
+        def name_of(n: Node) -> str:
+            name = f"{prefix}.{n.name}" if prefix else n.name
+            return rename(name) if rename is not None else name
+
+        copies = copy_nodes(self.order, substitute=substitute, names=name_of)
+        for orig, copy in copies.items():
+            extra = self._definition_tags[orig] - copy.tags  # groups of a loaded model
+            if extra:
+                copy.update(tags=copy.tags | extra)
+        if self.mode == "constant":
+            freeze([copy for orig, copy in copies.items() if orig.op in FREEZABLE])
+        return {**substitute, **copies}
+
+    def results(self, mapping: Mapping[Node, Node]) -> Node | dict[str, Node]:
+        """The call's result: the output node, or a dict of them, through ``mapping``."""
         out = {k: mapping.get(v, v) for k, v in self.outputs.items()}
         return out[""] if self.single else out
+
+    def call_detached(self, args: Sequence[Node], prefix: str) -> Node | dict[str, Node]:
+        """A call whose copies stay detached (BrainScript: the network is assembled later);
+        their shapes are inferred at once."""
+        mapping = self.instantiate(args, prefix)
+        infer_local([mapping[n] for n in self.order])
+        return self.results(mapping)
 
     def __call__(self, *args: Node, name: str | None = None) -> Node | dict[str, Node]:
         """Clone the section onto ``args`` and return the output node(s).
@@ -174,55 +201,27 @@ class CloneFunction:
             raise EditError("the arguments of a cloned function must all belong to one network "
                             "(or all be detached)")
         target = nets.pop()
-        mapping, wiring = self.instantiate(args, prefix)
         if target is None:
-            for copy, ins in wiring.items():
-                copy._inputs = tuple(ins)
-            _infer([c for c in wiring])
-            return self.results(mapping)
-        return self._into(target, mapping, wiring)
+            return self.call_detached(args, prefix)
+        return self._into(target, args, prefix)
 
-    def _into(self, net: Network, mapping, wiring) -> Node | dict[str, Node]:
-        imported = _IMPORTED.setdefault(net, {})
-        for k in [k for k, v in imported.items() if v.network is not net]:
-            del imported[k]  # removed from the network since
-
-        def bring(node: Node) -> Node:
-            if node.network is net:
-                return node
-            if node in imported:
-                return imported[node]
-            # iterative import of an outside node and its (outside) inputs, values shared
-            stack = [node]
-            while stack:
-                n = stack[-1]
-                pending = [i for i in n.inputs if i is not None and i.network is not net
-                           and i not in imported and i not in stack]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                stack.pop()
-                if n in imported:
-                    continue
-                twin = clone_node(n, unique_name(net, n.name), share_value=True)
-                net.adopt(twin)
-                imported[n] = twin
-                net._set_inputs(twin, [None if i is None else (i if i.network is net else imported[i])
-                                       for i in n.inputs])
-                for t in twin.tags:
-                    _group(net, t, twin)
-            return imported[node]
-
-        for copy in wiring:
-            copy.name = unique_name(net, copy.name)
-            net.adopt(copy)
-        for copy, ins in wiring.items():
-            net._set_inputs(copy, [None if i is None else bring(i) for i in ins])
-            for t in copy.tags:
-                _group(net, t, copy)
-        _infer(list(wiring))
-        out = {k: (mapping.get(v, v)) for k, v in self.outputs.items()}
-        out = {k: bring(v) for k, v in out.items()}
+    def _into(self, net: Network, args: Sequence[Node], prefix: str) -> Node | dict[str, Node]:
+        taken: set[str] = set()
+        mapping = self.instantiate(args, prefix, lambda name: unique_name(net, name, taken))
+        copies = [mapping[n] for n in self.order]
+        own = set(copies)
+        used = [i for c in copies for i in c.inputs if i is not None and i not in own]
+        outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
+        twins = _bring(net, used + [v for v in outputs.values() if v not in own], taken)
+        if twins:
+            for copy in copies:
+                copy.set_inputs([twins.get(i, i) if i is not None else None for i in copy.inputs])
+        infer_local(copies)  # still detached: a bad substitution leaves the network unchanged
+        net.adopt_all(copies)
+        for copy in copies:
+            for tag in copy.tags:
+                _group(net, tag, copy)
+        out = {k: twins.get(v, v) for k, v in outputs.items()}
         return out[""] if self.single else out
 
 
@@ -230,45 +229,61 @@ class CloneFunction:
 _IMPORTED: weakref.WeakKeyDictionary[Network, dict[Node, Node]] = weakref.WeakKeyDictionary()
 
 
+def _bring(net: Network, nodes: Sequence[Node], taken: set[str]) -> dict[Node, Node]:
+    """Twins in ``net`` (values shared, one per outside node and network) of the ``nodes`` that
+    are not in ``net``, with the outside nodes they need; returns ``{outside node: twin}``."""
+    imported = _IMPORTED.setdefault(net, {})
+    for stale in [k for k, v in imported.items() if v.network is not net]:
+        del imported[stale]  # removed from the network since
+    needed: dict[Node, None] = {}
+    stack = [n for n in nodes if n.network is not net]
+    while stack:
+        n = stack.pop()
+        if n in needed or n in imported or n.network is net:
+            continue
+        needed[n] = None
+        stack.extend(i for i in n.inputs if i is not None)
+    if needed:
+        twins = copy_nodes(needed, into=net, substitute=imported, share_values=True,
+                           names=lambda n: unique_name(net, n.name, taken))
+        imported.update(twins)
+        for twin in twins.values():
+            for tag in twin.tags:
+                _group(net, tag, twin)
+    return imported
+
+
 def tags_of(node: Node) -> set[str]:
     """A node's tags plus the groups it belongs to in its network (loaded models keep groups)."""
     net = node.network
     if net is None:
         return set(node.tags)
-    return set(node.tags) | {g for g, members in net._groups.items() if node in members}
+    return set(node.tags) | set(net.groups_of(node))
 
 
 def _group(net: Network, tag: str, node: Node) -> None:
-    from netsurgeon.graph._network import group_name
-
     try:
         net.add_to_group(group_name(tag), node)
     except GraphError:
-        pass
+        pass  # a tag that names no group
 
 
-def _infer(copies: list[Node]) -> None:
-    from netsurgeon.lang.brainscript.nodes import infer_local
+def unique_name(net: Network, name: str, taken: set[str] | None = None) -> str:
+    """CNTK's assembly rule: a name clashing with a node of ``net`` (or with one of ``taken``,
+    names about to be used; the result is added to it) gets '_' in front until unique when it
+    contains '.', '[' or ']'; otherwise the clash is an error."""
+    taken = taken if taken is not None else set()
 
-    infer_local(copies)
+    def clash(text: str) -> bool:
+        return net.get(text) is not None or text.lower() in taken
 
-
-def _inference_mode(node: Node) -> None:
-    """BatchNormalization in inference mode: both time constants infinite (CNTK's freeze)."""
-    for key in list(node.attrs):
-        if "time_constant" in key.lower() or key in ("normalizationTimeConstant", "blendTimeConstant"):
-            node.attrs[key] = float("inf")
-
-
-def unique_name(net: Network, name: str) -> str:
-    """CNTK's assembly rule: a clashing name containing . [ or ] gets '_' in front until unique."""
-    if net.get(name) is None:
-        return name
-    if not any(c in name for c in ".[]"):
-        raise GraphError(f"Duplicated name '{name}'", node=name,
-                         hint="rename one of the two nodes")
-    while net.get(name) is not None:
-        name = "_" + name
+    if clash(name):
+        if not any(c in name for c in ".[]"):
+            raise GraphError(f"Duplicated name '{name}'", node=name,
+                             hint="rename one of the two nodes")
+        while clash(name):
+            name = "_" + name
+    taken.add(name.lower())
     return name
 
 

@@ -114,7 +114,8 @@ class Evaluator:
             return Array(0, [Thunk(a, scope, index_path(path, i)) for i, a in enumerate(e.args)])
         if op == "=>":
             plist = e.args[0]
-            defaults = {n: Thunk(d, scope, join_path(path, n), name=n) for n, d in plist.named.items()}
+            defaults = {n: Thunk(d, scope, join_path(path, n), name=n)
+                        for n, d in plist.named.items()}
             return Function([a.id for a in plist.args], defaults, scope=scope, body_expr=e.args[1],
                             name=path or "lambda")
         if op == "(" or op == "{":
@@ -146,7 +147,7 @@ class Evaluator:
             except NetsurgeonError as exc:
                 if e.location.file == "<builder>":
                     raise  # the injected program line says nothing to the user
-                raise exc.with_location(e.location)
+                raise exc.with_location(e.location) from None
         if op in ("+(", "-(", "!("):
             return self.unary(e, scope, path)
         if op == "with":
@@ -162,7 +163,8 @@ class Evaluator:
         if len(alist.args) != len(fn.params):
             raise fail(f"function expects {len(fn.params)} positional parameters, "
                        f"{len(alist.args)} were provided", e.location,
-                       hint=f"parameters: ({', '.join(fn.params + [k + '=…' for k in fn.defaults])})")
+                       hint="parameters: ("
+                       + ", ".join(fn.params + [k + "=…" for k in fn.defaults]) + ")")
         args = [Thunk(a, scope, join_path(path, p), name=p) for a, p in zip(alist.args, fn.params)]
         named = {}
         for n, a in alist.named.items():
@@ -181,7 +183,9 @@ class Evaluator:
             except EvaluationError:
                 raise
             except NetsurgeonError as exc:
-                raise exc.with_location(location) if location is not None else exc
+                if location is None:
+                    raise
+                raise exc.with_location(location) from None
         inner = Record(parent=fn.scope, location=location)
         for p, t in zip(fn.params, args):
             inner.members[p] = t
@@ -239,11 +243,12 @@ class Evaluator:
             ins = []
             for v, p in ((t, "then"), (f, "else")):
                 if isinstance(v, bool):
-                    raise fail("a branch of a node-valued 'if' must be a node or a number, not a Bool",
-                               e.location)
+                    raise fail("a branch of a node-valued 'if' must be a node or a number, "
+                               "not a Bool", e.location)
                 ins.append(self.nodes.as_node(v, join_path(path, p), e.location))
             return self.nodes.make("If", [cond] + ins, name=path, location=e.location)
-        raise fail(f"the condition of 'if' must be a Bool, not a {type_name(cond)}", e.args[0].location)
+        raise fail(f"the condition of 'if' must be a Bool, not a {type_name(cond)}",
+                   e.args[0].location)
 
     def eval_array(self, e: Expr, scope: Record, path: str) -> Array:
         first = as_int(self.eval(e.args[0], scope, join_path(path, "array_first")),
@@ -361,8 +366,7 @@ class Evaluator:
                            location=loc)
         if op == "*":
             if isinstance(a, Node) and isinstance(b, Node):
-                return nf.make("Times", [a, b], name=path, location=loc,
-                               config={"outputRank": 1.0, "inferInputRankToMap": -1.0})
+                return nf.make("Times", [a, b], name=path, location=loc)
             return nf.make("ElementTimes", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],
                            name=path, location=loc)
         if op == ".*":
@@ -374,7 +378,8 @@ class Evaluator:
                     raise fail("a number divided by a node must have numerator 1 (1/x)", loc)
                 return nf.make("Reciprocal", [b], name=path, location=loc)
             if isinstance(b, float):
-                return nf.make("ElementTimes", [a, nf.constant(1.0 / b, rp)], name=path, location=loc)
+                return nf.make("ElementTimes", [a, nf.constant(1.0 / b, rp)], name=path,
+                               location=loc)
             raise fail("a node cannot be divided by a node; use ElementDivide", loc)
         if op in _COMPARE_NODE:
             return nf.make(_COMPARE_NODE[op], [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],

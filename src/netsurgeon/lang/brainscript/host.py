@@ -13,18 +13,18 @@ from pathlib import Path
 from netsurgeon.errors import ParseError
 from netsurgeon.graph import Network
 from netsurgeon.lang.brainscript.lexer import Token, tokenize
+from netsurgeon.lang.brainscript.library import library_sources
 from netsurgeon.lang.brainscript.parser import Expr, parse_tokens
 from netsurgeon.lang.config import parse_config_file, read_text_file
 
 __all__ = ["build_from_text", "build_from_file", "build_from_config", "extract_builder",
            "program_tokens", "evaluate_program"]
 
-STDLIB = Path(__file__).parent / "stdlib" / "cntk.core.bs"
-
 
 @lru_cache(maxsize=1)
 def _stdlib_tokens() -> tuple[Token, ...]:
-    return tuple(tokenize(STDLIB.read_text(encoding="utf-8"), str(STDLIB))[:-1])
+    """The core library's tokens: the library file, then the generated definitions."""
+    return tuple(tok for text, source in library_sources() for tok in tokenize(text, source)[:-1])
 
 
 def program_tokens(body: str, name: str, *, wrap: str = "record", include_dirs=None,
@@ -65,7 +65,8 @@ def evaluate_program(tokens: list[Token], *, seed: int = 1) -> Network:
     return ev.run(run)
 
 
-def build_from_text(text: str, name: str = "<string>", *, include_dirs=None, seed: int = 1) -> Network:
+def build_from_text(text: str, name: str = "<string>", *, include_dirs=None,
+                    seed: int = 1) -> Network:
     """Build the network that a BrainScriptNetworkBuilder block's *members* describe."""
     stripped = text.strip()
     if stripped[:1] in ("[", "{"):
@@ -81,7 +82,8 @@ def build_from_file(path: str | Path, *, seed: int = 1) -> Network:
     """Evaluate a BrainScript file (``include`` resolved next to it) into a network named
     after the file unless the program names it."""
     p = Path(path)
-    net = build_from_text(read_text_file(p, "BrainScript file"), str(p), include_dirs=[p.parent], seed=seed)
+    net = build_from_text(read_text_file(p, "BrainScript file"), str(p), include_dirs=[p.parent],
+                          seed=seed)
     if net.name == "network":
         net.name = p.stem
     return net
@@ -91,8 +93,10 @@ def build_from_file(path: str | Path, *, seed: int = 1) -> Network:
 _BUILDER_KEYS = ("BrainScriptNetworkBuilder", "ExperimentalNetworkBuilder")
 
 
-def extract_builder(config_path: str | Path, section: str, overrides: dict[str, str] | None = None) -> tuple[str, str]:
-    """(BrainScript text, source name) of ``section``'s BrainScriptNetworkBuilder, ``$var$`` substituted.
+def extract_builder(config_path: str | Path, section: str,
+                    overrides: dict[str, str] | None = None) -> tuple[str, str]:
+    """(BrainScript text, source name) of ``section``'s BrainScriptNetworkBuilder, with
+    ``$var$`` substituted.
 
     The ``.cntk`` file goes through the shared config layer (ndl-mel.md §A = brainscript.md
     §0.1): ``#`` comments, bracket capture, sections, and ``$var$`` looked up in the section,

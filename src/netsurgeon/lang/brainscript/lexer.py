@@ -48,7 +48,8 @@ class SourceText:
 _SOURCES: dict[str, SourceText] = {}
 
 
-def syntax_error(message: str, location: SourceLocation | None, hint: str | None = None) -> ParseError:
+def syntax_error(message: str, location: SourceLocation | None,
+                 hint: str | None = None) -> ParseError:
     """A ParseError whose message quotes the source line with a caret under the column."""
     src = _SOURCES.get(location.file or "") if location is not None else None
     if src is not None and location is not None and location.line is not None:
@@ -154,7 +155,8 @@ def _find_include(name: str, current_dir: Path | None, include_dirs: list[Path])
     return None
 
 
-def tokenize(text: str, name: str = "<string>", include_dirs: list[Path] | None = None) -> list[Token]:
+def tokenize(text: str, name: str = "<string>",
+             include_dirs: list[Path] | None = None) -> list[Token]:
     """All tokens of ``text`` with every ``include "file"`` spliced in (iteratively)."""
     dirs = list(include_dirs or [])
     base = Path(name).parent if name and not name.startswith("<") else None
@@ -190,5 +192,6 @@ def tokenize(text: str, name: str = "<string>", include_dirs: list[Path] | None 
             out.append(tok)
             pos += 1
     last = out[-1].location if out else SourceLocation(name, 1, 1)
-    out.append(Token("eof", "", None, last if not text else _SOURCES[name].location(len(_SOURCES[name].text))))
+    end = last if not text else _SOURCES[name].location(len(_SOURCES[name].text))
+    out.append(Token("eof", "", None, end))
     return out

@@ -56,7 +56,8 @@ def _from_file(ev, cfg, path, loc):
         raise EvaluationError("BS.Network.Load needs a path string")
     precision = _get(ev, cfg, "precision", "float")
     if precision not in ("float", "double"):
-        raise EvaluationError(f"BS.Network.Load: precision must be 'float' or 'double', not {precision!r}")
+        raise EvaluationError("BS.Network.Load: precision must be 'float' or 'double', not "
+                              f"{precision!r}")
     return load_network(name)
 
 
@@ -71,7 +72,8 @@ def _with_edits(ev, cfg, path, loc):
     for f in fns:
         if not isinstance(f, Function) or len(f.params) != 1:
             raise EvaluationError("BS.Network.Edit: every edit function must take one node")
-    roots = [n for n in flatten(ev, _get(ev, cfg, "additionalRoots", Array(0, []))) if isinstance(n, Node)]
+    extra = flatten(ev, _get(ev, cfg, "additionalRoots", Array(0, [])))
+    roots = [n for n in extra if isinstance(n, Node)]
     return edit_network(ev, model, fns, roots, path)
 
 
@@ -92,7 +94,8 @@ def _clone_lambda(ev, cfg, path, loc):
         for k in sorted(out_value.members):
             v = out_value.members[k].get(ev)
             if not isinstance(v, Node):
-                raise EvaluationError(f"CloneFunction: output '{k}' is a {type_name(v)}, not a node")
+                raise EvaluationError(f"CloneFunction: output '{k}' is a {type_name(v)}, "
+                                      "not a node")
             outputs[k] = v
     elif isinstance(out_value, Network):
         outputs = {bs_name(n.name): n for n in out_value.sorted_nodes()
@@ -109,13 +112,7 @@ def _clone_lambda(ev, cfg, path, loc):
             if not isinstance(v, Node):
                 raise fail(f"argument {k + 1} of the cloned function must be a node, not a "
                            f"{type_name(v)}", location)
-        mapping, wiring = cf.instantiate(values, qpath)
-        for copy, ins in wiring.items():
-            copy._inputs = tuple(ins)
-        from netsurgeon.lang.brainscript.nodes import infer_local
-
-        infer_local(list(wiring))
-        result = cf.results(mapping)
+        result = cf.call_detached(values, qpath)
         if isinstance(result, Node):
             return result
         return Record({k: Thunk.of(v, join_path(qpath, k)) for k, v in result.items()})
@@ -125,7 +122,7 @@ def _clone_lambda(ev, cfg, path, loc):
 
 
 def _tensor_shape(ev, cfg, path, loc):
-    return TensorShapeValue(ev.nodes._dims(_get(ev, cfg, "dims")))
+    return TensorShapeValue(ev.nodes.dims(_get(ev, cfg, "dims")))
 
 
 def _vector(kind):
@@ -150,7 +147,8 @@ def _format(value: Any, ev) -> str:
     if isinstance(value, Array):
         return "(" + " : ".join(_format(t.get(ev), ev) for t in value.items) + ")"
     if isinstance(value, Record):
-        return "[ " + " ; ".join(f"{k} = {_format(t.get(ev), ev)}" for k, t in sorted(value.members.items())) + " ]"
+        members = sorted(value.members.items())
+        return "[ " + " ; ".join(f"{k} = {_format(t.get(ev), ev)}" for k, t in members) + " ]"
     if isinstance(value, Node):
         return value.name
     return repr(value)

@@ -140,8 +140,9 @@ class Function:
 
     __slots__ = ("params", "defaults", "scope", "body_expr", "native", "name")
 
-    def __init__(self, params: list[str], defaults: dict[str, Thunk], *, scope: Record | None = None,
-                 body_expr: Expr | None = None, native: Callable | None = None,
+    def __init__(self, params: list[str], defaults: dict[str, Thunk], *,
+                 scope: Record | None = None, body_expr: Expr | None = None,
+                 native: Callable | None = None,
                  name: str = "function") -> None:
         self.params = params
         self.defaults = defaults
