@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from netsurgeon.ops._spec import Shape, ShapeContext, fmt_shape
 
-__all__ = ["same_as_input", "broadcast", "broadcast_rule", "times_shape", "scalar", "prod",
+__all__ = ["same_as_input", "broadcast", "broadcast_rule", "times_shape", "scalar",
            "complete_dims", "fill_zeros", "axis_index", "pad_rank", "permissive"]
-
-
-def prod(dims) -> int:
-    """Product of the dimensions (1 for none)."""
-    out = 1
-    for d in dims:
-        out *= int(d)
-    return out
 
 
 def same_as_input(index: int = 0):

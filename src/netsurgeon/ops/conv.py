@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from math import prod
 from typing import Any
 
 from netsurgeon.errors import ArgumentError
@@ -27,7 +28,7 @@ from netsurgeon.ops._convert import (
     pool_kind_name,
 )
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import fill_zeros, prod
+from netsurgeon.ops._shapes import fill_zeros
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,

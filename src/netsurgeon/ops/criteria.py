@@ -5,11 +5,12 @@ All of them output a single value ``(1,)`` summed over the minibatch, without a 
 
 from __future__ import annotations
 
+from math import prod
+
 from netsurgeon.ops._build import NDL, define, simple_function
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import prod
 from netsurgeon.ops._spec import AttrSpec, Param, Shape, ShapeContext, fmt_shape
 
 __all__ = ["register", "NCE_EVAL_MODES"]

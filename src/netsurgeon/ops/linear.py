@@ -3,11 +3,13 @@ KhatriRaoProduct, the cosine distances and LookupTable."""
 
 from __future__ import annotations
 
+from math import prod
+
 from netsurgeon.ops._build import BOTH, NDL, define, inputs_form, simple_function
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import broadcast, complete_dims, prod, times_shape
+from netsurgeon.ops._shapes import broadcast, complete_dims, times_shape
 from netsurgeon.ops._spec import AttrSpec, FunctionSpec, Param, Shape, ShapeContext, fmt_shape
 
 __all__ = ["register", "TIMES_ATTRS"]

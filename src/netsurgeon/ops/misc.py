@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from netsurgeon.ops._build import define
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import prod, same_as_input
+from netsurgeon.ops._shapes import same_as_input
 from netsurgeon.ops._spec import AttrSpec, Shape, ShapeContext
 
 __all__ = ["register", "TRACE_ATTRS"]

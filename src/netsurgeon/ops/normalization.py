@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from netsurgeon.errors import ArgumentError
@@ -9,7 +10,7 @@ from netsurgeon.ops._build import NDL, define, inputs_form, simple_function
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, as_bool, layout_name
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import broadcast_rule, fill_zeros, prod, same_as_input
+from netsurgeon.ops._shapes import broadcast_rule, fill_zeros, same_as_input
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,

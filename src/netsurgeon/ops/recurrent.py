@@ -6,13 +6,13 @@ node's declared shape (``PastValue(rows, x)``) before ``x`` is inferred.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from netsurgeon.ops._build import define
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, np_shape
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import prod
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,

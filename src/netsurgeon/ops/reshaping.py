@@ -6,6 +6,7 @@ Axis attributes follow the registry convention: numpy axis ``-k`` is CNTK axis `
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from netsurgeon.errors import ArgumentError
@@ -13,7 +14,7 @@ from netsurgeon.ops._build import NDL, define, simple_function
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, layout_name
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import axis_index, fill_zeros, pad_rank, prod, same_as_input, scalar
+from netsurgeon.ops._shapes import axis_index, fill_zeros, pad_rank, same_as_input, scalar
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,

@@ -12,6 +12,7 @@ training).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from math import prod
 from typing import TYPE_CHECKING
 
 from netsurgeon.graph._traversal import recurrent_loops
@@ -66,7 +67,7 @@ class FuseLinear(Pass):
         if t.op == "Convolution":
             channels = int(t.shape[0])
             padded = (1,) * (len(p.shape) - len(b.shape)) + tuple(b.shape)
-            return (tuple(p.shape) == tuple(t.shape) and _prod(b.shape) == channels
+            return (tuple(p.shape) == tuple(t.shape) and prod(b.shape) == channels
                     and padded[0] == channels and not (self.training and t.attrs["transpose"]))
         w, x = t.inputs
         if w is None or x is None or w.dynamic or not x.dynamic or w.shape is None \
@@ -75,15 +76,9 @@ class FuseLinear(Pass):
         if x.name in self.sparse_inputs and net.registry.op(x.op).is_(Category.INPUT):
             return False
         k_rank = len(w.shape) - int(t.attrs["output_rank"])
-        out, inner = _prod(w.shape[k_rank:]), _prod(w.shape[:k_rank])
-        return (_prod(b.shape) == out and _prod(p.shape) == out and _prod(x.shape) == inner
-                and (tuple(t.shape) == (out,) or _prod(t.shape) == out))
-
-
-def _prod(dims) -> int:
-    from math import prod
-
-    return prod(int(d) for d in dims)
+        out, inner = prod(w.shape[k_rank:]), prod(w.shape[:k_rank])
+        return (prod(b.shape) == out and prod(p.shape) == out and prod(x.shape) == inner
+                and (tuple(t.shape) == (out,) or prod(t.shape) == out))
 
 
 def _fuse(net: Network, plus: Node, times: Node, bias: Node) -> None:
