@@ -53,7 +53,7 @@ def test_truncated_at_every_length(lr_bytes: bytes):
 
 
 def test_truncated_big_models(all_bytes: dict[str, bytes]):
-    for name, data in all_bytes.items():
+    for data in all_bytes.values():
         for n in (0, 7, 8, 40, len(data) // 3, len(data) // 2, len(data) - 9, len(data) - 1):
             expect_error(data[:n])
 

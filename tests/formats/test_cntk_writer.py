@@ -118,9 +118,9 @@ def test_versions_round_trip(version: int):
     if version < 25:
         net.remove("perm")  # a permutation needs v25
     if version < 27:
-        net.node("red").attrs["axes"] = (-1,)  # several axes need v27
+        net.set_attrs("red", axes=(-1,))  # several axes need v27
     if version < 16:
-        net.node("drop").attrs.update(rng_seed=0, rng_offset=0)  # no RNG state before v16
+        net.set_attrs("drop", rng_seed=0, rng_offset=0)  # no RNG state before v16
     back = rt(net, version)
     assert back.metadata["cntk"]["version"] == version
     if version < 19:
@@ -144,7 +144,8 @@ def test_real_models_through_other_versions(cntk_dir: Path, name: str, version: 
         for n in other:
             if n.op == "Times":
                 assert n.attrs["infer_input_rank_to_map"] == -1
-                n.attrs["infer_input_rank_to_map"] = net.node(n.name).attrs["infer_input_rank_to_map"]
+                other.set_attrs(n, infer_input_rank_to_map=net.node(n.name).attrs[
+                    "infer_input_rank_to_map"])
     same_network(net, other)
     assert encode(other, original).getvalue() == path.read_bytes()
 
@@ -161,7 +162,7 @@ def test_resnet_batchnorm_versions(cntk_dir: Path):
     np.testing.assert_allclose(bn14.inputs[4].value, 1 / isd ** 2 + bn.attrs["epsilon"], rtol=1e-6)
     back = rt(v14, 10)
     np.testing.assert_allclose(back.node(bn.inputs[4].name).value, isd, rtol=1e-5)
-    assert back.node(bn.name).attrs["minibatch_count"] == 62560
+    assert back.node(bn.name).file_fields["cntk_v1.minibatch_count"] == 62560
 
 
 def test_checklist_unconnected_input(tmp_path: Path):
@@ -189,8 +190,7 @@ def test_checklist_input_shapes():
 
 def test_checklist_never_an_empty_list():
     net = built()
-    net.node("conv").attrs["sharing"] = ()
-    net.node("conv").attrs["auto_padding"] = ()
+    net.set_attrs("conv", sharing=(), auto_padding=())
     back = rt(net)
     assert back.node("conv").attrs["sharing"] == (True, True, True)
     net.add("ed", "EditDistanceError", inputs=("labels", "labels"))
@@ -216,7 +216,8 @@ def test_cast_precision_pair():
     net.add("x", "InputValue", shape=(2,))
     net.add("c", "Cast", inputs=("x",), attrs={"precision": "double"}, dtype="float64")
     back = rt(net, 31)
-    assert back.node("c").attrs["cntk_precision"] == "double,float"
+    assert back.node("c").file_fields["cntk_v1.precision"] == "double,float"
+    assert back.node("c").attrs["precision"] == "double"
     assert back.node("c").dtype == "float64"
 
 
@@ -261,7 +262,7 @@ def test_every_version_is_stable(version: int):
     if version < 25:
         net.remove("perm")
     if version < 27:
-        net.node("red").attrs["axes"] = (-1,)
+        net.set_attrs("red", axes=(-1,))
     first = encode(net, version).getvalue()
     back = read_buffer(first, "<memory>")
     assert back.metadata["cntk"]["version"] == version
@@ -278,7 +279,7 @@ def test_every_version_is_stable(version: int):
 def test_version_1_file_has_no_version_section():
     net = built()
     net.remove("perm")
-    net.node("red").attrs["axes"] = (-1,)
+    net.set_attrs("red", axes=(-1,))
     data = encode(net, 1).getvalue()
     # drop BVersion..EVersion: a genuine version-1 file
     start = data.find("BVersion".encode("utf-16-le"))
@@ -308,3 +309,22 @@ def test_precompute_nodes_round_trip():
 def test_unwritable_target(tmp_path: Path):
     with pytest.raises(CntkFormatError, match="cannot write"):
         cntk.write(built(), tmp_path / "no" / "such" / "dir.dnn")
+
+
+def test_batchnorm_gets_its_run_count_input_from_v19(cntk_dir: Path):
+    """From v19 CNTK reads the run count from a 6th input and no longer adds one itself (CNTK
+    2.7 refuses a v19+ file with 5): the writer stores a run-count parameter for the node."""
+    net = cntk.read(cntk_dir / "models" / "cifar10.ResNet.cmf")  # v10: 5 inputs each
+    bns = [n.name for n in net if n.op == "BatchNormalization"]
+    assert rt(net, 18).node(bns[0]).inputs[4].name == net.node(bns[0]).inputs[4].name
+    for version in (19, 31):
+        back = rt(net, version)
+        assert len(back) == len(net) + len(bns)
+        for name in bns:
+            count = back.node(name).inputs[5]
+            assert count.name == name + ".runCount" and count.op == "LearnableParameter"
+            assert count.learning_rate_multiplier == 0.0 and count.shape == (1,)
+            assert count.value.tolist() == [16 * 62560]  # CNTK's estimate from minibatches
+        back.lint()
+        assert encode(back).getvalue() == encode(back, version).getvalue()
+        assert len(rt(back, 31)) == len(back)  # 6 inputs now: nothing more is added

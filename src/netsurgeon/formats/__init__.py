@@ -18,7 +18,6 @@ __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
 FORMATS = ("native", "cntk")
 _CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
-_CNTK_MAGIC = "BCN".encode("utf-16-le") + b"\0\0"
 
 
 def _canonical(fmt: str) -> str:
@@ -44,11 +43,12 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise FormatError(f"model file not found: {p}") from None
     except IsADirectoryError:
         raise FormatError(f"{p} is a directory, not a model file") from None
-    if head.startswith(_CNTK_MAGIC):
+    if _cntk().is_cntk_file(head):
         return "cntk"
     if looks_native(head):
         return "native"
-    raise FormatError(f"{p}: not a netsurgeon (.nsm) or CNTK v1 model file (first bytes {head[:8].hex()})")
+    raise FormatError(f"{p}: not a netsurgeon (.nsm) or CNTK v1 model file (first bytes "
+                      f"{head[:8].hex()})")
 
 
 def format_for_path(path: str | os.PathLike[str]) -> str:
@@ -60,10 +60,9 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 
 
 def _cntk():
-    try:
-        from netsurgeon.formats import cntk
-    except ModuleNotFoundError as exc:  # pragma: no cover - until the CNTK format lands
-        raise FormatError("format 'cntk' is not available in this build") from exc
+    """The CNTK v1 format module (imported on first use: it attaches its registry layer)."""
+    from netsurgeon.formats import cntk
+
     return cntk
 
 

@@ -7,16 +7,23 @@ come in case-insensitive name order, and parameter data is printed row by row of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
 
+from netsurgeon.formats.cntk._codec import OP_NAME
 from netsurgeon.graph import Network, Node
+from netsurgeon.ops.sets import INPUTS, PARAMETERS, PRECOMPUTED
 
 __all__ = ["dump_text", "dump_node", "cntk_dims"]
 
 _HASHES = "#" * 68
 _POOL_KINDS = {"none": 0, "max": 1, "average": 2}
+#: CNTK's legacy 2-D pooling nodes, which print their geometry
+_LEGACY_POOLING = frozenset({"MaxPooling", "AveragePooling"})
+#: subclasses of CNTK's ConvolutionNodeBase whose DumpNodeInfo prints the pool kind
+_CONVOLUTION_BASE = frozenset({"Convolution", "Pooling", "MaxUnpooling"})
 
 
 def cntk_dims(shape: tuple[int, ...] | None) -> list[int]:
@@ -39,10 +46,7 @@ def _rows_cols(node: Node) -> tuple[int, int]:
     dims = cntk_dims(shape)
     if not dims:
         return 1, 1
-    cols = 1
-    for d in dims[1:]:
-        cols *= d
-    return dims[0], cols
+    return dims[0], math.prod(dims[1:])
 
 
 def _fmt(x: float, double: bool) -> str:
@@ -51,7 +55,7 @@ def _fmt(x: float, double: bool) -> str:
 
 def _op_name(node: Node) -> str:
     """The op name as CNTK printed it: the name stored in the model file, if it differs."""
-    return str(node.attrs.get("legacy_name") or node.attrs.get("cntk_op_name") or node.op)
+    return str(node.file_fields.get(OP_NAME) or node.op)
 
 
 def dump_node(node: Node, include_data: bool = False) -> list[str]:
@@ -64,30 +68,29 @@ def dump_node(node: Node, include_data: bool = False) -> list[str]:
                 out.append(" ,")
             out.append(" " + ("NULL" if inp is None else inp.name))
         out.append(" )")
-    if node.op == "LearnableParameter":
+    if node.op in PARAMETERS:
         r, c = _rows_cols(node)
         mult = node.learning_rate_multiplier
         out.append(f" [{r},{c}]  ")
-        out.append(f" learningRateMultiplier={mult:f}  NeedsGradient={'true' if mult > 0 else 'false'}")
+        needs = "true" if mult > 0 else "false"
+        out.append(f" learningRateMultiplier={mult:f}  NeedsGradient={needs}")
         if include_data:
             out.extend(_data_tokens(node))
-    elif node.op in ("InputValue", "SparseInputValue"):
+    elif node.op in INPUTS:
         out.append(" [")
         out.append(" " + " x ".join(str(d) for d in cntk_dims(node.shape)))
         out.append(" ]")
-    elif node.op in ("Mean", "InvStdDev"):
+    elif node.op in PRECOMPUTED:
         r, c = _rows_cols(node)
-        computed = node.attrs.get("has_computed", node.value is not None)
+        computed = node.attrs["has_computed"]
         out.append(f" [{r},{c}]  ")
         out.append(f" HasComputed={'true' if computed else 'false'}")
         if include_data and node.value is not None:
             out.extend(_data_tokens(node))
-    elif node.op in ("MaxPooling", "AveragePooling"):
+    elif node.op in _LEGACY_POOLING:
         out.extend(_legacy_pooling_tokens(node))
-    elif node.op in ("Convolution", "Pooling", "MaxUnpooling"):
-        kind = node.attrs.get("pool_kind", "none")
-        kind_id = kind if isinstance(kind, int) else _POOL_KINDS.get(str(kind).lower(), 0)
-        out.append(f" PoolKind: {kind_id}")
+    elif node.op in _CONVOLUTION_BASE:
+        out.append(f" PoolKind: {_POOL_KINDS.get(node.attrs['pool_kind'].lower(), 0)}")
         out.append(" \n")
     return out
 
@@ -117,21 +120,23 @@ def _image(shape: tuple[int, ...] | None, layout: str) -> tuple[int, int, int]:
 
 def _legacy_pooling_tokens(node: Node) -> list[str]:
     a = node.attrs
-    layout = str(a.get("image_layout", "HWC"))
+    layout = a["image_layout"]
     src = node.inputs[0].shape if node.inputs and node.inputs[0] is not None else None
     iw, ih, ic = _image(src, layout)
     ow, oh, oc = _image(node.shape, layout)
-    ww, wh = a.get("window_width", 0), a.get("window_height", 0)
-    hs, vs = a.get("horizontal_subsample", 0), a.get("vertical_subsample", 0)
+    ww, wh = a["window_width"], a["window_height"]
+    hs, vs = a["horizontal_subsample"], a["vertical_subsample"]
     return [
         " \n", f" Input[Width:{iw}, Height:{ih}, Channels:{ic}]  ",
-        " \n", f" PoolingWindow[Width:{ww}, Height:{wh}]  SubSampling[Horizontal:{hs}, Vertical:{vs}]",
+        " \n", f" PoolingWindow[Width:{ww}, Height:{wh}]  "
+                f"SubSampling[Horizontal:{hs}, Vertical:{vs}]",
         " \n", f" Output[Width:{ow}, Height:{oh}, Channels:{oc}]  ",
         " \n", f" TotalSizePerSample[Input:{iw * ih * ic}, Output:{ow * oh * oc}]  ",
     ]
 
 
-def dump_text(network: Network, include_data: bool = False, nodes: Iterable[Node] | None = None) -> str:
+def dump_text(network: Network, include_data: bool = False,
+              nodes: Iterable[Node] | None = None) -> str:
     """The Dump text of the whole network (name order) or of ``nodes`` (in the order given)."""
     chosen = network.sorted_nodes() if nodes is None else list(nodes)
     tokens: list[str] = []

@@ -65,6 +65,11 @@ CONV_BASE_ATTRS = {
     "pool_include_pad": AttrSpec("bool", False, "average pooling counts padding (file v >= 23)"),
 }
 
+#: pooling keeps its input's maps: CNTK stores a map count of 1 (every real file holds (1,)),
+#: and CNTK 2.7 computes 0 output elements from a stored 0
+_POOL_MAPS = {"map_count": AttrSpec("ints", (1,), "map count; pooling keeps the input's maps "
+                                    "(file mapCount, always 1)")}
+
 CONV_ATTRS = {
     **CONV_BASE_ATTRS,
     "convolution_2d": AttrSpec("bool", False, "legacy 2-D convolution (NDL 7-argument form; "
@@ -474,15 +479,16 @@ def register(ops: OpRegistry) -> None:
            doc="Plus(Convolution(W, x), bias) as one node (the bias added by the convolution "
                "kernel); made by the FuseLinear pass for code generation only.")
     define(ops, "Pooling", (1, 1), _pooling, inputs=("x",),
-           attrs={**CONV_BASE_ATTRS, "pool_kind": AttrSpec("str", "max", "max, average or "
-                                                           "none (file i32 1/2/0)")},
+           attrs={**CONV_BASE_ATTRS, **_POOL_MAPS,
+                  "pool_kind": AttrSpec("str", "max", "max, average or none (file i32 1/2/0)")},
            categories={C.POOLING}, node_options=_POOL_NODE,
            functions=(FunctionSpec("Pooling", "Pooling", (Form((
                Param("x", "input"), Param("poolKind", "text"), Param("kernelShape", "shape"))),),
                _ARRAY_OPTIONS, make=_make_pooling, languages=NDL),),
            doc="N-d max/average pooling.")
     define(ops, "MaxUnpooling", (2, 2), _unpooling, inputs=("x", "pool_input"),
-           attrs={**CONV_BASE_ATTRS, "pool_kind": AttrSpec("str", "max", "always max")},
+           attrs={**CONV_BASE_ATTRS, **_POOL_MAPS,
+                  "pool_kind": AttrSpec("str", "max", "always max")},
            categories={C.POOLING}, node_options=_POOL_NODE,
            functions=(FunctionSpec("MaxUnpooling", "MaxUnpooling", (Form((
                Param("x", "input"), Param("poolInput", "input"),

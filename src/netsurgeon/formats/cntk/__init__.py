@@ -6,21 +6,22 @@
   version (byte-identical when unedited), anything else at :data:`DEFAULT_VERSION`.
 * :func:`is_cntk_file` tells a v1 file from its first bytes.
 
-The byte layout is ``../shared/spec/cntk-model-format.md``; per-node payloads live in
-:mod:`netsurgeon.formats.cntk.payloads`, one codec per op, attached to the op registry.
+The byte layout is ``../shared/spec/cntk-model-format.md``. Per-node payloads are the
+``cntk_v1`` registry layer (:data:`CNTK_V1`, entries :class:`PayloadCodec`, in
+:mod:`netsurgeon.formats.cntk.payloads`), attached to the op registry on import; what a file
+stored that is not an op attribute is kept in ``node.file_fields`` under ``cntk_v1.<field>``.
 """
 
 from __future__ import annotations
 
-from netsurgeon.formats.cntk._binary import CntkFormatError
+from netsurgeon.formats.cntk._binary import MAGIC, CntkFormatError
+from netsurgeon.formats.cntk._codec import PayloadCodec
+from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.formats.cntk._reader import MAX_VERSION, read, read_buffer
 from netsurgeon.formats.cntk._writer import DEFAULT_VERSION, encode, write
 
 __all__ = ["read", "read_buffer", "write", "encode", "is_cntk_file", "CntkFormatError",
-           "MAGIC", "DEFAULT_VERSION", "MAX_VERSION"]
-
-#: the first 8 bytes of every v1 file: "BCN" in UTF-16LE plus the terminator
-MAGIC = "BCN".encode("utf-16-le") + b"\0\0"
+           "MAGIC", "DEFAULT_VERSION", "MAX_VERSION", "CNTK_V1", "PayloadCodec"]
 
 
 def is_cntk_file(first_bytes: bytes) -> bool:

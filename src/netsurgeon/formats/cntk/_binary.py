@@ -22,7 +22,8 @@ import numpy as np
 
 from netsurgeon.errors import FormatError
 
-__all__ = ["CntkFormatError", "BinaryReader", "BinaryWriter", "ELEM_DTYPES", "MAX_STRING_UNITS"]
+__all__ = ["CntkFormatError", "BinaryReader", "BinaryWriter", "ELEM_DTYPES", "MAX_STRING_UNITS",
+           "MAGIC", "wide"]
 
 #: element size in a BMAT header -> numpy dtype (little-endian)
 ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
@@ -31,6 +32,16 @@ ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
 MAX_STRING_UNITS = 1 << 20
 
 _decode_utf16 = codecs.utf_16_le_decode
+
+
+def wide(text: str) -> bytes:
+    """``text`` as CNTK stores a string or marker: UTF-16LE plus a two-byte terminator."""
+    return text.encode("utf-16-le") + b"\0\0"
+
+
+#: the first 8 bytes of every v1 file: the marker "BCN" (the one place it is spelled)
+MAGIC = wide("BCN")
+
 _MAX_STRING_BYTES = 2 * MAX_STRING_UNITS + 2
 _MARKERS: dict[str, bytes] = {}
 
@@ -81,9 +92,12 @@ class BinaryReader:
         self.section = "header"
 
     # ---- errors -----------------------------------------------------------------------------
-    def error(self, message: str, offset: int | None = None, hint: str | None = None) -> CntkFormatError:
-        """A CntkFormatError at ``offset`` (default: the current position) in the current section."""
-        return CntkFormatError(message, path=self.path, offset=self.pos if offset is None else offset,
+    def error(self, message: str, offset: int | None = None,
+              hint: str | None = None) -> CntkFormatError:
+        """A CntkFormatError at ``offset`` (default: the current position) in the current
+        section."""
+        return CntkFormatError(message, path=self.path,
+                               offset=self.pos if offset is None else offset,
                                section=self.section, hint=hint)
 
     @property
@@ -93,7 +107,8 @@ class BinaryReader:
     def need(self, n: int, what: str) -> None:
         """Fail unless ``n`` more bytes exist."""
         if n > self.size - self.pos:
-            raise self.error(f"file truncated: {what} needs {n} bytes, only {self.size - self.pos} left")
+            raise self.error(f"file truncated: {what} needs {n} bytes, only "
+                             f"{self.size - self.pos} left")
 
     # ---- scalars ---------------------------------------------------------------------------------
     def _unpack(self, st: struct.Struct, what: str) -> Any:
@@ -174,7 +189,7 @@ class BinaryReader:
         start = self.pos
         data = _MARKERS.get(expected)
         if data is None:
-            data = _MARKERS[expected] = expected.encode("utf-16-le") + b"\0\0"
+            data = _MARKERS[expected] = wide(expected)
         end = start + len(data)
         if self.buf[start:end] == data:
             self.pos = end
@@ -189,10 +204,10 @@ class BinaryReader:
             raise self.error(f"expected marker '{expected}', found {shown!r}", start)
 
     def optional_marker(self, expected: str) -> bool:
-        """Consume ``expected`` if it is next; otherwise leave the position alone (CNTK's rewind)."""
+        """Consume ``expected`` if it is next; else leave the position alone (CNTK's rewind)."""
         data = _MARKERS.get(expected)
         if data is None:
-            data = _MARKERS[expected] = expected.encode("utf-16-le") + b"\0\0"
+            data = _MARKERS[expected] = wide(expected)
         end = self.pos + len(data)
         if end <= self.size and self.buf[self.pos:end] == data:
             self.pos = end
@@ -202,7 +217,7 @@ class BinaryReader:
     def peek_marker(self, *candidates: str) -> str | None:
         """Which of ``candidates`` comes next (without consuming it), or None."""
         for c in candidates:
-            data = c.encode("utf-16-le") + b"\0\0"
+            data = wide(c)
             if self.buf[self.pos:self.pos + len(data)] == data:
                 return c
         return None
@@ -313,7 +328,7 @@ class BinaryWriter:
         if any(ord(ch) > 0xFFFF for ch in text):
             raise CntkFormatError(f"string {text!r} has characters outside the BMP, which CNTK "
                                   "files cannot hold")
-        self.raw(text.encode("utf-16-le") + b"\0\0")
+        self.raw(wide(text))
 
     def nstr(self, text: str) -> None:
         self.raw(text.encode("latin-1") + b"\0")

@@ -27,8 +27,8 @@ class ReadContext:
     dtype: np.dtype
     network: Network
     reader: BinaryReader
-    #: fixes applied after the graph is wired (e.g. BatchNormalization before v13)
-    pending: list[Any] = field(default_factory=list)
+    #: the precision tag of the record being read (``float``; ``double,float`` for a v31 Cast)
+    tag: str = "float"
 
 
 @dataclass
@@ -43,6 +43,17 @@ class WriteContext:
     input_overrides: dict[Node, list[Node]] = field(default_factory=dict)
     #: BatchNormalization node -> running sample count taken from a dropped 6th input
     run_counts: dict[Node, int] = field(default_factory=dict)
+    #: detached nodes to store besides the network's (BatchNormalization's run count, v >= 19)
+    extra_nodes: list[Node] = field(default_factory=list)
+
+    def fresh_name(self, base: str) -> str:
+        """``base``, or ``base`` with a number, unused by the network and the extra nodes."""
+        taken = {n.name.lower() for n in self.extra_nodes}
+        name, k = base, 1
+        while self.network.get(name) is not None or name.lower() in taken:
+            k += 1
+            name = f"{base}{k}"
+        return name
 
     def dtype_of(self, node: Node) -> np.dtype:
         return np.dtype(node.dtype if node.dtype in DTYPE_TAGS else "float32")
@@ -50,9 +61,11 @@ class WriteContext:
 
 @dataclass
 class Parts:
-    """What a codec read for one node: attributes, and for leaves shape/value/multiplier."""
+    """What a codec read for one node: attributes, file fields (full ``cntk_v1.`` keys), and
+    for leaves shape, value and multiplier."""
 
     attrs: dict[str, Any] = field(default_factory=dict)
+    file_fields: dict[str, Any] = field(default_factory=dict)
     shape: tuple[int, ...] | None = None
     value: np.ndarray | None = None
     learning_rate_multiplier: float | None = None

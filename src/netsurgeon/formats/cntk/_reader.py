@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from netsurgeon.errors import GraphError, RegistryError
-from netsurgeon.formats.cntk._binary import BinaryReader, CntkFormatError
+from netsurgeon.errors import GraphError
+from netsurgeon.formats.cntk import payloads  # noqa: F401  (attaches the cntk_v1 layer)
+from netsurgeon.formats.cntk._binary import MAGIC, BinaryReader, CntkFormatError, wide
+from netsurgeon.formats.cntk._codec import OP_NAME, PRECISION
 from netsurgeon.formats.cntk._context import PRECISIONS, ReadContext
-from netsurgeon.formats.cntk.payloads import LEGACY_NAME_ATTRS, resolve_op
-from netsurgeon.graph import Network
+from netsurgeon.formats.cntk._layer import resolve_op
+from netsurgeon.graph import Network, Node
 
 __all__ = ["read", "read_buffer", "MAX_VERSION", "GROUP_SECTIONS", "map_file"]
 
@@ -54,7 +56,8 @@ def map_file(path: str | os.PathLike[str]) -> Any:
     except IsADirectoryError:
         raise CntkFormatError("is a directory, not a model file", path=str(path)) from None
     except PermissionError:
-        raise CntkFormatError("model file is not readable (permission denied)", path=str(path)) from None
+        raise CntkFormatError("model file is not readable (permission denied)",
+                              path=str(path)) from None
 
 
 def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
@@ -66,7 +69,7 @@ def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
 
 def _precision_from_bmat(buf: Any) -> str:
     """Before v7 there is no precision tag: CNTK v2 uses the element size after the first BMAT."""
-    marker = "BMAT".encode("utf-16-le") + b"\0\0"
+    marker = wide("BMAT")
     at = buf.find(marker)
     if at >= 0 and at + len(marker) + 8 <= len(buf):
         size = int.from_bytes(bytes(buf[at + len(marker): at + len(marker) + 8]), "little")
@@ -83,7 +86,7 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
         buf = buf.tobytes()
     r = BinaryReader(buf, path)
     r.section = "header"
-    if len(buf) >= 8 and bytes(buf[:8]) != "BCN".encode("utf-16-le") + b"\0\0":
+    if len(buf) >= 8 and bytes(buf[:8]) != MAGIC:
         raise r.error("not a CNTK v1 model file (it does not start with the 'BCN' signature)", 0)
     r.marker("BCN")
     versioned = r.optional_marker("BVersion")
@@ -116,7 +119,8 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
             if base not in PRECISIONS:
                 raise r.error(f"precision tag {tag!r} is not float, double or half", start)
             if "," in tag and (version < 31 or tag.split(",")[1] not in PRECISIONS):
-                raise r.error(f"precision tag {tag!r} is not valid in a version {version} file", start)
+                raise r.error(f"precision tag {tag!r} is not valid in a version {version} file",
+                              start)
         else:
             tag = default_precision or "float"
         op_at = r.pos
@@ -130,27 +134,22 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
         except KeyError:
             raise r.error(f"unknown node type '{op_name}' (node '{node_name}'); CNTK's v1 loader "
                           "does not know it either", op_at) from None
-        except RegistryError:
-            raise r.error(f"node type '{op_name}' (node '{node_name}') is valid CNTK but "
-                          "netsurgeon's op registry does not define it", op_at) from None
         r.section = f"node '{node_name}' ({op_name}) payload"
         own = tag.split(",")[0]  # Cast: "<own type>,<input type>"
         ctx.dtype = np.dtype(PRECISIONS[own])
+        ctx.tag = tag
         parts = codec.read(r, ctx, spec)
-        attrs = parts.attrs
+        fields = parts.file_fields
         if op_name != spec.name:
-            key = next((a for a in LEGACY_NAME_ATTRS if a in spec.attrs), "cntk_op_name")
-            attrs[key] = op_name
+            fields[OP_NAME] = op_name
         if "," in tag:
-            attrs["cntk_precision"] = tag
-            if "precision" in spec.attrs:
-                attrs["precision"] = {"half": "float16"}.get(own, own)
+            fields[PRECISION] = tag
         try:
             net.add(
-                node_name, spec.name, attrs=attrs, shape=parts.shape, value=parts.value,
+                node_name, spec.name, attrs=parts.attrs, shape=parts.shape, value=parts.value,
                 learning_rate_multiplier=(parts.learning_rate_multiplier
                                           if parts.learning_rate_multiplier is not None else 1.0),
-                dtype=PRECISIONS[own],
+                dtype=PRECISIONS[own], file_fields=fields or None,
             )
         except GraphError as exc:
             raise CntkFormatError(f"node record {index}: {exc.message}", path=path, offset=name_at,
@@ -168,9 +167,7 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
     for _ in range(count):
         at = r.pos
         node_name = r.wstr("node name")
-        node = net.get(node_name)
-        if node is None or node.name != node_name:
-            raise r.error(f"relation names node '{node_name}', which the node list does not hold", at)
+        node = _stored(r, net, node_name, at, "relation")
         if node_name in seen:
             raise r.error(f"node '{node_name}' has two relation records", at)
         seen.add(node_name)
@@ -179,12 +176,8 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
         inputs = []
         for i in range(n_inputs):
             in_at = r.pos
-            in_name = r.wstr("input name")
-            inp = net.get(in_name)
-            if inp is None or inp.name != in_name:
-                raise r.error(f"input {i} of '{node_name}' names '{in_name}', which the node list "
-                              "does not hold", in_at)
-            inputs.append(inp)
+            inputs.append(_stored(r, net, r.wstr("input name"), in_at,
+                                  f"input {i} of '{node_name}'"))
         if not spec_accepts(net, node, n_inputs):
             raise r.error(f"{node.op} node '{node_name}' has {n_inputs} inputs; it takes "
                           f"{net.registry.op(node.op).arity_text()}", at)
@@ -210,12 +203,8 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
             at = r.pos
             member = r.wstr("group member")
             names.append(member)
-            if group is None:
-                continue
-            node = net.get(member)
-            if node is None or node.name != member:
-                raise r.error(f"group {base} names '{member}', which the node list does not hold", at)
-            net.add_to_group(group, node)
+            if group is not None:
+                net.add_to_group(group, _stored(r, net, member, at, f"group {base}"))
         if base == "PairNodes" and n:
             raise r.error("PairNodes is no longer supported; only an empty list loads")
         r.marker("E" + base)
@@ -225,9 +214,7 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
     r.section = "end"
     r.marker("ECN")
 
-    # ---- fixes that need the whole graph, then file facts -----------------------------------
-    for fix in ctx.pending:
-        fix(ctx)
+    # ---- file facts ---------------------------------------------------------------------------
     meta: dict[str, Any] = {
         "version": int(version),
         "versioned": versioned,
@@ -251,6 +238,15 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
     return net
 
 
-def spec_accepts(net: Network, node, count: int) -> bool:
+def _stored(r: BinaryReader, net: Network, name: str, at: int, where: str) -> Node:
+    """The node called exactly ``name`` (CNTK compares names exactly); else CntkFormatError
+    at ``at`` saying ``where`` the name was found."""
+    node = net.get(name)
+    if node is None or node.name != name:
+        raise r.error(f"{where} names '{name}', which the node list does not hold", at)
+    return node
+
+
+def spec_accepts(net: Network, node: Node, count: int) -> bool:
     """Whether ``node``'s op takes ``count`` inputs."""
     return net.registry.op(node.op).accepts_arity(count)

@@ -6,8 +6,9 @@ group order, so an unedited round trip is byte-identical. Any other network is w
 
 Checklist rules enforced here: every input connected, every op storable, never an empty list,
 never a rank-0 or zero-first-dim input shape, parameter values present, BatchNormalization
-with 5 stored inputs before v19. The output is assembled, parsed back as a check, and only
-then moved over the target (temp file + ``os.replace``).
+with 5 stored inputs before v19 and 6 from v19 (CNTK stopped adding the run-count parameter
+itself: the writer stores one when the node has none). The output is assembled, parsed
+back as a check, and only then moved over the target (temp file + ``os.replace``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 from netsurgeon.formats._atomic import atomic_write
 from netsurgeon.formats.cntk._binary import BinaryWriter, CntkFormatError
-from netsurgeon.formats.cntk._context import DTYPE_TAGS, WriteContext
+from netsurgeon.formats.cntk._codec import PayloadCodec
+from netsurgeon.formats.cntk._context import WriteContext
+from netsurgeon.formats.cntk._layer import codec_for, file_name_for
 from netsurgeon.formats.cntk._reader import GROUP_SECTIONS, MAX_VERSION
-from netsurgeon.formats.cntk.payloads import codec_for, file_name_for
 from netsurgeon.graph import GROUPS, Network, Node
+from netsurgeon.ops import Unsupported
 
 __all__ = ["write", "encode", "DEFAULT_VERSION"]
 
@@ -47,21 +50,15 @@ def _node_order(net: Network, facts: dict[str, Any], key: str = "node_order") ->
     return net.sorted_nodes()
 
 
-def _precision(node: Node, version: int) -> str:
-    tag = node.attrs.get("cntk_precision")
-    if tag and version >= 31:
-        return str(tag)
-    if node.op == "Cast":
-        if version < 31:
-            raise CntkFormatError(f"Cast node '{node.name}' needs model version 31", node=node.name)
-        target = {"float16": "half"}.get(str(node.attrs.get("precision", "float")),
-                                         str(node.attrs.get("precision", "float")))
-        source = node.inputs[0].dtype if node.inputs and node.inputs[0] is not None else "float32"
-        return f"{target},{DTYPE_TAGS.get(source, 'float')}"
-    if node.dtype not in DTYPE_TAGS:
-        raise CntkFormatError(f"node '{node.name}' has element type {node.dtype}; CNTK files hold "
-                              "float32, float64 or float16", node=node.name)
-    return DTYPE_TAGS[node.dtype]
+def _codec(net: Network, node: Node) -> PayloadCodec:
+    """The node's codec; CntkFormatError naming the node when v1 files cannot hold its op."""
+    entry = codec_for(net.registry.op(node.op))
+    if entry is None or isinstance(entry, Unsupported):
+        why = entry.reason if entry is not None else "the cntk_v1 layer has no codec for it"
+        raise CntkFormatError(f"{node.op} node '{node.name}' cannot be stored in a CNTK v1 file "
+                              f"({why}); remove it or replace it by ops v1 files hold",
+                              node=node.name)
+    return entry
 
 
 def _group_sections(net: Network, facts: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
@@ -74,7 +71,8 @@ def _group_sections(net: Network, facts: dict[str, Any]) -> list[tuple[str, list
         for base, names in stored:
             group = _SECTION_GROUP.get(base)
             if group is None or names is None:
-                if base == "NodesReqMultiSeqHandling" and names and any(net.get(n) is None for n in names):
+                if (base == "NodesReqMultiSeqHandling" and names
+                        and any(net.get(n) is None for n in names)):
                     ok = False
                 continue
             for n in names:
@@ -98,10 +96,7 @@ def encode(net: Network, version: int | None = None) -> BinaryWriter:
     codecs = {}
     for node in order:
         spec = net.registry.op(node.op)
-        codec = codec_for(spec)
-        if codec is None:
-            raise CntkFormatError(f"{node.op} node '{node.name}': CNTK v1 files cannot hold this "
-                                  "node type", node=node.name)
+        codec = _codec(net, node)
         for i, inp in enumerate(node.inputs):
             if inp is None:
                 raise CntkFormatError(
@@ -110,6 +105,10 @@ def encode(net: Network, version: int | None = None) -> BinaryWriter:
         codec.check(node, ctx)
         codec.prepare(node, ctx)
         codecs[node] = (spec, codec)
+    for node in ctx.extra_nodes:  # nodes codecs asked to store besides the network's
+        codecs[node] = (net.registry.op(node.op), _codec(net, node))
+    order = [*order, *ctx.extra_nodes]
+    relation = [*relation, *ctx.extra_nodes]
 
     w = BinaryWriter()
     w.marker("BCN")
@@ -122,7 +121,7 @@ def encode(net: Network, version: int | None = None) -> BinaryWriter:
     for node in order:
         spec, codec = codecs[node]
         if v >= 7:
-            w.wstr(_precision(node, v))
+            w.wstr(codec.precision_tag(node, ctx))
         w.wstr(file_name_for(node))
         w.wstr(node.name)
         try:
