@@ -177,25 +177,41 @@ class Network:
                 unknown attribute or an attribute value of the wrong kind.
             RegistryError: an unknown op.
         """
-        if not name or name.lower() in self._nodes:
+        key = name.lower()
+        nodes = self._nodes
+        if not name or key in nodes:
             self._check_new_name(name)  # raises
         spec = self.registry.op(op)
         ref = self._ref
-        resolved = tuple(i if type(i) is Node and i._net is ref
-                         else None if i is None else self.node(i) for i in inputs)
+        resolved = []
+        for i in inputs:
+            if i is None or (type(i) is Node and i._net is ref):
+                resolved.append(i)
+            else:
+                resolved.append(self.node(i))
         if value is not None and shape is None:
             shape = value.shape
         node = _fresh(name, spec.name, spec._defaults, shape, dynamic, value,
                       learning_rate_multiplier, dtype, tags, location, file_fields)
         if attrs:
             node._attrs = canonical_attrs(node, spec, attrs)
+        hi = spec.arity[1]
+        if hi is not None and len(resolved) > hi:
+            self._check_arity(node, len(resolved))  # raises
+        # the insert and the first link, inlined: this is the hot path of every builder
+        me = id(node)
+        nodes[key] = node
+        self._by_id[me] = node
+        users = self._users
+        users[me] = {}
+        node._net = ref
         if resolved:
-            hi = spec.arity[1]
-            if hi is not None and len(resolved) > hi:
-                self._check_arity(node, len(resolved))  # raises
-        self._insert(node)
-        if resolved:
-            self._link(node, resolved)
+            node._inputs = tuple(resolved)
+            for new in resolved:
+                if new is not None:
+                    mine = users[id(new)]
+                    mine[me] = mine.get(me, 0) + 1
+        self._version += 1
         return node
 
     def add_parameter(
