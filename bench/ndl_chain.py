@@ -35,9 +35,9 @@ def main() -> None:
     t4 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ndl, graph = t1 - t0, t4 - t3
-    print(f"{n:,} nodes: NDL build {ndl:.1f}s ({ndl / n * 1e6:.1f} us/node), validate {t2 - t1:.1f}s; "
-          f"graph API {graph:.1f}s ({graph / n * 1e6:.1f} us/node); NDL/graph = {ndl / graph:.1f}x; "
-          f"peak RSS {rss:.0f} MiB")
+    print(f"{n:,} nodes: NDL build {ndl:.1f}s ({ndl / n * 1e6:.1f} us/node), "
+          f"validate {t2 - t1:.1f}s; graph API {graph:.1f}s ({graph / n * 1e6:.1f} us/node); "
+          f"NDL/graph = {ndl / graph:.1f}x; peak RSS {rss:.0f} MiB")
 
 
 if __name__ == "__main__":

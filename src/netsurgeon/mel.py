@@ -1,12 +1,16 @@
 """``import netsurgeon.mel``: run MEL scripts and edit models from Python.
 
-A short alias of :mod:`netsurgeon.lang.mel`::
+The same module object as :mod:`netsurgeon.lang.mel` (this file replaces itself with it in
+``sys.modules``), so ``netsurgeon.mel``, ``import netsurgeon.mel`` and ``netsurgeon.lang.mel``
+are one module::
 
     import netsurgeon.mel as mel
     models = mel.run("add_layer.mel", variables={"currModel": "in.nsm", "newModel": "out.nsm"})
     ed = mel.Editor(); ed.load("in.nsm"); ed.copy("L3.*", "L4.*"); ed.save("out.nsm")
 """
 
-from netsurgeon.lang.mel import COMMANDS, PROPERTIES, Editor, Interpreter, Model, RunResult, run
+import sys
 
-__all__ = ["run", "Editor", "Model", "Interpreter", "RunResult", "COMMANDS", "PROPERTIES"]
+from netsurgeon.lang import mel as _mel
+
+sys.modules[__name__] = _mel

@@ -71,7 +71,7 @@ def test_dropped_lines_can_be_kept_empty_so_line_numbers_stay_aligned():
     assert src.location(1).line == 2
 
 
-# ---- A.2 $var$ ------------------------------------------------------------------------------------
+# ---- A.2 $var$ -----------------------------------------------------------------------------------
 def test_variables_are_substituted_and_locations_survive():
     src = read_source("x = $Long$ + $b$ y\n", "f", mapping_lookup({"long": "LONGVALUE", "B": "7"}))
     assert src.text == "x = LONGVALUE + 7 y\n"
@@ -104,7 +104,7 @@ def test_values_are_resolved_recursively_and_cycles_fail():
         substitute_variables("$a$", mapping_lookup({"a": "$a$"}))
 
 
-# ---- A.3 records ------------------------------------------------------------------------------------
+# ---- A.3 records ---------------------------------------------------------------------------------
 def test_records_split_on_separators_and_stop_after_a_bracket_match():
     recs = tokenize("a=1; b=Times(W, x) c\n d=[x=1]", ";")
     assert [r.text for r in recs] == ["a=1", "b=Times(W, x)", "c", "d=[x=1]"]
@@ -153,7 +153,7 @@ def test_tokenizer_position_can_be_moved_by_the_caller():
     assert [r.text for r in tok] == ["c"]
 
 
-# ---- A.4 dictionaries ---------------------------------------------------------------------------------
+# ---- A.4 dictionaries ----------------------------------------------------------------------------
 def test_config_dictionary_keys_sections_and_fallthrough():
     cfg = parse_config('command=train:test\nDim=3\nx\ntrain=[ a=$dim$0 ; q="hello world" ]\n'
                        "train=[ b=2 ]\nTRAIN2=[ c=[ d=4 ] ]\n")
@@ -173,14 +173,14 @@ def test_repeated_plain_key_replaces():
     assert cfg.get("a") == "2"
 
 
-# ---- A.5 arrays ---------------------------------------------------------------------------------------
+# ---- A.5 arrays ----------------------------------------------------------------------------------
 def test_arrays_repeat_and_split_on_colons():
     assert split_array("(HDim*2, 10)") == ["HDim", "HDim", "10"]
     assert split_array("(10:20)") == ["10", "20"]
     assert split_array("({a, b}, (c,d), f(x*2))") == ["{a, b}", "(c,d)", "f(x*2)"]
 
 
-# ---- A.6 scalars ---------------------------------------------------------------------------------------
+# ---- A.6 scalars ---------------------------------------------------------------------------------
 def test_integers_are_whole_base10_strings():
     assert to_int(" 784 ") == 784
     for bad in ("784.0", "1e3", "", "0x10"):

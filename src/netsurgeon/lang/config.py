@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netsurgeon.errors import ParseError, SourceLocation
+from netsurgeon.ops._convert import parse_bool
 
 __all__ = [
     "OPEN_BRACES",
@@ -102,7 +103,8 @@ class TextMap:
         if i < 0:
             return SourceLocation(self.source, 1, 1)
         line, column, fixed = self._segments[i]
-        return SourceLocation(self.source, line, column if fixed else column + offset - self._offsets[i])
+        return SourceLocation(self.source, line,
+                              column if fixed else column + offset - self._offsets[i])
 
     @classmethod
     def starting_at(cls, text: str, location: SourceLocation | None) -> TextMap:
@@ -304,7 +306,8 @@ def substitute_variables(text: str, lookup: Callable[[str], str | None],
     out = []
     for i, line in enumerate(text.split("\n")):
         if "$" in line:
-            line_loc = SourceLocation(loc.file, (loc.line or 1) + i, (loc.column or 1) if i == 0 else 1)
+            line_loc = SourceLocation(loc.file, (loc.line or 1) + i,
+                                      (loc.column or 1) if i == 0 else 1)
             line = "".join(p[0] for p in _substitute_line(line, lookup, line_loc))
         out.append(line)
     return "\n".join(out)
@@ -452,7 +455,9 @@ class Tokenizer:
                 and not text.startswith(("..", ".\\", "./", "\\\\"), pos))
 
     def location(self, offset: int) -> SourceLocation | None:
-        return self.src.location(offset) if self.src is not None else SourceLocation(None, *_line_col(self.text, offset))
+        if self.src is not None:
+            return self.src.location(offset)
+        return SourceLocation(None, *_line_col(self.text, offset))
 
     @property
     def in_block(self) -> bool:
@@ -655,21 +660,16 @@ def to_float(text: str, what: str = "value", location: SourceLocation | None = N
     return value
 
 
-_TRUE = {"t", "true", "T", "True", "TRUE", "1"}
-_FALSE = {"f", "false", "F", "False", "FALSE", "0", ""}
-
-
 def to_bool(text: str | bool, what: str = "value", location: SourceLocation | None = None) -> bool:
-    """CNTK's booleans: ``t true T True TRUE 1`` and ``f false F False FALSE 0`` or empty."""
+    """CNTK's booleans (A.6, :func:`netsurgeon.ops._convert.parse_bool`): ``t true T True TRUE
+    1`` and ``f false F False FALSE 0`` or empty; case matters (``tRUE`` is an error)."""
     if isinstance(text, bool):
         return text
-    s = str(text).strip()
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    raise ParseError(f"boolean argument expected for {what}, not '{text}'", location=location,
-                     hint="use true or false")
+    found = parse_bool(str(text))
+    if found is None:
+        raise ParseError(f"boolean argument expected for {what}, not '{text}'", location=location,
+                         hint="use true or false")
+    return found
 
 
 def unquote(text: str) -> str:

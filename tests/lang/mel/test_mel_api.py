@@ -20,7 +20,8 @@ def test_editor_insert_layer_freeze_save(tmp_path):
     assert ed.default is net and ed.default_name == "m"
     assert [n.name for n in ed.select("*.W")] == ["CE.BFF.W", "L1.BFF.W", "L2.BFF.W", "L3.BFF.W"]
     made = ed.copy("L3.*", "L4.*")
-    assert sorted(n.name for n in made) == ["L4.BFF.B", "L4.BFF.FF.P", "L4.BFF.FF.T", "L4.BFF.W", "L4.RL"]
+    assert sorted(n.name for n in made) == ["L4.BFF.B", "L4.BFF.FF.P", "L4.BFF.FF.T", "L4.BFF.W",
+                                            "L4.RL"]
     with pytest.raises(ValidationError, match="L4.BFF.FF.T"):
         ed.save(tmp_path / "bad.nsm")
     assert not (tmp_path / "bad.nsm").exists()
@@ -68,7 +69,8 @@ def test_run_from_file_with_variables(tmp_path):
     script = tmp_path / "edit.mel"
     script.write_text('m1 = LoadModel("$inModel$")\nRemove(L3.*)\nSetInput(CE.*.T, 1, L2.RL)\n'
                       'SaveModel(m1, "$OUTMODEL$")\n')
-    result = mel.run(script, variables={"InModel": tmp_path / "in.nsm", "outModel": tmp_path / "o.nsm"})
+    result = mel.run(script, variables={"InModel": tmp_path / "in.nsm",
+                                        "outModel": tmp_path / "o.nsm"})
     assert list(result) == ["m1"] and result.written == [str(tmp_path / "o.nsm")]
     assert formats.load(tmp_path / "o.nsm").get("L3.RL") is None
 
@@ -78,7 +80,8 @@ def test_cli_edit(tmp_path, capsys):
     script = tmp_path / "edit.mel"
     script.write_text('m1 = LoadModel("$in$")\nCopy(L3.*, L4.*)\nSetInput(L4.*.T, 1, L3.RL)\n'
                       'SetInput(CE.*.T, 1, L4.RL)\nSaveModel(m1, "$out$")\n')
-    args = ["edit", str(script), "--set", f"in={tmp_path / 'in.nsm'}", "--set", f"out={tmp_path / 'o.nsm'}"]
+    args = ["edit", str(script), "--set", f"in={tmp_path / 'in.nsm'}",
+            "--set", f"out={tmp_path / 'o.nsm'}"]
     assert main(args + ["--dry-run"]) == 0
     assert not (tmp_path / "o.nsm").exists()
     assert "dry run" in capsys.readouterr().out
@@ -89,3 +92,11 @@ def test_cli_edit(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{script}:2:1: input index 5 is out of range" in err
     assert main(["edit", str(script), "--set", "novalue"]) == 1
+
+
+def test_netsurgeon_mel_is_one_module():
+    import netsurgeon
+    import netsurgeon.lang.mel
+
+    assert mel is netsurgeon.lang.mel and netsurgeon.mel is mel
+    assert mel.Editor is netsurgeon.lang.mel.api.Editor

@@ -16,7 +16,8 @@ def names(net, pattern="*"):
 
 
 def wiring(net):
-    return {n.name: (n.op, tuple(None if i is None else i.name for i in n.inputs)) for n in net.nodes}
+    return {n.name: (n.op, tuple(None if i is None else i.name for i in n.inputs))
+            for n in net.nodes}
 
 
 @pytest.fixture
@@ -92,17 +93,16 @@ m2 = CreateModel()
 CopySubTree(m1.L2.RL, m2, new_)
 ''', tmp_path)
     net = r["m2"]
-    assert names(net) == sorted("new_" + n for n in ["L2.RL", "L2.BFF.FF.P", "L2.BFF.FF.T", "L2.BFF.W",
-                                                     "L2.BFF.B", "L1.RL", "L1.BFF.FF.P",
-                                                     "L1.BFF.FF.T", "L1.BFF.W", "L1.BFF.B",
-                                                     "features"])
+    assert names(net) == sorted("new_" + n for n in [
+        "L2.RL", "L2.BFF.FF.P", "L2.BFF.FF.T", "L2.BFF.W", "L2.BFF.B", "L1.RL", "L1.BFF.FF.P",
+        "L1.BFF.FF.T", "L1.BFF.W", "L1.BFF.B", "features"])
     assert wiring(net)["new_L2.BFF.FF.T"] == ("Times", ("new_L2.BFF.W", "new_L1.RL"))
     net.validate()
 
 
 def test_copy_inputs(model, tmp_path):
-    net = go('m = LoadModel("$D/m.nsm")\nCopyInputs(L1.BFF.FF.T, L2.BFF.FF.T)\nCopyNodeInputs(L1.RL, Z)',
-             tmp_path)["m"]
+    net = go('m = LoadModel("$D/m.nsm")\nCopyInputs(L1.BFF.FF.T, L2.BFF.FF.T)\n'
+             'CopyNodeInputs(L1.RL, Z)', tmp_path)["m"]
     assert wiring(net)["L2.BFF.FF.T"] == ("Times", ("L1.BFF.W", "features"))
     assert wiring(net)["Z"] == ("RectifiedLinear", ("L1.BFF.FF.P",))
 
@@ -115,12 +115,15 @@ def test_set_input_wildcard_targets_and_append(model, tmp_path):
 
 
 @pytest.mark.parametrize("cmd, message", [
-    ("SetInput(L1.BFF.FF.T, 2, features)", r":2:1: input index 2 is out of range for 'L1.BFF.FF.T'.*between 0 and 1"),
+    ("SetInput(L1.BFF.FF.T, 2, features)",
+     r":2:1: input index 2 is out of range for 'L1.BFF.FF.T'.*between 0 and 1"),
     ("SetInput(L1.BFF.FF.T, x, features)", "0-based integer"),
     ("SetInput(L1.BFF.FF.T, 1, L*.RL)", "single node.*matches 3"),
     ("SetInput(L1.BFF.FF.T, 1, L1.RLL)", r"no node matches 'L1.RLL'.*did you mean: L1.RL"),
-    ("SetInput(L1.BFF.FF.T, 1)", r"Invalid number of parameters for SetNodeInput: expected 3, got 2"),
-    ("SetInputs(L1.BFF.FF.T, features)", r"Times operation 'L1.BFF.FF.T' expects 2 inputs \(given: 1\)"),
+    ("SetInput(L1.BFF.FF.T, 1)",
+     r"Invalid number of parameters for SetNodeInput: expected 3, got 2"),
+    ("SetInputs(L1.BFF.FF.T, features)",
+     r"Times operation 'L1.BFF.FF.T' expects 2 inputs \(given: 1\)"),
     ("SetInputs(L*.RL, features)", "single node"),
     ("SetProperty(L1.RL, MultiSeq, true)", "Invalid property, 'MultiSeq'"),
     ("Remove(L9.*)", r"no node matches 'L9.\*'.*did you mean"),
@@ -175,7 +178,8 @@ def test_set_property_recurrent_accepted_and_freeze_rejects_non_parameters(model
 def test_set_property_for_subtree(model, tmp_path):
     net = go('m = LoadModel("$D/m.nsm")\nSetPropertyForSubTree(L2.RL, ComputeGradient, false)',
              tmp_path)["m"]
-    frozen = sorted(n.name for n in net.nodes if n.op == "LearnableParameter" and n.learning_rate_multiplier == 0)
+    frozen = sorted(n.name for n in net.nodes
+                    if n.op == "LearnableParameter" and n.learning_rate_multiplier == 0)
     assert frozen == ["L1.BFF.B", "L1.BFF.W", "L2.BFF.B", "L2.BFF.W"]
     net = go('m = LoadModel("$D/m.nsm")\nSetPropertyForSubTree(L1.RL, learningRateMultiplier, 0.5)',
              tmp_path)["m"]
@@ -184,7 +188,7 @@ def test_set_property_for_subtree(model, tmp_path):
         go('m = LoadModel("$D/m.nsm")\nSetPropertyForSubTree(L1.RL, output, true)', tmp_path)
 
 
-# ---- removing and renaming ------------------------------------------------------------------------
+# ---- removing and renaming -----------------------------------------------------------------------
 def test_remove_several_with_wildcards_and_aliases(model, tmp_path):
     for cmd in ("Remove", "RemoveNode", "Delete", "DeleteNode"):
         net = go(f'm = LoadModel("$D/m.nsm")\n{cmd}(L3.*, labels)', tmp_path)["m"]
@@ -195,7 +199,8 @@ def test_remove_several_with_wildcards_and_aliases(model, tmp_path):
 
 def test_rename_with_wildcards(model, tmp_path):
     net = go('m = LoadModel("$D/m.nsm")\nRename(L3.*, Top.*)\nRename(CE.F, Out)', tmp_path)["m"]
-    assert names(net, "Top.*") == ["Top.BFF.B", "Top.BFF.FF.P", "Top.BFF.FF.T", "Top.BFF.W", "Top.RL"]
+    assert names(net, "Top.*") == ["Top.BFF.B", "Top.BFF.FF.P", "Top.BFF.FF.T", "Top.BFF.W",
+                                   "Top.RL"]
     assert wiring(net)["CE.BFF.FF.T"] == ("Times", ("CE.BFF.W", "Top.RL"))
     assert "output" in net.groups_of("Out")
 
@@ -217,7 +222,8 @@ SaveModel(m, "$D/short.nsm")
 
 def test_revise_parameter(model, tmp_path):
     (tmp_path / "b.txt").write_text("\n".join(str(float(i)) for i in range(8)) + "\n")
-    (tmp_path / "w.txt").write_text("\n".join(" ".join(str(r * 10 + c) for c in range(6)) for r in range(8)))
+    (tmp_path / "w.txt").write_text(
+        "\n".join(" ".join(str(r * 10 + c) for c in range(6)) for r in range(8)))
     net = go('m = LoadModel("$D/m.nsm")\nReviseParameter(L1.BFF.B, "$D/b.txt")\n'
              'ReviseParameter(L1.BFF.W, "$D/w.txt")', tmp_path)["m"]
     assert net.get("L1.BFF.B").value.tolist() == list(range(8))
@@ -227,12 +233,12 @@ def test_revise_parameter(model, tmp_path):
         go('m = LoadModel("$D/m.nsm")\nReviseParameter(L1.BFF.W, "$D/b.txt")', tmp_path)
 
 
-# ---- models, default model, saving, dumping ------------------------------------------------------------
+# ---- models, default model, saving, dumping ------------------------------------------------------
 def test_default_model_is_most_recent_until_set(model, tmp_path):
     r = go('a = LoadModel("$D/m.nsm")\nb = LoadModel("$D/m.nsm")\nRemove(L1.RL)', tmp_path)
     assert r.default == "b" and r["b"].get("L1.RL") is None and r["a"].get("L1.RL") is not None
-    r = go('a = LoadModel("$D/m.nsm")\nSetDefaultModel(a)\nb = LoadModel("$D/m.nsm")\nRemove(L1.RL)',
-           tmp_path)
+    r = go('a = LoadModel("$D/m.nsm")\nSetDefaultModel(a)\nb = LoadModel("$D/m.nsm")\n'
+           'Remove(L1.RL)', tmp_path)
     assert r.default == "a" and r["a"].get("L1.RL") is None
     r = go('LoadModelWithName(a, "$D/m.nsm")\nCreateModelWithName(c)\nCreateModel()\n'
            'UnloadModel(c, nothere)', tmp_path)
@@ -264,8 +270,8 @@ SaveModel(x, "$D/e.nsm")
 def test_save_validates_first_and_names_every_bad_node(model, tmp_path):
     (tmp_path / "out.nsm").write_bytes(b"old")
     with pytest.raises(ValidationError) as info:
-        go('m = LoadModel("$D/m.nsm")\nCopy(L3.*, L4.*)\nCopy(L2.*, L5.*)\nSaveModel(m, "$D/out.nsm")',
-           tmp_path)
+        go('m = LoadModel("$D/m.nsm")\nCopy(L3.*, L4.*)\nCopy(L2.*, L5.*)\n'
+           'SaveModel(m, "$D/out.nsm")', tmp_path)
     text = str(info.value)
     assert text.startswith(f"{'<string>'}:4:1: model 'm' is not valid")
     assert "L4.BFF.FF.T (Times): input 1 not connected" in text and "L5.BFF.FF.T" in text
@@ -275,8 +281,8 @@ def test_save_validates_first_and_names_every_bad_node(model, tmp_path):
 def test_failing_script_leaves_files_untouched_and_saves_are_staged(model, tmp_path):
     (tmp_path / "a.nsm").write_bytes(b"old")
     with pytest.raises(EditError):
-        go('m = LoadModel("$D/m.nsm")\nSaveModel(m, "$D/a.nsm")\nDumpModel(m, "$D/d.txt")\nRemove(nope)',
-           tmp_path)
+        go('m = LoadModel("$D/m.nsm")\nSaveModel(m, "$D/a.nsm")\nDumpModel(m, "$D/d.txt")\n'
+           'Remove(nope)', tmp_path)
     assert (tmp_path / "a.nsm").read_bytes() == b"old" and not (tmp_path / "d.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nsm", "m.nsm"]  # no temp files left
 
@@ -328,7 +334,7 @@ def test_weights_copied_exactly_once(model, tmp_path):
     net = ed.add_model("m", rbff_network(layers=3, width=16))
     for n in net.match("L3.*"):
         if n.value is not None:
-            n.value = np.array(n.value).view(Counting)
+            n.update(value=np.array(n.value).view(Counting))
     ed.copy("L3.*", "L4.*")
     assert sorted(copies) == sorted([(16, 16), (16,)])
     ed.set_input("L4.*.T", 1, "L3.RL")
@@ -348,8 +354,8 @@ def test_rename_swap_and_case_change(model, tmp_path):
 
 def test_copy_subtree_documented_two_argument_forms(model, tmp_path):
     r = go('m1 = LoadModel("$D/m.nsm")\nm2 = CreateModel()\nSetDefaultModel(m1)\n'
-           'CopySubTree(L1.RL, new.L1.RL)\nCopySubTree(L1.RL, m2)\nCopySubTree(L1.RL, m2.x_L1.RL, copy=all)',
-           tmp_path)
+           'CopySubTree(L1.RL, new.L1.RL)\nCopySubTree(L1.RL, m2)\n'
+           'CopySubTree(L1.RL, m2.x_L1.RL, copy=all)', tmp_path)
     assert wiring(r["m1"])["new.L1.BFF.FF.T"] == ("Times", ("new.L1.BFF.W", "new.features"))
     assert sorted(n.name for n in r["m2"].nodes if not n.name.startswith("x_")) == sorted(
         ["L1.RL", "L1.BFF.FF.P", "L1.BFF.FF.T", "L1.BFF.W", "L1.BFF.B", "features"])
@@ -365,3 +371,54 @@ def test_load_ndl_snippet_whole_file_and_missing_section(tmp_path):
     assert wiring(r["mNDL"])["h"] == ("Sigmoid", ("features",)) and r.default == "mNDL"
     with pytest.raises(EditError, match=r":1:1: Section nope specified .* not found"):
         run(f'LoadNDLSnippet(m, "{tmp_path / "net.ndl"}", section=nope)')
+
+
+def test_every_statement_and_editor_call_is_linted(model, tmp_path, monkeypatch):
+    """conftest.py lints every model after each statement and Editor call (IR invariants)."""
+    from netsurgeon.graph import Network
+
+    linted = []
+    real = Network.lint
+    monkeypatch.setattr(Network, "lint", lambda self: (linted.append(self.name), real(self))[1])
+    go('m = LoadModel("$D/m.nsm")\nCopy(L3.*, L4.*)\nSetInput(L4.*.T, 1, L3.RL)', tmp_path)
+    assert linted.count("m") >= 3  # at least once after each of the three statements
+
+
+def test_freeze_parameters_puts_batch_normalization_in_inference_mode():
+    """SetProperty freezeParameters is the edit layer's freeze: multiplier 0, and batch
+    normalization stops updating its running statistics (both time constants infinite)."""
+    import math
+
+    ed = Editor()
+    net = ed.add_model("m", rbff_network(layers=1))
+    stats = [net.add_parameter(f"bn.{k}", np.ones((8,), np.float32)) for k in "sbmv"]
+    bn = net.add("bn", "BatchNormalization", (net.get("L1.RL"), *stats),
+                 attrs={"normalization_time_constant": 5000.0})
+    ed.set_property("bn", "freezeParameters", "true")
+    assert bn.learning_rate_multiplier == 0
+    assert math.isinf(bn.attrs["normalization_time_constant"])
+    assert math.isinf(bn.attrs["blend_time_constant"])
+    assert ed.freeze("L1.*") == [net.get("L1.BFF.B"), net.get("L1.BFF.W")]
+    assert ed.unfreeze("L1.BFF.W", multiplier=0.5)[0].learning_rate_multiplier == 0.5
+
+
+def test_booleans_follow_cntk_spellings_case_included(model, tmp_path):
+    net = go('m = LoadModel("$D/m.nsm")\nSetProperty(L1.RL, output, True)\n'
+             'SetProperty(CE.F, output, F)', tmp_path)["m"]
+    assert [n.name for n in net.group("output")] == ["L1.RL"]
+    with pytest.raises(EditError, match=r":2:1: boolean argument expected for output, got 'tRuE'"):
+        go('m = LoadModel("$D/m.nsm")\nSetProperty(L1.RL, output, tRuE)', tmp_path)
+
+
+def test_set_input_on_many_targets_is_all_or_nothing():
+    ed = Editor()
+    net = ed.add_model("m", rbff_network(layers=1))
+    rl = net.get("L1.RL")
+    a = net.add("A.x", "Plus", (rl, rl))
+    net.add("A.y", "Sigmoid", (rl,))
+    version = net.version
+    with pytest.raises(EditError, match="input index 1 is out of range for 'A.y': Sigmoid takes 1"):
+        ed.set_input("A.*", 1, "features")  # A.x accepts it, A.y (one input) does not
+    assert a.inputs == (rl, rl)
+    ed.set_property("L1.BFF.W", "learningRateMultiplier", 0.5)
+    assert net.version > version  # every change is counted by the network itself

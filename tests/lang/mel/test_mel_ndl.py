@@ -29,7 +29,8 @@ def build(ndl_file: Path, macros: Path | None = None):
 
 
 def wiring(net):
-    return {n.name: (n.op, tuple(None if i is None else i.name for i in n.inputs)) for n in net.nodes}
+    return {n.name: (n.op, tuple(None if i is None else i.name for i in n.inputs))
+            for n in net.nodes}
 
 
 def seed_script() -> str:
@@ -44,7 +45,8 @@ def test_seed_example_end_to_end(tmp_path):
     before = wiring(net)
     for layer in ("L1", "L2", "L3"):
         assert {n.name for n in net.match(f"{layer}.*")} == {
-            f"{layer}.RL", f"{layer}.BFF.B", f"{layer}.BFF.W", f"{layer}.BFF.FF.T", f"{layer}.BFF.FF.P"}
+            f"{layer}.RL", f"{layer}.BFF.B", f"{layer}.BFF.W", f"{layer}.BFF.FF.T",
+            f"{layer}.BFF.FF.P"}
     src = tmp_path / "mymodel.dnn"
     formats.save(net, src, format="cntk")
     script = seed_script()
@@ -100,7 +102,8 @@ def dnn(tmp_path):
 def test_add_layer_script(dnn, tmp_path):
     """CNTK speech add_layer.mel: load, in-line NDL with a macro-file macro, SetInput, save."""
     out = tmp_path / "dnn.2.nsm"
-    run(EXAMPLES / "add_layer.mel", {"CurrModel": dnn, "NewModel": out, "CurrLayer": 1, "NewLayer": 2},
+    run(EXAMPLES / "add_layer.mel",
+        {"CurrModel": dnn, "NewModel": out, "CurrLayer": 1, "NewLayer": 2},
         macros=EXAMPLES / "dnn_macros.ndl")
     w = wiring(formats.load(out))
     assert w["HL2.t"] == ("Times", ("HL2.W", "HL1.y"))
@@ -138,7 +141,8 @@ def test_inline_ndl_forward_reference_and_constant_symbol(dnn, tmp_path):
 def test_snippets_define_models_and_macros(tmp_path):
     (tmp_path / "lib.ndl").write_text(
         "ndlMacros = [\n  Sq(x) = [ y = ElementTimes(x, x) ]\n]\n"
-        "net = [\n  features = Input($dim$, tag=feature)\n  s = Sq(features)\n  OutputNodes = (s)\n]\n"
+        "net = [\n  features = Input($dim$, tag=feature)\n  s = Sq(features)\n"
+        "  OutputNodes = (s)\n]\n"
         "dim = 5\n")
     r = run(f'''
 mac = [
@@ -179,7 +183,8 @@ def test_inline_ndl_errors_have_locations(dnn):
         run(f'm = LoadModel("{dnn}")\nx = Foo(OL.z)')
     with pytest.raises(NetsurgeonError, match=r"<string>:2:\d+: .*'nothere'"):
         run(f'm = LoadModel("{dnn}")\nx = Plus(OL.z, nothere)\nSetInput(OL.t, 1, x)')
-    with pytest.raises(NetsurgeonError, match=r"<string>:2:1: wildcards .* not allowed in in-line NDL"):
+    with pytest.raises(NetsurgeonError,
+                       match=r"<string>:2:1: wildcards .* not allowed in in-line NDL"):
         run(f'm = LoadModel("{dnn}")\nx = Plus(HL1.*, OL.z)')
 
 
@@ -209,7 +214,8 @@ first = [
     assert wiring(formats.load(tmp_path / "out.nsm"))["y.t"] == ("Plus", ("OL.z", "OL.z"))
     assert list(r) == ["m"]
     script.write_text("load = a\na = [\n  F(x) = [ y = Plus(x, x) ]\n]\n")
-    with pytest.raises(NetsurgeonError, match=r"sections.mel:1:1: this MEL file has load= but no edit="):
+    with pytest.raises(NetsurgeonError,
+                       match=r"sections.mel:1:1: this MEL file has load= but no edit="):
         run(script)
 
 
@@ -221,7 +227,8 @@ def test_docs_python_example(tmp_path):
     ed.copy("L3.*", "L4.*")
     ed.set_input("L4.*.T", 1, "L3.RL")
     ed.set_input("CE.*.T", 1, "L4.RL")
-    made = ed.add_ndl("norm = PerDimMeanVarNormalization(features, Mean(features), InvStdDev(features))")
+    made = ed.add_ndl(
+        "norm = PerDimMeanVarNormalization(features, Mean(features), InvStdDev(features))")
     assert sorted(n.op for n in made) == ["InvStdDev", "Mean", "PerDimMeanVarNormalization"]
     ed.set_input("L1.BFF.FF.T", 1, "norm")
     ed.freeze("L1.*")

@@ -1,4 +1,5 @@
-"""MEL text reading: comments, quotes, $var$, statement kinds, abbreviations (§A.1-A.3, §C.2-C.3)."""
+"""MEL text reading: comments, quotes, $var$, statement kinds, abbreviations (§A.1-A.3,
+§C.2-C.3)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def parse(text, variables=None, file="t.mel"):
 @pytest.mark.parametrize("line, kept", [
     ("# whole line", ""),
     ("   # indented comment", ""),
-    ("L1 = RBFF(features, HDim, SDim) # define the first layer", "L1 = RBFF(features, HDim, SDim) "),
+    ("L1 = RBFF(features, HDim, SDim) # define the first layer",
+     "L1 = RBFF(features, HDim, SDim) "),
     ("var = 1#INF", "var = 1#INF"),
     ("x = 1#INF   # note", "x = 1#INF   # note"),  # CNTK: only the first '#' is looked at
     ("  SetInput(a, 1, b)", "  SetInput(a, 1, b)"),
@@ -76,7 +78,8 @@ def test_typographic_quotes_and_backslashes():
 def test_stringize_variables():
     (s,) = parse('m1=LoadModel("$OldModelPath$",format=cntk)', {"oldmodelpath": "/x/y.dnn"})
     assert s.args[0].text == "/x/y.dnn"
-    (s,) = parse("HL$newLayer$ = DNNLayer(HDim, HDim, HL$currLayer$.y)", {"NewLayer": 3, "currLayer": 2})
+    (s,) = parse("HL$newLayer$ = DNNLayer(HDim, HDim, HL$currLayer$.y)",
+                 {"NewLayer": 3, "currLayer": 2})
     assert s.text.strip() == "HL3 = DNNLayer(HDim, HDim, HL2.y)"
     with pytest.raises(ParseError, match=r"t.mel:2:11: No variable found with the name 'nope'"):
         parse("\nSaveModel($nope$)")

@@ -63,7 +63,8 @@ def test_variables_from_set_and_config(tmp_path, capsys):
 def test_set_wins_over_config_and_macros_option(tmp_path, capsys):
     (tmp_path / "net.ndl").write_text(NET)
     (tmp_path / "run.cntk").write_text(CONFIG)
-    (tmp_path / "mine.ndl").write_text("MyLayer(x, r, c) = [ W = Parameter(r, c)\n T = Times(W, x) ]\n")
+    (tmp_path / "mine.ndl").write_text(
+        "MyLayer(x, r, c) = [ W = Parameter(r, c)\n T = Times(W, x) ]\n")
     out = tmp_path / "m.nsm"
     code = main(["build", str(tmp_path / "net.ndl"), "-o", str(out), "--config",
                  str(tmp_path / "run.cntk"), "--set", "LabelDim=5", "--set", "Layer=MyLayer",

@@ -148,7 +148,8 @@ def test_user_macro_file_overrides_the_standard_library(tmp_path):
 def test_one_million_node_chain_is_linear_enough():
     """A long NDL chain builds (the full 1,000,000 is in bench/ndl_chain.py)."""
     n = 20_000
-    text = "x0 = Input(4, tag=feature)\n" + "\n".join(f"x{i} = Sigmoid(x{i - 1})" for i in range(1, n))
+    text = "x0 = Input(4, tag=feature)\n" + "\n".join(
+        f"x{i} = Sigmoid(x{i - 1})" for i in range(1, n))
     net = build_network(text, counter=NameCounter())
     assert len(net) == n
     assert net.get(f"x{n - 1}").inputs[0].name == f"x{n - 2}"

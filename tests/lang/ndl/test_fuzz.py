@@ -10,7 +10,8 @@ from netsurgeon.graph import Network
 from netsurgeon.lang import config
 from netsurgeon.lang.ndl import MacroTable, NameCounter, NdlScript, build_network, evaluate_snippet
 
-CHARS = st.sampled_from(list("abcxyzLW0123456789 \t\n\r=(){}[]\",;:.*#$-_+~!@?'\\") + ["\u201c", "\u201d"])
+CHARS = st.sampled_from(list("abcxyzLW0123456789 \t\n\r=(){}[]\",;:.*#$-_+~!@?'\\")
+                        + ["\u201c", "\u201d"])
 FRAGMENTS = st.sampled_from([
     "x", "y", "W", "L1", "L1.BFF.FF.P", "CE.F", " = ", "=", "(", ")", "[", "]", "{", "}", ",", ";",
     "\n", " ", "\"", "#", " # c", "$v$", "$$", "1", "-1", "784", "1#INF", "1e3", "*2", ":",

@@ -101,7 +101,8 @@ def test_snippet_defines_macros_globally_and_needs_no_feature_node():
     assert [i.name for i in net.get("z.y").inputs] == ["f"]
     assert "Lay" in macros
     # the macro is usable from later in-line NDL of another model
-    other = evaluate_snippet("g = Input(2, tag=feature)\nh = Lay(g)", macros=macros, counter=counter)
+    other = evaluate_snippet("g = Input(2, tag=feature)\nh = Lay(g)", macros=macros,
+                             counter=counter)
     assert other.get("h.y").op == "Sigmoid"
 
 

@@ -10,14 +10,16 @@ from netsurgeon.lang.ndl import MacroTable, NameCounter, build_network
 
 MNIST_MACROS = """
 DNNSigmoidLayer(inDim, outDim, x, parmScale) = [
-    W = LearnableParameter(outDim, inDim, init="uniform", initValueScale=parmScale, initOnCPUOnly=true)
+    W = LearnableParameter(outDim, inDim, init="uniform", initValueScale=parmScale,
+                           initOnCPUOnly=true)
     b = LearnableParameter(outDim, 1, init="uniform", initValueScale=parmScale, initOnCPUOnly=true)
     t = Times(W, x)
     z = Plus(t, b)
     y = Sigmoid(z)
 ]
 DNNLayer(inDim, outDim, x, parmScale) = [
-    W = LearnableParameter(outDim, inDim, init="uniform", initValueScale=parmScale, initOnCPUOnly=true)
+    W = LearnableParameter(outDim, inDim, init="uniform", initValueScale=parmScale,
+                           initOnCPUOnly=true)
     b = LearnableParameter(outDim, 1, init="uniform", initValueScale=parmScale, initOnCPUOnly=true)
     t = Times(W, x)
     z = Plus(t, b)
@@ -130,7 +132,8 @@ def test_macros_are_case_insensitive_and_symbols_shadow_nothing_else():
 
 # ---- aliases, dot rule, forward references (§B.4) ------------------------------------------------
 def test_alias_of_a_call_renames_the_node_and_constants_are_aliasable():
-    net = build("x = Input(3, tag=feature)\nk = 3\nd = k\na = Sigmoid(x)\nb = a\nW = Parameter(d, 3)")
+    net = build("x = Input(3, tag=feature)\nk = 3\nd = k\na = Sigmoid(x)\nb = a\n"
+                "W = Parameter(d, 3)")
     assert net.get("a") is None and net.get("b").op == "Sigmoid"
     assert net.get("W").shape == (3, 3)
 
@@ -152,10 +155,11 @@ def test_unresolved_reference_error_names_it_with_location():
     with pytest.raises(ParseError) as err:
         build("x = Input(3, tag=feature)\ny = Plus(x, nowhere)\n", source="n.ndl")
     assert "could not be resolved 'nowhere'" in str(err.value)
-    assert (err.value.location.file, err.value.location.line, err.value.location.column) == ("n.ndl", 2, 13)
+    loc = err.value.location
+    assert (loc.file, loc.line, loc.column) == ("n.ndl", 2, 13)
 
 
-# ---- tags and special lists (§B.8) ------------------------------------------------------------------
+# ---- tags and special lists (§B.8) ---------------------------------------------------------------
 def test_tags_and_lists_add_up_with_aliases():
     net = build("f = Input(3, tag=feature)\nl = Input(3, tag=LABEL)\nz = Sigmoid(f, tag=output)\n"
                 "c = SquareError(l, z, tag=Criteria)\ne = SquareError(l, z, tag=evalFoo)\n"
@@ -189,7 +193,7 @@ def test_special_list_with_unknown_element_is_an_error():
         build("f = Input(3, tag=feature)\nOutputNodes=(f, zz)")
 
 
-# ---- parameters ---------------------------------------------------------------------------------------
+# ---- parameters ----------------------------------------------------------------------------------
 def test_parameter_init_kinds_seeds_and_offset(tmp_path):
     matrix = tmp_path / "w.txt"
     matrix.write_text("1 2 3\n4 5 6\n")
@@ -240,14 +244,15 @@ def test_input_reuse_and_duplicate_names():
         build("f = Input(3, tag=feature)\nL.S = Sigmoid(f)\nL = SBFF(f, 2, 3)")
 
 
-# ---- errors with locations --------------------------------------------------------------------------
+# ---- errors with locations -----------------------------------------------------------------------
 @pytest.mark.parametrize("text, message, line", [
     ("x = Input(3, tag=feature)\nTimes = Sigmoid(x)", "reserved", 2),
     ("x = Input(3, tag=feature)\ny = Sigmod(x)", "Undefined function or macro 'Sigmod'", 2),
     ("x = Input(3, tag=feature)\n\n\n  y x", "does not contain an '=' sign", 4),
     ("x = Input(3, tag=feature)\ny = Sigmoid(x)\ny = Tanh(x)", "reassigning", 3),
     ("M(a) = [ y = Sigmoid(a) ]\nM(b) = [ y = Tanh(b) ]", "already defined", 2),
-    ("x = Input(3, tag=feature)\ny = RBFF(x, 3)", "Parameter mismatch, 2 parameters provided, 3", 2),
+    ("x = Input(3, tag=feature)\ny = RBFF(x, 3)", "Parameter mismatch, 2 parameters provided, 3",
+     2),
     ("x = Input(3, tag=feature)\ny = RBFF(x, tag=output, 3, 3)", "optional parameter", 2),
     ("Sigmoid(a) = [ y = Tanh(a) ]", "built-in", 1),
     ("M(Plus) = [ y = Tanh(Plus) ]", "name of a function", 1),
@@ -298,7 +303,7 @@ def test_deep_nesting_gives_a_clear_error_not_a_recursion_error():
         build(deep_arrays)
 
 
-# ---- lexer quirks seen through NDL (§A.3) ------------------------------------------------------------
+# ---- lexer quirks seen through NDL (§A.3) --------------------------------------------------------
 def test_leading_minus_becomes_a_separator_and_quotes_protect():
     # Scale(-1, x): '-' right after '(' is the block's separator, so the arguments are 1 and x
     with pytest.raises(ParseError, match="cannot be a node input"):
@@ -321,3 +326,21 @@ def test_semicolons_and_comment_quirk():
 def test_dotted_keys_and_later_references_by_node_name():
     net = build("x = Input(3, tag=feature)\nCE.BFF = BFF(x, 2, 3)\ny = Sigmoid(CE.BFF.FF.P)")
     assert [i.name for i in net.get("y").inputs] == ["CE.BFF.FF.P"]
+
+
+def test_values_come_from_the_init_attribute():
+    """A parameter's value is what ``ops.init.initialize`` makes of its ``init`` attribute (the
+    seed included), whether made at once or after validation inferred a 0 dimension."""
+    import numpy as np
+
+    from netsurgeon.ops.init import initialize
+
+    net = build("f = Input(5, tag=feature)\nA = Parameter(3, 5, init=heNormal)\n"
+                "B = Parameter(2, 0, init=gaussian, initValueScale=3)\n"
+                "ta = Times(A, f)\ntb = Times(B, ta)", seed=7)
+    for name, shape in (("A", (5, 3)), ("B", (3, 2))):
+        node = net.get(name)
+        assert node.value.shape == shape
+        assert np.array_equal(node.value, initialize(shape, dict(node.attrs["init"])))
+    assert [net.get(n).attrs["init"]["seed"] for n in "AB"] == [7, 8]
+    net.lint()

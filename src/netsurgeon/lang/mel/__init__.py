@@ -3,6 +3,7 @@
 ``run(script_or_path, variables={...})`` runs a script and returns its models; ``Editor``
 does the same edits from Python. Files a script writes are staged and only put in place when
 the whole script succeeded, so a failing script leaves every existing file untouched.
+``import netsurgeon.mel`` gives this same module.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from netsurgeon.lang.mel._interpreter import Interpreter, read_script
 from netsurgeon.lang.mel._writes import StagedWriter
 from netsurgeon.lang.mel.api import PROPERTIES, Editor, Model
 
-__all__ = ["run", "Editor", "Model", "Interpreter", "COMMANDS", "PROPERTIES", "find_command", "RunResult"]
+__all__ = ["run", "Editor", "Model", "Interpreter", "COMMANDS", "PROPERTIES", "find_command",
+           "RunResult"]
 
 
 class RunResult(dict):

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from netsurgeon.errors import EditError, close_matches
 
-__all__ = ["CommandSpec", "COMMANDS", "find_command", "abbreviates", "match_keyword", "parse_bool"]
+__all__ = ["CommandSpec", "COMMANDS", "find_command", "abbreviates", "match_keyword",
+           "unknown_command"]
 
 
 def abbreviates(word: str, full: str) -> bool:
@@ -27,20 +28,6 @@ def match_keyword(word: str, choices: tuple[str, ...]) -> str | None:
         if abbreviates(word, choice):
             return choice
     return None
-
-
-_TRUE = {"t", "true", "1"}
-_FALSE = {"f", "false", "0", ""}
-
-
-def parse_bool(text: str, what: str) -> bool:
-    """A.6 booleans: t/true/1 and f/false/0/empty (any case)."""
-    low = text.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise EditError(f"boolean argument expected for {what}, got '{text}' (use true or false)")
 
 
 @dataclass(frozen=True)
@@ -69,23 +56,28 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 'LoadModelWithName(m, "file"[, format=cntk|native])'),
     CommandSpec("LoadNDLSnippet", (), 2, 2, ("section",),
                 'LoadNDLSnippet(m, "file.ndl"[, section=name])'),
-    CommandSpec("SaveDefaultModel", (), 1, 1, ("format",), 'SaveDefaultModel("file"[, format=...])'),
+    CommandSpec("SaveDefaultModel", (), 1, 1, ("format",),
+                'SaveDefaultModel("file"[, format=...])'),
     CommandSpec("SaveModel", ("SaveModelWithName",), 1, 2, ("format",),
                 'SaveModel([m, ]"file"[, format=...])'),
     CommandSpec("SetDefaultModel", (), 1, 1, (), "SetDefaultModel(m)"),
     CommandSpec("UnloadModel", (), 1, None, (), "UnloadModel(m[, m2, ...])"),
     CommandSpec("DumpModel", ("Dump", "DumpNetwork"), 2, 2, ("includeData",),
                 'DumpModel(m, "file"[, includeData=false])'),
-    CommandSpec("DumpNode", (), 2, 2, ("includeData",), 'DumpNode(node, "file"[, includeData=false])'),
-    CommandSpec("CopyNode", ("Copy",), 2, 2, ("copy", "copyFlag"), "Copy(from, to[, copy=all|value])"),
+    CommandSpec("DumpNode", (), 2, 2, ("includeData",),
+                'DumpNode(node, "file"[, includeData=false])'),
+    CommandSpec("CopyNode", ("Copy",), 2, 2, ("copy", "copyFlag"),
+                "Copy(from, to[, copy=all|value])"),
     CommandSpec("CopySubTree", (), 2, 3, ("copy", "copyFlag"),
                 "CopySubTree(fromRoot, toModel, namePrefix[, copy=all|value]) or "
                 "CopySubTree(fromRoot, [toModel.]prefixFromRoot[, copy=...])"),
     CommandSpec("CopyNodeInputs", ("CopyInputs",), 2, 2, (), "CopyInputs(from, to)"),
     CommandSpec("SetNodeInput", ("SetInput",), 3, 3, (), "SetInput(node, inputIndex, inputNode)"),
-    CommandSpec("SetNodeInputs", ("SetInputs",), 2, None, (), "SetInputs(node, input0[, input1, ...])"),
+    CommandSpec("SetNodeInputs", ("SetInputs",), 2, None, (),
+                "SetInputs(node, input0[, input1, ...])"),
     CommandSpec("SetProperty", (), 3, 3, (), "SetProperty(node, property, value)"),
-    CommandSpec("SetPropertyForSubTree", (), 3, 3, (), "SetPropertyForSubTree(root, property, value)"),
+    CommandSpec("SetPropertyForSubTree", (), 3, 3, (),
+                "SetPropertyForSubTree(root, property, value)"),
     CommandSpec("RemoveNode", ("Remove",), 1, None, (), "Remove(node[, node2, ...])"),
     CommandSpec("DeleteNode", ("Delete",), 1, None, (), "Delete(node[, node2, ...])"),
     CommandSpec("Rename", (), 2, 2, (), "Rename(oldName, newName)"),

@@ -15,13 +15,14 @@ from typing import Any
 from netsurgeon.errors import EditError, NetsurgeonError
 from netsurgeon.lang.config import read_text_file
 from netsurgeon.lang.mel._commands import (
+    COMMANDS,
     CommandSpec,
     find_command,
     match_keyword,
-    parse_bool,
     unknown_command,
 )
 from netsurgeon.lang.mel._script import Statement, parse_script, read_mel
+from netsurgeon.lang.mel._values import to_bool
 from netsurgeon.lang.mel.api import Editor
 
 __all__ = ["Interpreter", "read_script", "bind_arguments"]
@@ -95,7 +96,8 @@ class Interpreter:
             "SetNodeInput": lambda a, o: self.editor.set_input(a[0], a[1], a[2]),
             "SetNodeInputs": lambda a, o: self.editor.set_inputs(a[0], *a[1:]),
             "SetProperty": lambda a, o: self.editor.set_property(a[0], a[1], a[2]),
-            "SetPropertyForSubTree": lambda a, o: self.editor.set_property_for_subtree(a[0], a[1], a[2]),
+            "SetPropertyForSubTree":
+                lambda a, o: self.editor.set_property_for_subtree(a[0], a[1], a[2]),
             "RemoveNode": lambda a, o: self.editor.remove(*a),
             "DeleteNode": lambda a, o: self.editor.remove(*a),
             "Rename": lambda a, o: self.editor.rename(a[0], a[1]),
@@ -145,12 +147,11 @@ class Interpreter:
             self.execute_statement(stmt)
 
     def execute_statement(self, stmt: Statement) -> None:
+        """Run one statement; a user error gets the statement's location."""
         try:
             self._dispatch(stmt)
         except NetsurgeonError as exc:
             raise exc.with_location(stmt.location) from None
-        except (ValueError, KeyError) as exc:  # lower layers' plain errors, made readable
-            raise EditError(f"{stmt.text.strip()[:60]}: {exc}", location=stmt.location) from exc
 
     def _dispatch(self, stmt: Statement) -> None:
         if stmt.kind == "ndl":
@@ -165,7 +166,7 @@ class Interpreter:
                     raise EditError(f"{stmt.target} = CreateModel() takes no arguments")
                 self.editor.create(stmt.target)
             elif spec is not None and spec.name in ("LoadModel", "LoadModelWithName"):
-                load = next(c for c in _COMMANDS if c.name == "LoadModel")
+                load = next(c for c in COMMANDS if c.name == "LoadModel")
                 args, opts = bind_arguments(load, stmt)
                 self.editor.load(args[0], stmt.target, opts.get("format"))
             else:
@@ -197,7 +198,7 @@ class Interpreter:
         if len(a) == 1:  # the documentation's SaveModel("file"): the default model
             self.editor.save(a[0], None, o.get("format"))
         else:
-            self.editor._model(a[0])  # unknown model: clear error before anything else
+            self.editor.entry(a[0])  # unknown model: clear error before anything else
             self.editor.save(a[1], a[0], o.get("format"))
 
     def _save_default(self, a: list[str], o: dict[str, str]) -> None:
@@ -206,19 +207,19 @@ class Interpreter:
     def _dump(self, a: list[str], o: dict[str, str]) -> None:
         if a[0].lower() not in {n.lower() for n in self.editor.models}:
             raise EditError(f"Model '{a[0]}' does not exist. Cannot dump non-existent model.",
-                            hint=self.editor._models_hint())
-        self.editor.dump(a[1], a[0], parse_bool(o.get("includeData", "false"), "includeData"))
+                            hint=self.editor.models_hint())
+        self.editor.dump(a[1], a[0], to_bool(o.get("includeData", "false"), "includeData"))
 
     def _dump_node(self, a: list[str], o: dict[str, str]) -> None:
-        self.editor.dump_nodes(a[0], a[1], parse_bool(o.get("includeData", "false"), "includeData"))
+        self.editor.dump_nodes(a[0], a[1], to_bool(o.get("includeData", "false"), "includeData"))
 
     def _copy_subtree(self, a: list[str], o: dict[str, str]) -> None:
         from netsurgeon.graph import split_model_prefix
 
-        model, rest = split_model_prefix(a[1], list(self.editor.models))
-        if len(a) == 3:  # CNTK: (from, toModel, namePrefix); toModel only picks the model
-            self.editor.copy_subtree(a[0], a[2], model, o.get("copy", "all"))
+        if len(a) == 3:  # CNTK: (from, toModel, namePrefix)
+            self.editor.copy_subtree(a[0], a[2], self.editor.entry(a[1]).name, o.get("copy", "all"))
             return
+        model, rest = split_model_prefix(a[1], list(self.editor.models))
         # the documentation's two-argument form: the target root is the source root's name
         # with a prefix (CopySubTree(L2.RL, new.L2.RL)), or just a model (same names there)
         _, source = split_model_prefix(a[0], list(self.editor.models))
@@ -233,5 +234,3 @@ class Interpreter:
                 hint="or use CopySubTree(fromRoot, toModel, namePrefix)")
         self.editor.copy_subtree(a[0], prefix, model, o.get("copy", "all"))
 
-
-from netsurgeon.lang.mel._commands import COMMANDS as _COMMANDS  # noqa: E402

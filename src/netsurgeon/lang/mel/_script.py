@@ -111,8 +111,8 @@ def parse_script(src: SourceText, start: int = 0, end: int | None = None) -> lis
                 value_start += 1
             value = record[value_start:].rstrip()
             if not value:
-                raise ParseError(f"'{key} =' has no value (an '=' at the end of a line is not allowed)",
-                                 location=loc)
+                raise ParseError(f"'{key} =' has no value (an '=' at the end of a line is not "
+                                 "allowed)", location=loc)
             if not key:
                 raise ParseError("a statement cannot start with '='", location=loc)
             if value[0] in "[{":

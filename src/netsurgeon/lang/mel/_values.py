@@ -1,4 +1,4 @@
-"""MEL argument values: formats, copy modes, property names, numbers and booleans.
+"""MEL argument values: formats, copy modes, property names, indices, numbers and booleans.
 
 Keyword values and property names follow CNTK's abbreviation rule (``copy=val``,
 ``format=nat``, ``SetProperty(x, crit, true)``), checked in CNTK's order (ndl-mel.md §C.8).
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from netsurgeon.errors import EditError, close_matches
-from netsurgeon.graph import Node
-from netsurgeon.lang.mel._commands import match_keyword, parse_bool
+from netsurgeon.errors import EditError, ParseError, close_matches
+from netsurgeon.lang import config
+from netsurgeon.lang.mel._commands import abbreviates, match_keyword
+from netsurgeon.ops._convert import parse_bool
 
 __all__ = ["PROPERTIES", "SUBTREE_PROPERTIES", "FORMAT_KEYWORDS", "canonical_format",
-           "property_effect", "copy_mode", "overwrite", "input_index", "to_bool", "to_float"]
+           "property_effect", "copy_mode", "input_index", "to_bool", "to_float"]
 
 # SetProperty names in CNTK's matching order (§C.8): (spellings, effect)
 PROPERTIES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -48,9 +49,8 @@ def canonical_format(value: str | None) -> str | None:
 def property_effect(word: str) -> str:
     """What a SetProperty name (any alias, abbreviated) does: a group name or a setting."""
     for spellings, effect in PROPERTIES:
-        for s in spellings:
-            if len(word) >= len(s) // 2 and s.lower().startswith(word.lower()) and word:
-                return effect
+        if any(abbreviates(word, s) for s in spellings):
+            return effect
     names = [s for spellings, _ in PROPERTIES for s in spellings]
     raise EditError(f"Invalid property, '{word}', is not supported",
                     hint=close_matches(word, names) or "properties: " + ", ".join(names))
@@ -65,17 +65,6 @@ def copy_mode(value: str) -> str:
     return word
 
 
-def overwrite(t: Node, s: Node, mode: str) -> None:
-    """Copy a source's contents onto an existing target (values copied once)."""
-    t.value = s.value.copy() if s.value is not None else None
-    t.learning_rate_multiplier = s.learning_rate_multiplier
-    t.attrs = {k: (list(v) if isinstance(v, list) else v) for k, v in s.attrs.items()}
-    t.tags = set(s.tags)
-    t.dtype = s.dtype
-    if mode == "all" or s.value is not None:
-        t.shape = s.shape
-
-
 def input_index(value: int | str) -> int:
     """SetInput's 0-based input number."""
     try:
@@ -85,20 +74,22 @@ def input_index(value: int | str) -> int:
 
 
 def to_bool(value: Any, what: str) -> bool:
-    """A Python bool, or a MEL boolean text (A.6)."""
+    """A Python bool, or a boolean text as CNTK reads it (A.6: ``t true T True TRUE 1``,
+    ``f false F False FALSE 0`` or empty; case matters)."""
     if isinstance(value, bool):
         return value
-    return parse_bool(str(value), what)
+    found = parse_bool(str(value))
+    if found is None:
+        raise EditError(f"boolean argument expected for {what}, got '{value}' (use true or "
+                        "false; CNTK's spellings are case-sensitive)")
+    return found
 
 
 def to_float(value: Any, what: str) -> float:
-    """A number, or its text (``1#INF`` is infinity, as in CNTK)."""
+    """A number, or its text as CNTK reads it (``strtod``; ``1#INF`` is infinity)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip()
     try:
-        if text.lower().endswith("#inf"):
-            return float("inf")
-        return float(text)
-    except ValueError:
+        return config.to_float(str(value), what)
+    except ParseError:
         raise EditError(f"{what} needs a number, not '{value}'") from None

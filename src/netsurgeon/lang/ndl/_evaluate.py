@@ -16,7 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.errors import GraphError, NetsurgeonError, ParseError, SourceLocation, close_matches
+from netsurgeon.errors import (
+    ArgumentError,
+    GraphError,
+    NetsurgeonError,
+    ParseError,
+    SourceLocation,
+    close_matches,
+)
+from netsurgeon.graph.passes import initialize_node
 from netsurgeon.lang.config import split_array, to_bool, to_float, to_int
 from netsurgeon.lang.ndl._macros import NameCounter
 from netsurgeon.lang.ndl._symbols import (
@@ -30,12 +38,14 @@ from netsurgeon.lang.ndl._symbols import (
     Scope,
     join_name,
 )
+from netsurgeon.ops import Category
+from netsurgeon.ops.init import RANDOM_KINDS
 
 if TYPE_CHECKING:
     from netsurgeon.graph import Network, Node
     from netsurgeon.ops import Form, OpRegistry, Param
 
-__all__ = ["Evaluator", "SPECIAL_LISTS", "RANDOM_INITS"]
+__all__ = ["Evaluator", "SPECIAL_LISTS"]
 
 #: special node lists, in the order CNTK reads them (§B.8)
 SPECIAL_LISTS = (
@@ -46,8 +56,6 @@ SPECIAL_LISTS = (
     ("OutputNodes", "output"),
     ("CriteriaNodes", "criterion"),
 )
-#: init kinds that draw random numbers and so use up an automatic seed
-RANDOM_INITS = frozenset({"uniform", "gaussian", "heNormal"})
 _DTYPES = {"": "float32", "float": "float32", "double": "float64", "float16": "float16"}
 _DEREF_LIMIT = 100_000
 
@@ -89,6 +97,8 @@ class Evaluator:
         self.seed_offset = seed_offset
         self.base_dir = base_dir
         self._forms: dict[tuple[int, int], tuple[Any, list[Any]]] = {}
+        self.params = registry.op_set(Category.PARAMETER)
+        self.inputs = registry.op_set(Category.INPUT)
 
     # ---- traversal -------------------------------------------------------------------------------
     def run(self, stmt: Any, pass_name: str) -> None:
@@ -120,7 +130,7 @@ class Evaluator:
                     self.apply_macro_tags(sym)
             stack.extend(reversed(children))
 
-    # ---- macro binding -----------------------------------------------------------------------------
+    # ---- macro binding ---------------------------------------------------------------------------
     def bind(self, call: NdlMacroCall) -> None:
         macro = call.macro
         body = call.body
@@ -147,7 +157,8 @@ class Evaluator:
             if body.get(name) is None:
                 raise ParseError(
                     f"Parameter mismatch, {len(positional)} parameters provided, {len(params)} "
-                    f"expected in call to {macro.name}", location=getattr(arg, "location", call.location),
+                    f"expected in call to {macro.name}",
+                    location=getattr(arg, "location", call.location),
                     hint=f"the macro is {macro.signature()}")
             body.table[name.lower()] = arg
         for opt in call.args:
@@ -155,7 +166,7 @@ class Evaluator:
                 body.table[opt.name.lower()] = opt
         call.bound = True
 
-    # ---- dereferencing ------------------------------------------------------------------------------
+    # ---- dereferencing ---------------------------------------------------------------------------
     def deref(self, sym: Any, *, network: bool) -> Any:
         """Follow formal parameters and references to a concrete symbol, or (with
         ``network``) to a graph node named by an unresolved reference."""
@@ -217,8 +228,9 @@ class Evaluator:
             if isinstance(d, NdlParam):
                 raise ParseError(f"formal parameter '{d.name}' is not bound", location=d.location)
             what_kind = "an array" if isinstance(d, NdlArray) else "an option"
-            raise ParseError(f"'{getattr(d, 'name', d)}' is {what_kind} and cannot be a node {what}",
-                             location=getattr(d, "location", None))
+            raise ParseError(
+                f"'{getattr(d, 'name', d)}' is {what_kind} and cannot be a node {what}",
+                location=getattr(d, "location", None))
         raise ParseError("reference chain too long", location=getattr(start, "location", None))
 
     def scalar_text(self, sym: Any, what: str, *, text: bool = False) -> str:
@@ -229,15 +241,15 @@ class Evaluator:
         if text and isinstance(d, (NdlRef, NdlParam)):
             return d.name
         if isinstance(d, (NdlRef, NdlParam)):
-            raise ParseError(f"undefined Variable, '{d.name}' found, must be declared before first use",
-                             location=getattr(sym, "location", None) or d.location,
+            raise ParseError(f"undefined Variable, '{d.name}' found, must be declared before "
+                             "first use", location=getattr(sym, "location", None) or d.location,
                              hint=f"{what} must be a number or a name assigned a number")
         raise ParseError(
             f"Scalar expected, '{getattr(d, 'name', d)}' must be a constant or variable that "
             f"resolves to a constant", location=getattr(sym, "location", None),
             hint=f"{what} is a number, not a node")
 
-    # ---- conversions --------------------------------------------------------------------------------
+    # ---- conversions -----------------------------------------------------------------------------
     def convert(self, sym: Any, param: Param, fn_name: str) -> Any:
         kind = param.kind
         what = f"{fn_name} argument '{param.name}'"
@@ -288,7 +300,8 @@ class Evaluator:
             resolved = self._option_scalar(opt, text)
             if resolved == text:
                 raise
-            return self.convert_text(resolved, "int" if kind == "shape" else kind, what, opt.location)
+            return self.convert_text(resolved, "int" if kind == "shape" else kind, what,
+                                     opt.location)
 
     def _option_scalar(self, opt: NdlOption, text: str) -> str:
         found = opt.scope.find(text)
@@ -297,7 +310,7 @@ class Evaluator:
         d = self.deref(found, network=False)
         return d.text if isinstance(d, NdlConst) else text
 
-    # ---- initial pass --------------------------------------------------------------------------------
+    # ---- initial pass ----------------------------------------------------------------------------
     def create(self, call: NdlCall, base: str, anchor: SourceLocation | None) -> None:
         if call.comp is not None:
             return
@@ -332,11 +345,14 @@ class Evaluator:
             options[opt.name] = self.option_value(opt, param, fn.name)
         try:
             recipe = fn.bind(values, options)
+        except ArgumentError as exc:
+            text = exc.message if exc.message.startswith(fn.name) else f"{fn.name}: {exc.message}"
+            raise ParseError(text, location=loc, node=name, hint=exc.hint) from None
         except NetsurgeonError as exc:
-            raise exc.with_location(loc) if loc else exc
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ParseError(f"{fn.name}: {exc}", location=loc, node=name) from exc
-        if recipe.op in ("InputValue", "SparseInputValue"):
+            if loc:
+                exc.with_location(loc)
+            raise
+        if recipe.op in self.inputs:
             existing = self.network.get(name)
             if existing is not None and existing.op == recipe.op:
                 call.comp = existing  # CNTK reuses an existing input of that name
@@ -358,8 +374,7 @@ class Evaluator:
                 dtype=_DTYPES.get(precision, "float32"), location=anchor or loc,
             )
         except GraphError as exc:
-            raise ParseError(f"Duplicated name for {recipe.op} operation '{name}': {exc.message}",
-                             location=loc, node=name) from exc
+            raise self._add_error(exc, name, recipe.op, loc) from None
         for index, spec in sorted(auto.items()):
             input_map[index] = self._auto_input(name, spec, anchor or loc)
         call.input_map = input_map
@@ -369,26 +384,31 @@ class Evaluator:
 
     def _auto_input(self, owner: str, spec: dict, loc: SourceLocation | None) -> Node:
         """A node a function asks for besides its arguments (BatchNormalization's
-        ``<name>.run_sample_count``), created and initialised at once."""
-        from netsurgeon.ops.init import initialize
-
-        name = owner + str(spec.get("suffix", ".auto"))
-        shape = tuple(spec.get("shape", (1,)))
+        ``<name>.run_sample_count``: the recipe's ``extra["auto_inputs"]`` gives its name
+        suffix, op, shape, multiplier and init), created and initialised at once."""
+        name = owner + str(spec["suffix"])
+        op = spec["op"]
         init = spec.get("init")
-        attrs = {"init": dict(init)} if init else {}
         try:
             node = self.network.add(
-                name, spec.get("op", "LearnableParameter"), attrs=attrs, shape=shape,
-                learning_rate_multiplier=float(spec.get("learning_rate_multiplier", 0.0)),
-                location=loc)
+                name, op, attrs={"init": dict(init)} if init else None, shape=tuple(spec["shape"]),
+                learning_rate_multiplier=float(spec["learning_rate_multiplier"]), location=loc)
         except GraphError as exc:
-            raise ParseError(f"Duplicated name '{name}': {exc.message}", location=loc,
-                             node=name) from exc
-        if init and node.op == "LearnableParameter":
-            node.value = initialize(shape, init, dtype=node.dtype)
+            raise self._add_error(exc, name, op, loc) from None
+        initialize_node(node)
         return node
 
-    # ---- resolve pass -----------------------------------------------------------------------------------
+    def _add_error(self, exc: GraphError, name: str, op: str,
+                   loc: SourceLocation | None) -> NetsurgeonError:
+        """CNTK's error for a duplicate name; else the graph's (an attribute of the wrong
+        kind), located where the call was written."""
+        existing = self.network.get(name)
+        if existing is not None:
+            return ParseError(f"Duplicated name for {op} operation '{name}': a node named "
+                              f"'{existing.name}' already exists", location=loc, node=name)
+        return exc.with_location(loc) if loc else exc
+
+    # ---- resolve pass ----------------------------------------------------------------------------
     def connect(self, call: NdlCall) -> None:
         node = call.comp
         if node is None or node.network is not self.network:
@@ -420,7 +440,8 @@ class Evaluator:
         except GraphError as exc:
             raise ParseError(exc.message, location=loc, node=node.name) from exc
         self.network.add_to_group(group, node)
-        node.tags.add(group)
+        if group not in node.tags:
+            self.network.update(node, tags=node.tags | {group})
 
     def special_lists(self, scope: Scope, *, require_features: bool,
                       location: SourceLocation | None = None) -> None:
@@ -450,39 +471,35 @@ class Evaluator:
         if require_features and not self.network.group("feature"):
             raise ParseError("Invalid network node definition for 'featureNodes', nonexistant or "
                              "wrong type: the network has no feature node", location=location,
-                             hint="tag an input with tag=\"feature\" or list it in FeatureNodes=(...)")
+                             hint='tag an input with tag="feature" or list it in '
+                                  "FeatureNodes=(...)")
 
-    # ---- final pass ---------------------------------------------------------------------------------------
+    # ---- final pass ------------------------------------------------------------------------------
     def initialize(self, call: NdlCall) -> None:
+        """Give a random init its automatic seed (in this pass's order), resolve a fromFile
+        path, and create the value now if the shape is complete (else ``prepare`` does, once
+        validation inferred the 0 dimensions)."""
         node = call.comp
         if call.initialized or node is None or node.network is not self.network:
             return
         call.initialized = True
-        if node.op != "LearnableParameter" or node.value is not None:
+        if node.op not in self.params or node.value is not None:
             return
-        init = node.attrs.get("init")
+        init = node.attrs["init"]
         if not isinstance(init, dict):
             return
         init = dict(init)
-        if init.get("kind") in RANDOM_INITS and int(init.get("seed", -1)) < 0:
+        if init.get("kind") in RANDOM_KINDS and int(init.get("seed", -1)) < 0:
             init["seed"] = self.counter.next_seed() + self.seed_offset
         if init.get("kind") == "fromFile":
             init["path"] = self._find_file(str(init.get("path", "")).strip('"'))
-        node.attrs["init"] = init
-        shape = node.shape
-        if shape is None or any(d == 0 for d in shape):
-            return  # validation initialises it once the 0 dimensions are inferred
-        from netsurgeon.ops.init import initialize
-
+        self.network.set_attrs(node, init=init)
         try:
-            node.value = initialize(tuple(shape), init, dtype=node.dtype)
+            initialize_node(node)
         except NetsurgeonError as exc:
-            raise ParseError(f"cannot initialise '{node.name}': {exc.message}",
-                             location=call.location, node=node.name) from exc
-        except (MemoryError, ValueError, OverflowError) as exc:
-            raise ParseError(f"cannot initialise '{node.name}' of shape {tuple(shape)}: {exc}",
-                             location=call.location, node=node.name,
-                             hint="check the dimensions") from exc
+            if call.location:
+                exc.with_location(call.location)  # where the node has none
+            raise
 
     def _find_file(self, path: str) -> str:
         p = Path(path)

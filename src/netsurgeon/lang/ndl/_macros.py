@@ -194,9 +194,11 @@ def _stdlib_texts() -> list[tuple[str, str]]:
     out = []
     try:
         root = resources.files("netsurgeon.lang.ndl") / "stdlib"
-        entries = sorted((e for e in root.iterdir() if e.name.endswith(".ndl")), key=lambda e: e.name)
+        entries = sorted((e for e in root.iterdir() if e.name.endswith(".ndl")),
+                         key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError) as exc:  # pragma: no cover
-        raise NetsurgeonError(f"the NDL standard library is missing from the installation: {exc}")
+        raise NetsurgeonError(
+            f"the NDL standard library is missing from the installation: {exc}") from exc
     for entry in entries:
         out.append((entry.read_text(encoding="utf-8"), f"<stdlib>/{entry.name}"))
     return out

@@ -89,7 +89,8 @@ class Parser:
         i = first_of(text, "=" + OPEN_BRACES)
         if i < 0:
             raise ParseError(f"Invalid statement, does not contain an '=' sign: '{text}'",
-                             location=rec.location, hint="write name = value or name = Function(...)")
+                             location=rec.location,
+                             hint="write name = value or name = Function(...)")
         if text[i] == "=":
             self.assignment(src, rec, i, scope, mode=mode, template=template, depth=depth)
             return
@@ -123,8 +124,8 @@ class Parser:
             raise ParseError(f"missing name before '=' in '{text}'", location=rec.location)
         if self.registry.is_reserved(key, "ndl"):
             raise ParseError(
-                f"variable {key} is invalid, it is reserved because it is also the name of a function",
-                location=rec.location, hint="choose another name")
+                f"variable {key} is invalid, it is reserved because it is also the name of a "
+                "function", location=rec.location, hint="choose another name")
         full = src.text
         vstart = rec.start + eq + 1
         while vstart < rec.end and full[vstart] in " \t":
@@ -188,7 +189,8 @@ class Parser:
             self.bind_key(scope, key, ref, loc)
             return
         # the alias rule (§B.4): the existing node is registered under the key and renamed
-        if isinstance(found, (NdlConst, NdlCall, NdlMacroCall, NdlArray)) and found.name.lower() != key.lower():
+        if (isinstance(found, (NdlConst, NdlCall, NdlMacroCall, NdlArray))
+                and found.name.lower() != key.lower()):
             self.bind_key(scope, key, found, loc)
             found.name = key
         else:
@@ -202,11 +204,13 @@ class Parser:
             raise ParseError(
                 f"Symbol '{key}' currently assigned to '{old.name}' reassigning to a different "
                 "value not allowed", location=location,
-                hint=f"first assigned at {old.location}" if getattr(old, "location", None) else None)
+                hint=f"first assigned at {old.location}" if getattr(old, "location", None)
+                else None)
         scope.table[low] = sym
 
     # ---- calls and arguments ---------------------------------------------------------------------
-    def callee(self, scope: Scope, name: str, location: SourceLocation | None) -> MacroDef | FunctionSpec:
+    def callee(self, scope: Scope, name: str,
+               location: SourceLocation | None) -> MacroDef | FunctionSpec:
         """What ``name(...)`` calls: a macro, else a built-in function (§B.4 CheckName)."""
         local = scope.find(name)
         if local is not None and not isinstance(local, NdlRef):
@@ -254,8 +258,8 @@ class Parser:
             msym = NdlMacroCall(node_name, target, scope, location)
             if mode != "define":
                 msym.body = self.instantiate(target, msym, depth)
-            msym.args = self.parse_args(src, scope, args_start, args_end, mode=mode, depth=depth + 1,
-                                        nested=msym.nested)
+            msym.args = self.parse_args(src, scope, args_start, args_end, mode=mode,
+                                        depth=depth + 1, nested=msym.nested)
             if nested is not None:
                 nested.append(msym)
             return msym

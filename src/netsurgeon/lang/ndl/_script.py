@@ -115,12 +115,15 @@ class NdlScript:
         seed: the first automatic random seed (CNTK's ``randomSeedOffset`` + 1).
         special_lists: read FeatureNodes/LabelNodes/... after the resolve pass.
         require_features: fail if the network ends up without a feature node.
+        base_dir: where relative ``initFromFilePath`` files are looked for.
+        source: the file name errors about the whole script name (default: the first parsed).
     """
 
     def __init__(self, network: Network, *, macros: MacroTable | None = None,
                  counter: NameCounter | None = None, allow_definitions: bool = False,
                  seed: int = 1, registry: OpRegistry | None = None, special_lists: bool = True,
-                 require_features: bool = False, base_dir: str | Path | None = None) -> None:
+                 require_features: bool = False, base_dir: str | Path | None = None,
+                 source: str | None = None) -> None:
         self.network = network
         self.registry = registry or network.registry
         self.macros = macros if macros is not None else MacroTable.standard(self.registry)
@@ -133,9 +136,9 @@ class NdlScript:
         self.evaluator = Evaluator(network, self.registry, self.counter, seed_offset=seed - 1,
                                    base_dir=Path(base_dir) if base_dir is not None else None)
         self._done = {p: 0 for p in PASSES}
-        self._source: str | None = None
+        self._source = source  # the file, for errors about the whole script
 
-    # ---- adding statements ---------------------------------------------------------------------------
+    # ---- adding statements -----------------------------------------------------------------------
     def parse(self, src: SourceText, start: int = 0, end: int | None = None) -> None:
         """Parse a block of statements (no passes run)."""
         if self._source is None:
@@ -168,7 +171,7 @@ class NdlScript:
                     self.scope, require_features=self.require_features,
                     location=SourceLocation(self._source, 1, 1) if self._source else None)
 
-    # ---- reading symbols ---------------------------------------------------------------------------
+    # ---- reading symbols -------------------------------------------------------------------------
     def symbol(self, name: str) -> Any:
         """The parser-level symbol called ``name`` (dot rule), or None."""
         return self.scope.find(name)
@@ -220,20 +223,20 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
                   seed: int = 1, registry: OpRegistry | None = None, run: str | None = None,
                   load: str | None = None, validate: bool = True) -> Network:
     """Build a network from a whole NDL file (§B.1): ``$var$`` substitution, load/run
-    sections, macro definitions, the three passes, special lists, parameter initialisation
-    and (unless ``validate`` is False) validation with shape inference.
+    sections, macro definitions, the three passes, special lists and parameter initialisation;
+    unless ``validate`` is False, then :func:`~netsurgeon.graph.passes.prepare` (validation,
+    shape inference, and the values of parameters whose 0 dimensions it inferred).
 
     Raises ParseError (with file:line:col) or ValidationError.
     """
-    from netsurgeon.graph import Network
+    from netsurgeon.graph import Network, prepare
 
     src = read_source(text, source, variable_lookup(variables))
     network = Network(name, registry)
     base_dir = Path(source).parent if source and not source.startswith("<") else None
     script = NdlScript(network, macros=macros, counter=counter, allow_definitions=True, seed=seed,
                        registry=registry, special_lists=True, require_features=True,
-                       base_dir=base_dir)
-    script._source = source
+                       base_dir=base_dir, source=source)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small objects and no cycles to free: the collector only slows us
     try:
@@ -245,7 +248,7 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
             gc.enable()
     if validate:
         try:
-            network.validate()
+            prepare(network)
         except NetsurgeonError as exc:
             node = network.get(exc.node) if exc.node else None
             if node is not None and node.location is not None:

@@ -13,7 +13,7 @@ a plain node resolves to that node (``F.anything`` is ``F``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import SourceLocation
 
@@ -52,7 +52,8 @@ class NdlOption:
     __slots__ = ("name", "value", "scope", "location")
     kind = "option"
 
-    def __init__(self, name: str, value: str, scope: Scope, location: SourceLocation | None) -> None:
+    def __init__(self, name: str, value: str, scope: Scope,
+                 location: SourceLocation | None) -> None:
         self.name = name
         self.value = value
         self.scope = scope
@@ -164,7 +165,7 @@ class NdlMacroCall:
         return None
 
 
-Sym = Union[NdlConst, NdlOption, NdlArray, NdlRef, NdlParam, NdlCall, NdlMacroCall]
+Sym = NdlConst | NdlOption | NdlArray | NdlRef | NdlParam | NdlCall | NdlMacroCall
 
 
 class Scope:
