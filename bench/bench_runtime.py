@@ -2,13 +2,13 @@
 
 Evaluation (batch 256) of 01_OneHidden (output z.z) and cifar10.pretrained (output z), and one
 SGD training step on the criterion, each against a hand-written torch module computing the
-same function with the same weights. Torch uses 2 threads. Prints absolute numbers and the
-ratio netsurgeon / hand-written (throughput; > 1 = faster). The real CNTK 2.7 evaluates
-38,000-58,000 samples/s (01_OneHidden) and 470-575 samples/s (cifar10.pretrained) on this
-kind of machine.
+same function with the same weights. Torch uses 2 threads (``--threads N``). Prints absolute
+numbers and the ratio netsurgeon / hand-written (throughput; > 1 = faster). The real CNTK 2.7
+evaluates 38,000-58,000 samples/s (01_OneHidden) and 470-575 samples/s (cifar10.pretrained) on
+this kind of machine.
 
-Run: .venv/bin/python bench/bench_runtime.py [--quick] [--cntk DIR]  (DIR: ../shared/cntk,
-or any folder holding models/01_OneHidden.dnn and models/cifar10.pretrained.cmf)
+Run: .venv/bin/python bench/bench_runtime.py [--quick] [--threads N] [--cntk DIR]  (DIR:
+../shared/cntk, or any folder holding models/01_OneHidden.dnn and models/cifar10.pretrained.cmf)
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def bench_model(model_file: str, output: str, hand_cls, min_time: float) -> list
 
 def main(argv: list[str]) -> int:
     global CNTK
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(argv[argv.index("--threads") + 1]) if "--threads" in argv else 2)
     quick = "--quick" in argv
     if "--cntk" in argv:
         CNTK = Path(argv[argv.index("--cntk") + 1])

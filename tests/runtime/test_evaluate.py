@@ -80,7 +80,7 @@ def test_compiled_module_refuses_an_edited_network():
 
 def test_runtime_error_names_the_node():
     net = nets.mlp()
-    net.node("L1.b").value = np.zeros((4,), np.float32)  # wrong size: fails at run time
+    net.update("L1.b", value=np.zeros((4,), np.float32))  # wrong size: fails at run time
     with pytest.raises(EvaluationError, match="L1.z"):
         evaluate(net, {"features": np.zeros((2, 6), np.float32)}, ["z"])
 
@@ -147,17 +147,28 @@ def test_criterion_ignores_padding():
 
 
 def test_generated_source_snapshot():
-    """The generated code is part of the interface: review diffs of this snapshot."""
+    """The generated code is part of the interface: review diffs of this snapshot. What is
+    compiled is the FuseLinear'd copy (one addmm); ``generate`` alone only lowers."""
     net = nets.logistic_regression()
-    text = generate(net, ["p", "lr"]).text
+    text = compile_network(net, ["p", "lr"]).text
     assert text == (
         "def forward(x_labels, x_features, mask, lengths, B, T):\n"
-        "    v_z = torch.addmm(P_b, x_features, P_W)  # t fused\n"
+        "    v_z = torch.addmm(P_b, x_features, P_W)\n"
         "    v_p = torch.sigmoid(v_z)\n"
         "    del v_z\n"
         "    v_lr = K.masked_sum(K.logistic(x_labels, v_p), mask)\n"
         "    return (v_p, v_lr,)\n"
     )
+    assert generate(net, ["p"]).text == (
+        "def forward(x_features, mask, lengths, B, T):\n"
+        "    v_t = torch.matmul(x_features, P_W)\n"
+        "    v_z = v_t + P_b\n"
+        "    del v_t\n"
+        "    v_p = torch.sigmoid(v_z)\n"
+        "    del v_z\n"
+        "    return (v_p,)\n"
+    )
+    assert [n.op for n in net.nodes].count("TimesPlus") == 0  # the user's network is unchanged
 
 
 def test_long_chain_is_generated_without_recursion():

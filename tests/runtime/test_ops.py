@@ -14,11 +14,19 @@ from netsurgeon.runtime import compile_network, evaluate, generate
 from netsurgeon.runtime.batch import Minibatch
 
 
-def test_every_op_with_math_has_a_torch_kernel():
-    import netsurgeon.runtime  # noqa: F401  (attaches the kernels)
+def test_every_op_has_a_torch_kernel_or_says_why_not():
+    from netsurgeon.ops import completeness
+    from netsurgeon.runtime.lowerings import TORCH, TorchLowering
 
-    missing = [op.name for op in OPS if op.has_math and "torch" not in op.extensions]
-    assert missing == []
+    assert OPS.layer("torch") is TORCH
+    assert [p for p in completeness(OPS) if "torch" in p] == []
+    for op in OPS:
+        entry = OPS.entry("torch", op.name)
+        reason = OPS.unsupported_reason("torch", op.name)
+        assert (entry is None) != (reason is None), op.name
+        assert entry is None or isinstance(entry, TorchLowering)
+        if not op.has_math:
+            assert reason == "no defined math"
 
 
 def _net(sample, build):

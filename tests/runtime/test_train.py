@@ -54,7 +54,7 @@ def test_helloworld_logistic_regression_from_ndl(cntk_dir):
 
 def test_frozen_parameter_is_bit_identical(cntk_dir):
     net = _helloworld()
-    net.node("B").learning_rate_multiplier = 0.0
+    net.update("B", learning_rate_multiplier=0.0)
     before_b = net.node("B").value.copy()
     before_w = net.node("w").value.copy()
     Trainer(net, TrainConfig(epochs=1, minibatch_size=25, learning_rate=0.04)).fit(
@@ -105,7 +105,7 @@ def test_learning_rate_multiplier_and_per_minibatch_rate():
     a = nets.logistic_regression()
     Trainer(a, TrainConfig(epochs=1, minibatch_size=10, learning_rate=0.01)).fit(data)
     b = nets.logistic_regression()
-    b.node("W").learning_rate_multiplier = 0.5
+    b.update("W", learning_rate_multiplier=0.5)
     Trainer(b, TrainConfig(epochs=1, minibatch_size=10, learning_rate=0.02)).fit(data)
     np.testing.assert_allclose(a.node("W").value, b.node("W").value, rtol=1e-6)
     assert not np.allclose(a.node("b").value, b.node("b").value)

@@ -1,7 +1,8 @@
 """The PyTorch runtime: networks compiled to straight-line torch code, evaluated and trained.
 
-Importing this package imports torch and attaches a PyTorch lowering to every registry op
-that has one (``OPS.extend("torch", ...)``); nothing below ``netsurgeon.runtime`` imports torch.
+Importing this package imports torch and attaches the registry's ``torch`` layer (one
+PyTorch lowering per op with a kernel, ``runtime/lowerings``) with ``OPS.attach(TORCH)``;
+nothing outside ``netsurgeon.runtime`` imports torch.
 """
 
 from __future__ import annotations

@@ -151,10 +151,7 @@ def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
     else:
         m = mask.to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
         frames = float(mask.sum())
-        per_frame = 1
-        for d in reduce_dims:
-            if d != 0:
-                per_frame *= x.shape[d]
+        per_frame = math.prod(x.shape[d] for d in reduce_dims if d != 0)
         count = max(frames * per_frame, 1.0)
         mean = (x * m).sum(reduce_dims, keepdim=True) / count
         var = ((x - mean).square() * m).sum(reduce_dims, keepdim=True) / count

@@ -2,9 +2,10 @@
 
 ``generate(net, outputs)`` is a pure reader of the IR (style rule 4): it orders the nodes the
 outputs need, groups recurrent loops (strongly connected components through PastValue /
-FutureValue), asks each op's registered lowering for an expression, and returns a
-:class:`TorchSource` (text, globals, line -> node map). Values are freed (``del``) after
-their last use.
+FutureValue), asks each op's entry in the registry's ``torch`` layer for an expression, and
+returns a :class:`TorchSource` (text, globals, line -> node map). Values are freed (``del``)
+after their last use. It only lowers: rewrites such as ``FuseLinear`` run before, on the copy
+that :func:`~netsurgeon.runtime.compile.compile_network` compiles.
 
 Layout of values in the generated code: a value with the batch/time axis is ``(frames,
 *sample)`` where frames = batch x time (padded, row-major), a value without it is
@@ -34,8 +35,9 @@ from netsurgeon.graph import (
     strongly_connected_components,
     topological_order,
 )
+from netsurgeon.ops import Category
 from netsurgeon.runtime import _kernels
-from netsurgeon.runtime.lowerings import Lowering
+from netsurgeon.runtime.lowerings import TorchLowering
 
 __all__ = ["TorchSource", "Arg", "Emitter", "generate", "needed_nodes"]
 
@@ -80,8 +82,8 @@ class Arg:
 class Namespace:
     """Mints unique Python identifiers from CNTK names (``L1.W`` -> ``v_L1_W``)."""
 
-    def __init__(self) -> None:
-        self._used: set[str] = set()
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self._used: set[str] = set(reserved)
 
     def mint(self, hint: str, prefix: str = "v_") -> str:
         base = prefix + re.sub(r"\W", "_", hint)[:40]
@@ -99,8 +101,7 @@ class Emitter:
     """What a lowering may use: names, globals, extra statements, the run mode."""
 
     def __init__(self, ns: Namespace, globals_: dict[str, Any], training: bool,
-                 config: dict[str, Any], in_loop: bool = False, builder: Any = None,
-                 bias: str | None = None) -> None:
+                 config: dict[str, Any], in_loop: bool = False, builder: Any = None) -> None:
         self.ns = ns
         self.builder = builder  # the generation run (parameters, values of other nodes)
         self.globals = globals_
@@ -112,8 +113,6 @@ class Emitter:
         self.batch = "B"
         self.steps = "T"
         self.lengths = "lengths"
-        self.state_tensors: list[Any] = []  # tensors a lowering mutates (BN running stats)
-        self.bias = bias  # a bias fused into this node (Plus(Convolution(W, x), b))
 
     def glob(self, value: Any, hint: str = "c") -> str:
         """Put ``value`` in the generated code's globals; returns its name."""
@@ -139,17 +138,8 @@ class Emitter:
     def tmp(self, hint: str = "t") -> str:
         return self.ns.mint(hint, "t_")
 
-    @staticmethod
-    def axis(arg: Arg, sample_axis: int) -> int:
-        """Tensor dim of ``sample_axis`` (numpy order, may be negative) of ``arg``."""
-        rank = len(arg.shape)
-        a = sample_axis + rank if sample_axis < 0 else sample_axis
-        return a + (1 if arg.dynamic else 0)
 
-    @staticmethod
-    def lead(arg: Arg) -> str:
-        """Shape-tuple prefix text for reshapes: ``'-1, '`` for frame values, else ``''``."""
-        return "-1, " if arg.dynamic else ""
+_RESERVED = ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range")
 
 
 def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
@@ -158,21 +148,16 @@ def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
     return reachable_up(net, outputs)
 
 
-def _prod(dims) -> int:
-    out = 1
-    for d in dims:
-        out *= int(d)
-    return out
-
-
-def lowering_of(net: Network, node: Node) -> Lowering:
-    spec = net.registry.op(node.op)
-    low = spec.extensions.get("torch")
+def lowering_of(net: Network, node: Node) -> TorchLowering:
+    """The op's torch entry; an EvaluationError quoting why when the runtime has none."""
+    registry = net.registry
+    low = registry.entry("torch", node.op)
     if low is None:
-        if not spec.has_math:
-            raise EvaluationError(f"{node.op} has no defined math and cannot be evaluated",
-                                  node=node.name)
-        raise EvaluationError(f"no PyTorch kernel for operation {node.op}", node=node.name)
+        reason = registry.unsupported_reason("torch", node.op)
+        if reason is None:
+            reason = ("no PyTorch lowering is registered (import netsurgeon.runtime, or attach "
+                      "netsurgeon.runtime.lowerings.TORCH to this network's registry)")
+        raise EvaluationError(f"{node.op} cannot be evaluated: {reason}", node=node.name)
     return low
 
 
@@ -187,26 +172,21 @@ class _Builder:
         self.training = training
         self.sparse_inputs = sparse
         self.config = config
-        self.ns = Namespace()
+        self.ns = Namespace(_RESERVED)
         self.globals: dict[str, Any] = {"torch": torch, "F": torch.nn.functional, "K": _kernels}
-        for reserved in ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range"):
-            self.ns._used.add(reserved)
         self.lines: list[tuple[str, str | None]] = []  # (text, node name)
         self.value: dict[Node, Arg] = {}
         self.tensors = tensors if tensors is not None else {}
         self.params: dict[str, Any] = {}
         self.inputs: list[Node] = []
-        self.state_tensors: list[Any] = []
         self.locals: set[str] = set()  # names assigned in forward() (candidates for del)
         self.dense: dict[Node, Arg] = {}  # densified sparse inputs, made once
-        self.fused: dict[Node, Node] = {}
-        self.line_alias: dict[str, str] = {}
 
     # ---- emission helpers ----------------------------------------------------------------
     def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
         self.lines.append(("    " * indent + text, node.name if node is not None else None))
 
-    def arg_for(self, inp: Node, low: Lowering, indent: int, node: Node) -> Arg:
+    def arg_for(self, inp: Node, low: TorchLowering, indent: int, node: Node) -> Arg:
         a = self.value[inp]
         if a.sparse and not low.accepts_sparse:
             dense = self.dense.get(inp)
@@ -221,19 +201,18 @@ class _Builder:
         return a
 
     def lower(self, node: Node, indent: int, in_loop: bool,
-              args: list[Arg] | None = None, bias: str | None = None) -> Arg:
+              args: list[Arg] | None = None) -> Arg:
         low = lowering_of(self.net, node)
         if args is None:
             args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
-        em = Emitter(self.ns, self.globals, self.training, self.config, in_loop, self, bias)
+        em = self.emitter(in_loop)
         try:
-            expr = low.fn(em, node, args)
+            expr = low(em, node, args)
         except EvaluationError:
             raise
         except Exception as exc:  # a lowering that cannot handle these attributes/shapes
             raise EvaluationError(f"cannot generate code for {node.op}: {exc}",
                                   node=node.name) from exc
-        self.state_tensors.extend(em.state_tensors)
         for stmt in em.lines:
             self.emit(stmt, node, indent)
         dynamic = bool(node.dynamic)
@@ -260,18 +239,14 @@ class _Builder:
                 continue
             comp.sort(key=lambda n: position[n])
             units.append(comp)
-        self.inputs = [n for n in order if net.registry.op(n.op).is_("input")]
-        self.fused = self.linear_fusions(units)
-        fused_times = {t: p for p, t in self.fused.items()}
+        inputs = net.registry.op_set(Category.INPUT)
+        self.inputs = [n for n in order if n.op in inputs]
         # last use of every node, by unit index
         unit_of = {n: i for i, u in enumerate(units) for n in u}
         last_use: dict[Node, int] = {}
         for i, unit in enumerate(units):
             for n in unit:
-                ins = list(n.inputs)
-                if n in self.fused:
-                    ins = [x for x in ins if x is not self.fused[n]] + list(self.fused[n].inputs)
-                for inp in ins:
+                for inp in n.inputs:
                     if inp is not None and unit_of.get(inp, -1) != i:
                         last_use[inp] = max(last_use.get(inp, -1), i)
         keep = set(self.outputs)
@@ -281,14 +256,10 @@ class _Builder:
                 self.loop(unit, units, unit_of, i)
             else:
                 node = unit[0]
-                if net.registry.op(node.op).is_("input"):
+                if node.op in inputs:
                     name = self.ns.mint(node.name, "x_")
                     sparse = node.name in self.sparse_inputs
                     self.value[node] = Arg(name, node, True, tuple(node.shape or ()), sparse)
-                elif node in fused_times:
-                    pass  # emitted with its Plus as one addmm
-                elif node in self.fused:
-                    self.value[node] = self.lower_linear(node, self.fused[node])
                 else:
                     self.value[node] = self.lower(node, 1, False)
             dead = [n for n, last in last_use.items() if last == i and n not in keep
@@ -310,78 +281,6 @@ class _Builder:
             params=self.params,
             sparse=self.sparse_inputs,
         )
-
-    # ---- Plus(Times(W, x), b) -> addmm ----------------------------------------------------------
-    def linear_fusions(self, units) -> dict[Node, Node]:
-        """Plus nodes whose Times input can join them in one ``torch.addmm`` (plus -> times).
-
-        The Times must have only this user, a constant 2-D-able W, a dense frame-valued x, and
-        the Plus's other input must be a constant bias of the Times's output size.
-        """
-        singles = {u[0] for u in units if len(u) == 1 and not any(x is u[0] for x in u[0].inputs)}
-        out: dict[Node, Node] = {}
-        for p in singles:
-            if p.op != "Plus" or not p.dynamic or len(p.inputs) != 2:
-                continue
-            for t, b in ((p.inputs[0], p.inputs[1]), (p.inputs[1], p.inputs[0])):
-                if t is None or b is None or t.op not in ("Times", "Convolution") \
-                        or t not in singles or t is b:
-                    continue
-                if t in self.outputs or len(t.users) != 1 or t._users.get(p) != 1:
-                    continue
-                if t.op == "Convolution":
-                    c = int(t.shape[0])
-                    bs = (1,) * (len(p.shape) - len(b.shape)) + tuple(b.shape)
-                    if not b.dynamic and tuple(p.shape) == tuple(t.shape) and \
-                            _prod(b.shape) == c and bs[0] == c and \
-                            not (self.training and t.attrs.get("transpose")):
-                        out[p] = t
-                        break
-                    continue
-                w, x = t.inputs
-                if w is None or x is None or w.dynamic or not x.dynamic or b.dynamic:
-                    continue
-                if x.name in self.sparse_inputs and self.net.registry.op(x.op).is_("input"):
-                    continue
-                k_rank = len(w.shape) - int(t.attrs.get("output_rank", 1))
-                o = _prod(w.shape[k_rank:])
-                k = _prod(w.shape[:k_rank])
-                if _prod(b.shape) != o or _prod(p.shape) != o or _prod(x.shape) != k:
-                    continue
-                if tuple(t.shape) != (o,) and _prod(t.shape) != o:
-                    continue
-                out[p] = t
-                break
-        return out
-
-    def lower_linear(self, plus: Node, times: Node) -> Arg:
-        """Emit ``torch.addmm(b, x, W)`` for a fused Plus(Times(W, x), b) (or a convolution
-        with its bias)."""
-        w, x = (self.value[i] for i in times.inputs)
-        b = self.value[plus.inputs[1] if plus.inputs[0] is times else plus.inputs[0]]
-        if times.op == "Convolution":
-            bias = self.static(f"{b.expr}.reshape({times.shape[0]})", b.node.name)
-            a = self.lower(times, 1, False, bias=bias)
-            self.line_alias[times.name] = plus.name
-            return Arg(a.expr, plus, True, tuple(plus.shape))
-        if x.sparse:
-            name = self.ns.mint(times.inputs[1].name + "_dense")
-            self.emit(f"{name} = {x.expr}.to_dense()", plus)
-            x = Arg(name, x.node, x.dynamic, x.shape)
-        k_rank = len(w.shape) - int(times.attrs.get("output_rank", 1))
-        o, k = _prod(w.shape[k_rank:]), _prod(w.shape[:k_rank])
-        ws = w.expr if len(w.shape) == 2 and k_rank == 1 else \
-            self.static(f"{w.expr}.reshape({k}, {o})", times.inputs[0].name)
-        xs = x.expr if len(x.shape) == 1 else f"{x.expr}.reshape(-1, {k})"
-        bs = b.expr if len(b.shape) == 1 else self.static(f"{b.expr}.reshape({o})", b.node.name)
-        expr = f"torch.addmm({bs}, {xs}, {ws})"
-        if tuple(plus.shape) != (o,):
-            expr += f".reshape(-1, {', '.join(str(d) for d in plus.shape)})"
-        name = self.ns.mint(plus.name)
-        self.emit(f"{name} = {expr}  # {times.name} fused", plus)
-        self.locals.add(name)
-        self.line_alias[times.name] = plus.name
-        return Arg(name, plus, True, tuple(plus.shape))
 
     # ---- recurrent loops -------------------------------------------------------------------
     def loop(self, unit: list[Node], units, unit_of, index: int) -> None:
@@ -423,11 +322,9 @@ class _Builder:
         self.globals[name] = value
         return name
 
-    def const(self, array, hint):
-        t = torch.as_tensor(np.asarray(array), dtype=self.config.get("dtype", torch.float32))
-        name = self.ns.mint(hint, "g_")
-        self.globals[name] = t
-        return name
+    def emitter(self, in_loop: bool = False) -> Emitter:
+        """What a lowering (or the loop emitter) gets to work with."""
+        return Emitter(self.ns, self.globals, self.training, self.config, in_loop, self)
 
 
 def to_tensor(value: Any, dtype: Any = None) -> torch.Tensor:

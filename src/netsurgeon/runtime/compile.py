@@ -1,14 +1,17 @@
-"""Compile generated source into a callable, with errors mapped back to node names.
+"""Compile a network into a callable, with errors mapped back to node names.
 
-The source is compiled under a unique file name registered in ``linecache`` (only that name),
-so tracebacks show the generated lines. A :class:`CompiledNetwork` remembers the network's
-edit counter and refuses to run once the network has changed.
+What is compiled is a copy of the network sharing its values, rewritten by the
+``FuseLinear`` pass (:func:`fused_copy`); the user's network never sees the internal ops.
+The generated source is compiled under a unique file name registered in ``linecache`` (only
+that name), so tracebacks show the generated lines. A :class:`CompiledNetwork` remembers the
+*original* network's edit counter and refuses to run once that network has changed.
 """
 
 from __future__ import annotations
 
 import linecache
 import uuid
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -16,10 +19,12 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.graph.passes import FuseLinear
+from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, generate
 
-__all__ = ["CompiledNetwork", "compile_source", "compile_network"]
+__all__ = ["CompiledNetwork", "compile_source", "compile_network", "fused_copy"]
 
 
 def compile_source(source: TorchSource, label: str = "network"):
@@ -33,7 +38,11 @@ def compile_source(source: TorchSource, label: str = "network"):
 
 
 class CompiledNetwork:
-    """A network compiled for given outputs; call it with a :class:`Minibatch` or tensors."""
+    """A network compiled for given outputs; call it with a :class:`Minibatch` or tensors.
+
+    ``network`` is the user's network (whose version is checked and whose nodes errors
+    name), ``source`` the code generated from its fused copy.
+    """
 
     def __init__(self, net: Network, source: TorchSource, training: bool = False) -> None:
         self.network = net
@@ -73,7 +82,7 @@ class CompiledNetwork:
                 data = data.to_dense().reshape((b, t) + shape)
             arr = data if isinstance(data, np.ndarray) else np.asarray(data)
             if arr.shape[2:] != shape or arr.shape[:2] != (b, t):
-                if arr.shape[:2] != (b, t) or int(np.prod(arr.shape[2:])) != int(np.prod(shape)):
+                if arr.shape[:2] != (b, t) or prod(arr.shape[2:]) != prod(shape):
                     raise EvaluationError(
                         f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) "
                         f"+ {shape}", node=name)
@@ -137,23 +146,48 @@ def default_outputs(net: Network) -> list[Node]:
 
 def network_dtype(net: Network) -> torch.dtype:
     """float64 when the parameters are float64, else float32."""
+    params = net.registry.op_set(Category.PARAMETER)
     for n in net.nodes:
-        if n.op == "LearnableParameter" and n.value is not None:
+        if n.op in params and n.value is not None:
             return torch.float64 if np.asarray(n.value).dtype == np.float64 else torch.float32
     return torch.float32
+
+
+def fused_copy(net: Network, outputs: list[Node], *, training: bool = False,
+               sparse_inputs: frozenset[str] = frozenset()) -> tuple[Network, list[Node]]:
+    """The network the runtime compiles: a copy of ``net`` sharing its values, with
+    ``Plus(Times(W, x), b)`` / ``Plus(Convolution(W, x), b)`` fused (``FuseLinear``; the
+    outputs keep their own values). Returns the copy and the outputs' nodes in it."""
+    work = net.copy(share_values=True)
+    FuseLinear(keep=[o.name for o in outputs], sparse_inputs=sparse_inputs,
+               training=training)(work)
+    return work, [work.node(o.name) for o in outputs]
 
 
 def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
                     training: bool = False, sparse_inputs=frozenset(),
                     tensors: dict[str, Any] | None = None,
                     config: dict[str, Any] | None = None) -> CompiledNetwork:
-    """Validate ``net`` if needed, generate code for ``outputs`` and compile it."""
-    if any(n.shape is None for n in net.nodes):
+    """Validate ``net`` if needed, generate code for ``outputs`` from its fused copy and
+    compile it.
+
+    Args:
+        net: the network; it is not changed (beyond validation of missing shapes).
+        outputs: nodes or names to return (default: :func:`default_outputs`).
+        training: training behaviour (dropout, batch-norm statistics, autograd-visible
+            weights).
+        sparse_inputs: input names that will be fed as sparse tensors.
+        tensors: parameter tensors to use, by node name (a trainer's shared tensors).
+        config: run options (``dtype``, ``dropout_rate``).
+    """
+    if any(n.shape is None or n.dynamic is None for n in net.nodes):
         net.validate()
     outs = [net.node(o) for o in outputs] if outputs else default_outputs(net)
     cfg = dict(config or {})
     cfg.setdefault("dtype", network_dtype(net))
-    source = generate(net, outs, training=training, sparse_inputs=frozenset(sparse_inputs),
+    sparse = frozenset(sparse_inputs)
+    work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse)
+    source = generate(work, work_outs, training=training, sparse_inputs=sparse,
                       tensors=tensors, config=cfg)
     source.globals["__dtype__"] = cfg["dtype"]
     return CompiledNetwork(net, source, training)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,11 @@ def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
             continue
         arr = np.asarray(value, dtype=np.float32)
         sample = tuple(node.shape or ())
-        size = int(np.prod(sample))
-        if arr.ndim >= 2 + len(sample) and int(np.prod(arr.shape[2:])) == size and (
+        size = prod(sample)
+        if arr.ndim >= 2 + len(sample) and prod(arr.shape[2:]) == size and (
                 has_time or arr.shape[2:] == sample):
             has_time = True
-        elif int(np.prod(arr.shape[1:])) == size:
+        elif prod(arr.shape[1:]) == size:
             arr = arr.reshape((arr.shape[0], 1) + sample)
         else:
             raise EvaluationError(

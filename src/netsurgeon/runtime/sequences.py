@@ -18,33 +18,22 @@ import numpy as np
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Node
+from netsurgeon.ops import Category
 from netsurgeon.runtime.codegen import Arg
-from netsurgeon.runtime.lowerings import attr
+from netsurgeon.runtime.lowerings.recurrent import delay_info
 
 if TYPE_CHECKING:
     from netsurgeon.runtime.codegen import _Builder
 
-__all__ = ["emit_loop", "delay_info"]
-
-
-def delay_info(node: Node) -> tuple[int, float, Node | None]:
-    """(time step, initial value, initial-state node or None) of a PastValue/FutureValue."""
-    step = int(attr(node, "time_step", "timeStep", "offset", default=1) or 1)
-    init = attr(node, "initial_state", "initial_state_value", "default_hidden_activity",
-                "initialStateValue", "defaultHiddenActivity", default=0.1)
-    init_node = node.inputs[1] if len(node.inputs) > 1 else None
-    try:
-        init_value = float(init)
-    except (TypeError, ValueError):
-        init_value = 0.1
-    return step, init_value, init_node
+__all__ = ["emit_loop"]
 
 
 def emit_loop(b: _Builder, unit: list[Node], unit_of: dict[Node, int]) -> None:
     """Emit the ``for t`` block of one recurrent loop into the builder ``b``."""
     net = b.net
     members = set(unit)
-    delays = [n for n in unit if bool(net.registry.op(n.op).delayed_inputs)]
+    delay_ops = net.registry.op_set(Category.DELAY)
+    delays = [n for n in unit if n.op in delay_ops]
     kinds = {n.op for n in delays}
     if not delays:
         raise EvaluationError("a cycle without PastValue/FutureValue cannot be evaluated",
@@ -52,7 +41,7 @@ def emit_loop(b: _Builder, unit: list[Node], unit_of: dict[Node, int]) -> None:
     if len(kinds) > 1:
         raise EvaluationError("a recurrent loop mixes PastValue and FutureValue; CNTK "
                               "cannot evaluate that either", node=unit[0].name)
-    backward = "Future" in next(iter(kinds))
+    backward = kinds == {"FutureValue"}
     names = ", ".join(n.name for n in unit[:6]) + (", ..." if len(unit) > 6 else "")
     b.emit(f"# recurrent loop over time ({'backward' if backward else 'forward'}): {names}")
     # external inputs: dynamic ones are sliced per step
@@ -94,7 +83,7 @@ def emit_loop(b: _Builder, unit: list[Node], unit_of: dict[Node, int]) -> None:
             iname = b.ns.mint(d.name + "_init", "i_")
             b.emit(f"{iname} = {ia.expr}.expand(B{', ' if dims else ''}{dims})", d)
         else:
-            g = b.const(np.full(shape, value, np.float32), d.name + "_init")
+            g = b.emitter(True).const(np.full(shape, value, np.float32), d.name + "_init")
             iname = b.ns.mint(d.name + "_init", "i_")
             b.emit(f"{iname} = {g}.expand(B{', ' if dims else ''}{dims})", d)
         inits[d] = (iname, step)

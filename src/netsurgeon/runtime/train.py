@@ -28,13 +28,12 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import needed_nodes, to_tensor
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
 
 __all__ = ["TrainConfig", "Trainer", "precompute"]
-
-PRECOMPUTE_OPS = ("Mean", "InvStdDev")
 
 
 @dataclass
@@ -131,7 +130,8 @@ class Trainer:
     def _make_tensors(self) -> None:
         """One tensor per parameter storage; trainable ones are private copies."""
         nodes = needed_nodes(self.network, self.criteria + self.metrics)
-        self.param_nodes = [n for n in nodes if n.op == "LearnableParameter"]
+        params = self.network.registry.op_set(Category.PARAMETER)
+        self.param_nodes = [n for n in nodes if n.op in params]
         by_storage: dict[int, torch.Tensor] = {}
         self.tensors: dict[Any, torch.Tensor] = {}
         self.trainable: dict[int, tuple[torch.Tensor, float, list[Node]]] = {}
@@ -154,7 +154,6 @@ class Trainer:
                     self.trainable[key] = (t, n.learning_rate_multiplier, [n])
                 else:
                     entry[2].append(n)
-        self._state_tensors: list[torch.Tensor] = []
 
     def _make_optimizer(self) -> None:
         cfg = self.config
@@ -186,8 +185,6 @@ class Trainer:
                                 sparse_inputs=sparse, tensors=self.tensors,
                                 config={"dropout_rate": self.config.dropout_rate,
                                         "dtype": self.dtype})
-            self._state_tensors = [t for t in getattr(c.source, "globals", {}).values()
-                                   if isinstance(t, torch.Tensor)]
             self._compiled[sparse] = c
         return c
 
@@ -300,30 +297,35 @@ class Trainer:
         return self.history
 
     def write_back(self) -> None:
-        """Copy trained values (and updated batch-norm statistics) into ``node.value``.
+        """Copy trained values (and updated running statistics) into ``node.value``.
 
-        Bumps ``network.version``: modules compiled before hold the old values and must
-        not run again (they refuse to).
+        Goes through ``network.update``, which bumps ``network.version``: modules compiled
+        before hold the old values and refuse to run again.
         """
-        self.network.version += 1
+        net = self.network
         for t, _, nodes in self.trainable.values():
             arr = t.detach().cpu().numpy().astype(np.asarray(nodes[0].value).dtype, copy=True)
             for n in nodes:
-                n.value = arr
+                net.update(n, value=arr)
+        state = self._state_tensors()
         for n in self.param_nodes:
             if n.learning_rate_multiplier > 0:
                 continue
             t = self.tensors[n.name]
-            if any(t is s for s in self._bn_stats()):
-                n.value = t.detach().cpu().numpy().copy()
+            if any(t is s for s in state):
+                net.update(n, value=t.detach().cpu().numpy().copy())
 
-    def _bn_stats(self) -> list[torch.Tensor]:
+    def _state_tensors(self) -> list[torch.Tensor]:
+        """Tensors the compiled code updates in place in training (batch-norm running
+        statistics): the inputs each op's lowering names in ``state_inputs``."""
+        registry = self.network.registry
         out = []
         for n in needed_nodes(self.network, self.criteria + self.metrics):
-            if n.op == "BatchNormalization":
-                for inp in n.inputs[3:5]:
-                    if inp is not None and inp.name in self.tensors:
-                        out.append(self.tensors[inp.name])
+            low = registry.entry("torch", n.op)
+            for i in low.state_inputs if low is not None else ():
+                inp = n.inputs[i] if i < len(n.inputs) else None
+                if inp is not None and inp.name in self.tensors:
+                    out.append(self.tensors[inp.name])
         return out
 
     # ---- checkpoints -----------------------------------------------------------------------------
@@ -353,13 +355,14 @@ class Trainer:
         if not path.is_file():
             raise EvaluationError(f"checkpoint not found: {path}")
         state = torch.load(path, weights_only=True)
+        running = self._state_tensors()
         with torch.no_grad():
             for name, value in state["params"].items():
                 t = self.tensors.get(name)
                 if t is None:
                     raise EvaluationError(f"checkpoint {path} has parameter '{name}' that the "
                                           "network does not have", node=name)
-                if t.requires_grad or any(t is s for s in self._bn_stats()):
+                if t.requires_grad or any(t is s for s in running):
                     t.copy_(value)
         self.epoch = int(state["epoch"])
         self.history = list(state.get("history", []))
@@ -380,18 +383,14 @@ def _convert_inv_std_dev(network: Network, roots: list[Node]) -> None:
     """Batch normalization of models before version 13 stores the running inverse standard
     deviation; convert it to a variance (var = 1/isd² + ε, as CNTK does on load) so training
     can update it. The node's ``running_inv_std_dev`` flag is cleared accordingly."""
-    changed = False
     for n in needed_nodes(network, roots):
-        if n.op != "BatchNormalization" or not n.attrs.get("running_inv_std_dev"):
+        if not n.attrs.get("running_inv_std_dev"):  # only BatchNormalization has it
             continue
         stat = n.inputs[4]
-        eps = float(n.attrs.get("epsilon", 1e-5))
         isd = np.asarray(stat.value, dtype=np.float64)
-        stat.value = (1.0 / (isd * isd) + eps).astype(np.asarray(stat.value).dtype)
-        n.attrs["running_inv_std_dev"] = False
-        changed = True
-    if changed:
-        network.version += 1
+        var = (1.0 / (isd * isd) + n.attrs["epsilon"]).astype(np.asarray(stat.value).dtype)
+        network.update(stat, value=var)
+        network.set_attrs(n, running_inv_std_dev=False)
 
 
 def _take(stream: Iterator[Minibatch], samples: int) -> Iterator[Minibatch]:
@@ -409,11 +408,12 @@ def precompute(network: Network, source: DataSource,
     Returns the nodes computed. Their values go into ``node.value`` (and into ``tensors``
     when a trainer shares its tensors).
     """
-    todo = [n for n in network.nodes if n.op in PRECOMPUTE_OPS and n.value is None]
+    precomputed = network.registry.op_set(Category.PRECOMPUTE)
+    todo = [n for n in network.nodes if n.op in precomputed and n.value is None]
     done: list[Node] = []
     while todo:
         ready = [n for n in todo if not any(
-            a.op in PRECOMPUTE_OPS and a.value is None and a is not n
+            a.op in precomputed and a.value is None and a is not n
             for a in needed_nodes(network, [n.inputs[0]]))]
         if not ready:
             raise EvaluationError("precompute nodes depend on each other in a cycle",
@@ -446,7 +446,8 @@ def precompute(network: Network, source: DataSource,
             mean = sums[i] / count
             var = (sqs[i] / count - mean * mean).clamp_min(1e-10)
             value = mean if n.op == "Mean" else 1.0 / var.sqrt()
-            n.value = value.float().numpy().reshape(tuple(n.shape or (-1,)))
+            network.update(n, value=value.float().numpy().reshape(tuple(n.shape or (-1,))))
+            network.set_attrs(n, has_computed=True)
             if tensors is not None:
                 tensors[n.name] = torch.from_numpy(n.value)
             done.append(n)

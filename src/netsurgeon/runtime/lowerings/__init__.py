@@ -1,61 +1,88 @@
-"""PyTorch lowerings: one function per op that returns the Python expression computing it.
+"""PyTorch lowerings: the registry's ``torch`` layer, one entry per op with a kernel.
 
-A lowering is ``fn(em, node, args) -> str``: ``em`` is the
-:class:`~netsurgeon.runtime.codegen.Emitter` (mints names, adds globals, knows whether we
-train), ``args`` the already-computed inputs as :class:`~netsurgeon.runtime.codegen.Arg`
-(expression, sample shape, has-frame-axis flag). Values with a frame axis are ``(frames, *sample)``; the others (parameters and what is
-computed from them only) are ``(*sample)``. Lowerings are attached to the registry with
-``OPS.extend("torch", op, Lowering(...))`` by :func:`install`, at import of ``netsurgeon.runtime``.
+A lowering is called as ``entry(em, node, args) -> str`` and returns the Python expression
+computing the node: ``em`` is the :class:`~netsurgeon.runtime.codegen.Emitter` (mints names,
+adds globals, knows whether we train), ``args`` the already-computed inputs as
+:class:`~netsurgeon.runtime.codegen.Arg` (expression, sample shape, has-frame-axis flag).
+Values with a frame axis are ``(frames, *sample)``; the others (parameters and what is
+computed from them only) are ``(*sample)``. Lowerings read canonical attributes only
+(``node.attrs["output_rank"]``): a node in a network holds every attribute of its op.
+
+Entries are registered on :data:`TORCH` by canonical op name; an op without a kernel is marked
+``TORCH.unsupported(names, reason)`` (ops the registry gives no math get "no defined math"
+by the layer's rule), so :func:`netsurgeon.ops.completeness` sees every decision.
+:func:`install` attaches the layer to ``OPS`` at import of ``netsurgeon.runtime``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["Lowering", "lowering", "TABLE", "install", "attr"]
+from netsurgeon.ops import Layer, Unsupported
+
+if TYPE_CHECKING:
+    from netsurgeon.ops import OpRegistry, OpSpec
+
+__all__ = ["TorchLowering", "Lowering", "TORCH", "lowering", "install"]
+
+
+@runtime_checkable
+class TorchLowering(Protocol):
+    """The torch entry of an op.
+
+    Attributes:
+        accepts_sparse: inputs fed as sparse tensors reach the entry unchanged (else the code
+            generator densifies them first).
+        uses_mask: the op sums over frames (criteria) and reads the frame mask.
+        state_inputs: indices of inputs whose tensors the code updates in place in training
+            (batch normalization's running statistics); the trainer writes them back.
+    """
+
+    accepts_sparse: bool
+    uses_mask: bool
+    state_inputs: tuple[int, ...]
+
+    def __call__(self, em: Any, node: Any, args: list[Any]) -> str: ...
 
 
 @dataclass(frozen=True)
 class Lowering:
-    """The torch part of an op.
+    """A :class:`TorchLowering` made from a plain function ``fn(em, node, args) -> str``."""
 
-    Attributes:
-        fn: ``(em, node, args) -> expression``.
-        accepts_sparse: inputs fed as sparse tensors reach ``fn`` unchanged (else densified).
-        uses_mask: the op sums over frames (criteria) and reads the frame mask.
-    """
-
-    fn: Callable
+    fn: Callable[[Any, Any, list[Any]], str]
     accepts_sparse: bool = False
     uses_mask: bool = False
+    state_inputs: tuple[int, ...] = ()
+
+    def __call__(self, em: Any, node: Any, args: list[Any]) -> str:
+        return self.fn(em, node, args)
 
 
-TABLE: dict[str, Lowering] = {}
+def _derive(spec: OpSpec) -> Unsupported | None:
+    """Ops whose math the registry leaves undefined cannot have a kernel."""
+    return None if spec.has_math else Unsupported("no defined math")
 
 
-def lowering(*names: str, accepts_sparse: bool = False, uses_mask: bool = False):
-    """Decorator: record ``fn`` as the lowering of the ops ``names``."""
+TORCH: Layer[TorchLowering] = Layer("torch", TorchLowering, doc="PyTorch lowering",
+                                    derive=_derive)
+
+
+def lowering(*names: str, accepts_sparse: bool = False, uses_mask: bool = False,
+             state_inputs: tuple[int, ...] = ()):
+    """Decorator: register ``fn`` as the lowering of the ops ``names`` (canonical names)."""
 
     def decorate(fn: Callable) -> Callable:
-        for name in names:
-            TABLE[name] = Lowering(fn, accepts_sparse, uses_mask)
+        TORCH.add(names, Lowering(fn, accepts_sparse, uses_mask, state_inputs))
         return fn
 
     return decorate
 
 
-def attr(node, *names: str, default=None):
-    """The first of ``names`` present in ``node.attrs`` (snake_case or CNTK camelCase)."""
-    for name in names:
-        if name in node.attrs and node.attrs[name] is not None:
-            return node.attrs[name]
-    return default
-
-
-def install(registry) -> None:
-    """Attach every lowering whose op the registry knows (once; later calls are no-ops)."""
-    from netsurgeon.runtime.lowerings import (  # noqa: F401
+def install(registry: OpRegistry) -> None:
+    """Attach the torch layer to ``registry`` (once; attaching again is a no-op)."""
+    from netsurgeon.runtime.lowerings import (  # noqa: F401  (they fill TORCH)
         conv,
         criteria,
         elementwise,
@@ -65,8 +92,4 @@ def install(registry) -> None:
         recurrent,
     )
 
-    for name, low in TABLE.items():
-        if registry.has_op(name):
-            spec = registry.op(name)
-            if "torch" not in spec.extensions:
-                registry.extend("torch", spec.name, low)
+    registry.attach(TORCH)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from netsurgeon.errors import EvaluationError
-from netsurgeon.runtime.lowerings import attr, lowering
+from netsurgeon.runtime.lowerings import lowering
 
 
 def split_padding(k: int, total: int) -> tuple[int, int]:
@@ -76,6 +76,17 @@ class Geometry:
             else:
                 self.pads.append((g.lower, g.upper))
 
+    @classmethod
+    def unpadded(cls, kernel: tuple[int, ...], strides: tuple[int, ...]) -> Geometry:
+        """Spatial axes 1.. with the given kernel and strides, no padding or dilation (the
+        legacy MaxPooling/AveragePooling)."""
+        g = cls.__new__(cls)
+        g.spatial = list(range(1, len(kernel) + 1))
+        g.k, g.s, g.d = list(kernel), list(strides), [1] * len(kernel)
+        g.sharing = True
+        g.pads = [(0, 0)] * len(kernel)
+        return g
+
     @property
     def symmetric(self) -> bool:
         return all(lo == hi for lo, hi in self.pads)
@@ -105,15 +116,31 @@ def _back(node, expr: str) -> str:
 @lowering("Convolution")
 def _convolution(em, node, args):
     w, x = args
-    if attr(node, "convolution_2d", default=False):
-        return _convolution_2d(em, node, w, x)
-    transpose = bool(attr(node, "transpose", default=False))
+    return _convolve(em, node, w, x, None)
+
+
+@lowering("ConvolutionPlus")
+def _convolution_plus(em, node, args):
+    """FuseLinear's ``Plus(Convolution(W, x), b)``: the convolution with its per-channel bias."""
+    w, x, b = args
+    channels = int(node.shape[0])
+    if b.dynamic or math.prod(b.shape) != channels:
+        raise EvaluationError(f"ConvolutionPlus needs a constant bias of {channels} values (one "
+                              "per output channel, as FuseLinear makes it)", node=node.name)
+    return _convolve(em, node, w, x, em.static(f"{b.expr}.reshape({channels})", b.node.name))
+
+
+def _convolve(em, node, w, x, bias: str | None) -> str:
+    """Any convolution; ``bias`` is the expression of a (C_out,) bias added in the call."""
+    if node.attrs["convolution_2d"]:
+        return _convolution_2d(em, node, w, x, bias)
+    transpose = node.attrs["transpose"]
     g = Geometry(node, tuple(x.shape), tuple(node.shape), pooling=False, transpose=transpose)
     if not g.sharing:
         if transpose:
             raise EvaluationError("a transposed convolution with sharing=false (locally "
                                   "connected) is not supported", node=node.name)
-        return _unshared_convolution(em, node, w, x, g)
+        return _unshared_convolution(em, node, w, x, g, bias)
     nd = len(g.spatial)
     if nd not in (1, 2, 3):
         raise EvaluationError(f"{nd}-d convolution is not supported", node=node.name)
@@ -127,7 +154,7 @@ def _convolution(em, node, args):
     if math.prod(w.shape) != c_out * ksz:
         raise EvaluationError(f"weight shape {w.shape} does not fit {c_out} maps of kernel "
                               f"{(c_in, *g.k)}", node=node.name)
-    bias = em.bias or "None"
+    bias = bias or "None"
     xs = _as_images(x)
     if transpose:
         # CNTK keeps the forward convolution's W: numpy (C_in, C_out, k...) = torch's layout
@@ -167,7 +194,7 @@ def unshared_weight_shape(node, x_shape: tuple[int, ...], g: Geometry) -> tuple[
 
     geo = list(reversed(conv_geometry(x_shape, node.attrs)))
     out = tuple(int(d) for d in node.shape)
-    maps = tuple(reversed(tuple(attr(node, "map_count", default=(0,)))))  # CNTK order
+    maps = tuple(reversed(node.attrs["map_count"]))  # CNTK order
     if len(maps) == len(x_shape) and any(int(m) != 1 for m in maps[:-1]):
         raise EvaluationError(f"map_count {tuple(reversed(maps))} has maps on spatial axes; "
                               "a locally connected convolution supports maps on the channel "
@@ -176,7 +203,7 @@ def unshared_weight_shape(node, x_shape: tuple[int, ...], g: Geometry) -> tuple[
     return (out[0], *positions, int(x_shape[0]), *g.k)
 
 
-def _unshared_convolution(em, node, w, x, g: Geometry) -> str:
+def _unshared_convolution(em, node, w, x, g: Geometry, bias: str | None) -> str:
     """Locally connected convolution: the windows of x (``Tensor.unfold`` per spatial axis,
     after padding) contracted with one kernel per output position (``torch.einsum``, i.e.
     one batched matrix product over the positions)."""
@@ -201,26 +228,23 @@ def _unshared_convolution(em, node, w, x, g: Geometry) -> str:
     pos, ker = letters
     spec = f"nz{pos}{ker},m{pos}z{ker}->nm{pos}"
     out = f"torch.einsum('{spec}', {xs}, {weight})"
-    if em.bias:
-        out = f"({out} + {em.bias}.reshape(-1{', 1' * nd}))"
+    if bias:
+        out = f"({out} + {bias}.reshape(-1{', 1' * nd}))"
     return _back(node, out)
 
 
-def _convolution_2d(em, node, w, x):
+def _convolution_2d(em, node, w, x, bias: str | None):
     """The legacy 7-argument 2-D convolution; W is CNTK [K x kW·kH·C] (reinterpreted in
     memory order as the kernel, as CNTK 2.7 does); images CHW or HWC."""
-    layout = str(attr(node, "image_layout", default="HWC"))
-    hwc = layout in ("HWC", "legacy")
+    hwc = node.attrs["image_layout"] == "HWC"
     if len(x.shape) != 3:
         raise EvaluationError("a legacy 2-D convolution needs an image input", node=node.name)
     c_in = x.shape[2] if hwc else x.shape[0]
     c_out = node.shape[2] if hwc else node.shape[0]
-    kernel = tuple(attr(node, "kernel_shape", default=(1, 1, 1)))
-    strides = tuple(attr(node, "strides", default=(1, 1, 1)))
-    kh, kw = int(kernel[-2]) if len(kernel) > 1 else int(kernel[-1]), int(kernel[-1])
-    sh, sw = int(strides[-2]) if len(strides) > 1 else int(strides[-1]), int(strides[-1])
-    pad = attr(node, "auto_padding", default=(False,))
-    pad = bool(pad[-1] if isinstance(pad, (list, tuple)) else pad)
+    kernel, strides = node.attrs["kernel_shape"], node.attrs["strides"]
+    kh, kw = kernel[-2] if len(kernel) > 1 else kernel[-1], kernel[-1]
+    sh, sw = strides[-2] if len(strides) > 1 else strides[-1], strides[-1]
+    pad = node.attrs["auto_padding"][-1]
     xs = _as_images(x)
     if hwc:
         xs = f"{xs}.permute(0, 3, 1, 2)"
@@ -234,28 +258,20 @@ def _convolution_2d(em, node, w, x):
         out = (size - 1) // s + 1
         pads.append(split_padding(k, max((out - 1) * s + k - size, 0)) if pad else (0, 0))
     xs = f"F.pad({xs}, ({pads[1][0]}, {pads[1][1]}, {pads[0][0]}, {pads[0][1]}))"
-    bias = em.bias or "None"
-    out = f"F.conv2d({xs}, {weight}, {bias}, ({sh}, {sw}))"
+    out = f"F.conv2d({xs}, {weight}, {bias or 'None'}, ({sh}, {sw}))"
     if hwc:
         out = f"{out}.permute(0, 2, 3, 1)"
     return _back(node, out)
 
 
-def _pool_kind(node) -> str:
-    kind = attr(node, "pool_kind", "pooling_type", "kind", default="max")
-    if isinstance(kind, int):
-        return {1: "max", 2: "average"}.get(kind, "none")
-    return str(kind).lower()
-
-
-def _pool(em, node, x, kind: str, geometry: Geometry) -> str:
+def _pool(em, node, x, kind: str, geometry: Geometry, include: bool = False) -> str:
+    """Max or average pooling; ``include`` counts padded cells in an average."""
     g = geometry
     nd = len(g.spatial)
     xs = _as_images(x)
     ks, ss = f"({_dims(g.k)},)", f"({_dims(g.s)},)"
-    if any(d != 1 for d in getattr(g, "d", [1])):
+    if any(d != 1 for d in g.d):
         raise EvaluationError("dilated pooling is not supported", node=node.name)
-    include = bool(attr(node, "include_pad", "pool_include_pad", default=False))
     # torch pools pad symmetrically, at most half the kernel; otherwise pad explicitly
     native = g.symmetric and all(lo * 2 <= k for (lo, _), k in zip(g.pads, g.k))
     ps = f"({_dims([p[0] for p in g.pads])},)"
@@ -264,7 +280,7 @@ def _pool(em, node, x, kind: str, geometry: Geometry) -> str:
             return _back(node, f"F.max_pool{nd}d({xs}, {ks}, {ss}, {ps})")
         padded = f"F.pad({xs}, {g.pad_arg()}, value=float('-inf'))"
         return _back(node, f"F.max_pool{nd}d({padded}, {ks}, {ss})")
-    if kind in ("average", "avg"):
+    if kind == "average":
         if native:
             return _back(node, f"F.avg_pool{nd}d({xs}, {ks}, {ss}, {ps}, "
                                f"count_include_pad={include})")
@@ -274,40 +290,45 @@ def _pool(em, node, x, kind: str, geometry: Geometry) -> str:
         em.pre(f"{ones} = F.pad(torch.ones_like({xs}[:1, :1]), {g.pad_arg()})")
         return _back(node, f"F.avg_pool{nd}d(F.pad({xs}, {g.pad_arg()}), {ks}, {ss}) / "
                            f"F.avg_pool{nd}d({ones}, {ks}, {ss})")
-    raise EvaluationError(f"pooling kind {kind!r} is not supported", node=node.name)
+    raise EvaluationError(f"pooling kind {kind!r} is not supported; use max or average",
+                          node=node.name)
 
 
 @lowering("Pooling")
 def _pooling(em, node, args):
     x = args[0]
     g = Geometry(node, tuple(x.shape), tuple(node.shape), pooling=True)
-    return _pool(em, node, x, _pool_kind(node), g)
+    return _pool(em, node, x, node.attrs["pool_kind"], g, node.attrs["pool_include_pad"])
 
 
-@lowering("MaxPooling", "AveragePooling")
-def _legacy_pool(em, node, args):
-    x = args[0]
-    g = Geometry.__new__(Geometry)
-    kh = int(attr(node, "window_height", default=1))
-    kw = int(attr(node, "window_width", default=1))
-    sh = int(attr(node, "vertical_subsample", default=1))
-    sw = int(attr(node, "horizontal_subsample", default=1))
-    g.spatial, g.k, g.s, g.pads = [1, 2], [kh, kw], [sh, sw], [(0, 0), (0, 0)]
-    if len(x.shape) != 3:
-        raise EvaluationError("legacy pooling needs an image input", node=node.name)
-    layout = str(attr(node, "image_layout", default="HWC"))
-    if layout in ("HWC", "legacy"):
+def _legacy_pool(kind: str):
+    """The lowering of the legacy 2-D MaxPooling / AveragePooling (no padding)."""
+
+    def lower(em, node, args):
+        x = args[0]
+        attrs = node.attrs
+        g = Geometry.unpadded((attrs["window_height"], attrs["window_width"]),
+                              (attrs["vertical_subsample"], attrs["horizontal_subsample"]))
+        if len(x.shape) != 3:
+            raise EvaluationError("legacy pooling needs an image input", node=node.name)
+        if attrs["image_layout"] != "HWC":
+            return _pool(em, node, x, kind, g)
         # (H, W, C) in numpy order: pool over the leading two axes
         perm_in = f"{_as_images(x)}.permute(0, 3, 1, 2)"
         xi = type(x)(perm_in, x.node, True, (x.shape[2], x.shape[0], x.shape[1]))
-        out = _pool(em, node, xi, "max" if node.op == "MaxPooling" else "average", g)
+        out = _pool(em, node, xi, kind, g)
         out = out if node.dynamic else f"{out}.unsqueeze(0)"
         return _back(node, f"({out}).permute(0, 2, 3, 1)")
-    return _pool(em, node, x, "max" if node.op == "MaxPooling" else "average", g)
+
+    return lower
+
+
+lowering("MaxPooling")(_legacy_pool("max"))
+lowering("AveragePooling")(_legacy_pool("average"))
 
 
 def _time_constant(node, name: str, training: bool) -> float:
-    value = float(attr(node, name, default=0.0))
+    value = node.attrs[name]
     if value < 0 and training:
         raise EvaluationError(f"{name} = {value}: CNTK's negative (corpus-level, cumulative) "
                               "time constant is not supported in training; use 0 (minibatch "
@@ -315,7 +336,7 @@ def _time_constant(node, name: str, training: bool) -> float:
     return value
 
 
-@lowering("BatchNormalization")
+@lowering("BatchNormalization", state_inputs=(3, 4))
 def _batch_norm(em, node, args):
     """Inference: running statistics. Training: as CNTK's time constants say —
     ``blend_time_constant`` inf normalizes with the running statistics (inference mode, what
@@ -324,25 +345,19 @@ def _batch_norm(em, node, args):
     running statistics alone, otherwise they are updated in place (see ``K.batch_norm_train``).
     """
     x, scale, bias, mean, var = args[:5]
-    spatial = bool(attr(node, "spatial", default=False))
-    eps = float(attr(node, "epsilon", default=1e-5))
+    spatial, eps = node.attrs["spatial"], node.attrs["epsilon"]
     rank = len(x.shape)
     if spatial:
         stat = (-1,) + (1,) * (rank - 1)
     else:
         stat = tuple(x.shape)
     stat_text = "(" + ", ".join(map(str, stat)) + ("," if len(stat) == 1 else "") + ")"
-    inv_std = bool(attr(node, "running_inv_std_dev", default=False))
+    inv_std = node.attrs["running_inv_std_dev"]
     norm_tc = _time_constant(node, "normalization_time_constant", em.training)
     blend_tc = _time_constant(node, "blend_time_constant", em.training)
     frozen = math.isinf(norm_tc) and math.isinf(blend_tc)  # inference mode, also in training
     if em.training and not em.in_loop and not frozen:
         reduce_dims = (0,) + (tuple(range(2, rank + 1)) if spatial else ())
-        builder = em.builder
-        for a in (mean, var):
-            t = builder.globals.get(a.expr)
-            if t is not None:
-                em.state_tensors.append(t)
         if inv_std:  # the Trainer converts these to variances before compiling
             raise EvaluationError("training a BatchNormalization that stores inverse standard "
                                   "deviations (model version < 13) needs its statistics "

@@ -41,7 +41,7 @@ def _logistic(em, node, args):
     return f"K.masked_sum(K.logistic({args[0]}, {args[1]}{w}), {em.mask})"
 
 
-@lowering("ClassificationError", "ErrorPrediction", uses_mask=True)
+@lowering("ClassificationError", uses_mask=True)
 def _class_error(em, node, args):
     """Top-1 error, or top-N when a third input holds N (a constant, read once)."""
     _frames(args, node)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netsurgeon.runtime.lowerings import attr, lowering
+from netsurgeon.runtime.lowerings import TORCH, Lowering, lowering
 
 UNARY = {
     "Sigmoid": "torch.sigmoid({0})",
@@ -26,15 +26,12 @@ UNARY = {
     "LabelsToGraph": "{0}",
     "StraightThrough": "{0}",
     "StopGradient": "{0}.detach()",
-    "ELU": "F.elu({0})",
-    "Softplus": "F.softplus({0})",
 }
 
 BINARY = {
     "Plus": "{0} + {1}",
     "Minus": "{0} - {1}",
     "ElementTimes": "{0} * {1}",
-    "ElementDivide": "{0} / {1}",
     "LogPlus": "torch.logaddexp({0}, {1})",
     "Equal": "({0} == {1}).to({0}.dtype)",
     "NotEqual": "({0} != {1}).to({0}.dtype)",
@@ -54,30 +51,34 @@ def aligned(em, node, args) -> list[str]:
         if a.dynamic and len(a.shape) < rank and node.dynamic:
             dims = (1,) * (rank - len(a.shape)) + tuple(a.shape)
             out.append(f"{a.expr}.reshape(-1, {', '.join(map(str, dims))})")
-        elif not a.dynamic and node.dynamic and len(a.shape) > rank:
-            out.append(a.expr)
         else:
             out.append(a.expr)
     return out
 
 
-def _unary(template):
+def unary(template: str) -> Lowering:
+    """The lowering of a unary element-wise op: ``template`` with ``{0}`` for the input."""
+
     def fn(em, node, args):
         return template.format(args[0].expr)
-    return fn
+
+    return Lowering(fn)
 
 
-def _binary(template):
+def binary(template: str) -> Lowering:
+    """The lowering of a binary element-wise op (CNTK broadcasting, see :func:`aligned`)."""
+
     def fn(em, node, args):
         a, b = aligned(em, node, args)
         return template.format(a, b)
-    return fn
+
+    return Lowering(fn)
 
 
 for _name, _tpl in UNARY.items():
-    lowering(_name)(_unary(_tpl))
+    TORCH.add(_name, unary(_tpl))
 for _name, _tpl in BINARY.items():
-    lowering(_name)(_binary(_tpl))
+    TORCH.add(_name, binary(_tpl))
 
 
 @lowering("Clip")
@@ -92,17 +93,10 @@ def _if(em, node, args):
     return f"torch.where({c} != 0, {a}, {b})"
 
 
-@lowering("Scale")
-def _scale(em, node, args):
-    a, b = aligned(em, node, args)
-    return f"{a} * {b}"
-
-
 @lowering("Dropout")
 def _dropout(em, node, args):
     """Identity at inference; at training the rate comes from the trainer (CNTK's dropoutRate)."""
-    rate = float(em.config.get("dropout_rate", 0.0)
-                 or attr(node, "dropout_rate", "rate", default=0.0))
+    rate = float(em.config.get("dropout_rate", 0.0) or node.attrs["dropout_rate"])
     if not em.training or rate <= 0:
         return args[0].expr
     return f"F.dropout({args[0].expr}, p={rate}, training=True)"

@@ -6,14 +6,12 @@ op's axis could be read two ways, the lowering checks it against the validated o
 
 from __future__ import annotations
 
-import math
+from math import prod
 
 from netsurgeon.errors import EvaluationError
-from netsurgeon.runtime.lowerings import attr, lowering
-
-
-def _prod(dims) -> int:
-    return int(math.prod(int(d) for d in dims))
+from netsurgeon.ops._shapes import pad_rank
+from netsurgeon.ops.reshaping import slice_range
+from netsurgeon.runtime.lowerings import lowering
 
 
 def _dims(shape) -> str:
@@ -34,10 +32,10 @@ def reshape(arg, shape) -> str:
 def _times(em, node, args):
     """CNTK Times(A, B) = in numpy order B @ A with A's leading dims contracted."""
     a, b = args
-    out_rank = int(attr(node, "output_rank", default=1))
+    out_rank = node.attrs["output_rank"]
     k_rank = len(a.shape) - out_rank
-    k = _prod(a.shape[:k_rank])
-    o = _prod(a.shape[k_rank:])
+    k = prod(a.shape[:k_rank])
+    o = prod(a.shape[k_rank:])
     out = tuple(node.shape)
     if b.sparse:
         if a.dynamic:
@@ -47,8 +45,7 @@ def _times(em, node, args):
         expr = f"torch.sparse.mm({b.expr}, {w})"
         return expr if out == (o,) else f"{expr}.reshape(-1, {_dims(out)})"
     if not a.dynamic and b.dynamic:
-        w = a.expr if len(a.shape) == 2 and k_rank == 1 else \
-            em.static(f"{a.expr}.reshape({k}, {o})", a.node.name)
+        w = _matrix(em, a, k_rank)
         x = b.expr if len(b.shape) == 1 else f"{b.expr}.reshape(-1, {k})"
         expr = f"torch.matmul({x}, {w})"
         if out == (o,) and len(b.shape) == 1:
@@ -56,6 +53,31 @@ def _times(em, node, args):
         return f"{expr}.reshape(-1, {_dims(out)})"
     return (f"K.times_general({a.expr}, {b.expr}, {k}, {a.dynamic}, {b.dynamic}, "
             f"({_dims(out)}{',' if len(out) == 1 else ''}))")
+
+
+def _matrix(em, w, k_rank: int) -> str:
+    """A constant weight as the (K, O) matrix of ``x @ W`` (reshaped once at inference)."""
+    if len(w.shape) == 2 and k_rank == 1:
+        return w.expr
+    k, o = prod(w.shape[:k_rank]), prod(w.shape[k_rank:])
+    return em.static(f"{w.expr}.reshape({k}, {o})", w.node.name)
+
+
+@lowering("TimesPlus")
+def _times_plus(em, node, args):
+    """FuseLinear's ``Plus(Times(W, x), b)``: one ``torch.addmm(b, x, W)``."""
+    w, x, b = args
+    k_rank = len(w.shape) - node.attrs["output_rank"]
+    k, o = prod(w.shape[:k_rank]), prod(w.shape[k_rank:])
+    if w.dynamic or not x.dynamic or b.dynamic or prod(x.shape) != k or prod(b.shape) != o \
+            or prod(node.shape) != o:
+        raise EvaluationError("TimesPlus needs a constant W, a frame-valued x and a constant "
+                              "bias of the output's size (as FuseLinear makes it)",
+                              node=node.name)
+    xs = x.expr if len(x.shape) == 1 else f"{x.expr}.reshape(-1, {k})"
+    bs = b.expr if len(b.shape) == 1 else em.static(f"{b.expr}.reshape({o})", b.node.name)
+    expr = f"torch.addmm({bs}, {xs}, {_matrix(em, w, k_rank)})"
+    return expr if tuple(node.shape) == (o,) else f"{expr}.reshape(-1, {_dims(node.shape)})"
 
 
 @lowering("TransposeTimes")
@@ -66,7 +88,7 @@ def _transpose_times(em, node, args):
                               node=node.name)
     # numpy A (m, k) = CNTK [k x m]; per sample Aᵀ·x is, in numpy order, x (k,) @ A(m, k).T
     w = f"{a.expr}.reshape({a.shape[0] if len(a.shape) == 2 else 1}, -1).t()"
-    expr = f"torch.matmul({b.expr}.reshape(-1, {_prod(a.shape[-1:])}), {w})"
+    expr = f"torch.matmul({b.expr}.reshape(-1, {prod(a.shape[-1:])}), {w})"
     return f"{expr}.reshape({'-1, ' if node.dynamic else ''}{_dims(node.shape)})"
 
 
@@ -81,7 +103,7 @@ def _lookup(em, node, args):
     w, x = args
     vocab, dim = w.shape
     xs = f"{x.expr}.to_dense()" if x.sparse else x.expr
-    if _prod(x.shape) == vocab and x.sparse:
+    if prod(x.shape) == vocab and x.sparse:
         return f"torch.sparse.mm({x.expr}, {w.expr})"
     return f"torch.matmul({xs}.reshape(-1, {vocab}), {w.expr}).reshape(-1, {_dims(node.shape)})"
 
@@ -90,81 +112,58 @@ def _lookup(em, node, args):
 def _khatri_rao(em, node, args):
     a, b = args
     # CNTK column [m]⊗[n] -> [m·n] with a's index fastest: numpy (n, m) flattened
-    return (f"({b.expr}.reshape(-1, {_prod(b.shape)}, 1) * "
-            f"{a.expr}.reshape(-1, 1, {_prod(a.shape)})).reshape(-1, {_dims(node.shape)})")
+    return (f"({b.expr}.reshape(-1, {prod(b.shape)}, 1) * "
+            f"{a.expr}.reshape(-1, 1, {prod(a.shape)})).reshape(-1, {_dims(node.shape)})")
 
 
 @lowering("CosDistance")
 def _cos(em, node, args):
     a, b = args
-    return (f"F.cosine_similarity({a.expr}.reshape(-1, {_prod(a.shape)}), "
-            f"{b.expr}.reshape(-1, {_prod(b.shape)}), dim=1, eps=1e-12).reshape(-1, 1)")
+    return (f"F.cosine_similarity({a.expr}.reshape(-1, {prod(a.shape)}), "
+            f"{b.expr}.reshape(-1, {prod(b.shape)}), dim=1, eps=1e-12).reshape(-1, 1)")
 
 
-@lowering("Reshape", "LegacyReshape", "ReshapeDimensions")
+@lowering("Reshape", "LegacyReshape")
 def _reshape(em, node, args):
     """Every reshape is a view of the sample: numpy order keeps CNTK's memory order."""
     x = args[0]
-    if _prod(x.shape) != _prod(node.shape):
+    if prod(x.shape) != prod(node.shape):
         raise EvaluationError(
             f"reshaping {x.shape} to {node.shape} changes the number of elements per sample "
             "(folding samples into the frame axis is not supported)", node=node.name)
     return reshape(x, node.shape)
 
 
-def _slice_axis(node, x) -> int:
-    """The numpy sample axis a Slice cuts: the one whose size differs, else the attribute."""
-    diff = [i for i, (p, q) in enumerate(zip(x.shape, node.shape)) if p != q]
-    if len(diff) == 1:
-        return diff[0]
-    axis = attr(node, "axis", default=-1)
-    if isinstance(axis, (list, tuple)):
-        axis = axis[0]
-    axis = int(axis)
-    return axis if axis >= 0 else len(x.shape) + axis
-
-
 @lowering("Slice")
 def _slice(em, node, args):
+    """Exactly the registry's slice: per (begin, end, axis, stride) of the attributes, with
+    ``ops.reshaping.slice_range``'s bounds (a lower-rank input is padded with 1s first)."""
     x = args[0]
-    if len(x.shape) != len(node.shape):
-        raise EvaluationError("Slice changes the rank; not supported", node=node.name)
-    diff = [i for i, (p, q) in enumerate(zip(x.shape, node.shape)) if p != q]
-    if not diff:
-        return x.expr
-    begins = attr(node, "begin", "begin_index", "begin_indices", default=0)
-    begins = list(begins) if isinstance(begins, (list, tuple)) else [begins]
-    axes = attr(node, "axis", "axes", default=None)
-    axes = list(axes) if isinstance(axes, (list, tuple)) else ([axes] if axes is not None else [])
-    index = [":"] * len(x.shape)
-    if len(diff) == 1 and len(begins) == 1:
-        pairs = [(diff[0], int(begins[0]))]
-    else:
-        if len(axes) != len(begins):
-            raise EvaluationError("Slice: cannot tell which axes are cut", node=node.name)
-        pairs = [(int(a) % len(x.shape), int(b)) for a, b in zip(axes, begins)]
-    for ax, begin in pairs:
-        size = x.shape[ax]
-        start = begin if begin >= 0 else size + begin
-        index[ax] = f"{start}:{start + node.shape[ax]}"
+    attrs = node.attrs
+    rank = len(node.shape)
+    shape = pad_rank(x.shape, rank)
+    index = [":"] * rank
+    strides = attrs["stride_multiplier"] or (1,) * len(attrs["axis"])
+    for begin, end, axis, stride in zip(attrs["begin"], attrs["end"], attrs["axis"], strides):
+        i = rank + axis
+        lo, hi = slice_range(shape[i], begin, end)
+        index[i] = f"{lo}:{hi}" + (f":{stride}" if stride > 1 else "")
     lead = ":, " if x.dynamic else ""
-    return f"{x.expr}[{lead}{', '.join(index)}]"
+    return f"{reshape(x, shape)}[{lead}{', '.join(index)}]"
 
 
 @lowering("RowStack")
 def _row_stack(em, node, args):
-    """Concatenate along ``axis`` (numpy); size-1 axes of inputs broadcast (CNTK does)."""
-    rank = len(node.shape)
+    """Concatenate along ``axis`` (registry convention, -k = CNTK axis k); size-1 axes of
+    inputs broadcast (CNTK does)."""
     out = tuple(node.shape)
-    shapes = [(1,) * (rank - len(a.shape)) + tuple(a.shape) for a in args]
-    candidates = [j for j in range(rank)
-                  if sum(s[j] for s in shapes) == out[j]
-                  and all(s[i] in (1, out[i]) for s in shapes for i in range(rank) if i != j)]
-    if not candidates:
-        raise EvaluationError("RowStack: input shapes do not concatenate to the output",
+    rank = len(out)
+    axis = rank + node.attrs["axis"]
+    shapes = [pad_rank(a.shape, rank) for a in args]
+    if sum(s[axis] for s in shapes) != out[axis]:
+        raise EvaluationError(f"RowStack: input shapes {[tuple(a.shape) for a in args]} do not "
+                              f"concatenate to {out} on axis {node.attrs['axis']}",
                               node=node.name)
-    want = int(attr(node, "axis", default=-1)) % rank
-    axis = want if want in candidates else candidates[-1]
     dyn = [a for a in args if a.dynamic]
     parts = []
     for a, s in zip(args, shapes):
@@ -182,36 +181,40 @@ def _row_stack(em, node, args):
 @lowering("RowRepeat")
 def _row_repeat(em, node, args):
     x = args[0]
-    n = node.shape[-1] // x.shape[-1]
-    reps = ", ".join(["1"] * (len(x.shape) - 1 + (1 if x.dynamic else 0)) + [str(n)])
-    return f"{x.expr}.repeat({reps})"
+    n = node.attrs["num_repeats"]
+    shape = tuple(x.shape) or (1,)
+    reps = ", ".join(["1"] * (len(shape) - 1 + (1 if x.dynamic else 0)) + [str(n)])
+    return f"{reshape(x, shape)}.repeat({reps})"
 
 
 @lowering("TransposeDimensions")
 def _transpose(em, node, args):
+    """numpy ``permute`` by ``permutation`` (output axis i takes input axis p[i]) or the swap
+    of the two ``axes``; an input of lower rank is padded with 1s first, as the shape rule."""
     x = args[0]
-    rank = len(x.shape)
-    perm = attr(node, "permutation", "perm", default=None)
+    perm = list(node.attrs["permutation"])
     if perm:
-        perm = [int(p) for p in perm]
+        rank = len(perm)
     else:
-        a1, a2 = attr(node, "axes", default=(-1, -2))
-        a1, a2 = int(a1) % rank, int(a2) % rank
+        a1, a2 = node.attrs["axes"][:2]
+        rank = max(len(x.shape), -a1, -a2)
         perm = list(range(rank))
-        perm[a1], perm[a2] = perm[a2], perm[a1]
-    got = tuple(x.shape[p] for p in perm)
+        perm[rank + a1], perm[rank + a2] = perm[rank + a2], perm[rank + a1]
+    shape = pad_rank(x.shape, rank)
+    got = tuple(shape[p] for p in perm)
     if got != tuple(node.shape):
         raise EvaluationError(f"TransposeDimensions: permutation {perm} of {x.shape} gives "
                               f"{got}, not the validated {node.shape}", node=node.name)
+    xs = reshape(x, shape)
     if x.dynamic:
-        return f"{x.expr}.permute(0, {', '.join(str(p + 1) for p in perm)})"
-    return f"{x.expr}.permute({', '.join(str(p) for p in perm)})"
+        return f"{xs}.permute(0, {', '.join(str(p + 1) for p in perm)})"
+    return f"{xs}.permute({', '.join(str(p) for p in perm)})"
 
 
 def _per_sample(fn: str):
     def lower(em, node, args):
         x = args[0]
-        n = _prod(x.shape)
+        n = prod(x.shape)
         if len(x.shape) == 1:
             return f"{fn}({x.expr}, -1)"
         if not x.dynamic:
@@ -227,7 +230,7 @@ lowering("LogSoftmax")(_per_sample("torch.log_softmax"))
 @lowering("Hardmax")
 def _hardmax(em, node, args):
     x = args[0]
-    n = _prod(x.shape)
+    n = prod(x.shape)
     flat = f"{x.expr}.reshape(-1, {n})" if x.dynamic else f"{x.expr}.reshape(1, {n})"
     return (f"F.one_hot({flat}.argmax(1), {n}).to({x.expr}.dtype)"
             f".reshape({'-1, ' if x.dynamic else ''}{_dims(x.shape)})")
@@ -238,30 +241,31 @@ def _sum_columns(em, node, args):
     x = args[0]
     if not x.dynamic:
         return f"{x.expr}.sum().reshape(1)"
-    return f"{x.expr}.reshape(-1, {_prod(x.shape)}).sum(1, keepdim=True)"
+    return f"{x.expr}.reshape(-1, {prod(x.shape)}).sum(1, keepdim=True)"
+
+
+def _total(em, x, expr: str) -> str:
+    """The sum of ``expr`` (element-wise in ``x``) over the real frames, or over all of a
+    value without frames, shaped (1,)."""
+    if x.dynamic:
+        return f"K.masked_sum({expr}, {em.mask})"
+    return f"{expr if expr.isidentifier() else f'({expr})'}.sum().reshape(1)"
 
 
 @lowering("SumElements", uses_mask=True)
 def _sum_elements(em, node, args):
-    x = args[0]
-    if not x.dynamic:
-        return f"{x.expr}.sum().reshape(1)"
-    return f"K.masked_sum({x.expr}, {em.mask})"
+    return _total(em, args[0], args[0].expr)
 
 
 @lowering("MatrixL1Reg", uses_mask=True)
 def _l1(em, node, args):
-    x = args[0]
-    return f"K.masked_sum(torch.abs({x.expr}), {em.mask})" if x.dynamic else \
-        f"torch.abs({x.expr}).sum().reshape(1)"
+    return _total(em, args[0], f"torch.abs({args[0]})")
 
 
 @lowering("MatrixL2Reg", uses_mask=True)
 def _l2(em, node, args):
     x = args[0]
-    inner = f"K.masked_sum({x.expr} * {x.expr}, {em.mask})" if x.dynamic else \
-        f"({x.expr} * {x.expr}).sum().reshape(1)"
-    return f"torch.sqrt({inner})"
+    return f"torch.sqrt({_total(em, x, f'{x} * {x}')})"
 
 
 @lowering("PerDimMeanVarNormalization")
@@ -276,21 +280,42 @@ def _mvdn(em, node, args):
     return f"{x.expr} / {s.expr} + {m.expr}"
 
 
-@lowering("ReduceElements", uses_mask=True)
+_REDUCTIONS = {"sum": "sum", "plus": "sum", "mean": "mean", "max": "amax", "min": "amin",
+               "prod": "prod", "logsum": "logsumexp"}
+
+
+def reduced_axes(node, rank: int) -> list[int]:
+    """numpy sample axes a ReduceElements reduces, from its ``axes`` codes as the registry's
+    shape rule reads them (0 or 1: every sample axis; -k: CNTK axis k)."""
+    axes: set[int] = set()
+    for code in node.attrs["axes"]:
+        if code in (0, 1):
+            axes.update(range(rank))
+        elif code in (2, 3):
+            raise EvaluationError("ReduceElements over the sequence or batch axis is not "
+                                  "supported by the PyTorch runtime; reduce sample axes",
+                                  node=node.name)
+        else:
+            axes.add(rank + code)
+    return sorted(axes)
+
+
+@lowering("ReduceElements")
 def _reduce(em, node, args):
+    """Reduce the sample axes of ``axes`` with ``operation`` (kept as size 1, then reshaped
+    to the validated output, so ``keep_dimensions`` false drops them)."""
     x = args[0]
-    op = str(attr(node, "operation", "reduction", default="Sum")).lower()
-    fn = {"sum": "sum", "plus": "sum", "mean": "mean", "max": "amax", "min": "amin",
-          "prod": "prod", "logsum": "logsumexp"}.get(op)
+    op = node.attrs["operation"]
+    fn = _REDUCTIONS.get(op.lower())
     if fn is None:
-        raise EvaluationError(f"ReduceElements: operation {op!r} is not supported", node=node.name)
-    # reduce the sample axes whose size becomes 1 in the output
+        raise EvaluationError(f"ReduceElements: operation {op!r} is not supported; use one of "
+                              "Sum, Mean, Max, Min, Prod, LogSum", node=node.name)
     rank = len(x.shape)
-    out = (1,) * (rank - len(node.shape)) + tuple(node.shape)
-    axes = [i for i in range(rank) if out[i] == 1 and x.shape[i] != 1] or list(range(rank))
+    axes = reduced_axes(node, rank)
     off = 1 if x.dynamic else 0
-    dims = ", ".join(str(a + off) for a in axes)
-    expr = f"{x.expr}.{fn}(dim=({dims},), keepdim=True)" if fn != "prod" else \
-        f"{x.expr}.reshape({'-1, ' if x.dynamic else ''}-1).prod(-1)"
-    return reshape(type(x)(expr, x.node, x.dynamic, tuple(out) if fn != "prod" else (1,)),
-                   node.shape)
+    if fn == "prod":  # torch.prod reduces one dimension at a time
+        expr = x.expr + "".join(f".prod({a + off}, keepdim=True)" for a in axes)
+    else:
+        expr = f"{x.expr}.{fn}(dim=({', '.join(str(a + off) for a in axes)},), keepdim=True)"
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    return reshape(type(x)(expr, x.node, x.dynamic, kept), node.shape)

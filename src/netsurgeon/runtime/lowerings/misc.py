@@ -1,17 +1,22 @@
-"""Less common ops: casts, identities, the environment flag, DummyCriterion, Crop, and an
-explicit "not supported" kernel for the ops whose math the PyTorch runtime does not have yet.
+"""Less common ops: casts, identities, the environment flag, DummyCriterion, Crop, and the
+ops whose math the PyTorch runtime does not have yet (marked unsupported, with the reason).
 """
 
 from __future__ import annotations
 
 from netsurgeon.errors import EvaluationError
-from netsurgeon.runtime.lowerings import attr, lowering
+from netsurgeon.runtime.lowerings import TORCH, lowering
+
+_DTYPES = {"float": "torch.float32", "double": "torch.float64", "float16": "torch.float16"}
 
 
 @lowering("Cast")
 def _cast(em, node, args):
-    dtype = {"float": "torch.float32", "double": "torch.float64", "float16": "torch.float16"}[
-        str(attr(node, "precision", default="float"))]
+    precision = node.attrs["precision"]
+    dtype = _DTYPES.get(precision)
+    if dtype is None:
+        raise EvaluationError(f"Cast precision {precision!r} is unknown; use float, double or "
+                              "float16", node=node.name)
     return f"{args[0]}.to({dtype})"
 
 
@@ -31,7 +36,7 @@ def _trace(em, node, args):
 
 @lowering("EnvironmentInput")
 def _environment(em, node, args):
-    name = str(attr(node, "property_name", default="isTraining"))
+    name = node.attrs["property_name"]
     if name != "isTraining":
         raise EvaluationError(f"EnvironmentInput property {name!r} is unknown", node=node.name)
     return em.const([1.0 if em.training else 0.0], "is_training")
@@ -61,6 +66,9 @@ def _dummy(em, node, args):
 def _cos_neg(em, node, args):
     a, b, shift, neg = args
     n = int(node.shape[0]) - 1
+    if n < 1:
+        raise EvaluationError("the number of negative samples is unknown; set the attribute "
+                              "num_negative_samples", node=node.name)
     k = str(int(round(float(node.inputs[2].value.reshape(-1)[0])))) \
         if node.inputs[2].value is not None else f"int({shift}.reshape(-1)[0].item())"
     return f"K.cos_with_negatives({a}, {b}, {k}, {n})"
@@ -71,8 +79,7 @@ def _crop(em, node, args):
     x = args[0]
     h, w = node.shape[-2:]
     if len(args) == 2 or len(args) == 4:
-        ox = attr(node, "x_offset", default=0.0)
-        oy = attr(node, "y_offset", default=0.0)
+        ox, oy = node.attrs["x_offset"], node.attrs["y_offset"]
         if ox > 1e300 or oy > 1e300:
             raise EvaluationError("Crop without explicit offsets (automatic from the node "
                                   "graph) is not supported; give xOffset/yOffset",
@@ -83,24 +90,12 @@ def _crop(em, node, args):
     raise EvaluationError("Crop needs 2 or 4 inputs", node=node.name)
 
 
-UNSUPPORTED = {
-    "DynamicAxis": "a named dynamic axis is a declaration, not a value",
-    "Where": "dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not "
-             "supported by the PyTorch runtime",
-    "PackedIndex": "see Where",
-    "GatherPacked": "see Where",
-    "ScatterPacked": "see Where",
-    "ClassBasedCrossEntropyWithSoftmax": "class-factored softmax is not implemented yet",
-    "EditDistanceError": "edit distance over label sequences is not implemented yet",
-    "MaxUnpooling": "max unpooling is not implemented yet",
-    "ROIPooling": "region-of-interest pooling is not implemented yet",
-}
-
-
-def _unsupported(em, node, args):
-    raise EvaluationError(f"{node.op} cannot be evaluated: {UNSUPPORTED[node.op]}",
-                          node=node.name)
-
-
-for _name in UNSUPPORTED:
-    lowering(_name)(_unsupported)
+_PACKED = ("dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not "
+           "supported by the PyTorch runtime")
+TORCH.unsupported("DynamicAxis", "a named dynamic axis is a declaration, not a value")
+TORCH.unsupported(("Where", "PackedIndex", "GatherPacked", "ScatterPacked"), _PACKED)
+TORCH.unsupported("ClassBasedCrossEntropyWithSoftmax",
+                  "class-factored softmax is not implemented yet")
+TORCH.unsupported("EditDistanceError", "edit distance over label sequences is not implemented yet")
+TORCH.unsupported("MaxUnpooling", "max unpooling is not implemented yet")
+TORCH.unsupported("ROIPooling", "region-of-interest pooling is not implemented yet")

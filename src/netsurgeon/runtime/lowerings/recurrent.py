@@ -1,6 +1,6 @@
 """PastValue / FutureValue outside recurrent loops: one shift over whole sequences.
 
-Inside a loop codegen emits the per-step read itself (see ``codegen._Builder.loop``).
+Inside a loop the code generator emits the per-step read itself (see ``sequences``).
 """
 
 from __future__ import annotations
@@ -8,13 +8,23 @@ from __future__ import annotations
 import numpy as np
 
 from netsurgeon.errors import EvaluationError
+from netsurgeon.graph import Node
 from netsurgeon.runtime.lowerings import lowering
+
+__all__ = ["delay_info"]
+
+
+def delay_info(node: Node) -> tuple[int, float, Node | None]:
+    """(time step, initial value, initial-state node or None) of a PastValue/FutureValue."""
+    step = node.attrs["time_step"]
+    if step < 1:
+        raise EvaluationError(f"time_step {step} of a delay must be at least 1", node=node.name)
+    init_node = node.inputs[1] if len(node.inputs) > 1 else None
+    return step, node.attrs["initial_state"], init_node
 
 
 def _init(em, node) -> str:
-    from netsurgeon.runtime.sequences import delay_info
-
-    step, value, init_node = delay_info(node)
+    _, value, init_node = delay_info(node)
     if init_node is not None:
         a = em.builder.value[init_node]
         if a.dynamic:
@@ -23,20 +33,14 @@ def _init(em, node) -> str:
     return em.const(np.full(tuple(node.shape), value, np.float32), node.name + "_init")
 
 
-@lowering("PastValue", "Delay")
+@lowering("PastValue")
 def _past(em, node, args):
-    from netsurgeon.runtime.sequences import delay_info
-
-    x = args[0]
     step = delay_info(node)[0]
-    return f"K.shift_past({x}, {em.batch}, {em.steps}, {step}, {_init(em, node)})"
+    return f"K.shift_past({args[0]}, {em.batch}, {em.steps}, {step}, {_init(em, node)})"
 
 
 @lowering("FutureValue")
 def _future(em, node, args):
-    from netsurgeon.runtime.sequences import delay_info
-
-    x = args[0]
     step = delay_info(node)[0]
-    return (f"K.shift_future({x}, {em.batch}, {em.steps}, {step}, {_init(em, node)}, "
+    return (f"K.shift_future({args[0]}, {em.batch}, {em.steps}, {step}, {_init(em, node)}, "
             f"{em.lengths})")

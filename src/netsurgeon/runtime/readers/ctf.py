@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 import numpy as np
 
 from netsurgeon.errors import FormatError
+from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 
 __all__ = ["StreamSpec", "CTFReader", "streams_for"]
@@ -32,7 +34,7 @@ class StreamSpec:
 
     @property
     def dim(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return prod(self.shape)
 
 
 def streams_for(network, mapping: Mapping[str, str] | None = None,
@@ -42,8 +44,8 @@ def streams_for(network, mapping: Mapping[str, str] | None = None,
     ``inputs`` restricts to those nodes (default: every input node the network has).
     """
     mapping = dict(mapping or {})
-    names = inputs if inputs is not None else [
-        n.name for n in network.nodes if network.registry.op(n.op).is_("input")]
+    fed = network.registry.op_set(Category.INPUT)
+    names = inputs if inputs is not None else [n.name for n in network.nodes if n.op in fed]
     for node_name in mapping:
         network.node(node_name)  # unknown node -> GraphError with close matches
     specs = []
