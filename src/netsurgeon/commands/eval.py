@@ -41,15 +41,14 @@ def _file_name(node: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon eval``; returns the exit status."""
     import numpy as np
-    import torch
 
     from netsurgeon.commands._model import load_model
-    from netsurgeon.runtime import Evaluator
+    from netsurgeon.runtime import Evaluator, set_threads
     from netsurgeon.runtime.evaluate import batch_from_arrays
     from netsurgeon.runtime.readers import CTFReader, streams_for
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     net = load_model(args.model, args.format)
     net.validate()
     scored = [n for g in ("criterion", "evaluation") for n in net.group(g)]

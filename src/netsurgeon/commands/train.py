@@ -63,15 +63,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon train``; returns the exit status."""
-    import torch
-
     from netsurgeon.commands._model import load_model
     from netsurgeon.formats import save
+    from netsurgeon.runtime import set_threads
     from netsurgeon.runtime.readers import CTFReader, streams_for
     from netsurgeon.runtime.train import TrainConfig, Trainer
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     net = load_model(args.model, args.format)
     net.validate()
     checkpoint = args.checkpoint or (args.out + ".ckpt")

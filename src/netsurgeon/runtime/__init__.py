@@ -18,6 +18,7 @@ from netsurgeon.runtime.compile import CompiledNetwork, compile_network  # noqa:
 from netsurgeon.runtime.evaluate import Evaluator, evaluate  # noqa: E402
 
 __all__ = [
+    "set_threads",
     "CompiledNetwork",
     "Evaluator",
     "Minibatch",
@@ -28,6 +29,13 @@ __all__ = [
     "evaluate",
     "generate",
 ]
+
+
+def set_threads(count: int) -> None:
+    """Use ``count`` CPU threads for torch's kernels (the CLI's ``--threads``)."""
+    import torch
+
+    torch.set_num_threads(int(count))
 
 
 def __getattr__(name: str):

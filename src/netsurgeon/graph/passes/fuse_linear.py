@@ -73,7 +73,7 @@ class FuseLinear(Pass):
         if w is None or x is None or w.dynamic or not x.dynamic or w.shape is None \
                 or x.shape is None:
             return False
-        if x.name in self.sparse_inputs and net.registry.op(x.op).is_(Category.INPUT):
+        if x.name in self.sparse_inputs and x.op in net.registry.op_set(Category.INPUT):
             return False
         k_rank = len(w.shape) - int(t.attrs["output_rank"])
         out, inner = prod(w.shape[k_rank:]), prod(w.shape[:k_rank])
