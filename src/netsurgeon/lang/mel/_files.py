@@ -12,6 +12,7 @@ import numpy as np
 
 from netsurgeon.errors import EditError, NetsurgeonError, ValidationError
 from netsurgeon.graph import Network, Node, prepare
+from netsurgeon.graph.passes import CheckStructure
 from netsurgeon.lang.mel._session import Model
 from netsurgeon.lang.mel._writes import Writer
 
@@ -22,17 +23,14 @@ _SHOWN = 25  # problems listed in one validation error
 
 def structure_problems(net: Network) -> list[str]:
     """Every node with an input count its op refuses or an unconnected input."""
-    registry = net.registry
     problems = []
-    for node in net.nodes:
-        if registry.has_op(node.op):
-            spec = registry.op(node.op)
-            if not spec.accepts_arity(len(node.inputs)):
-                problems.append(f"{node.name} ({node.op}) has {len(node.inputs)} inputs, "
-                                f"expects {spec.arity_text()}")
-        missing = [str(i) for i, x in enumerate(node.inputs) if x is None]
+    for node, spec, bad_arity, missing in CheckStructure().problems(net):
+        if bad_arity and spec is not None:
+            problems.append(f"{node.name} ({node.op}) has {len(node.inputs)} inputs, "
+                            f"expects {spec.arity_text()}")
         if missing:
-            problems.append(f"{node.name} ({node.op}): input {', '.join(missing)} not connected")
+            problems.append(f"{node.name} ({node.op}): input "
+                            f"{', '.join(map(str, missing))} not connected")
     return problems
 
 
