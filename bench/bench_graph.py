@@ -7,7 +7,8 @@ Measured (best of --repeat, garbage collector on as users run it):
     with a tuple of inputs each, registered in two dicts (the irreducible Python cost of a
     named graph), so the ratio says how close the IR is to that floor;
   * scaling: seconds per node at 10k and at 100k nodes for building and for loading (a ratio
-    near 1 means linear).
+    near 1 means linear; a quadratic step would give 10), beside the plain-object floor's, which
+    shows what the interpreter itself does (memory and the collector) at those sizes.
 Goal (issue 9): the whole 1,000,000-node chain in under 20 s; linear from 10k to 100k.
 The threads setting does not matter here (pure Python), it is printed for the record.
 
@@ -17,6 +18,7 @@ Run: .venv/bin/python bench/bench_graph.py [--nodes 1000000] [--repeat 1]
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import tempfile
 import time
@@ -106,11 +108,20 @@ def main() -> None:
                 save(chain(n), path)
             load(path)
 
-        for label, fn in (("build", chain), ("load", load_n)):
+        for label, fn in (("build", chain), ("load", load_n), ("plain-object floor", plain_chain)):
             small = per_node(fn, 10_000, 3)
             large = per_node(fn, 100_000, 3)
             print(f"scaling of {label}: {small * 1e6:.2f} us/node at 10k, {large * 1e6:.2f} "
                   f"at 100k: ratio {large / small:.2f} (1 = linear)")
+        for label, fn in (("build", chain), ("load", load_n)):
+            on = per_node(fn, 100_000, 3)
+            gc.disable()
+            try:
+                off = per_node(fn, 100_000, 3)
+            finally:
+                gc.enable()
+            print(f"collector on / off at 100k nodes, {label}: {on / off:.2f}x "
+                  "(before issue 9: build 2.5x, load 2.25x)")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def test_recurrent_loop_through_past_value():
     assert h.shape == (3,)
 
 
+@pytest.mark.slow
 def test_million_node_chain_builds_validates_saves_loads(tmp_path):
     from netsurgeon.formats import load, save
 
