@@ -47,7 +47,7 @@ def broadcast_rule(ctx: ShapeContext) -> Shape:
     """
     out = broadcast(ctx, ctx.shapes)
     for i, s in enumerate(ctx.shapes):
-        if 0 in s and ctx.input_ops[i] == "LearnableParameter":
+        if 0 in s and ctx.learnable(i) and ctx.input_ops[i]:
             offset = len(out) - len(s)
             done = tuple(out[offset + j] if d == 0 else d for j, d in enumerate(s))
             if 0 not in done:

@@ -385,6 +385,15 @@ class ShapeContext:
     def attr(self, name: str) -> Any:
         return self.attrs[name]
 
+    def learnable(self, index: int) -> bool:
+        """Whether input ``index`` is a parameter (or of unknown op), so a rule may complete it."""
+        op = self.input_ops[index]
+        if not op:
+            return True
+        from netsurgeon.ops import OPS
+
+        return op in OPS.op_set(Category.PARAMETER)
+
     def fail(self, message: str) -> NoReturn:
         described = ", ".join(
             f"{n} {fmt_shape(s)}" for n, s in zip(self.input_names, self.shapes)
@@ -399,11 +408,11 @@ class ShapeContext:
         """
         old = self.shapes[index]
         if change_rank and 0 in old and len(old) != len(shape):
-            if self.input_ops[index] not in ("LearnableParameter", ""):
+            if not self.learnable(index):
                 self.fail(f"input {index} has unknown dimensions but is not a parameter")
         elif len(old) != len(shape) or any(o not in (0, n) for o, n in zip(old, shape)):
             self.fail(f"cannot infer input {index} as {fmt_shape(shape)} from {fmt_shape(old)}")
-        if self.input_ops[index] not in ("LearnableParameter", ""):
+        if not self.learnable(index):
             if tuple(old) != tuple(shape):
                 self.fail(f"input {index} has unknown dimensions but is not a parameter")
         self.shapes[index] = tuple(shape)
