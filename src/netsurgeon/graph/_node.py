@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from netsurgeon._sentinel import Sentinel
 from netsurgeon.errors import GraphError, SourceLocation
 
 if TYPE_CHECKING:
@@ -33,24 +34,8 @@ __all__ = ["Node", "GROUPS", "UNSET", "detached"]
 GROUPS: tuple[str, ...] = ("feature", "label", "criterion", "evaluation", "output")
 
 
-class _Unset:
-    """Marks an :meth:`Node.update` field that was not given."""
-
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Any = _Unset()
+#: marks an :meth:`Node.update` field that was not given
+UNSET: Any = Sentinel("UNSET")
 
 _NO_FIELDS: dict[str, Any] = {}
 _NO_TAGS: frozenset[str] = frozenset()  # shared: an empty frozenset per node costs the collector

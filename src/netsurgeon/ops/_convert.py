@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from netsurgeon._sentinel import Sentinel
 from netsurgeon.errors import ArgumentError
 from netsurgeon.ops._spec import Form, FunctionSpec, NodeRecipe, OpSpec, Param
 
@@ -218,11 +219,5 @@ def node_function(op: OpSpec | str, options: Iterable[NodeOption] = (), *,
                         doc=f"new ComputationNode [operation='{op_name}'; inputs=...]")
 
 
-class _Absent:
-    """Default of node options: the option was not given (the attribute keeps its default)."""
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-REQUIRED_ABSENT: Any = _Absent()
+#: default of node options: the option was not given (the attribute keeps its default)
+REQUIRED_ABSENT: Any = Sentinel("ABSENT")

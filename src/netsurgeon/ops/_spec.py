@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from netsurgeon._sentinel import Sentinel
 from netsurgeon.errors import ArgumentError, ShapeError
 from netsurgeon.ops._category import Category
 
@@ -37,21 +38,8 @@ __all__ = [
 Shape = tuple[int, ...]
 
 
-class _Required:
-    """Sentinel for a parameter or attribute without a default."""
-
-    _instance: _Required | None = None
-
-    def __new__(cls) -> _Required:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
+#: the default of a parameter or attribute that must be given
+REQUIRED: Any = Sentinel("REQUIRED")
 
 
 _SCALAR_KINDS = {"int": int, "float": float, "bool": bool, "str": str}
