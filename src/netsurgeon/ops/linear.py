@@ -102,9 +102,6 @@ def _cos_neg(ctx: ShapeContext) -> Shape:
     a, b = ctx.shapes[0], ctx.shapes[1]
     if prod(a) != prod(b) and 0 not in a and 0 not in b:
         ctx.fail(f"inputs have different sizes {fmt_shape(a)} and {fmt_shape(b)}")
-    values = getattr(ctx, "values", None)
-    if values and len(values) > 3 and values[3] is not None:
-        return (int(float(values[3].reshape(-1)[0])) + 1,)
     neg = int(ctx.attrs["num_negative_samples"])
     return (neg + 1,) if neg > 0 else (0,)
 
