@@ -213,3 +213,54 @@ def test_plain_source_text_maps_continuation_lines():
 
     src = SourceText.plain("a\nbc", location=SourceLocation("m.mel", 10, 5))
     assert src.location(0).column == 5 and src.location(3).line == 11
+
+
+# ---- reading files (issue 10: through netsurgeon._inputs) ----------------------------------------
+def test_read_text_file_names_the_kind_of_file_and_raises_parse_error(tmp_path):
+    from netsurgeon.lang.config import parse_config_file, read_file, read_text_file
+
+    for name, what in (("a.ndl", "NDL file"), ("a.MEL", "MEL script"), ("a.bs", "BrainScript file"),
+                       ("a.cntk", "config file"), ("a.txt", "input file")):
+        with pytest.raises(ParseError, match=f"cannot read the {what}: not found"):
+            read_text_file(tmp_path / name)
+    with pytest.raises(ParseError, match="cannot read the macro file: it is a directory"):
+        read_text_file(tmp_path, "macro file")
+    with pytest.raises(ParseError, match="a.conf: cannot read the config file: not found"):
+        parse_config_file(tmp_path / "a.conf")
+    (tmp_path / "ok.ndl").write_bytes(b"x = 1 # c\n")
+    assert read_file(tmp_path / "ok.ndl").text == "x = 1 \n"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs")
+def test_read_text_file_refuses_a_fifo_without_reading_it(tmp_path):
+    import os
+
+    from netsurgeon.lang.config import read_text_file
+
+    os.mkfifo(tmp_path / "p.ndl")
+    with pytest.raises(ParseError, match="p.ndl: cannot read the NDL file: it is a FIFO"):
+        read_text_file(tmp_path / "p.ndl")  # returns at once: nothing opens the FIFO
+
+
+def test_utf16_text_is_one_error_line_with_its_location(tmp_path):
+    from netsurgeon.lang.config import read_text_file
+
+    path = tmp_path / "net.ndl"
+    path.write_bytes(("x = Input(3)\n" * 40).encode("utf-16"))
+    with pytest.raises(ParseError) as info:
+        read_text_file(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:1:1: cannot read the NDL file: it is UTF-16")
+    assert "\n" not in text and "\0" not in text and "iconv" in text
+    assert info.value.location.file == str(path)
+
+
+def test_text_files_above_the_cap_are_refused(tmp_path, monkeypatch):
+    from netsurgeon.lang.config import read_text_file
+
+    path = tmp_path / "big.mel"
+    path.write_bytes(b"#" * 2048)
+    monkeypatch.setenv("NETSURGEON_MAX_TEXT_BYTES", "1K")
+    with pytest.raises(ParseError, match="big.mel: cannot read the MEL script: it is 2048 bytes, "
+                                         "above the limit of 1024 bytes"):
+        read_text_file(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from netsurgeon._inputs import read_head
 from netsurgeon.errors import FormatError
 from netsurgeon.graph import Network
 
@@ -36,13 +37,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     from netsurgeon.formats.native import looks_native
 
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        raise FormatError(f"model file not found: {p}") from None
-    except IsADirectoryError:
-        raise FormatError(f"{p} is a directory, not a model file") from None
+    head = read_head(p, 16, "model file", FormatError)
     if _cntk().is_cntk_file(head):
         return "cntk"
     if looks_native(head):
@@ -67,10 +62,11 @@ def _cntk():
 
 
 def load(path: str | os.PathLike[str], format: str | None = None) -> Network:
-    """Read a model file (format detected from its first bytes unless given)."""
+    """Read a model file (format detected from its first bytes unless given).
+
+    Only regular files are read (a FIFO or device is refused before anything is read); every
+    problem is a FormatError naming the file."""
     fmt = _canonical(format) if format else detect_format(path)
-    if not Path(path).is_file():
-        raise FormatError(f"model file not found: {path}")
     if fmt == "cntk":
         return _cntk().read(path)
     from netsurgeon.formats import native

@@ -27,8 +27,17 @@ CNTK file facts among the attributes) are still read; their old CNTK attributes 
 ``cntk_v1`` file fields.
 
 Loading executes no code (JSON only, no pickle) and maps the weights from disk: each
-parameter is a copy-on-write ``np.memmap`` view, so nothing is read until used and edits never
-reach the file. Tensor names are the node names. Saving is atomic.
+parameter is a copy-on-write view of the mapped file, so nothing is read until used and edits
+never reach the file. Tensor names are the node names. Saving is atomic.
+
+Files are untrusted. Every structure is checked before it is used, and every defect is one
+FormatError naming the file and the JSON key (``graph JSON key 'extra[3][1].attrs.pad'``):
+tensor dtypes are safetensors' numeric ones, shapes lists of at most 64 non-negative
+integers, data offsets inside the data section, fitting the shape and overlapping no other
+tensor, each tensor the value of one node; an ``__array__`` value has a numeric dtype
+(``_ARRAY_DTYPES``) and holds only numbers, so nothing allocated is more than a few times the
+JSON it came from; decoded values nest at most ``_MAX_DEPTH`` levels and JSON nested beyond
+the interpreter's limit is an error, never a RecursionError. What load refuses, save refuses.
 """
 
 from __future__ import annotations
@@ -44,10 +53,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from netsurgeon import _inputs as inputs
 from netsurgeon.errors import FormatError, NetsurgeonError, SourceLocation
 from netsurgeon.formats._atomic import atomic_write
 from netsurgeon.graph import Network, Node
@@ -57,6 +67,9 @@ __all__ = ["save", "load", "MAGIC_FORMAT", "GRAPH_VERSION", "looks_native"]
 MAGIC_FORMAT = "netsurgeon"
 GRAPH_VERSION = 2
 _MAX_HEADER = 1 << 31
+_MAX_DEPTH = 100  # nesting of a decoded value (attributes, file fields, metadata)
+_MAX_RANK = 64  # numpy's limit on dimensions
+_MAX_DIM = 1 << 62  # a dimension, and the product of a tensor's dimensions
 _METADATA = "__metadata__"  # safetensors' own key: a node of that name stores its value elsewhere
 
 _DTYPES = {
@@ -65,6 +78,11 @@ _DTYPES = {
     "uint8": "U8", "uint16": "U16", "uint32": "U32", "uint64": "U64", "bool": "BOOL",
 }
 _NUMPY = {v: k for k, v in _DTYPES.items() if k != "bfloat16"}
+_ITEMSIZE = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I8": 1, "I16": 2, "I32": 4, "I64": 8,
+             "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
+#: dtypes an ``__array__`` value (an attribute or metadata array) may have
+_ARRAY_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                 "uint64", "float16", "float32", "float64")
 _FLAG = {True: "1", False: "0", None: "-"}
 _UNFLAG = {"1": True, "0": False, "-": None}
 
@@ -94,40 +112,201 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# ---- checks of untrusted structures -----------------------------------------------------------
+class _Bad(Exception):
+    """A malformed value in a file: ``key`` is its path (``extra[3][1].attrs.pad``), ``why``
+    what is wrong with it. Turned into a FormatError naming the file."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(key, why)
+        self.key, self.why = key, why
+
+    @property
+    def shown(self) -> str:
+        """The key as errors show it (a path nested far is shortened in the middle)."""
+        key = self.key
+        return key if len(key) <= 100 else f"{key[:60]}...{key[-36:]}"
+
+    def under(self, parent: str | int) -> _Bad:
+        """This error with ``parent`` prefixed to its key."""
+        step = f"[{parent}]" if isinstance(parent, int) else str(parent)
+        if not self.key:
+            self.key = step
+        else:
+            self.key = step + self.key if self.key.startswith("[") else f"{step}.{self.key}"
+        return self
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value is called in errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r:.40}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _get(doc: dict[str, Any], key: str) -> Any:
+    if key not in doc:
+        raise _Bad(key, "is missing")
+    return doc[key]
+
+
+def _need_type(value: Any, kind: type, key: str, what: str) -> Any:
+    if type(value) is not kind:
+        raise _Bad(key, f"must be {what}, not {_kind(value)}")
+    return value
+
+
+def _ints(values: Any, key: str, low: int, high: int) -> list[int]:
+    """``values`` if it is a list of integers in ``[low, high)``; else _Bad."""
+    _need_type(values, list, key, "a list of integers")
+    if values and not (set(map(type, values)) <= {int} and low <= min(values)
+                       and max(values) < high):
+        i, bad = next((i, v) for i, v in enumerate(values)
+                      if type(v) is not int or not low <= v < high)
+        if type(bad) is not int:
+            raise _Bad(f"{key}[{i}]", f"must be an integer, not {_kind(bad)}")
+        if bad < low:
+            raise _Bad(f"{key}[{i}]", f"is {bad}; the least value allowed is {low}")
+        raise _Bad(f"{key}[{i}]", f"is {bad}; the greatest value allowed is {high - 1}")
+    return values
+
+
+def _strs(values: Any, key: str) -> list[str]:
+    """``values`` if it is a list of strings; else _Bad."""
+    _need_type(values, list, key, "a list of strings")
+    if values and not set(map(type, values)) <= {str}:
+        i, bad = next((i, v) for i, v in enumerate(values) if type(v) is not str)
+        raise _Bad(f"{key}[{i}]", f"must be a string, not {_kind(bad)}")
+    return values
+
+
+def _shape(value: Any, key: str) -> tuple[int, ...]:
+    """A shape: a list of at most 64 non-negative integers (numpy's rank limit)."""
+    dims = _ints(value, key, 0, _MAX_DIM)
+    if len(dims) > _MAX_RANK:
+        raise _Bad(key, f"has {len(dims)} dimensions; at most {_MAX_RANK} are possible")
+    return tuple(dims)
+
+
+def _number(value: Any, key: str) -> float:
+    if type(value) not in (int, float):
+        raise _Bad(key, f"must be a number, not {_kind(value)}")
+    return float(value)
+
+
 # ---- JSON encoding of attribute, file-field and metadata values --------------------------------
-def _encode(value: Any) -> Any:
+def _encode(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON data (tuples, bytes, arrays and non-finite floats tagged); raises _Bad
+    for what :func:`_decode` would refuse (non-numeric arrays, nesting beyond the limit)."""
+    if depth > _MAX_DEPTH:
+        raise _Bad("", f"is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v) for v in value]}
+        return {"__tuple__": [_encode(v, depth + 1) for v in value]}
     if isinstance(value, list):
-        return [_encode(v) for v in value]
+        return [_encode(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
+        return {str(k): _encode(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (bytes, bytearray)):
         return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, np.generic):
-        return _encode(value.item())
+        return _encode(value.item(), depth)
     if isinstance(value, np.ndarray):
-        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
+        if str(value.dtype) not in _ARRAY_DTYPES:
+            raise _Bad("", f"is an array of dtype {value.dtype}; only numeric arrays "
+                       f"({', '.join(_ARRAY_DTYPES)}) can be saved")
+        if value.ndim > _MAX_DEPTH - depth:
+            raise _Bad("", f"is an array of {value.ndim} dimensions, nested too deeply")
+        return {"__array__": _encode(value.tolist(), depth + 1), "dtype": str(value.dtype)}
     if isinstance(value, float) and not math.isfinite(value):
         return {"__float__": repr(value)}
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        if len(value) == 1:
-            if "__tuple__" in value:
-                return tuple(_decode(v) for v in value["__tuple__"])
-            if "__bytes__" in value:
-                return base64.b64decode(value["__bytes__"])
-            if "__float__" in value:
-                return float(value["__float__"])
-        if "__array__" in value and len(value) == 2:
-            return np.array(value["__array__"], dtype=value["dtype"])
-        return {k: _decode(v) for k, v in value.items()}
-    return value
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _decode(value: Any, depth: int = 0) -> Any:
+    """The value :func:`_encode` made, checked: raises _Bad (with the key path) for a
+    malformed tag, a non-numeric ``__array__`` dtype or nesting beyond the limit."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if depth >= _MAX_DEPTH:
+        raise _Bad("", f"is nested more than {_MAX_DEPTH} levels deep")
+    if kind is list:
+        out = list(value)
+        for i, v in enumerate(value):
+            if type(v) not in _PLAIN:
+                try:
+                    out[i] = _decode(v, depth + 1)
+                except _Bad as bad:
+                    raise bad.under(i) from None
+        return out
+    if kind is not dict:
+        raise _Bad("", f"holds a {kind.__name__}, which JSON does not")
+    if len(value) == 1 and next(iter(value)) in _TAGS:
+        return _tagged(*next(iter(value.items())), depth)
+    if len(value) == 2 and "__array__" in value and "dtype" in value:
+        return _array(value, depth)
+    result = {}
+    for k, v in value.items():
+        try:
+            result[k] = v if type(v) in _PLAIN else _decode(v, depth + 1)
+        except _Bad as bad:
+            raise bad.under(k) from None
+    return result
+
+
+_TAGS = ("__tuple__", "__bytes__", "__float__")
+
+
+def _tagged(tag: str, body: Any, depth: int) -> Any:
+    try:
+        if tag == "__tuple__":
+            return tuple(_decode(_need_type(body, list, "", "a list"), depth + 1))
+        text = _need_type(body, str, "", "a string")
+        if tag == "__bytes__":
+            try:
+                return base64.b64decode(text, validate=True)
+            except ValueError:
+                raise _Bad("", "is not base64 text") from None
+        try:
+            return float(text)
+        except ValueError:
+            raise _Bad("", "is not a number") from None
+    except _Bad as bad:
+        raise bad.under(tag) from None
+
+
+def _array(value: dict[str, Any], depth: int) -> np.ndarray:
+    """``{"__array__": nested lists of numbers, "dtype": numeric dtype}`` as an array; its
+    size is bounded by the JSON it came from (at most 8 bytes per number written)."""
+    dtype = value["dtype"]
+    if type(dtype) is not str or dtype not in _ARRAY_DTYPES:
+        raise _Bad("dtype", f"is {_kind(dtype)}, not a numeric dtype "
+                   f"({', '.join(_ARRAY_DTYPES)})")
+    try:
+        data = _decode(value["__array__"], depth + 1)
+    except _Bad as bad:
+        raise bad.under("__array__") from None
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if type(item) is list:
+            pending.extend(item)
+        elif type(item) not in (int, float, bool):
+            raise _Bad("__array__", f"must hold only numbers, not {_kind(item)}")
+    try:
+        with np.errstate(all="ignore"):
+            return np.array(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _Bad("__array__", f"is not a {dtype} array: {str(exc)[:80]}") from None
 
 
 # ---- the graph by columns ----------------------------------------------------------------------
@@ -149,18 +328,20 @@ class _Columns:
     groups: dict[str, list[int]] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def check(self) -> None:
-        n = len(self.names)
-        if not len(self.op) == len(self.arity) == len(self.shape) == len(self.dynamic) == n:
-            raise ValueError(f"the node columns have different lengths (names: {n})")
-        if sum(self.arity) != len(self.inputs):
-            raise ValueError("the input counts do not add up to the inputs listed")
-        if self.shape_table[-1:] != [None]:
-            raise ValueError("the shape table lacks its final None")
 
-
-def _tensor_key(name: str) -> str:
-    return name if name != _METADATA else _METADATA + ".value"
+def _tensor_keys(nodes: list[Node]) -> dict[Node, str]:
+    """The tensor name of each node with a value: its name, but never safetensors' own
+    ``__metadata__`` key nor another node's tensor name."""
+    keys: dict[Node, str] = {}
+    taken: set[str] = set()
+    for n in nodes:
+        if n.value is not None:
+            key = n.name if n.name != _METADATA else _METADATA + ".value"
+            while key in taken or key == _METADATA:
+                key += "_"
+            taken.add(key)
+            keys[n] = key
+    return keys
 
 
 def _needs_extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> bool:
@@ -169,15 +350,16 @@ def _needs_extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> bool:
 
 
 def _extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> dict[str, Any]:
-    """The ``extra`` record of a node (see :func:`_needs_extra`)."""
+    """The ``extra`` record of a node (see :func:`_needs_extra`); _Bad for a value the
+    format cannot hold."""
     rec: dict[str, Any] = {}
     if has_attrs:
-        rec["attrs"] = _encode(dict(n.attrs))
+        rec["attrs"] = _encode_under(n.attrs, "attributes")
     key = tensor_of.get(n)
     if key is not None:
         rec["value"] = key
     if n.learning_rate_multiplier != 1.0:
-        rec["lr"] = _encode(n.learning_rate_multiplier)
+        rec["lr"] = _encode(float(n.learning_rate_multiplier))
     if n.dtype != "float32":
         rec["dtype"] = n.dtype
     if n.tags:
@@ -186,11 +368,18 @@ def _extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> dict[str, An
     if loc is not None:
         rec["loc"] = [loc.file, loc.line, loc.column]
     if n.file_fields:
-        rec["fields"] = _encode(dict(n.file_fields))
+        rec["fields"] = _encode_under(n.file_fields, "file fields")
     return rec
 
 
-def _graph_json(net: Network, tensor_of: dict[Node, str]) -> str:
+def _encode_under(values: Any, key: str) -> Any:
+    try:
+        return _encode(dict(values))
+    except _Bad as bad:
+        raise bad.under(key) from None
+
+
+def _graph_json(net: Network, tensor_of: dict[Node, str], path: str) -> str:
     nodes = net.nodes
     index = {n: i for i, n in enumerate(nodes)}
     op_index: dict[str, int] = {}
@@ -217,7 +406,16 @@ def _graph_json(net: Network, tensor_of: dict[Node, str]) -> str:
         shapes.append(s)
         flags.append(_FLAG[n.dynamic])
         if _needs_extra(n, has_attrs[op], tensor_of):
-            extra.append([i, _extra(n, has_attrs[op], tensor_of)])
+            try:
+                extra.append([i, _extra(n, has_attrs[op], tensor_of)])
+            except _Bad as bad:
+                raise FormatError(f"{path}: cannot save node '{n.name}': its {bad.shown} "
+                                  f"{bad.why}", node=n.name) from None
+    try:
+        metadata = _encode(net.metadata)
+    except _Bad as bad:
+        raise FormatError(f"{path}: cannot save the network's metadata: "
+                          f"{bad.shown or 'it'} {bad.why}") from None
     doc = {
         "format": MAGIC_FORMAT,
         "version": GRAPH_VERSION,
@@ -233,7 +431,7 @@ def _graph_json(net: Network, tensor_of: dict[Node, str]) -> str:
         "extra": extra,
         "groups": {g: [index[n] for n in members]
                    for g, members in net.groups().items() if members},
-        "metadata": _encode(net.metadata),
+        "metadata": metadata,
     }
     return json.dumps(doc, separators=(",", ":"), allow_nan=False)
 
@@ -242,15 +440,13 @@ def _graph_json(net: Network, tensor_of: dict[Node, str]) -> str:
 def save(net: Network, path: str | os.PathLike[str]) -> None:
     """Write ``net`` to ``path`` atomically (temporary file, then rename)."""
     arrays: list[tuple[str, np.ndarray]] = []
-    tensor_of: dict[Node, str] = {}
-    for n in net.nodes:
-        if n.value is not None:
-            arr = np.asarray(n.value)
-            if str(arr.dtype) not in _DTYPES:
-                raise FormatError(f"cannot store dtype {arr.dtype} of node '{n.name}'; convert "
-                                  "its value to a float or integer type", node=n.name)
-            tensor_of[n] = _tensor_key(n.name)
-            arrays.append((tensor_of[n], arr))
+    tensor_of = _tensor_keys(net.nodes)
+    for n, key in tensor_of.items():
+        arr = np.asarray(n.value)
+        if str(arr.dtype) not in _DTYPES:
+            raise FormatError(f"{path}: cannot store dtype {arr.dtype} of node '{n.name}'; "
+                              "convert its value to a float or integer type", node=n.name)
+        arrays.append((key, arr))
     header: dict[str, Any] = {}
     offset = 0
     for name, arr in arrays:
@@ -259,7 +455,7 @@ def save(net: Network, path: str | os.PathLike[str]) -> None:
                         "data_offsets": [offset, offset + size]}
         offset += size
     with _collector_paused():
-        graph = _graph_json(net, tensor_of)
+        graph = _graph_json(net, tensor_of, str(path))
     header[_METADATA] = {"format": MAGIC_FORMAT, "version": str(GRAPH_VERSION), "graph": graph}
     blob = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
     blob += b" " * (-len(blob) % 8)  # align the data section to 8 bytes, as safetensors does
@@ -272,107 +468,294 @@ def save(net: Network, path: str | os.PathLike[str]) -> None:
 
 
 # ---- load ------------------------------------------------------------------------------------
-def _read_header(path: Path) -> tuple[dict[str, Any], int, int]:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise FormatError(f"{path}: truncated native model (no header length at offset 0)")
-        (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > size - 8 or n > _MAX_HEADER:
-            raise FormatError(f"{path}: header length {n} at offset 0 does not fit the file of "
-                              f"{size} bytes")
-        raw = f.read(n)
+@dataclass
+class _Tensor:
+    """A checked header entry: where a tensor's bytes are and what they hold."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int  # offset in the data section
+
+
+def _parse_json(text: bytes | str, path: Path, what: str) -> Any:
+    """``json.loads`` with every failure (syntax, encoding, nesting, huge integers) a
+    FormatError naming the file and the JSON."""
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{path}: the JSON header (offset 8) is malformed: {exc}") from exc
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+    except RecursionError:
+        raise FormatError(f"{path}: {what} is nested too deeply to be a netsurgeon model"
+                          ) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        raise FormatError(f"{path}: {what} is malformed: {str(exc)[:120]}") from None
+
+
+def _read_header(path: Path, f: BinaryIO, size: int) -> tuple[dict[str, Any], int]:
+    head = f.read(8)
+    if len(head) < 8:
+        raise FormatError(f"{path}: truncated native model (no header length at offset 0)")
+    (n,) = struct.unpack("<Q", head)
+    if n < 2 or n > size - 8 or n > _MAX_HEADER:
+        raise FormatError(f"{path}: header length {n} at offset 0 does not fit the file of "
+                          f"{size} bytes")
+    raw = f.read(n)
+    if len(raw) < n:
+        raise FormatError(f"{path}: truncated native model (the header ends at byte "
+                          f"{8 + len(raw)}, not {8 + n})")
+    header = _parse_json(raw, path, "the JSON header (offset 8)")
     if not isinstance(header, dict):
-        raise FormatError(f"{path}: the JSON header (offset 8) is not an object")
-    return header, 8 + n, size
+        raise FormatError(f"{path}: the JSON header (offset 8) is {_kind(header)}, not an "
+                          "object")
+    return header, 8 + n
+
+
+def _tensor_table(header: dict[str, Any], data_size: int) -> dict[str, _Tensor]:
+    """Every tensor entry of the header, checked: a known dtype, a shape, offsets inside the
+    data section that fit the shape and overlap no other tensor's. Raises _Bad."""
+    table: dict[str, _Tensor] = {}
+    spans: list[tuple[int, int, str]] = []
+    for key, info in header.items():
+        if key == _METADATA:
+            continue
+        if type(info) is not dict:
+            raise _Bad(key, f"must be an object (dtype, shape, data_offsets), not {_kind(info)}")
+        dtype = info.get("dtype")
+        if type(dtype) is not str or dtype not in _ITEMSIZE:
+            raise _Bad(f"{key}.dtype", f"is {_kind(dtype)}, not a safetensors dtype "
+                       f"({', '.join(_ITEMSIZE)})")
+        shape = _shape(info.get("shape"), f"{key}.shape")
+        offsets = info.get("data_offsets")
+        if type(offsets) is not list or len(offsets) != 2 or not set(map(type, offsets)) <= {int}:
+            raise _Bad(f"{key}.data_offsets", f"must be [begin, end], two integers, not "
+                       f"{_kind(offsets)}")
+        begin, end = offsets
+        if not 0 <= begin <= end <= data_size:
+            raise _Bad(f"{key}.data_offsets", f"[{begin}, {end}] is not inside the data section "
+                       f"of {data_size} bytes")
+        if math.prod(d for d in shape if d) * _ITEMSIZE[dtype] >= 1 << 63:
+            raise _Bad(f"{key}.shape", f"{list(shape)} is too big for any array")
+        need = math.prod(shape) * _ITEMSIZE[dtype]
+        if end - begin != need:
+            raise _Bad(f"{key}.data_offsets", f"[{begin}, {end}] holds {end - begin} bytes; "
+                       f"shape {list(shape)} of {dtype} needs {need}")
+        table[key] = _Tensor(dtype, shape, begin)
+        if end > begin:
+            spans.append((begin, end, key))
+    spans.sort()
+    for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise _Bad(f"{k1}.data_offsets", f"[{b1}, {e1}] overlaps tensor '{k0}' at "
+                       f"[{b0}, {e0}]")
+    return table
+
+
+def _graph_doc(path: Path, header: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The graph JSON of the header's metadata, and its version (1 or 2)."""
+    meta = header.get(_METADATA)
+    if meta is not None and type(meta) is not dict:
+        raise FormatError(f"{path}: header key '__metadata__' must be an object holding the "
+                          f"netsurgeon graph, not {_kind(meta)}")
+    if not isinstance(meta, dict) or meta.get("format") != MAGIC_FORMAT or "graph" not in meta:
+        raise FormatError(f"{path}: a safetensors file without a netsurgeon graph in its metadata")
+    if type(meta["graph"]) is not str:
+        raise FormatError(f"{path}: header key '__metadata__.graph' must be a string (the graph "
+                          f"JSON), not {_kind(meta['graph'])}")
+    doc = _parse_json(meta["graph"], path, "the graph JSON in the metadata")
+    if type(doc) is not dict:
+        raise FormatError(f"{path}: the graph JSON in the metadata is {_kind(doc)}, not an "
+                          "object")
+    version = doc.get("version", 0)
+    if type(version) is str and version.isdigit() and len(version) < 5:
+        version = int(version)
+    if type(version) is not int or not 1 <= version <= GRAPH_VERSION:
+        raise FormatError(f"{path}: graph format version {_kind(version)} is not supported (this "
+                          f"netsurgeon reads versions 1 to {GRAPH_VERSION}; a newer netsurgeon "
+                          "wrote it, or the file is damaged)")
+    return doc, version
 
 
 def load(path: str | os.PathLike[str]) -> Network:
-    """Read a native model; weights are memory-mapped copy-on-write views of the file."""
+    """Read a native model; weights are memory-mapped copy-on-write views of the file.
+
+    The file is untrusted: every defect (a header or graph JSON of the wrong structure, a
+    non-numeric dtype, offsets outside the data or overlapping, nesting beyond the limits)
+    is a FormatError naming the file and the key, and nothing allocated is larger than a
+    small multiple of the file's size."""
     path = Path(path)
-    header, data_start, size = _read_header(path)
-    meta = header.get(_METADATA) or {}
-    if not isinstance(meta, dict) or meta.get("format") != MAGIC_FORMAT or "graph" not in meta:
-        raise FormatError(f"{path}: a safetensors file without a netsurgeon graph in its metadata")
-    with _collector_paused():
+    with inputs.open_regular(path, "model file", FormatError) as (f, size):
+        header, data_start = _read_header(path, f, size)
         try:
-            doc = json.loads(meta["graph"])
-            version = int(doc.get("version", 0))
-        except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-            raise FormatError(f"{path}: the graph JSON in the metadata is malformed: {exc}"
-                              ) from exc
-        if version > GRAPH_VERSION or version < 1:
-            raise FormatError(f"{path}: graph format version {version} is not supported (this "
-                              f"netsurgeon reads versions 1 to {GRAPH_VERSION}; upgrade "
-                              "netsurgeon)")
-        buffer = None
-        if size > data_start:
-            with open(path, "rb") as f:
-                buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-        try:
-            columns = _columns_v2(doc) if version == 2 else _columns_v1(doc)
-            return _build(path, columns, header, buffer, data_start, size)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise FormatError(f"{path}: the graph JSON is inconsistent: {exc!r}") from exc
+            tensors = _tensor_table(header, size - data_start)
+        except _Bad as bad:
+            raise FormatError(f"{path}: header key '{bad.shown}' {bad.why}") from None
+        with _collector_paused():
+            doc, version = _graph_doc(path, header)
+            buffer = None
+            if tensors and size > data_start:
+                try:
+                    buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+                except (OSError, ValueError) as exc:
+                    raise FormatError(f"{path}: cannot memory-map the model file: {exc}"
+                                      ) from None
+            try:
+                columns = _columns_v2(doc) if version == 2 else _columns_v1(doc)
+                return _build(path, columns, tensors, buffer, data_start)
+            except _Bad as bad:
+                raise FormatError(f"{path}: graph JSON key '{bad.shown}' {bad.why}") from None
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                    OverflowError, RecursionError) as exc:  # a defect the checks missed
+                raise FormatError(f"{path}: the graph JSON is inconsistent: {exc!r:.200}"
+                                  ) from None
 
 
 def _columns_v2(doc: dict[str, Any]) -> _Columns:
-    columns = _Columns(
-        name=str(doc.get("name", "")), names=doc["names"], op_table=doc["ops"], op=doc["op"],
-        arity=doc["arity"], inputs=doc["inputs"],
-        shape_table=[tuple(int(d) for d in s) for s in doc["shapes"]] + [None],
-        shape=doc["shape"], dynamic=doc["dynamic"],
-        extra={int(i): rec for i, rec in doc.get("extra", ())},
-        groups={str(g): list(members) for g, members in (doc.get("groups") or {}).items()},
-        metadata=_decode(doc.get("metadata") or {}),
+    """The columns of a version 2 graph, every one checked (raises _Bad naming the key)."""
+    names = _strs(_get(doc, "names"), "names")
+    n = len(names)
+    op_table = _strs(_get(doc, "ops"), "ops")
+    shapes = _need_type(_get(doc, "shapes"), list, "shapes", "a list of shapes")
+    shape_table: list[tuple[int, ...] | None] = [_shape(s, f"shapes[{k}]")
+                                                 for k, s in enumerate(shapes)]
+    inputs = _ints(_get(doc, "inputs"), "inputs", -1, n)
+    c = _Columns(
+        name=_need_type(doc.get("name", ""), str, "name", "a string"), names=names,
+        op_table=op_table, op=_ints(_get(doc, "op"), "op", 0, len(op_table)),
+        arity=_ints(_get(doc, "arity"), "arity", 0, len(inputs) + 1), inputs=inputs,
+        shape_table=[*shape_table, None],
+        shape=_ints(_get(doc, "shape"), "shape", -1, len(shape_table)),
+        dynamic=_need_type(_get(doc, "dynamic"), str, "dynamic", "a string of 1, 0 and -"),
     )
-    for rec in columns.extra.values():
-        for key in ("attrs", "fields", "lr"):
-            if key in rec:
-                rec[key] = _decode(rec[key])
-    return columns
+    for key in ("op", "arity", "shape", "dynamic"):
+        if len(getattr(c, key)) != n:
+            raise _Bad(key, f"has {len(getattr(c, key))} entries for {n} nodes")
+    if c.dynamic.strip("10-"):
+        raise _Bad("dynamic", "must hold only the characters 1, 0 and -")
+    if sum(c.arity) != len(inputs):
+        raise _Bad("inputs", f"has {len(inputs)} entries; the arities add up to {sum(c.arity)}")
+    extra = _need_type(doc.get("extra", []), list, "extra", "a list of [node index, record]")
+    for k, item in enumerate(extra):
+        if type(item) is not list or len(item) != 2:
+            raise _Bad(f"extra[{k}]", f"must be [node index, record], not {_kind(item)}")
+        i = _ints(item[:1], f"extra[{k}]", 0, n)[0]
+        if i in c.extra:
+            raise _Bad(f"extra[{k}]", f"is a second record of node {i}")
+        try:
+            c.extra[i] = _record(item[1])
+        except _Bad as bad:
+            raise bad.under(1).under(k).under("extra") from None
+    groups = _need_type(doc.get("groups", {}), dict, "groups", "an object")
+    c.groups = {g: _ints(m, f"groups.{g}", 0, n) for g, m in groups.items()}
+    c.metadata = _metadata(doc)
+    return c
+
+
+def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
+    try:
+        metadata = _decode(doc.get("metadata", {}))
+    except _Bad as bad:
+        raise bad.under("metadata") from None
+    return _need_type(metadata, dict, "metadata", "an object")
+
+
+def _record(rec: Any) -> dict[str, Any]:
+    """A node's ``extra`` record, checked and decoded (the keyword arguments of
+    ``Network.add``, with the tensor name under ``value``)."""
+    _need_type(rec, dict, "", "an object")
+    out: dict[str, Any] = {}
+    for key in ("attrs", "fields"):
+        if key in rec:
+            try:
+                value = _decode(_need_type(rec[key], dict, "", "an object"))
+            except _Bad as bad:
+                raise bad.under(key) from None
+            if value:
+                out["attrs" if key == "attrs" else "file_fields"] = value
+    if rec.get("value") is not None:
+        out["value"] = _need_type(rec["value"], str, "value", "a tensor name")
+    if "lr" in rec:
+        try:
+            out["learning_rate_multiplier"] = _number(_decode(rec["lr"]), "")
+        except _Bad as bad:
+            raise bad.under("lr") from None
+    if rec.get("dtype"):
+        dtype = rec["dtype"]
+        if type(dtype) is not str or dtype not in _DTYPES:
+            raise _Bad("dtype", f"is {_kind(dtype)}, not a numeric dtype ({', '.join(_DTYPES)})")
+        out["dtype"] = dtype
+    if rec.get("tags"):
+        out["tags"] = _strs(rec["tags"], "tags")
+    if rec.get("loc"):
+        out["location"] = _location(rec["loc"])
+    return out
+
+
+def _location(loc: Any) -> SourceLocation:
+    if (type(loc) is not list or not 1 <= len(loc) <= 3
+            or type(loc[0]) not in (str, type(None))
+            or any(type(x) not in (int, type(None)) for x in loc[1:])):
+        raise _Bad("loc", f"must be [file, line, column] (a string and two integers), not "
+                   f"{_kind(loc)}")
+    return SourceLocation(*loc)
 
 
 def _columns_v1(doc: dict[str, Any]) -> _Columns:
     """A version 1 graph (one object per node, inputs by name) as columns; old CNTK
-    attributes become file fields."""
+    attributes become file fields. Raises _Bad naming the key."""
     from netsurgeon.formats.cntk._legacy import split_legacy_attrs
     from netsurgeon.ops import OPS
 
-    records = doc["nodes"]
-    exact = {rec["name"]: i for i, rec in enumerate(records)}
+    records = _need_type(_get(doc, "nodes"), list, "nodes", "a list of node objects")
+    exact: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        _need_type(rec, dict, f"nodes[{i}]", "an object")
+        exact[_need_type(rec.get("name"), str, f"nodes[{i}].name", "a string")] = i
     folded = {name.lower(): i for name, i in exact.items()}
+
+    def find(name: Any, key: str) -> int:
+        found = exact.get(name) if type(name) is str else None
+        if found is None and type(name) is str:
+            found = folded.get(name.lower())
+        if found is None:
+            raise _Bad(key, f"is {_kind(name)}, which names no node")
+        return found
+
     ops: dict[str, int] = {}
     shapes: dict[tuple[int, ...], int] = {}
-    c = _Columns(name=str(doc.get("name", "")), names=[], op_table=[], op=[], arity=[],
-                 inputs=[], shape_table=[], shape=[], dynamic="",
-                 metadata=_decode(doc.get("metadata") or {}))
+    c = _Columns(name=_need_type(doc.get("name", ""), str, "name", "a string"), names=[],
+                 op_table=[], op=[], arity=[], inputs=[], shape_table=[], shape=[], dynamic="",
+                 metadata=_metadata(doc))
     flags = []
     for i, rec in enumerate(records):
+        at = f"nodes[{i}]"
         c.names.append(rec["name"])
-        c.op.append(ops.setdefault(rec["op"], len(ops)))
-        ins = rec.get("inputs") or []
+        op = _need_type(rec.get("op"), str, f"{at}.op", "an operation name")
+        c.op.append(ops.setdefault(op, len(ops)))
+        ins = rec.get("inputs")
+        ins = [] if ins is None else _need_type(ins, list, f"{at}.inputs", "a list of names")
         c.arity.append(len(ins))
-        c.inputs.extend(-1 if name is None else exact.get(name, folded[name.lower()])
-                        for name in ins)
+        c.inputs.extend(-1 if name is None else find(name, f"{at}.inputs[{k}]")
+                        for k, name in enumerate(ins))
         shape = rec.get("shape")
         c.shape.append(-1 if shape is None else
-                       shapes.setdefault(tuple(int(d) for d in shape), len(shapes)))
-        flags.append(_FLAG[rec.get("dynamic")])
-        extra = {k: rec[k] for k in ("value", "dtype", "tags", "loc") if rec.get(k) is not None}
-        if "lr" in rec:
-            extra["lr"] = float(rec["lr"])
-        attrs = _decode(rec.get("attrs") or {})
-        spec = OPS.find_op(rec["op"])
+                       shapes.setdefault(_shape(shape, f"{at}.shape"), len(shapes)))
+        dynamic = rec.get("dynamic")
+        if dynamic not in _FLAG or type(dynamic) not in (bool, type(None)):
+            raise _Bad(f"{at}.dynamic", f"must be true, false or null, not {_kind(dynamic)}")
+        flags.append(_FLAG[dynamic])
+        plain = {k: rec[k] for k in ("value", "dtype", "tags", "loc", "lr") if k in rec}
+        try:
+            extra = _record(plain)
+            attrs = rec.get("attrs")
+            attrs = {} if attrs is None else _decode(_need_type(attrs, dict, "attrs",
+                                                                "an object"))
+        except _Bad as bad:
+            raise bad.under(at) from None
+        spec = OPS.find_op(op)
         if attrs and spec is not None:
             attrs, fields = split_legacy_attrs(spec, attrs)
             if fields:
-                extra["fields"] = fields
+                extra["file_fields"] = fields
         if attrs:
             extra["attrs"] = attrs
         if extra:
@@ -380,21 +763,26 @@ def _columns_v1(doc: dict[str, Any]) -> _Columns:
     c.op_table = list(ops)
     c.shape_table = [*shapes, None]
     c.dynamic = "".join(flags)
-    for group, names in (doc.get("groups") or {}).items():
-        c.groups[str(group)] = [exact.get(name, folded[name.lower()]) for name in names]
+    groups = doc.get("groups")
+    groups = {} if groups is None else _need_type(groups, dict, "groups", "an object")
+    for group, names in groups.items():
+        members = _need_type(names, list, f"groups.{group}", "a list of node names")
+        c.groups[group] = [find(name, f"groups.{group}[{k}]") for k, name in enumerate(members)]
     return c
 
 
-def _build(path: Path, c: _Columns, header: dict, buffer, data_start: int, size: int) -> Network:
-    c.check()
+def _build(path: Path, c: _Columns, tensors: dict[str, _Tensor], buffer,
+           data_start: int) -> Network:
     net = Network(c.name or path.stem)
-    for op in c.op_table:
-        if not net.registry.has_op(op):
-            at = c.names[c.op.index(c.op_table.index(op))]
+    has_op = net.registry.has_op
+    for o, op in enumerate(c.op_table):
+        if not has_op(op) and o in c.op:
+            at = c.names[c.op.index(o)]
             raise FormatError(f"{path}: node '{at}' has unknown operation '{op}'; a newer "
                               "netsurgeon wrote it, or the file is damaged", node=at)
     created: list[Node] = []
     later: list[tuple[Node, list[int]]] = []  # nodes with an input after them in the file
+    used: dict[str, str] = {}  # tensor name -> the node it is the value of
     add, extra, flat, ops, shapes = net.add, c.extra, c.inputs, c.op_table, c.shape_table
     at = 0
     try:
@@ -412,8 +800,10 @@ def _build(path: Path, c: _Columns, header: dict, buffer, data_start: int, size:
             if rec is None:
                 node = add(name, ops[o], ins, shape=shapes[s], dynamic=_UNFLAG[d])
             else:
-                node = add(name, ops[o], ins, shape=shapes[s], dynamic=_UNFLAG[d],
-                           **_fields(path, rec, header, buffer, data_start, size))
+                if "value" in rec:
+                    rec = {**rec, "value": _tensor(path, tensors, rec["value"], name, used,
+                                                   buffer, data_start)}
+                node = add(name, ops[o], ins, shape=shapes[s], dynamic=_UNFLAG[d], **rec)
             created.append(node)
             if k and not ins:
                 later.append((node, wanted))
@@ -425,45 +815,30 @@ def _build(path: Path, c: _Columns, header: dict, buffer, data_start: int, size:
     except NetsurgeonError as exc:
         if isinstance(exc, FormatError):
             raise
-        raise FormatError(f"{path}: {exc.message}", node=exc.node, hint=exc.hint) from None
+        text = exc.message
+        if exc.node is not None and f"'{exc.node}'" not in text:
+            text = f"node '{exc.node}': {text}"
+        raise FormatError(f"{path}: {text}", node=exc.node, hint=exc.hint) from None
     net.metadata = c.metadata
     return net
 
 
-def _fields(path: Path, rec: dict[str, Any], header: dict, buffer, data_start: int,
-            size: int) -> dict[str, Any]:
-    """The keyword arguments of ``Network.add`` an ``extra`` record gives."""
-    out: dict[str, Any] = {}
-    if rec.get("attrs"):
-        out["attrs"] = rec["attrs"]
-    if rec.get("value") is not None:
-        out["value"] = _tensor(path, header, rec["value"], buffer, data_start, size)
-    if "lr" in rec:
-        out["learning_rate_multiplier"] = float(rec["lr"])
-    if rec.get("dtype"):
-        out["dtype"] = str(rec["dtype"])
-    if rec.get("tags"):
-        out["tags"] = [str(t) for t in rec["tags"]]
-    if rec.get("loc"):
-        out["location"] = SourceLocation(*rec["loc"])
-    if rec.get("fields"):
-        out["file_fields"] = rec["fields"]
-    return out
-
-
-def _tensor(path: Path, header: dict, key: str, buffer, data_start: int, size: int) -> np.ndarray:
-    info = header.get(key)
-    if not isinstance(info, dict) or info.get("dtype") not in _NUMPY:
-        raise FormatError(f"{path}: tensor '{key}' is missing or has an unsupported dtype",
-                          node=key)
-    begin, end = (int(x) for x in info["data_offsets"])
-    shape = tuple(int(d) for d in info["shape"])
-    dtype = np.dtype(_NUMPY[info["dtype"]])
-    count = math.prod(shape)
-    if begin < 0 or end < begin or data_start + end > size or end - begin != count * dtype.itemsize:
-        raise FormatError(f"{path}: tensor '{key}' has data offsets [{begin}, {end}) that do not "
-                          f"fit its shape {shape} or the file", node=key)
+def _tensor(path: Path, tensors: dict[str, _Tensor], key: str, node: str, used: dict[str, str],
+            buffer, data_start: int) -> np.ndarray:
+    """The value of ``node``: a copy-on-write view of tensor ``key`` in the mapped file."""
+    info = tensors.get(key)
+    if info is None or info.dtype not in _NUMPY:
+        why = "is not in the header" if info is None else f"has dtype {info.dtype}, which " \
+              "netsurgeon cannot read"
+        raise FormatError(f"{path}: tensor '{key}', the value of node '{node}', {why}",
+                          node=node)
+    if key in used:
+        raise FormatError(f"{path}: tensor '{key}' is the value of node '{used[key]}' and of "
+                          f"node '{node}'; each node needs a tensor of its own", node=node)
+    used[key] = node
+    dtype = np.dtype(_NUMPY[info.dtype])
+    count = math.prod(info.shape)
     if count == 0:
-        return np.zeros(shape, dtype)
-    return np.frombuffer(buffer, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
-
+        return np.zeros(info.shape, dtype)
+    return np.frombuffer(buffer, dtype=dtype, count=count,
+                         offset=data_start + info.begin).reshape(info.shape)

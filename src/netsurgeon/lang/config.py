@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from netsurgeon._inputs import read_text
 from netsurgeon.errors import ParseError, SourceLocation
 from netsurgeon.ops._convert import parse_bool
 
@@ -206,22 +207,22 @@ def read_source(text: str, source: str | None = None,
 
 def read_text_file(path: str | Path, what: str = "") -> str:
     """The text of a file (UTF-8, BOM tolerated; bytes that are not UTF-8 read as Latin-1, as
-    CNTK read bytes). An unreadable file raises ParseError ``cannot read <what> '<path>'``."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"cannot read {what + ' ' if what else ''}'{p}': {exc.strerror or exc}",
-                         location=SourceLocation(str(p))) from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    CNTK read bytes). A file that cannot be read as text (missing, not a regular file, above
+    the text size cap, UTF-16/32, NUL bytes: see :mod:`netsurgeon._inputs`) raises ParseError
+    ``<path>: cannot read the <what>: <why>``."""
+    if not what:
+        what = _KIND_BY_SUFFIX.get(Path(path).suffix.lower(), "input file")
+    return read_text(path, what, ParseError)
 
 
-def read_file(path: str | Path, lookup: Callable[[str], str | None] | None = None) -> SourceText:
-    """Read a file through :func:`read_source`. Raises ParseError."""
-    return read_source(read_text_file(path), str(path), lookup)
+_KIND_BY_SUFFIX = {".ndl": "NDL file", ".mel": "MEL script", ".bs": "BrainScript file",
+                   ".cntk": "config file", ".config": "config file"}
+
+
+def read_file(path: str | Path, lookup: Callable[[str], str | None] | None = None,
+              what: str = "") -> SourceText:
+    """Read a file through :func:`read_source`. Raises ParseError (see :func:`read_text_file`)."""
+    return read_source(read_text_file(path, what), str(path), lookup)
 
 
 def strip_comments(text: str) -> str:
@@ -866,7 +867,7 @@ def parse_config(text: str | SourceText, source: str | None = None,
 
 def parse_config_file(path: str | Path) -> ConfigDict:
     """Parse a ``.cntk`` config file. Variables are substituted when values are fetched."""
-    return parse_config(read_file(path))
+    return parse_config(read_file(path, what="config file"))
 
 
 def mapping_lookup(values: Mapping[str, str]) -> Callable[[str], str | None]:

@@ -58,14 +58,10 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
         return np.full(shape, float(init.get("value", 0.0)), dtype=dtype)
     if kind in ("fromFile", "fromLiteral"):
         if kind == "fromFile":
+            from netsurgeon._inputs import read_text
+
             path = Path(str(init.get("path", "")).strip('"'))
-            if not path.is_file():
-                raise NetsurgeonError(f"initFromFilePath: file not found: {path}")
-            try:
-                text = path.read_bytes().decode("utf-8", errors="replace")
-            except OSError as exc:
-                raise NetsurgeonError(f"initFromFilePath: cannot read {path}: "
-                                      f"{exc.strerror}") from exc
+            text = read_text(path, "initFromFilePath file", NetsurgeonError)
             matrix = read_text_matrix(text, str(path))
         else:
             matrix = read_text_matrix(str(init.get("literal", "")))

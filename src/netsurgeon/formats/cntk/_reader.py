@@ -9,14 +9,14 @@ version, record order, group sections as stored) go to ``network.metadata["cntk"
 from __future__ import annotations
 
 import base64
-import mmap
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from netsurgeon.errors import GraphError
+from netsurgeon import _inputs as inputs
+from netsurgeon.errors import FormatError, GraphError
 from netsurgeon.formats.cntk import payloads  # noqa: F401  (attaches the cntk_v1 layer)
 from netsurgeon.formats.cntk._binary import MAGIC, BinaryReader, CntkFormatError, wide
 from netsurgeon.formats.cntk._codec import OP_NAME, PRECISION
@@ -44,20 +44,12 @@ _TRAILING_KEEP = 1 << 20  # bytes after ECN kept for a byte-identical rewrite
 
 
 def map_file(path: str | os.PathLike[str]) -> Any:
-    """The file's bytes as a read-only mmap (``b""`` for an empty file)."""
+    """The file's bytes as a read-only mmap (``b""`` for an empty file); a file that is missing
+    or not regular (FIFO, device, directory) is a CntkFormatError, raised before any read."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return b""
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        raise CntkFormatError("model file not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise CntkFormatError("is a directory, not a model file", path=str(path)) from None
-    except PermissionError:
-        raise CntkFormatError("model file is not readable (permission denied)",
-                              path=str(path)) from None
+        return inputs.map_file(path, "model file", FormatError)[0]
+    except FormatError as exc:
+        raise CntkFormatError(exc.message, path=str(path)) from None
 
 
 def read(path: str | os.PathLike[str], name: str | None = None) -> Network:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -71,13 +70,14 @@ def write_text(writer: Writer, path: str | os.PathLike[str], text: str) -> None:
 
 def read_matrix(path: str | os.PathLike[str]) -> np.ndarray:
     """A text matrix file (one CNTK row per line; ``#`` lines skipped), as Dump writes it."""
+    from netsurgeon._inputs import read_text
     from netsurgeon.ops.init import read_text_matrix
 
+    text = read_text(path, "parameter file", EditError)
+    kept = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
     try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-        kept = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
         return read_text_matrix(kept, str(path))
-    except (OSError, NetsurgeonError) as exc:
+    except NetsurgeonError as exc:
         raise EditError(f"cannot read parameter file {path}: {exc}") from exc
 
 

@@ -261,7 +261,7 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
 def build_file(path: str | Path, **kwargs: Any) -> Network:
     """:func:`build_network` on a file."""
     p = Path(path)
-    text = read_text_file(p)
+    text = read_text_file(p, "NDL file")
     kwargs.setdefault("name", p.stem)
     return build_network(text, source=str(p), **kwargs)
 
