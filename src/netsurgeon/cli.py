@@ -2,13 +2,17 @@
 
 Each subcommand lives in its own module with ``configure(parser)`` and ``run(args) -> int``,
 imported only when chosen, so editing commands never import torch. A NetsurgeonError prints
-as one line (file:line:col, node, what to fix) and exits 1; ``--debug`` shows the traceback.
+as one line (file:line:col, node, what to fix) and exits 1, and so does an OS error that no
+command turned into one (it names the path and the reason) or running out of memory;
+``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from netsurgeon.errors import NetsurgeonError
@@ -25,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("netsurgeon.commands.eval", "evaluate a model on CTF data or .npy arrays"),
     "train": ("netsurgeon.commands.train", "train a model on CTF data"),
     "bs": ("netsurgeon.commands.bs", "build a network from BrainScript, or print its parse tree"),
+    "cleanup": ("netsurgeon.commands.cleanup",
+                "remove temporary files that interrupted netsurgeon saves left behind"),
 }
 
 
@@ -72,4 +78,48 @@ def main(argv: list[str] | None = None) -> int:
         print("netsurgeon: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"netsurgeon: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"netsurgeon: error: out of memory in '{args.command}' (the input is too large "
+              "for this machine, or asks for more memory than it holds)", file=sys.stderr)
+        return 1
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "check the permissions",
+    errno.EPERM: "check the permissions",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "give a file name",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an OS error: the path(s), the reason and, for common causes, a fix."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    reason = reason[:1].lower() + reason[1:]
+    paths = [os.fsdecode(p) for p in (exc.filename, exc.filename2) if p is not None]
+    text = f"{' -> '.join(paths)}: {reason}" if paths else reason
+    hint = _OS_HINTS.get(exc.errno or 0)
+    return (f"{text} ({hint})" if hint else text).replace("\n", " ")
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the exit flush does not complain."""
+    if sys.stdout is not sys.__stdout__:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from netsurgeon.errors import NetsurgeonError
 from netsurgeon.ops import Category
@@ -24,7 +23,12 @@ def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str,
 
 
 def write_text(text: str, path: str | None) -> None:
-    """Write ``text`` to ``path`` atomically, or to stdout when path is None or '-'."""
+    """Write ``text`` to ``path`` atomically, or to stdout when path is None or '-'.
+
+    Raises:
+        FormatError: ``path`` is a directory, device or FIFO, its directory is missing, or the
+            write failed (full disk, read-only file system...); an existing file is unchanged.
+    """
     if path in (None, "-"):
         sys.stdout.write(text)
         if not text.endswith("\n"):
@@ -32,7 +36,7 @@ def write_text(text: str, path: str | None) -> None:
         return
     from netsurgeon.formats._atomic import atomic_write
 
-    with atomic_write(Path(path)) as f:
+    with atomic_write(path) as f:  # the string as given: a trailing '/' means a directory
         f.write(text.encode("utf-8"))
 
 

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from netsurgeon.commands._common import add_format_option, input_names, parse_assignments
-from netsurgeon.errors import NetsurgeonError
+from netsurgeon.commands.train import count
+from netsurgeon.errors import FormatError, NetsurgeonError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,12 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="feed input NODE from a .npy array shaped (batch, *sample)")
     parser.add_argument("--output", action="append", metavar="NODE",
                         help="node to compute and report/save (repeatable)")
-    parser.add_argument("--minibatch", type=int, default=256, help="samples per minibatch")
-    parser.add_argument("--max-sequences", type=int, default=None,
+    parser.add_argument("--minibatch", type=count(1), default=256, help="samples per minibatch")
+    parser.add_argument("--max-sequences", type=count(1), default=None,
                         help="stop after this many sequences of the data file")
     parser.add_argument("--save-outputs", metavar="DIR", help="save output nodes as DIR/NODE.npy")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
     add_format_option(parser)
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.commands._model import load_model
     from netsurgeon.runtime import Evaluator, set_threads
     from netsurgeon.runtime.evaluate import batch_from_arrays
-    from netsurgeon.runtime.readers import CTFReader, streams_for
+    from netsurgeon.runtime.readers import CTFReader, load_npy, streams_for
 
     if args.threads:
         set_threads(args.threads)
@@ -64,9 +65,12 @@ def run(args: argparse.Namespace) -> int:
     if arrays:
         loaded = {}
         for node, path in arrays.items():
-            if not Path(path).is_file():
-                raise NetsurgeonError(f"--input {node}: file not found: {path}")
-            loaded[net.node(node).name] = np.load(path)
+            name = net.node(node).name
+            arr = load_npy(path, f"--input {node} array")
+            if arr.ndim == 0 or arr.size == 0:
+                raise FormatError(f"{path}: --input {node}: the array {arr.shape} holds no "
+                                  "samples; give an array shaped (batch, *sample)")
+            loaded[name] = arr
         # criteria/evaluation nodes whose inputs were not given are skipped
         computable = [n for n in ev.outputs
                       if all(i in loaded for i in input_names(net, _needed(net, [n])))]
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         specs = streams_for(net, mapping, needed_inputs)
         batches = CTFReader(args.data, specs, args.minibatch, args.max_sequences)
         sequence_data = None
+    out_dir = _output_dir(args.save_outputs, wanted) if args.save_outputs else None
     sums = {n.name: 0.0 for n in ev.outputs if not n.dynamic}
     frames: dict[str, list] = {n.name: [] for n in wanted if n.dynamic}
     static_out: dict[str, np.ndarray] = {}
@@ -111,19 +116,17 @@ def run(args: argparse.Namespace) -> int:
                                    "per_sample": sums[n.name] / max(samples, 1)}
     saved = {}
     if args.save_outputs:
-        out_dir = Path(args.save_outputs)
-        out_dir.mkdir(parents=True, exist_ok=True)
         for n in wanted:
             path = out_dir / f"{_file_name(n.name)}.npy"
             if n.dynamic:
                 arr = np.concatenate(frames[n.name]) if frames[n.name] else np.zeros((0,))
                 if not sequence_data and arrays:
                     arr = arr.reshape((samples,) + tuple(n.shape or ()))
-                np.save(path, arr)
+                _save_npy(path, arr)
                 if sequence_data:
-                    np.save(out_dir / f"{_file_name(n.name)}.lens.npy", np.concatenate(lens))
+                    _save_npy(out_dir / f"{_file_name(n.name)}.lens.npy", np.concatenate(lens))
             else:
-                np.save(path, static_out[n.name])
+                _save_npy(path, static_out[n.name])
             saved[n.name] = str(path)
         report["saved"] = saved
     if args.json:
@@ -138,6 +141,41 @@ def run(args: argparse.Namespace) -> int:
         for name, path in saved.items():
             print(f"  saved {name} -> {path}")
     return 0
+
+
+def _output_dir(directory: str, nodes) -> Path:
+    """Create ``--save-outputs DIR`` and check each file can be written there, before the
+    evaluation (a FormatError naming the path otherwise)."""
+    from netsurgeon.formats._atomic import output_path, write_error
+
+    out_dir = Path(directory)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FormatError(f"--save-outputs {directory}: it is not a directory",
+                          hint="give a directory (it is created if missing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, exc.filename or directory) from None
+    for n in nodes:
+        output_path(out_dir / f"{_file_name(n.name)}.npy")
+    return out_dir
+
+
+def _save_npy(path: Path, array) -> None:
+    """``np.save`` through the atomic writer (a one-line FormatError on any OS failure)."""
+    import numpy as np
+
+    from netsurgeon.formats._atomic import atomic_write
+
+    with atomic_write(path) as handle:
+        np.save(_WriteOnly(handle), array, allow_pickle=False)
+
+
+class _WriteOnly:
+    """Only ``write``: numpy then writes in chunks instead of ``tofile`` (which seeks)."""
+
+    def __init__(self, handle) -> None:
+        self.write = handle.write
 
 
 def _needed(net, outputs):

@@ -14,17 +14,73 @@ from netsurgeon.commands._common import add_format_option, input_names, parse_as
 from netsurgeon.errors import NetsurgeonError
 
 
-def _rates(text: str) -> list[float]:
-    """``0.01`` or ``0.01,0.005`` or CNTK's ``0.01*2:0.005`` (rate*epochs:...)."""
-    out: list[float] = []
+def _rates(text: str) -> list[tuple[float, int]]:
+    """``0.01`` or ``0.01,0.005`` or CNTK's ``0.01*2:0.005`` (rate*epochs:...), as
+    (rate, epochs) pairs; every rate a finite number >= 0 (an argparse type)."""
+    out: list[tuple[float, int]] = []
     for part in text.replace(",", ":").split(":"):
-        rate, _, count = part.partition("*")
+        rate, star, count = part.partition("*")
         try:
-            out += [float(rate)] * (int(count) if count else 1)
+            value, times = float(rate), int(count) if star else 1
         except ValueError:
-            raise NetsurgeonError(f"--lr: cannot read '{text}'; use 0.01, 0.01,0.005 or "
-                                  "0.01*2:0.005") from None
+            raise argparse.ArgumentTypeError(
+                f"cannot read '{text}'; use 0.01, 0.01,0.005 or 0.01*2:0.005") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"rate {rate.strip()} in '{text}': a learning rate "
+                                             "is a finite number >= 0")
+        if times < 1:
+            raise argparse.ArgumentTypeError(f"'{part}' in '{text}': repeat a rate 1 or more "
+                                             "epochs")
+        out.append((value, times))
     return out
+
+
+def expand_rates(pairs: list[tuple[float, int]], epochs: int) -> list[float]:
+    """One rate per epoch, at most ``epochs`` of them (the last repeats after that)."""
+    out: list[float] = []
+    for rate, times in pairs:
+        out += [rate] * min(times, epochs - len(out))
+        if len(out) >= epochs:
+            break
+    return out or [pairs[-1][0]]
+
+
+def count(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: give {minimum} or more")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+def real(low: float, high: float = math.inf, *, low_open: bool = False,
+         high_open: bool = False, infinite: bool = False):
+    """An argparse type: a number in [low, high] (open ends as asked; ``inf`` if allowed)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if math.isnan(value) or (math.isinf(value) and not infinite) \
+                or value < low or (low_open and value == low) \
+                or value > high or (high_open and value == high):
+            if math.isfinite(high):
+                span = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                        f"{')' if high_open else ']'}")
+            else:
+                span = f"{'>' if low_open else '>='} {low:g}" + (" or inf" if infinite else "")
+            raise argparse.ArgumentTypeError(f"{text}: give a finite number {span}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,28 +90,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, help="where to save the trained model")
     parser.add_argument("--map", action="append", metavar="NODE=STREAM",
                         help="feed input NODE from CTF stream STREAM (default: same name)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--minibatch", type=int, default=256, help="samples per minibatch")
-    parser.add_argument("--epoch-size", type=int, default=0, help="samples per epoch (0 = all)")
-    parser.add_argument("--lr", default="0.01",
+    parser.add_argument("--epochs", type=count(1), default=1, help="epochs to train (>= 1)")
+    parser.add_argument("--minibatch", type=count(1), default=256, help="samples per minibatch")
+    parser.add_argument("--epoch-size", type=count(0), default=0,
+                        help="samples per epoch (0 = all)")
+    parser.add_argument("--lr", type=_rates, default=[(0.01, 1)],
                         help="learning rate(s): 0.01, or per epoch 0.01,0.005 / 0.01*2:0.005")
     parser.add_argument("--lr-unit", choices=("sample", "minibatch"), default="sample",
                         help="rate per sample (CNTK learningRatesPerSample) or per minibatch")
     parser.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd")
-    parser.add_argument("--momentum", type=float, default=0.0, help="momentum per minibatch")
+    parser.add_argument("--momentum", type=real(0, 1, high_open=True), default=0.0,
+                        help="momentum per minibatch, in [0, 1)")
     parser.add_argument("--no-unit-gain", action="store_true",
                         help="classic (non unit-gain) momentum")
-    parser.add_argument("--l2", type=float, default=0.0, help="L2 regularization weight")
-    parser.add_argument("--clip", type=float, default=math.inf,
-                        help="gradient clipping threshold per sample")
+    parser.add_argument("--l2", type=real(0), default=0.0, help="L2 regularization weight")
+    parser.add_argument("--clip", type=real(0, low_open=True, infinite=True), default=math.inf,
+                        help="gradient clipping threshold per sample (> 0; inf = none)")
     parser.add_argument("--clip-norm", action="store_true",
                         help="clip by the gradient norm instead of element-wise")
-    parser.add_argument("--dropout", type=float, default=0.0, help="dropout rate")
+    parser.add_argument("--dropout", type=real(0, 1, high_open=True), default=0.0,
+                        help="dropout rate, in [0, 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
     parser.add_argument("--out-format", choices=("native", "cntk"), default=None,
                         help="format of OUT (default: from its extension)")
     add_format_option(parser)
@@ -65,20 +124,25 @@ def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon train``; returns the exit status."""
     from netsurgeon.commands._model import load_model
     from netsurgeon.formats import save
+    from netsurgeon.formats._atomic import output_path
     from netsurgeon.runtime import set_threads
     from netsurgeon.runtime.readers import CTFReader, streams_for
     from netsurgeon.runtime.train import TrainConfig, Trainer
 
     if args.threads:
         set_threads(args.threads)
+    checkpoint = args.checkpoint or (args.out + ".ckpt")
+    # every place written is checked before hours of training, not after
+    if output_path(args.out) == output_path(checkpoint):
+        raise NetsurgeonError(f"-o {args.out} and --checkpoint {checkpoint} are the same file; "
+                              "give the checkpoint another name")
     net = load_model(args.model, args.format)
     net.validate()
-    checkpoint = args.checkpoint or (args.out + ".ckpt")
     config = TrainConfig(
         epochs=args.epochs, minibatch_size=args.minibatch, epoch_size=args.epoch_size,
-        learning_rate=_rates(args.lr), lr_unit=args.lr_unit, momentum=args.momentum,
-        unit_gain=not args.no_unit_gain, l2=args.l2, clip_threshold=args.clip,
-        clip_truncation=not args.clip_norm, optimizer=args.optimizer,
+        learning_rate=expand_rates(args.lr, args.epochs), lr_unit=args.lr_unit,
+        momentum=args.momentum, unit_gain=not args.no_unit_gain, l2=args.l2,
+        clip_threshold=args.clip, clip_truncation=not args.clip_norm, optimizer=args.optimizer,
         dropout_rate=args.dropout, seed=args.seed, checkpoint=checkpoint,
         progress=not args.no_progress)
     trainer = Trainer(net, config)
@@ -90,7 +154,13 @@ def run(args: argparse.Namespace) -> int:
     needed = needed_nodes(net, trainer.criteria + trainer.metrics)
     inputs = input_names(net, needed)
     specs = streams_for(net, parse_assignments(args.map, "--map"), inputs)
-    history = trainer.fit(lambda: CTFReader(args.data, specs, args.minibatch))
+    reader = CTFReader(args.data, specs, args.minibatch)  # checks the data file now
+    if trainer.epoch >= args.epochs:
+        print(f"nothing to train: the checkpoint is at epoch {trainer.epoch} and --epochs is "
+              f"{args.epochs}")
+        history = []
+    else:
+        history = trainer.fit(lambda: iter(reader))
     for h in history:
         metrics = ", ".join(f"{k} = {v:.6g}" for k, v in h["metrics"].items())
         print(f"epoch {h['epoch']}: {h['samples']} samples, loss per sample = {h['loss']:.6g}"

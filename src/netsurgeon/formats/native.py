@@ -35,14 +35,13 @@ FormatError naming the file and the JSON key (``graph JSON key 'extra[3][1].attr
 tensor dtypes are safetensors' numeric ones, shapes lists of at most 64 non-negative
 integers, data offsets inside the data section, fitting the shape and overlapping no other
 tensor, each tensor the value of one node; an ``__array__`` value has a numeric dtype
-(``_ARRAY_DTYPES``) and holds only numbers, so nothing allocated is more than a few times the
-JSON it came from; decoded values nest at most ``_MAX_DEPTH`` levels and JSON nested beyond
+(``ARRAY_DTYPES``) and holds only numbers, so nothing allocated is more than a few times the
+JSON it came from; decoded values nest at most ``MAX_DEPTH`` levels and JSON nested beyond
 the interpreter's limit is an error, never a RecursionError. What load refuses, save refuses.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gc
 import json
@@ -60,6 +59,18 @@ import numpy as np
 from netsurgeon import _inputs as inputs
 from netsurgeon.errors import FormatError, NetsurgeonError, SourceLocation
 from netsurgeon.formats._atomic import atomic_write
+from netsurgeon.formats._native_json import (
+    Bad,
+    decode,
+    encode,
+    get,
+    ints,
+    kind_of,
+    need_type,
+    number,
+    shape_of,
+    strs,
+)
 from netsurgeon.graph import Network, Node
 
 __all__ = ["save", "load", "MAGIC_FORMAT", "GRAPH_VERSION", "looks_native"]
@@ -67,9 +78,6 @@ __all__ = ["save", "load", "MAGIC_FORMAT", "GRAPH_VERSION", "looks_native"]
 MAGIC_FORMAT = "netsurgeon"
 GRAPH_VERSION = 2
 _MAX_HEADER = 1 << 31
-_MAX_DEPTH = 100  # nesting of a decoded value (attributes, file fields, metadata)
-_MAX_RANK = 64  # numpy's limit on dimensions
-_MAX_DIM = 1 << 62  # a dimension, and the product of a tensor's dimensions
 _METADATA = "__metadata__"  # safetensors' own key: a node of that name stores its value elsewhere
 
 _DTYPES = {
@@ -80,9 +88,6 @@ _DTYPES = {
 _NUMPY = {v: k for k, v in _DTYPES.items() if k != "bfloat16"}
 _ITEMSIZE = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I8": 1, "I16": 2, "I32": 4, "I64": 8,
              "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
-#: dtypes an ``__array__`` value (an attribute or metadata array) may have
-_ARRAY_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                 "uint64", "float16", "float32", "float64")
 _FLAG = {True: "1", False: "0", None: "-"}
 _UNFLAG = {"1": True, "0": False, "-": None}
 
@@ -110,203 +115,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-# ---- checks of untrusted structures -----------------------------------------------------------
-class _Bad(Exception):
-    """A malformed value in a file: ``key`` is its path (``extra[3][1].attrs.pad``), ``why``
-    what is wrong with it. Turned into a FormatError naming the file."""
-
-    def __init__(self, key: str, why: str) -> None:
-        super().__init__(key, why)
-        self.key, self.why = key, why
-
-    @property
-    def shown(self) -> str:
-        """The key as errors show it (a path nested far is shortened in the middle)."""
-        key = self.key
-        return key if len(key) <= 100 else f"{key[:60]}...{key[-36:]}"
-
-    def under(self, parent: str | int) -> _Bad:
-        """This error with ``parent`` prefixed to its key."""
-        step = f"[{parent}]" if isinstance(parent, int) else str(parent)
-        if not self.key:
-            self.key = step
-        else:
-            self.key = step + self.key if self.key.startswith("[") else f"{step}.{self.key}"
-        return self
-
-
-def _kind(value: Any) -> str:
-    """How a JSON value is called in errors."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r:.40}"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _get(doc: dict[str, Any], key: str) -> Any:
-    if key not in doc:
-        raise _Bad(key, "is missing")
-    return doc[key]
-
-
-def _need_type(value: Any, kind: type, key: str, what: str) -> Any:
-    if type(value) is not kind:
-        raise _Bad(key, f"must be {what}, not {_kind(value)}")
-    return value
-
-
-def _ints(values: Any, key: str, low: int, high: int) -> list[int]:
-    """``values`` if it is a list of integers in ``[low, high)``; else _Bad."""
-    _need_type(values, list, key, "a list of integers")
-    if values and not (set(map(type, values)) <= {int} and low <= min(values)
-                       and max(values) < high):
-        i, bad = next((i, v) for i, v in enumerate(values)
-                      if type(v) is not int or not low <= v < high)
-        if type(bad) is not int:
-            raise _Bad(f"{key}[{i}]", f"must be an integer, not {_kind(bad)}")
-        if bad < low:
-            raise _Bad(f"{key}[{i}]", f"is {bad}; the least value allowed is {low}")
-        raise _Bad(f"{key}[{i}]", f"is {bad}; the greatest value allowed is {high - 1}")
-    return values
-
-
-def _strs(values: Any, key: str) -> list[str]:
-    """``values`` if it is a list of strings; else _Bad."""
-    _need_type(values, list, key, "a list of strings")
-    if values and not set(map(type, values)) <= {str}:
-        i, bad = next((i, v) for i, v in enumerate(values) if type(v) is not str)
-        raise _Bad(f"{key}[{i}]", f"must be a string, not {_kind(bad)}")
-    return values
-
-
-def _shape(value: Any, key: str) -> tuple[int, ...]:
-    """A shape: a list of at most 64 non-negative integers (numpy's rank limit)."""
-    dims = _ints(value, key, 0, _MAX_DIM)
-    if len(dims) > _MAX_RANK:
-        raise _Bad(key, f"has {len(dims)} dimensions; at most {_MAX_RANK} are possible")
-    return tuple(dims)
-
-
-def _number(value: Any, key: str) -> float:
-    if type(value) not in (int, float):
-        raise _Bad(key, f"must be a number, not {_kind(value)}")
-    return float(value)
-
-
-# ---- JSON encoding of attribute, file-field and metadata values --------------------------------
-def _encode(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON data (tuples, bytes, arrays and non-finite floats tagged); raises _Bad
-    for what :func:`_decode` would refuse (non-numeric arrays, nesting beyond the limit)."""
-    if depth > _MAX_DEPTH:
-        raise _Bad("", f"is nested more than {_MAX_DEPTH} levels deep")
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, depth + 1) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _encode(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (bytes, bytearray)):
-        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, np.generic):
-        return _encode(value.item(), depth)
-    if isinstance(value, np.ndarray):
-        if str(value.dtype) not in _ARRAY_DTYPES:
-            raise _Bad("", f"is an array of dtype {value.dtype}; only numeric arrays "
-                       f"({', '.join(_ARRAY_DTYPES)}) can be saved")
-        if value.ndim > _MAX_DEPTH - depth:
-            raise _Bad("", f"is an array of {value.ndim} dimensions, nested too deeply")
-        return {"__array__": _encode(value.tolist(), depth + 1), "dtype": str(value.dtype)}
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"__float__": repr(value)}
-    return value
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _decode(value: Any, depth: int = 0) -> Any:
-    """The value :func:`_encode` made, checked: raises _Bad (with the key path) for a
-    malformed tag, a non-numeric ``__array__`` dtype or nesting beyond the limit."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if depth >= _MAX_DEPTH:
-        raise _Bad("", f"is nested more than {_MAX_DEPTH} levels deep")
-    if kind is list:
-        out = list(value)
-        for i, v in enumerate(value):
-            if type(v) not in _PLAIN:
-                try:
-                    out[i] = _decode(v, depth + 1)
-                except _Bad as bad:
-                    raise bad.under(i) from None
-        return out
-    if kind is not dict:
-        raise _Bad("", f"holds a {kind.__name__}, which JSON does not")
-    if len(value) == 1 and next(iter(value)) in _TAGS:
-        return _tagged(*next(iter(value.items())), depth)
-    if len(value) == 2 and "__array__" in value and "dtype" in value:
-        return _array(value, depth)
-    result = {}
-    for k, v in value.items():
-        try:
-            result[k] = v if type(v) in _PLAIN else _decode(v, depth + 1)
-        except _Bad as bad:
-            raise bad.under(k) from None
-    return result
-
-
-_TAGS = ("__tuple__", "__bytes__", "__float__")
-
-
-def _tagged(tag: str, body: Any, depth: int) -> Any:
-    try:
-        if tag == "__tuple__":
-            return tuple(_decode(_need_type(body, list, "", "a list"), depth + 1))
-        text = _need_type(body, str, "", "a string")
-        if tag == "__bytes__":
-            try:
-                return base64.b64decode(text, validate=True)
-            except ValueError:
-                raise _Bad("", "is not base64 text") from None
-        try:
-            return float(text)
-        except ValueError:
-            raise _Bad("", "is not a number") from None
-    except _Bad as bad:
-        raise bad.under(tag) from None
-
-
-def _array(value: dict[str, Any], depth: int) -> np.ndarray:
-    """``{"__array__": nested lists of numbers, "dtype": numeric dtype}`` as an array; its
-    size is bounded by the JSON it came from (at most 8 bytes per number written)."""
-    dtype = value["dtype"]
-    if type(dtype) is not str or dtype not in _ARRAY_DTYPES:
-        raise _Bad("dtype", f"is {_kind(dtype)}, not a numeric dtype "
-                   f"({', '.join(_ARRAY_DTYPES)})")
-    try:
-        data = _decode(value["__array__"], depth + 1)
-    except _Bad as bad:
-        raise bad.under("__array__") from None
-    pending = [data]
-    while pending:
-        item = pending.pop()
-        if type(item) is list:
-            pending.extend(item)
-        elif type(item) not in (int, float, bool):
-            raise _Bad("__array__", f"must hold only numbers, not {_kind(item)}")
-    try:
-        with np.errstate(all="ignore"):
-            return np.array(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise _Bad("__array__", f"is not a {dtype} array: {str(exc)[:80]}") from None
 
 
 # ---- the graph by columns ----------------------------------------------------------------------
@@ -350,7 +158,7 @@ def _needs_extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> bool:
 
 
 def _extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> dict[str, Any]:
-    """The ``extra`` record of a node (see :func:`_needs_extra`); _Bad for a value the
+    """The ``extra`` record of a node (see :func:`_needs_extra`); Bad for a value the
     format cannot hold."""
     rec: dict[str, Any] = {}
     if has_attrs:
@@ -359,7 +167,7 @@ def _extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> dict[str, An
     if key is not None:
         rec["value"] = key
     if n.learning_rate_multiplier != 1.0:
-        rec["lr"] = _encode(float(n.learning_rate_multiplier))
+        rec["lr"] = encode(float(n.learning_rate_multiplier))
     if n.dtype != "float32":
         rec["dtype"] = n.dtype
     if n.tags:
@@ -374,8 +182,8 @@ def _extra(n: Node, has_attrs: bool, tensor_of: dict[Node, str]) -> dict[str, An
 
 def _encode_under(values: Any, key: str) -> Any:
     try:
-        return _encode(dict(values))
-    except _Bad as bad:
+        return encode(dict(values))
+    except Bad as bad:
         raise bad.under(key) from None
 
 
@@ -408,12 +216,12 @@ def _graph_json(net: Network, tensor_of: dict[Node, str], path: str) -> str:
         if _needs_extra(n, has_attrs[op], tensor_of):
             try:
                 extra.append([i, _extra(n, has_attrs[op], tensor_of)])
-            except _Bad as bad:
+            except Bad as bad:
                 raise FormatError(f"{path}: cannot save node '{n.name}': its {bad.shown} "
                                   f"{bad.why}", node=n.name) from None
     try:
-        metadata = _encode(net.metadata)
-    except _Bad as bad:
+        metadata = encode(net.metadata)
+    except Bad as bad:
         raise FormatError(f"{path}: cannot save the network's metadata: "
                           f"{bad.shown or 'it'} {bad.why}") from None
     doc = {
@@ -505,39 +313,39 @@ def _read_header(path: Path, f: BinaryIO, size: int) -> tuple[dict[str, Any], in
                           f"{8 + len(raw)}, not {8 + n})")
     header = _parse_json(raw, path, "the JSON header (offset 8)")
     if not isinstance(header, dict):
-        raise FormatError(f"{path}: the JSON header (offset 8) is {_kind(header)}, not an "
+        raise FormatError(f"{path}: the JSON header (offset 8) is {kind_of(header)}, not an "
                           "object")
     return header, 8 + n
 
 
 def _tensor_table(header: dict[str, Any], data_size: int) -> dict[str, _Tensor]:
     """Every tensor entry of the header, checked: a known dtype, a shape, offsets inside the
-    data section that fit the shape and overlap no other tensor's. Raises _Bad."""
+    data section that fit the shape and overlap no other tensor's. Raises Bad."""
     table: dict[str, _Tensor] = {}
     spans: list[tuple[int, int, str]] = []
     for key, info in header.items():
         if key == _METADATA:
             continue
         if type(info) is not dict:
-            raise _Bad(key, f"must be an object (dtype, shape, data_offsets), not {_kind(info)}")
+            raise Bad(key, f"must be an object (dtype, shape, data_offsets), not {kind_of(info)}")
         dtype = info.get("dtype")
         if type(dtype) is not str or dtype not in _ITEMSIZE:
-            raise _Bad(f"{key}.dtype", f"is {_kind(dtype)}, not a safetensors dtype "
+            raise Bad(f"{key}.dtype", f"is {kind_of(dtype)}, not a safetensors dtype "
                        f"({', '.join(_ITEMSIZE)})")
-        shape = _shape(info.get("shape"), f"{key}.shape")
+        shape = shape_of(info.get("shape"), f"{key}.shape")
         offsets = info.get("data_offsets")
         if type(offsets) is not list or len(offsets) != 2 or not set(map(type, offsets)) <= {int}:
-            raise _Bad(f"{key}.data_offsets", f"must be [begin, end], two integers, not "
-                       f"{_kind(offsets)}")
+            raise Bad(f"{key}.data_offsets", f"must be [begin, end], two integers, not "
+                       f"{kind_of(offsets)}")
         begin, end = offsets
         if not 0 <= begin <= end <= data_size:
-            raise _Bad(f"{key}.data_offsets", f"[{begin}, {end}] is not inside the data section "
+            raise Bad(f"{key}.data_offsets", f"[{begin}, {end}] is not inside the data section "
                        f"of {data_size} bytes")
         if math.prod(d for d in shape if d) * _ITEMSIZE[dtype] >= 1 << 63:
-            raise _Bad(f"{key}.shape", f"{list(shape)} is too big for any array")
+            raise Bad(f"{key}.shape", f"{list(shape)} is too big for any array")
         need = math.prod(shape) * _ITEMSIZE[dtype]
         if end - begin != need:
-            raise _Bad(f"{key}.data_offsets", f"[{begin}, {end}] holds {end - begin} bytes; "
+            raise Bad(f"{key}.data_offsets", f"[{begin}, {end}] holds {end - begin} bytes; "
                        f"shape {list(shape)} of {dtype} needs {need}")
         table[key] = _Tensor(dtype, shape, begin)
         if end > begin:
@@ -545,7 +353,7 @@ def _tensor_table(header: dict[str, Any], data_size: int) -> dict[str, _Tensor]:
     spans.sort()
     for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
         if b1 < e0:
-            raise _Bad(f"{k1}.data_offsets", f"[{b1}, {e1}] overlaps tensor '{k0}' at "
+            raise Bad(f"{k1}.data_offsets", f"[{b1}, {e1}] overlaps tensor '{k0}' at "
                        f"[{b0}, {e0}]")
     return table
 
@@ -555,21 +363,21 @@ def _graph_doc(path: Path, header: dict[str, Any]) -> tuple[dict[str, Any], int]
     meta = header.get(_METADATA)
     if meta is not None and type(meta) is not dict:
         raise FormatError(f"{path}: header key '__metadata__' must be an object holding the "
-                          f"netsurgeon graph, not {_kind(meta)}")
+                          f"netsurgeon graph, not {kind_of(meta)}")
     if not isinstance(meta, dict) or meta.get("format") != MAGIC_FORMAT or "graph" not in meta:
         raise FormatError(f"{path}: a safetensors file without a netsurgeon graph in its metadata")
     if type(meta["graph"]) is not str:
         raise FormatError(f"{path}: header key '__metadata__.graph' must be a string (the graph "
-                          f"JSON), not {_kind(meta['graph'])}")
+                          f"JSON), not {kind_of(meta['graph'])}")
     doc = _parse_json(meta["graph"], path, "the graph JSON in the metadata")
     if type(doc) is not dict:
-        raise FormatError(f"{path}: the graph JSON in the metadata is {_kind(doc)}, not an "
+        raise FormatError(f"{path}: the graph JSON in the metadata is {kind_of(doc)}, not an "
                           "object")
     version = doc.get("version", 0)
     if type(version) is str and version.isdigit() and len(version) < 5:
         version = int(version)
     if type(version) is not int or not 1 <= version <= GRAPH_VERSION:
-        raise FormatError(f"{path}: graph format version {_kind(version)} is not supported (this "
+        raise FormatError(f"{path}: graph format version {kind_of(version)} is not supported (this "
                           f"netsurgeon reads versions 1 to {GRAPH_VERSION}; a newer netsurgeon "
                           "wrote it, or the file is damaged)")
     return doc, version
@@ -587,7 +395,7 @@ def load(path: str | os.PathLike[str]) -> Network:
         header, data_start = _read_header(path, f, size)
         try:
             tensors = _tensor_table(header, size - data_start)
-        except _Bad as bad:
+        except Bad as bad:
             raise FormatError(f"{path}: header key '{bad.shown}' {bad.why}") from None
         with _collector_paused():
             doc, version = _graph_doc(path, header)
@@ -601,7 +409,7 @@ def load(path: str | os.PathLike[str]) -> Network:
             try:
                 columns = _columns_v2(doc) if version == 2 else _columns_v1(doc)
                 return _build(path, columns, tensors, buffer, data_start)
-            except _Bad as bad:
+            except Bad as bad:
                 raise FormatError(f"{path}: graph JSON key '{bad.shown}' {bad.why}") from None
             except (KeyError, TypeError, ValueError, IndexError, AttributeError,
                     OverflowError, RecursionError) as exc:  # a defect the checks missed
@@ -610,81 +418,81 @@ def load(path: str | os.PathLike[str]) -> Network:
 
 
 def _columns_v2(doc: dict[str, Any]) -> _Columns:
-    """The columns of a version 2 graph, every one checked (raises _Bad naming the key)."""
-    names = _strs(_get(doc, "names"), "names")
+    """The columns of a version 2 graph, every one checked (raises Bad naming the key)."""
+    names = strs(get(doc, "names"), "names")
     n = len(names)
-    op_table = _strs(_get(doc, "ops"), "ops")
-    shapes = _need_type(_get(doc, "shapes"), list, "shapes", "a list of shapes")
-    shape_table: list[tuple[int, ...] | None] = [_shape(s, f"shapes[{k}]")
+    op_table = strs(get(doc, "ops"), "ops")
+    shapes = need_type(get(doc, "shapes"), list, "shapes", "a list of shapes")
+    shape_table: list[tuple[int, ...] | None] = [shape_of(s, f"shapes[{k}]")
                                                  for k, s in enumerate(shapes)]
-    inputs = _ints(_get(doc, "inputs"), "inputs", -1, n)
+    inputs = ints(get(doc, "inputs"), "inputs", -1, n)
     c = _Columns(
-        name=_need_type(doc.get("name", ""), str, "name", "a string"), names=names,
-        op_table=op_table, op=_ints(_get(doc, "op"), "op", 0, len(op_table)),
-        arity=_ints(_get(doc, "arity"), "arity", 0, len(inputs) + 1), inputs=inputs,
+        name=need_type(doc.get("name", ""), str, "name", "a string"), names=names,
+        op_table=op_table, op=ints(get(doc, "op"), "op", 0, len(op_table)),
+        arity=ints(get(doc, "arity"), "arity", 0, len(inputs) + 1), inputs=inputs,
         shape_table=[*shape_table, None],
-        shape=_ints(_get(doc, "shape"), "shape", -1, len(shape_table)),
-        dynamic=_need_type(_get(doc, "dynamic"), str, "dynamic", "a string of 1, 0 and -"),
+        shape=ints(get(doc, "shape"), "shape", -1, len(shape_table)),
+        dynamic=need_type(get(doc, "dynamic"), str, "dynamic", "a string of 1, 0 and -"),
     )
     for key in ("op", "arity", "shape", "dynamic"):
         if len(getattr(c, key)) != n:
-            raise _Bad(key, f"has {len(getattr(c, key))} entries for {n} nodes")
+            raise Bad(key, f"has {len(getattr(c, key))} entries for {n} nodes")
     if c.dynamic.strip("10-"):
-        raise _Bad("dynamic", "must hold only the characters 1, 0 and -")
+        raise Bad("dynamic", "must hold only the characters 1, 0 and -")
     if sum(c.arity) != len(inputs):
-        raise _Bad("inputs", f"has {len(inputs)} entries; the arities add up to {sum(c.arity)}")
-    extra = _need_type(doc.get("extra", []), list, "extra", "a list of [node index, record]")
+        raise Bad("inputs", f"has {len(inputs)} entries; the arities add up to {sum(c.arity)}")
+    extra = need_type(doc.get("extra", []), list, "extra", "a list of [node index, record]")
     for k, item in enumerate(extra):
         if type(item) is not list or len(item) != 2:
-            raise _Bad(f"extra[{k}]", f"must be [node index, record], not {_kind(item)}")
-        i = _ints(item[:1], f"extra[{k}]", 0, n)[0]
+            raise Bad(f"extra[{k}]", f"must be [node index, record], not {kind_of(item)}")
+        i = ints(item[:1], f"extra[{k}]", 0, n)[0]
         if i in c.extra:
-            raise _Bad(f"extra[{k}]", f"is a second record of node {i}")
+            raise Bad(f"extra[{k}]", f"is a second record of node {i}")
         try:
             c.extra[i] = _record(item[1])
-        except _Bad as bad:
+        except Bad as bad:
             raise bad.under(1).under(k).under("extra") from None
-    groups = _need_type(doc.get("groups", {}), dict, "groups", "an object")
-    c.groups = {g: _ints(m, f"groups.{g}", 0, n) for g, m in groups.items()}
+    groups = need_type(doc.get("groups", {}), dict, "groups", "an object")
+    c.groups = {g: ints(m, f"groups.{g}", 0, n) for g, m in groups.items()}
     c.metadata = _metadata(doc)
     return c
 
 
 def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
     try:
-        metadata = _decode(doc.get("metadata", {}))
-    except _Bad as bad:
+        metadata = decode(doc.get("metadata", {}))
+    except Bad as bad:
         raise bad.under("metadata") from None
-    return _need_type(metadata, dict, "metadata", "an object")
+    return need_type(metadata, dict, "metadata", "an object")
 
 
 def _record(rec: Any) -> dict[str, Any]:
     """A node's ``extra`` record, checked and decoded (the keyword arguments of
     ``Network.add``, with the tensor name under ``value``)."""
-    _need_type(rec, dict, "", "an object")
+    need_type(rec, dict, "", "an object")
     out: dict[str, Any] = {}
     for key in ("attrs", "fields"):
         if key in rec:
             try:
-                value = _decode(_need_type(rec[key], dict, "", "an object"))
-            except _Bad as bad:
+                value = decode(need_type(rec[key], dict, "", "an object"))
+            except Bad as bad:
                 raise bad.under(key) from None
             if value:
                 out["attrs" if key == "attrs" else "file_fields"] = value
     if rec.get("value") is not None:
-        out["value"] = _need_type(rec["value"], str, "value", "a tensor name")
+        out["value"] = need_type(rec["value"], str, "value", "a tensor name")
     if "lr" in rec:
         try:
-            out["learning_rate_multiplier"] = _number(_decode(rec["lr"]), "")
-        except _Bad as bad:
+            out["learning_rate_multiplier"] = number(decode(rec["lr"]), "")
+        except Bad as bad:
             raise bad.under("lr") from None
     if rec.get("dtype"):
         dtype = rec["dtype"]
         if type(dtype) is not str or dtype not in _DTYPES:
-            raise _Bad("dtype", f"is {_kind(dtype)}, not a numeric dtype ({', '.join(_DTYPES)})")
+            raise Bad("dtype", f"is {kind_of(dtype)}, not a numeric dtype ({', '.join(_DTYPES)})")
         out["dtype"] = dtype
     if rec.get("tags"):
-        out["tags"] = _strs(rec["tags"], "tags")
+        out["tags"] = strs(rec["tags"], "tags")
     if rec.get("loc"):
         out["location"] = _location(rec["loc"])
     return out
@@ -694,22 +502,22 @@ def _location(loc: Any) -> SourceLocation:
     if (type(loc) is not list or not 1 <= len(loc) <= 3
             or type(loc[0]) not in (str, type(None))
             or any(type(x) not in (int, type(None)) for x in loc[1:])):
-        raise _Bad("loc", f"must be [file, line, column] (a string and two integers), not "
-                   f"{_kind(loc)}")
+        raise Bad("loc", f"must be [file, line, column] (a string and two integers), not "
+                   f"{kind_of(loc)}")
     return SourceLocation(*loc)
 
 
 def _columns_v1(doc: dict[str, Any]) -> _Columns:
     """A version 1 graph (one object per node, inputs by name) as columns; old CNTK
-    attributes become file fields. Raises _Bad naming the key."""
+    attributes become file fields. Raises Bad naming the key."""
     from netsurgeon.formats.cntk._legacy import split_legacy_attrs
     from netsurgeon.ops import OPS
 
-    records = _need_type(_get(doc, "nodes"), list, "nodes", "a list of node objects")
+    records = need_type(get(doc, "nodes"), list, "nodes", "a list of node objects")
     exact: dict[str, int] = {}
     for i, rec in enumerate(records):
-        _need_type(rec, dict, f"nodes[{i}]", "an object")
-        exact[_need_type(rec.get("name"), str, f"nodes[{i}].name", "a string")] = i
+        need_type(rec, dict, f"nodes[{i}]", "an object")
+        exact[need_type(rec.get("name"), str, f"nodes[{i}].name", "a string")] = i
     folded = {name.lower(): i for name, i in exact.items()}
 
     def find(name: Any, key: str) -> int:
@@ -717,39 +525,39 @@ def _columns_v1(doc: dict[str, Any]) -> _Columns:
         if found is None and type(name) is str:
             found = folded.get(name.lower())
         if found is None:
-            raise _Bad(key, f"is {_kind(name)}, which names no node")
+            raise Bad(key, f"is {kind_of(name)}, which names no node")
         return found
 
     ops: dict[str, int] = {}
     shapes: dict[tuple[int, ...], int] = {}
-    c = _Columns(name=_need_type(doc.get("name", ""), str, "name", "a string"), names=[],
+    c = _Columns(name=need_type(doc.get("name", ""), str, "name", "a string"), names=[],
                  op_table=[], op=[], arity=[], inputs=[], shape_table=[], shape=[], dynamic="",
                  metadata=_metadata(doc))
     flags = []
     for i, rec in enumerate(records):
         at = f"nodes[{i}]"
         c.names.append(rec["name"])
-        op = _need_type(rec.get("op"), str, f"{at}.op", "an operation name")
+        op = need_type(rec.get("op"), str, f"{at}.op", "an operation name")
         c.op.append(ops.setdefault(op, len(ops)))
         ins = rec.get("inputs")
-        ins = [] if ins is None else _need_type(ins, list, f"{at}.inputs", "a list of names")
+        ins = [] if ins is None else need_type(ins, list, f"{at}.inputs", "a list of names")
         c.arity.append(len(ins))
         c.inputs.extend(-1 if name is None else find(name, f"{at}.inputs[{k}]")
                         for k, name in enumerate(ins))
         shape = rec.get("shape")
         c.shape.append(-1 if shape is None else
-                       shapes.setdefault(_shape(shape, f"{at}.shape"), len(shapes)))
+                       shapes.setdefault(shape_of(shape, f"{at}.shape"), len(shapes)))
         dynamic = rec.get("dynamic")
         if dynamic not in _FLAG or type(dynamic) not in (bool, type(None)):
-            raise _Bad(f"{at}.dynamic", f"must be true, false or null, not {_kind(dynamic)}")
+            raise Bad(f"{at}.dynamic", f"must be true, false or null, not {kind_of(dynamic)}")
         flags.append(_FLAG[dynamic])
         plain = {k: rec[k] for k in ("value", "dtype", "tags", "loc", "lr") if k in rec}
         try:
             extra = _record(plain)
             attrs = rec.get("attrs")
-            attrs = {} if attrs is None else _decode(_need_type(attrs, dict, "attrs",
+            attrs = {} if attrs is None else decode(need_type(attrs, dict, "attrs",
                                                                 "an object"))
-        except _Bad as bad:
+        except Bad as bad:
             raise bad.under(at) from None
         spec = OPS.find_op(op)
         if attrs and spec is not None:
@@ -764,9 +572,9 @@ def _columns_v1(doc: dict[str, Any]) -> _Columns:
     c.shape_table = [*shapes, None]
     c.dynamic = "".join(flags)
     groups = doc.get("groups")
-    groups = {} if groups is None else _need_type(groups, dict, "groups", "an object")
+    groups = {} if groups is None else need_type(groups, dict, "groups", "an object")
     for group, names in groups.items():
-        members = _need_type(names, list, f"groups.{group}", "a list of node names")
+        members = need_type(names, list, f"groups.{group}", "a list of node names")
         c.groups[group] = [find(name, f"groups.{group}[{k}]") for k, name in enumerate(members)]
     return c
 

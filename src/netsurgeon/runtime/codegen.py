@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from netsurgeon.graph import (
     topological_order,
 )
 from netsurgeon.ops import Category
-from netsurgeon.runtime import _kernels
+from netsurgeon.runtime import _kernels, chunks
 from netsurgeon.runtime.lowerings import TorchLowering
 
 __all__ = ["TorchSource", "Arg", "Emitter", "generate", "needed_nodes"]
@@ -54,6 +55,8 @@ class TorchSource:
         outputs: node names returned, in order.
         params: parameter node name -> tensor used (shared between nodes that share storage).
         sparse: input names compiled to accept sparse tensors.
+        pieces: 1-based first line of each function to compile on its own (a long network's
+            ``forward`` and its chunk functions, see :mod:`~netsurgeon.runtime.chunks`).
     """
 
     text: str
@@ -63,6 +66,7 @@ class TorchSource:
     outputs: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
     sparse: frozenset[str] = frozenset()
+    pieces: tuple[int, ...] = (1,)
 
 
 @dataclass(frozen=True)
@@ -84,17 +88,26 @@ class Namespace:
 
     def __init__(self, reserved: tuple[str, ...] = ()) -> None:
         self._used: set[str] = set(reserved)
+        self._reserved = frozenset(reserved)
+        self._next: dict[str, int] = {}  # base -> next suffix to try (no rescans)
 
     def mint(self, hint: str, prefix: str = "v_") -> str:
         base = prefix + re.sub(r"\W", "_", hint)[:40]
         if keyword.iskeyword(base) or not base.isidentifier():
             base = prefix + "x"
-        name, i = base, 1
+        name, i = base, self._next.get(base, 1)
+        if i > 1:
+            name = f"{base}_{i}"
         while name in self._used:
             i += 1
             name = f"{base}_{i}"
+        self._next[base] = i
         self._used.add(name)
         return name
+
+    def minted(self, exclude: Container[str] = ()) -> set[str]:
+        """The names minted so far (not the reserved ones), less ``exclude``."""
+        return {n for n in self._used if n not in self._reserved and n not in exclude}
 
 
 class Emitter:
@@ -249,7 +262,11 @@ class _Builder:
                 for inp in n.inputs:
                     if inp is not None and unit_of.get(inp, -1) != i:
                         last_use[inp] = max(last_use.get(inp, -1), i)
+        dies: list[list[Node]] = [[] for _ in units]  # unit index -> values last used there
+        for n, last in last_use.items():
+            dies[last].append(n)
         keep = set(self.outputs)
+        ends: list[int] = []  # line index after each unit: where the body may be cut
         for i, unit in enumerate(units):
             is_loop = len(unit) > 1 or any(x is unit[0] for x in unit[0].inputs)
             if is_loop:
@@ -262,24 +279,33 @@ class _Builder:
                     self.value[node] = Arg(name, node, True, tuple(node.shape or ()), sparse)
                 else:
                     self.value[node] = self.lower(node, 1, False)
-            dead = [n for n, last in last_use.items() if last == i and n not in keep
+            dead = [n for n in dies[i] if n not in keep
                     and n in self.value and self.value[n].expr in self.locals]
             if dead:
                 self.emit("del " + ", ".join(sorted({self.value[n].expr for n in dead})))
-        args = [self.value[n].expr for n in self.inputs] + ["mask", "lengths", "B", "T"]
-        head = f"def forward({', '.join(args)}):"
+            ends.append(len(self.lines))
+        args = [self.value[n].expr for n in self.inputs]
+        extra = ["mask", "lengths", "B", "T"]
         rets = ", ".join(self.value[n].expr for n in self.outputs)
         self.emit(f"return ({rets},)")
-        text_lines = [head] + [t for t, _ in self.lines]
-        line_to_node = {i + 2: name for i, (_, name) in enumerate(self.lines) if name}
+        split = chunks.split(self.lines, ends, args, extra,
+                             self.ns.minted(self.globals),
+                             lambda hint: self.ns.mint(hint, "c_"))
+        if split is None:
+            lines = [(f"def forward({', '.join(args + extra)}):", None), *self.lines]
+            pieces: tuple[int, ...] = (1,)
+        else:
+            lines, pieces = split
+        self.lines = []
         return TorchSource(
-            text="\n".join(text_lines) + "\n",
+            text="\n".join(t for t, _ in lines) + "\n",
             globals=self.globals,
-            line_to_node=line_to_node,
+            line_to_node={i + 1: name for i, (_, name) in enumerate(lines) if name},
             inputs=tuple(n.name for n in self.inputs),
             outputs=tuple(n.name for n in self.outputs),
             params=self.params,
             sparse=self.sparse_inputs,
+            pieces=pieces,
         )
 
     # ---- recurrent loops -------------------------------------------------------------------

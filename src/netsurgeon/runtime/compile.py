@@ -9,8 +9,11 @@ that name), so tracebacks show the generated lines. A :class:`CompiledNetwork` r
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import linecache
 import uuid
+import weakref
 from math import prod
 from typing import Any
 
@@ -28,13 +31,32 @@ __all__ = ["CompiledNetwork", "compile_source", "compile_network", "fused_copy"]
 
 
 def compile_source(source: TorchSource, label: str = "network"):
-    """Compile ``source`` and return its ``forward`` function and the file name used."""
-    filename = f"<netsurgeon-{label}-{uuid.uuid4().hex[:8]}>"
-    linecache.cache[filename] = (len(source.text), None, source.text.splitlines(True), filename)
-    code = compile(source.text, filename, "exec")
+    """Compile ``source`` and return its ``forward`` function and the file names used.
+
+    Each piece (``source.pieces``: the functions of a long network) is compiled on its own
+    under its own file name, registered in ``linecache``; the names map to the line offset of
+    their piece in ``source.text``. The entries are dropped with the function.
+    """
+    base = f"<netsurgeon-{label}-{uuid.uuid4().hex[:8]}"
+    lines = source.text.splitlines(True)
+    starts = list(source.pieces) + [len(lines) + 1]
     scope = dict(source.globals)
-    exec(code, scope)
-    return scope["forward"], filename
+    offsets: dict[str, int] = {}
+    for k in range(len(starts) - 1):
+        filename = base + (f"-{k}>" if len(starts) > 2 else ">")
+        part = lines[starts[k] - 1:starts[k + 1] - 1]
+        text = "".join(part)
+        linecache.cache[filename] = (len(text), None, part, filename)
+        offsets[filename] = starts[k] - 1
+        exec(compile(text, filename, "exec"), scope)
+    forward = scope["forward"]
+    weakref.finalize(forward, _forget, list(offsets))
+    return forward, offsets
+
+
+def _forget(filenames: list[str]) -> None:
+    for name in filenames:
+        linecache.cache.pop(name, None)
 
 
 class CompiledNetwork:
@@ -49,7 +71,7 @@ class CompiledNetwork:
         self.source = source
         self.version = net.version
         self.training = training
-        self.forward, self.filename = compile_source(source, net.name)
+        self.forward, self.files = compile_source(source, net.name)
         self.dtype = source.globals.get("__dtype__", torch.float32)
         self._input_shapes = [(name, tuple(net.node(name).shape or ()))
                               for name in source.inputs]
@@ -88,6 +110,8 @@ class CompiledNetwork:
                         f"+ {shape}", node=name)
             if arr.dtype != np.float32 or not arr.flags.c_contiguous:
                 arr = np.ascontiguousarray(arr, dtype=np.float32)
+            elif not arr.flags.writeable:  # a memory-mapped .npy: torch wants its own copy
+                arr = arr.copy()
             tensor = torch.from_numpy(arr)
             if self.dtype != torch.float32:
                 tensor = tensor.to(self.dtype)
@@ -118,8 +142,9 @@ class CompiledNetwork:
         tb = exc.__traceback__
         node = None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self.filename:
-                node = self.source.line_to_node.get(tb.tb_lineno, node)
+            offset = self.files.get(tb.tb_frame.f_code.co_filename)
+            if offset is not None:
+                node = self.source.line_to_node.get(offset + tb.tb_lineno, node)
             tb = tb.tb_next
         if node is None:
             return EvaluationError(f"evaluation failed: {type(exc).__name__}: {exc}")
@@ -157,11 +182,25 @@ def fused_copy(net: Network, outputs: list[Node], *, training: bool = False,
                sparse_inputs: frozenset[str] = frozenset()) -> tuple[Network, list[Node]]:
     """The network the runtime compiles: a copy of ``net`` sharing its values, with
     ``Plus(Times(W, x), b)`` / ``Plus(Convolution(W, x), b)`` fused (``FuseLinear``; the
-    outputs keep their own values). Returns the copy and the outputs' nodes in it."""
+    outputs keep their own values). Returns the copy and the outputs' nodes in it; ``net``
+    itself (unchanged) when it has nothing to fuse."""
+    if not _may_fuse(net):
+        return net, list(outputs)
     work = net.copy(share_values=True)
     FuseLinear(keep=[o.name for o in outputs], sparse_inputs=sparse_inputs,
                training=training)(work)
     return work, [work.node(o.name) for o in outputs]
+
+
+_FUSABLE = frozenset(("Times", "Convolution"))  # what FuseLinear folds into a following Plus
+
+
+def _may_fuse(net: Network) -> bool:
+    """Whether some Plus has a Times/Convolution input (FuseLinear's only patterns). When none
+    has, the pass would change nothing and code is generated from ``net`` itself: no copy
+    (which is most of the compile time of a long chain)."""
+    return any(n.op == "Plus" and any(i is not None and i.op in _FUSABLE for i in n.inputs)
+               for n in net.nodes)
 
 
 def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
@@ -186,8 +225,23 @@ def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
     cfg = dict(config or {})
     cfg.setdefault("dtype", network_dtype(net))
     sparse = frozenset(sparse_inputs)
-    work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse)
-    source = generate(work, work_outs, training=training, sparse_inputs=sparse,
-                      tensors=tensors, config=cfg)
-    source.globals["__dtype__"] = cfg["dtype"]
-    return CompiledNetwork(net, source, training)
+    with _collector_paused():
+        work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse)
+        source = generate(work, work_outs, training=training, sparse_inputs=sparse,
+                          tensors=tensors, config=cfg)
+        source.globals["__dtype__"] = cfg["dtype"]
+        return CompiledNetwork(net, source, training)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while compiling: generation makes millions of
+    small acyclic objects for a long network, and the collector's passes over them were a
+    third of the time of a 1,000,000-node chain. Reference counting still frees everything."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

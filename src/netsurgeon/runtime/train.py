@@ -29,9 +29,17 @@ import torch
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.ops import Category
+from netsurgeon.runtime import checkpoint
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import needed_nodes, to_tensor
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
+from netsurgeon.runtime.guards import (
+    NonFiniteError,
+    check_config,
+    check_inputs,
+    describe_batch,
+    first_non_finite,
+)
 
 __all__ = ["TrainConfig", "Trainer", "precompute"]
 
@@ -108,6 +116,7 @@ class Trainer:
                  metrics: Iterable[Node | str] | None = None) -> None:
         self.network = network
         self.config = config or TrainConfig()
+        check_config(self.config)
         if any(n.shape is None for n in network.nodes):
             network.validate()
         crit = list(criteria) if criteria is not None else network.group("criterion")
@@ -162,12 +171,14 @@ class Trainer:
             groups.setdefault(float(mult), []).append(t)
         self.groups = groups
         self._params = [t for t, _, _ in self.trainable.values()]
+        self._param_names = [nodes[0].name for _, _, nodes in self.trainable.values()]
         kind = cfg.optimizer.lower()
         if kind == "sgd":
             self.optimizer = None
             self.momentum_buffers = {id(t): torch.zeros_like(t) for g in groups.values()
                                      for t in g} if cfg.momentum > 0 else {}
         elif kind in ("adam", "adagrad"):
+            self.momentum_buffers = {}
             param_groups = [{"params": ts, "multiplier": m, "lr": cfg.rate(0) * m}
                             for m, ts in groups.items()]
             if kind == "adam":
@@ -190,24 +201,37 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------------
     def step(self, batch: Minibatch) -> tuple[float, list[float]]:
-        """One minibatch: forward, backward, update. Returns (criterion sum, metric sums)."""
+        """One minibatch: forward, backward, update. Returns (criterion sum, metric sums).
+
+        Raises NonFiniteError, before any parameter changes, when the data or the loss holds
+        NaN/Inf, and after the update when it made a parameter NaN/Inf.
+        """
+        check_inputs(batch)
         compiled = self.compiled(batch)
         out = compiled(batch)
         loss = out[self.criteria[0].name]
         for c in self.criteria[1:]:
             loss = loss + out[c.name]
-        params = self._params
-        for p in params:
-            p.grad = None
         if loss.numel() != 1:
             raise EvaluationError("a criterion node must output one value (a sum); "
                                   f"'{self.criteria[0].name}' has shape {tuple(loss.shape)}",
                                   node=self.criteria[0].name)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            names = ", ".join(f"'{c.name}'" for c in self.criteria)
+            raise NonFiniteError(f"the loss (criterion {names}) is {value}")
+        params = self._params
+        for p in params:
+            p.grad = None
         loss.backward(torch.ones_like(loss))
         n = batch.samples
         with torch.no_grad():
             self._apply(params, n)
-        return float(loss.detach()), [float(out[m.name].detach().sum()) for m in self.metrics]
+        bad = first_non_finite(params)
+        if bad is not None:
+            name = self._param_names[bad]
+            raise NonFiniteError(f"the update made parameter '{name}' NaN or Inf", node=name)
+        return value, [float(out[m.name].detach().sum()) for m in self.metrics]
 
     def _apply(self, params: list[torch.Tensor], samples: int) -> None:
         cfg = self.config
@@ -253,6 +277,7 @@ class Trainer:
         or a list of minibatches.
         """
         cfg = self.config
+        check_config(cfg)
         source: DataSource = data if callable(data) else (lambda: data)  # type: ignore[assignment]
         torch.manual_seed(cfg.seed)
         precompute(self.network, source, self.tensors)
@@ -271,8 +296,13 @@ class Trainer:
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=True)
             total, samples = 0.0, 0
             metric_sums = [0.0] * len(self.metrics)
-            for mb in batches:
-                loss, metrics = self.step(mb)
+            for index, mb in enumerate(batches, 1):
+                try:
+                    loss, metrics = self.step(mb)
+                except NonFiniteError as exc:
+                    if bar is not None:
+                        bar.close()
+                    raise self._stopped(exc, index, mb) from None
                 total += loss
                 samples += mb.samples
                 metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
@@ -295,6 +325,23 @@ class Trainer:
             if cfg.checkpoint:
                 self.save_checkpoint(cfg.checkpoint)
         return self.history
+
+    def _stopped(self, exc: NonFiniteError, index: int, batch: Minibatch) -> EvaluationError:
+        """The one-line error of a training run stopped at a non-finite value."""
+        cfg = self.config
+        where = describe_batch(batch)
+        head = (f"training stopped at epoch {self.epoch + 1}, minibatch {index}"
+                + (f" ({where})" if where else "") + f": {exc.message}")
+        if self.epoch == 0:
+            kept = "no epoch was completed, nothing was written"
+        elif cfg.checkpoint:
+            kept = (f"the parameters and checkpoint {cfg.checkpoint} of epoch {self.epoch} "
+                    "are kept")
+        else:
+            kept = f"the parameters of epoch {self.epoch} are kept"
+        fix = ("remove or fix that data" if "input" in exc.message else
+               "lower the learning rate or clip the gradients: --lr, --clip")
+        return EvaluationError(f"{head}; {kept}", node=exc.node, hint=fix)
 
     def write_back(self) -> None:
         """Copy trained values (and updated running statistics) into ``node.value``.
@@ -330,7 +377,8 @@ class Trainer:
 
     # ---- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"epoch": self.epoch, "history": self.history,
+        state: dict[str, Any] = {"optimizer_kind": self.config.optimizer.lower(),
+                                 "epoch": self.epoch, "history": self.history,
                                  "params": {n.name: self.tensors[n.name].detach().clone()
                                             for n in self.param_nodes}}
         if self.optimizer is not None:
@@ -341,39 +389,92 @@ class Trainer:
         return state
 
     def save_checkpoint(self, path: str | Path) -> None:
-        """Atomically write the trainer state (tensors and plain values only)."""
-        import os
-
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        """Atomically write the trainer state (tensors and plain values only); a failed
+        write leaves the previous checkpoint intact."""
+        checkpoint.write(path, self.state_dict())
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Resume from a checkpoint written by :meth:`save_checkpoint`."""
-        path = Path(path)
-        if not path.is_file():
-            raise EvaluationError(f"checkpoint not found: {path}")
-        state = torch.load(path, weights_only=True)
+        """Resume from a checkpoint written by :meth:`save_checkpoint`.
+
+        Everything is checked against this network and configuration before anything is
+        changed: a checkpoint that cannot be read, or was written for another network or
+        optimizer, is a :class:`~netsurgeon.runtime.checkpoint.CheckpointError` and leaves the
+        trainer as it was.
+        """
+        state = checkpoint.read(path)
+        self._check_checkpoint(Path(path), state)
         running = self._state_tensors()
+        if self.optimizer is not None and "optimizer" in state:
+            try:
+                self.optimizer.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+                raise checkpoint.CheckpointError(
+                    f"{path}: the optimizer state does not fit this network: {exc}",
+                    hint="train without --resume to start afresh") from None
         with torch.no_grad():
             for name, value in state["params"].items():
-                t = self.tensors.get(name)
-                if t is None:
-                    raise EvaluationError(f"checkpoint {path} has parameter '{name}' that the "
-                                          "network does not have", node=name)
+                t = self.tensors[name]
                 if t.requires_grad or any(t is s for s in running):
                     t.copy_(value)
-        self.epoch = int(state["epoch"])
-        self.history = list(state.get("history", []))
-        if self.optimizer is not None and "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        elif "momentum" in state and self.momentum_buffers:
-            ids = {nodes[0].name: id(t) for t, _, nodes in self.trainable.values()}
-            for name, buf in state["momentum"].items():
-                if name in ids:
+            if self.momentum_buffers and "momentum" in state:
+                ids = {nodes[0].name: id(t) for t, _, nodes in self.trainable.values()}
+                for name, buf in state["momentum"].items():
                     self.momentum_buffers[ids[name]].copy_(buf)
+        self.epoch = state["epoch"]
+        self.history = list(state.get("history", []))
         self.write_back()
+
+    def _check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        def bad(why: str, node: str | None = None) -> checkpoint.CheckpointError:
+            return checkpoint.CheckpointError(f"{path}: {why}", node=node,
+                                              hint="train without --resume to start afresh")
+
+        kind, want = checkpoint.optimizer_kind(state), self.config.optimizer.lower()
+        if kind != want:
+            raise bad(f"the checkpoint was written with optimizer {kind}, this run uses {want}; "
+                      f"resume with --optimizer {kind}")
+        params = state["params"]
+        for name, value in params.items():
+            t = self.tensors.get(name)
+            if t is None:
+                raise bad(f"the checkpoint has parameter '{name}' that the network does not "
+                          "have (was it written for another network?)", name)
+            if tuple(value.shape) != tuple(t.shape):
+                raise bad(f"parameter '{name}' is {tuple(value.shape)} in the checkpoint but "
+                          f"{tuple(t.shape)} in the network", name)
+        trainable = [nodes[0].name for _, _, nodes in self.trainable.values()]
+        missing = [n for n in trainable if n not in params]
+        if missing:
+            raise bad("the checkpoint has no value for parameter(s) " + ", ".join(
+                f"'{n}'" for n in missing[:5]) + " (was it written for another network?)")
+        for name, buf in (state.get("momentum") or {}).items():
+            if name not in trainable or tuple(buf.shape) != tuple(self.tensors[name].shape):
+                raise bad(f"the momentum of '{name}' does not fit the network", name)
+        if self.optimizer is not None and "optimizer" in state:
+            self._check_optimizer_state(state["optimizer"], bad)
+
+    def _check_optimizer_state(self, saved: dict[str, Any], bad) -> None:
+        ours = [p for g in self.optimizer.param_groups for p in g["params"]]
+        try:
+            ids = [i for g in saved["param_groups"] for i in g["params"]]
+            entries = saved.get("state", {}).items()
+        except (KeyError, TypeError, AttributeError):
+            raise bad("the optimizer state is malformed") from None
+        if len(ids) != len(ours):
+            raise bad(f"the optimizer state has {len(ids)} parameters, the network "
+                      f"{len(ours)} trainable ones")
+        where = {i: p for i, p in zip(ids, ours)}
+        for i, entry in entries:
+            p = where.get(i)
+            if p is None or not isinstance(entry, dict):
+                raise bad("the optimizer state is malformed")
+            for key, v in entry.items():
+                if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != p.shape:
+                    raise bad(f"the optimizer's '{key}' of a {tuple(v.shape)} parameter does not "
+                              f"fit the network's {tuple(p.shape)} one")
+                if isinstance(v, torch.Tensor) and v.is_floating_point() and \
+                        not bool(torch.isfinite(v).all()):
+                    raise bad(f"the optimizer's '{key}' holds NaN or Inf")
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)

@@ -276,7 +276,12 @@ def test_cli_errors_are_one_line_with_location(tmp_path, capsys):
     f.write_text("x = Input(2)\nz = Tanh(x +)\n")
     assert main(["bs", str(f)]) == 1
     err = capsys.readouterr().err
-    assert f"{f}:2:13: expected an expression" in err and "^" in err
+    assert err.startswith(f"netsurgeon: error: {f}:2:13: expected an expression, found ')'")
+    assert err.count("\n") == 1
+    assert main(["bs", "--show-source", str(f)]) == 1  # the same error, then line and caret
+    lines = capsys.readouterr().err.split("\n")
+    assert lines[0] == err.rstrip("\n")
+    assert lines[1:] == ["    z = Tanh(x +)", "                ^", ""]
 
 
 def test_lstm_library_reproduces_cntk_slu_model_node_for_node(slu_path):

@@ -7,11 +7,14 @@ file section, with CNTK's ``#`` comment rule, bracket capture and ``$var$`` subs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from netsurgeon.errors import ParseError
+from netsurgeon.errors import EvaluationError, ParseError
 from netsurgeon.graph import Network
+from netsurgeon.lang.brainscript.diagnostics import one_line_errors
+from netsurgeon.lang.brainscript.evaluator import MAX_STEPS
 from netsurgeon.lang.brainscript.lexer import Token, tokenize
 from netsurgeon.lang.brainscript.library import library_sources
 from netsurgeon.lang.brainscript.parser import Expr, parse_tokens
@@ -36,54 +39,68 @@ def program_tokens(body: str, name: str, *, wrap: str = "record", include_dirs=N
         head += "new ComputationNetwork [ "
     toks = list(_stdlib_tokens())
     toks += tokenize(head, "<builder>")[:-1]
-    toks += tokenize(body, name, include_dirs)[:-1]
+    body_toks = tokenize(body, name, include_dirs)
+    toks += body_toks[:-1]
+    # the closing bracket is CNTK's, but a parse error there is at the end of the user's file
+    end = body_toks[-1].location
     tail = tokenize(" ]" if wrap == "record" else " ", "<builder>")
-    return toks + tail
+    return toks + [replace(tok, location=end) for tok in tail]
 
 
-def evaluate_program(tokens: list[Token], *, seed: int = 1) -> Network:
-    """Parse and evaluate a builder program; returns its ``network`` member."""
+def evaluate_program(tokens: list[Token], *, seed: int = 1,
+                     max_steps: int | None = MAX_STEPS) -> Network:
+    """Parse and evaluate a builder program; returns its ``network`` member.
+
+    ``max_steps`` bounds the evaluation steps (None: no bound); errors are one line."""
     from netsurgeon.graph import Network as _Net
     from netsurgeon.lang.brainscript.evaluator import Evaluator
-    from netsurgeon.lang.brainscript.values import Record, fail
+    from netsurgeon.lang.brainscript.values import DONE, Record, fail
 
-    tree: Expr = parse_tokens(tokens)
-    ev = Evaluator(seed=seed)
+    with one_line_errors():
+        tree: Expr = parse_tokens(tokens)
+        ev = Evaluator(seed=seed, max_steps=max_steps)
 
-    def run():
-        top = ev.eval(tree, Record(), "")
-        t = top.members["network"]
-        t.path = ""  # the program is evaluated via the 'network' lookup at path ""
-        value = t.get(ev)
-        if not isinstance(value, _Net):
-            raise fail(f"the network description must evaluate to a network, not a "
-                       f"{type(value).__name__}", tree.named["network"].location)
-        if any(n.shape is None for n in value.nodes):
-            value.validate()  # e.g. a loaded network returned as it is
-        return value
+        def program():
+            top = ev.eval(tree, Record(), "")
+            t = top.members["network"]
+            t.path = ""  # the program is evaluated via the 'network' lookup at path ""
+            value = t.value if t.state == DONE else (yield t)
+            if not isinstance(value, _Net):
+                raise fail(f"the network description must evaluate to a network, not a "
+                           f"{type(value).__name__}", tree.named["network"].location)
+            if any(n.shape is None for n in value.nodes):
+                value.validate()  # e.g. a loaded network returned as it is
+            return value
 
-    return ev.run(run)
+        try:
+            return ev.drive(program())
+        except MemoryError:
+            raise EvaluationError("out of memory while evaluating the BrainScript program",
+                                  hint="see the limits in docs/brainscript.md") from None
 
 
 def build_from_text(text: str, name: str = "<string>", *, include_dirs=None,
-                    seed: int = 1) -> Network:
+                    seed: int = 1, max_steps: int | None = MAX_STEPS) -> Network:
     """Build the network that a BrainScriptNetworkBuilder block's *members* describe."""
     stripped = text.strip()
-    if stripped[:1] in ("[", "{"):
-        return evaluate_program(program_tokens("new ComputationNetwork " + text, name, wrap="expr",
-                                               include_dirs=include_dirs), seed=seed)
-    if stripped[:1] == "(":
-        return evaluate_program(program_tokens(text, name, wrap="expr", include_dirs=include_dirs),
-                                seed=seed)
-    return evaluate_program(program_tokens(text, name, include_dirs=include_dirs), seed=seed)
+    with one_line_errors():
+        if stripped[:1] in ("[", "{"):
+            toks = program_tokens("new ComputationNetwork " + text, name, wrap="expr",
+                                  include_dirs=include_dirs)
+        elif stripped[:1] == "(":
+            toks = program_tokens(text, name, wrap="expr", include_dirs=include_dirs)
+        else:
+            toks = program_tokens(text, name, include_dirs=include_dirs)
+    return evaluate_program(toks, seed=seed, max_steps=max_steps)
 
 
-def build_from_file(path: str | Path, *, seed: int = 1) -> Network:
+def build_from_file(path: str | Path, *, seed: int = 1,
+                    max_steps: int | None = MAX_STEPS) -> Network:
     """Evaluate a BrainScript file (``include`` resolved next to it) into a network named
     after the file unless the program names it."""
     p = Path(path)
     net = build_from_text(read_text_file(p, "BrainScript file"), str(p), include_dirs=[p.parent],
-                          seed=seed)
+                          seed=seed, max_steps=max_steps)
     if net.name == "network":
         net.name = p.stem
     return net
@@ -121,12 +138,12 @@ def extract_builder(config_path: str | Path, section: str,
 
 
 def build_from_config(config_path: str | Path, section: str, *, seed: int = 1,
-                      overrides: dict[str, str] | None = None) -> Network:
+                      overrides: dict[str, str] | None = None,
+                      max_steps: int | None = MAX_STEPS) -> Network:
     """Build the network of ``section``'s BrainScriptNetworkBuilder in a ``.cntk`` file."""
-    body, name = extract_builder(config_path, section, overrides)
-    stripped = body.strip()
-    wrap = "expr"
-    if stripped[:1] in "[{":
-        body = "new ComputationNetwork " + body
-    dirs = [Path(config_path).parent]
-    return evaluate_program(program_tokens(body, name, wrap=wrap, include_dirs=dirs), seed=seed)
+    with one_line_errors():
+        body, name = extract_builder(config_path, section, overrides)
+        if body.strip()[:1] in "[{":
+            body = "new ComputationNetwork " + body
+        toks = program_tokens(body, name, wrap="expr", include_dirs=[Path(config_path).parent])
+    return evaluate_program(toks, seed=seed, max_steps=max_steps)

@@ -7,11 +7,14 @@ are copied from CNTK's ``BrainScriptParser.cpp``.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from netsurgeon.errors import ParseError, SourceLocation
+from netsurgeon.errors import SourceLocation
+from netsurgeon.lang.brainscript.diagnostics import SourceText, remember, syntax_error
 from netsurgeon.lang.config import read_text_file
 
 __all__ = ["Token", "SourceText", "tokenize", "KEYWORDS", "syntax_error"]
@@ -19,47 +22,37 @@ __all__ = ["Token", "SourceText", "tokenize", "KEYWORDS", "syntax_error"]
 KEYWORDS = frozenset({"include", "new", "with", "true", "false", "if", "then", "else", "array"})
 _TWO = ("[|", "|]", "**", ".*", "||", "&&", "<<", ">>", "==", ">=", "!=", "<=", "=>", "..")
 _ONE = set("=;,[](){}+-*/%!<>:.")
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# numbers are ASCII, as C's wcstod reads them ('¹' or '٣' is not a digit to CNTK)
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _IDENT = re.compile(r"[^\W\d]\w*")
+_DIGITS = "0123456789"
+_QUOTES = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033\u00b4\u0060"
 
 
-class SourceText:
-    """One source text and its lines, so errors can quote the line and put a caret under it."""
-
-    __slots__ = ("name", "text", "lines", "line_starts")
-
-    def __init__(self, text: str, name: str = "<string>") -> None:
-        self.name = name
-        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
-        self.lines = self.text.split("\n")
-        starts = [0]
-        for line in self.lines[:-1]:
-            starts.append(starts[-1] + len(line) + 1)
-        self.line_starts = starts
-
-    def location(self, offset: int) -> SourceLocation:
-        import bisect
-
-        line = bisect.bisect_right(self.line_starts, offset) - 1
-        return SourceLocation(self.name, line + 1, offset - self.line_starts[line] + 1)
+def _invalid(c: str, location: SourceLocation):
+    """The error for a character no token starts with, with a hint where one helps."""
+    code = f"U+{ord(c):04X}"
+    name = unicodedata.name(c, "")
+    what = f"invalid character {c!r} ({code}{' ' + name if name else ''})"
+    hint = None
+    if c == "$":
+        hint = "'$var$' must be substituted before BrainScript sees it"
+    elif c in _QUOTES:
+        hint = "strings are quoted with ' or \""
+    elif c.isnumeric():
+        hint = "numbers are written with the digits 0-9"
+    elif c.isspace():
+        hint = "only space, tab and line breaks separate tokens"
+    return syntax_error(what, location, hint=hint)
 
 
-# location -> SourceText, so that syntax errors can show the offending line
-_SOURCES: dict[str, SourceText] = {}
-
-
-def syntax_error(message: str, location: SourceLocation | None,
-                 hint: str | None = None) -> ParseError:
-    """A ParseError whose message quotes the source line with a caret under the column."""
-    src = _SOURCES.get(location.file or "") if location is not None else None
-    if src is not None and location is not None and location.line is not None:
-        text = src.lines[location.line - 1] if location.line - 1 < len(src.lines) else ""
-        col = max((location.column or 1) - 1, 0)
-        shown = text.expandtabs(1)
-        if hint:
-            message, hint = f"{message} ({hint})", None
-        message = f"{message}\n    {shown}\n    {' ' * col}^"
-    return ParseError(message, location=location, hint=hint)
+def _number(num: str) -> float:
+    if num[:2].lower() == "0x":
+        try:
+            return float(int(num, 16))
+        except OverflowError:
+            return math.inf
+    return float(num)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +70,7 @@ def _lex(src: SourceText) -> list[Token]:
     n = len(text)
     i = 0
     out: list[Token] = []
-    _SOURCES[src.name] = src
+    remember(src)
     while True:
         # white space and comments
         while i < n:
@@ -107,16 +100,16 @@ def _lex(src: SourceText) -> list[Token]:
             return out
         loc = src.location(i)
         c = text[i]
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        m = None
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER.match(text, i)
+        if m is not None:
             num = m.group(0)
             if num.endswith(".") and m.end() < n and text[m.end()] == ".":
                 num = num[:-1]
-            value = float(int(num, 16)) if num[:2].lower() == "0x" else float(num)
-            out.append(Token("num", num, value, loc))
+            out.append(Token("num", num, _number(num), loc))
             i += len(num)
-        elif c == "_" or c.isalpha():
-            m = _IDENT.match(text, i)
+        elif (c == "_" or c.isalpha()) and (m := _IDENT.match(text, i)) is not None:
             word = m.group(0)
             out.append(Token("kw" if word in KEYWORDS else "id", word, word, loc))
             i = m.end()
@@ -134,9 +127,7 @@ def _lex(src: SourceText) -> list[Token]:
             out.append(Token("op", c, c, loc))
             i += 1
         else:
-            raise syntax_error(f"invalid character {c!r}", loc,
-                               hint="'$var$' must be substituted before BrainScript sees it"
-                               if c == "$" else None)
+            raise _invalid(c, loc)
 
 
 def _find_include(name: str, current_dir: Path | None, include_dirs: list[Path]) -> Path | None:
@@ -150,8 +141,11 @@ def _find_include(name: str, current_dir: Path | None, include_dirs: list[Path])
     if bare.lower() == "cntk.core.bs":
         candidates.insert(0, stdlib / "cntk.core.bs")
     for c in candidates:
-        if c.is_file():
-            return c
+        try:
+            if c.is_file():
+                return c
+        except (OSError, ValueError):  # a name too long, with a NUL byte, ...
+            continue
     return None
 
 
@@ -160,7 +154,8 @@ def tokenize(text: str, name: str = "<string>",
     """All tokens of ``text`` with every ``include "file"`` spliced in (iteratively)."""
     dirs = list(include_dirs or [])
     base = Path(name).parent if name and not name.startswith("<") else None
-    pending: list[tuple[list[Token], int, Path | None]] = [(_lex(SourceText(text, name)), 0, base)]
+    main = SourceText(text, name)
+    pending: list[tuple[list[Token], int, Path | None]] = [(_lex(main), 0, base)]
     out: list[Token] = []
     depth_guard: list[str] = [name]
     while pending:
@@ -192,6 +187,6 @@ def tokenize(text: str, name: str = "<string>",
             out.append(tok)
             pos += 1
     last = out[-1].location if out else SourceLocation(name, 1, 1)
-    end = last if not text else _SOURCES[name].location(len(_SOURCES[name].text))
+    end = last if not text else main.location(len(main.text))
     out.append(Token("eof", "", None, end))
     return out

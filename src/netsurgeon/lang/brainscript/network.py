@@ -8,13 +8,13 @@ shapes and finally initialises parameters whose shapes were inferred.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import EvaluationError, GraphError, NetsurgeonError, close_matches
 from netsurgeon.graph import Network, Node, copy_nodes, group_name, prepare
-from netsurgeon.lang.brainscript.values import Record, fail
+from netsurgeon.lang.brainscript.values import DONE, Record, fail
 
 if TYPE_CHECKING:
     from netsurgeon.lang.brainscript.evaluator import Evaluator
@@ -31,23 +31,38 @@ def bs_name(name: str) -> str:
     return name.replace(".", "_").replace("[", "_").replace("]", "_")
 
 
+#: network -> (version, BrainScript name -> node), so member reads cost O(1), not a sort
+_BS_NAMES: weakref.WeakKeyDictionary[Network, tuple[int, dict[str, Node]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _bs_names(net: Network) -> dict[str, Node]:
+    cached = _BS_NAMES.get(net)
+    if cached is None or cached[0] != net.version:
+        index: dict[str, Node] = {}
+        for node in sorted(net.nodes, key=lambda n: n.name):
+            index.setdefault(bs_name(node.name), node)
+        cached = _BS_NAMES[net] = (net.version, index)
+    return cached[1]
+
+
 def network_member(net: Network, name: str, location=None) -> Node:
     """``network.x``: the exact node name, else the first node in sorted name order whose name
     with '.', '[' and ']' replaced by '_' equals ``x``."""
     exact = net.get(name)
     if exact is not None and exact.name == name:
         return exact
-    for node in sorted(net.nodes, key=lambda n: n.name):
-        if bs_name(node.name) == name:
-            return node
-    pool = {bs_name(n.name) for n in net.nodes}
+    index = _bs_names(net)
+    node = index.get(name)
+    if node is not None:
+        return node
     raise fail(f"network '{net.name}' has no node '{name}'", location,
-               hint=close_matches(name, pool) or "'.', '[' and ']' in node names read as '_'")
+               hint=close_matches(name, index) or "'.', '[' and ']' in node names read as '_'")
 
 
-def assemble(ev: Evaluator, cfg: Record, path: str, location=None) -> Network:
-    """``new ComputationNetwork R``."""
-    from netsurgeon.lang.brainscript.evaluator import flatten
+def assemble(ev: Evaluator, cfg: Record, path, location=None):
+    """Work: ``new ComputationNetwork R``."""
+    from netsurgeon.lang.brainscript.evaluator import flatten_work
 
     roots: list[Node] = []
     renames: dict[Node, str] = {}
@@ -56,19 +71,21 @@ def assemble(ev: Evaluator, cfg: Record, path: str, location=None) -> Network:
         t = cfg.members.get(member)
         if t is None:
             continue
-        for v in flatten(ev, t.get(ev)):
+        value = t.value if t.state == DONE else (yield t)
+        for v in (yield flatten_work(value)):
             if not isinstance(v, Node):
                 raise fail(f"'{member}' must hold nodes, not a {type(v).__name__}", t.location)
             groups.setdefault(v, set()).add(group)
             roots.append(v)
     for member in sorted(cfg.members):
-        value = cfg.members[member].get(ev)
+        t = cfg.members[member]
+        value = t.value if t.state == DONE else (yield t)
         if member in SPECIAL_LISTS:
             continue
         if isinstance(value, Node):
             roots.append(value)
             renames[value] = member
-    return build_network(ev, roots, renames, name=path or "network", groups=groups)
+    return build_network(ev, roots, renames, name=str(path) or "network", groups=groups)
 
 
 def build_network(ev: Evaluator | None, roots: list[Node], renames: dict[Node, str] | None = None,
@@ -117,6 +134,7 @@ def _collect(ev: Evaluator | None, roots: list[Node], renames: dict[Node, str]
     front, and is an error otherwise."""
     names: dict[Node, str] = {}
     taken: set[str] = set()
+    prefixes: dict[str, int] = {}  # clashing name -> '_'s tried so far (taken only grows)
     order: list[Node] = []
     queue = deque(roots)
     while queue:
@@ -124,14 +142,20 @@ def _collect(ev: Evaluator | None, roots: list[Node], renames: dict[Node, str]
         if orig in names:
             continue
         if ev is not None and orig in ev.nodes.deferred:
-            ev.run(partial(ev.nodes.attach_deferred, orig))
+            ev.nodes.attach_deferred(orig)
         final = renames.get(orig, orig.name)
-        if final.lower() in taken:
+        key = final.lower()
+        if key in taken:
             if not any(c in final for c in ".[]"):
                 raise GraphError(f"Duplicated name '{final}'", node=final,
                                  hint="two different nodes have this name; rename one of them")
-            while final.lower() in taken:
-                final = "_" + final
+            k = prefixes.get(key, 0) + 1
+            while "_" * k + key in taken:
+                k += 1
+            prefixes[key] = k
+            if ev is not None:
+                ev.nodes.count_name(k + len(final), orig.location)
+            final = "_" * k + final
         taken.add(final.lower())
         names[orig] = final
         order.append(orig)
@@ -189,4 +213,4 @@ def edit_network(ev: Evaluator, model: Network, functions: list[Any], extra_root
                                                           share_values=True)}
     roots = [mapping.get(n, n) for n in model.nodes if not n.users]
     roots += [mapping.get(n, n) for n in extra_roots]
-    return build_network(ev, roots, name=path or model.name)
+    return build_network(ev, roots, name=str(path) or model.name)

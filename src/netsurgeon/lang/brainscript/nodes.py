@@ -18,11 +18,15 @@ from netsurgeon.graph import Node, detached, group_name
 from netsurgeon.graph.passes import initialize_node
 from netsurgeon.lang.brainscript.shapes import infer_local
 from netsurgeon.lang.brainscript.values import (
+    DONE,
     Array,
+    LazyPath,
+    PathLike,
     Record,
     Thunk,
     fail,
     index_path,
+    is_integral,
     join_path,
     type_name,
 )
@@ -33,7 +37,13 @@ from netsurgeon.ops.sets import INPUTS, LEAVES, PARAMETERS
 if TYPE_CHECKING:
     from netsurgeon.lang.brainscript.evaluator import Evaluator
 
-__all__ = ["NodeFactory", "TensorShapeValue", "node_member"]
+__all__ = ["NodeFactory", "TensorShapeValue", "node_member", "MAX_NAME_BYTES", "MAX_DIM"]
+
+#: node names of one program, in all (CNTK names nodes by expression paths, which grow with
+#: the nesting: ``z.PlusArgs[0].PlusArgs[0]…``); more is an error, not gigabytes of names
+MAX_NAME_BYTES = 64 * 2 ** 20
+#: the largest dimension a TensorShape may have
+MAX_DIM = 2 ** 31 - 1
 
 #: init kinds that draw no random numbers, so take no seed from the counter (bs-library.md §4)
 _LEAF_DYNAMIC = {"always": True, "none": False}
@@ -59,11 +69,23 @@ class NodeFactory:
         self.seed = seed
         self.deferred: dict[Node, tuple[Thunk, Any]] = {}
         self._unnamed = 0
+        self.name_bytes = 0
 
     # ---- helpers ---------------------------------------------------------------------------
-    def _node_name(self, path: str, op: str) -> str:
+    def count_name(self, length: int, location=None) -> None:
+        """Count ``length`` bytes of node names against :data:`MAX_NAME_BYTES`."""
+        self.name_bytes += length
+        if self.name_bytes > MAX_NAME_BYTES:
+            raise fail(f"the node names of this program exceed {MAX_NAME_BYTES // 2 ** 20} MiB "
+                       f"(a name here is {length:,} characters long: CNTK names a node after "
+                       "its expression path, which grows with the nesting)", location,
+                       hint="give deeply nested sub-expressions names of their own")
+
+    def _node_name(self, path: PathLike, op: str, location=None) -> str:
         if path:
-            return path
+            if path.__class__ is LazyPath and path.text is None:
+                self.count_name(len(path), location)
+            return str(path)
         self._unnamed += 1
         return f"_{op}{self._unnamed}"
 
@@ -89,11 +111,12 @@ class NodeFactory:
             return self.constant(v, path)
         raise fail(f"expected a node or a number, got a {type_name(v)}", location)
 
-    def constant(self, value: float, path: str) -> Node:
+    def constant(self, value: float, path: PathLike) -> Node:
         """A scalar turned into a node: CNTK's ``Constant(value)``, a [1] parameter."""
+        name = self._node_name(path, "Constant")
         recipe = self._bind("LearnableParameter", [], {
-            "shape": [1], "learningRateMultiplier": 0, "initValue": value}, None, path)
-        return self._parameter(recipe, self._node_name(path, "Constant"), None, set())
+            "shape": [1], "learningRateMultiplier": 0, "initValue": value}, None, name)
+        return self._parameter(recipe, name, None, set())
 
     def _bind(self, op: str, inputs: list[Node], config: dict[str, Any], location,
               name: str) -> NodeRecipe:
@@ -112,17 +135,17 @@ class NodeFactory:
         except NetsurgeonError as exc:
             raise fail(exc.message, location, node=name, hint=exc.hint) from None
 
-    def make(self, op: str, inputs: list[Node], *, name: str, location=None,
+    def make(self, op: str, inputs: list[Node], *, name: PathLike, location=None,
              config: dict[str, Any] | None = None, tags=()) -> Node:
         """A computation node of ``op`` with ``inputs``; ``config`` as CNTK config names."""
         op = self.resolve_op(op, location)
         spec = OPS.op(op)
+        name = self._node_name(name, op, location)
         if not spec.accepts_arity(len(inputs)):
             raise fail(f"{op} expects {spec.arity_text()} inputs, {len(inputs)} given", location,
-                       node=name or None)
+                       node=name)
         attrs = self._bind(op, inputs, config, location, name).attrs if config else {}
-        return self._detached(self._node_name(name, op), op, inputs, location, attrs=attrs,
-                              tags=tags)
+        return self._detached(name, op, inputs, location, attrs=attrs, tags=tags)
 
     # ---- new ComputationNode -----------------------------------------------------------------
     def _cfg(self, cfg: Record, name: str, default: Any = None, *, required: bool = False):
@@ -142,7 +165,7 @@ class NodeFactory:
             from netsurgeon.lang.brainscript.evaluator import flatten
 
             return [self._plain(v) for v in flatten(self.ev, value)]
-        if isinstance(value, float) and value == math.floor(value) and abs(value) < 2 ** 53:
+        if is_integral(value) and abs(value) < 2 ** 53:
             return int(value)
         if isinstance(value, Node):
             return value.name
@@ -158,27 +181,67 @@ class NodeFactory:
         for v in flatten(self.ev, value):
             if isinstance(v, TensorShapeValue):
                 dims.extend(v.dims)
-            elif isinstance(v, float) and v == math.floor(v) and v >= 0:
+            elif is_integral(v) and 0 <= v <= MAX_DIM:
                 dims.append(int(v))
+            elif is_integral(v) and v > MAX_DIM:
+                raise EvaluationError(f"a dimension must be at most {MAX_DIM:,}, not {v:.0f}")
             else:
-                raise EvaluationError(f"a dimension must be a non-negative integer, not {v!r}")
+                raise EvaluationError(f"a dimension must be a non-negative integer, not "
+                                      f"{type_name(v)} {v!r}")
         return tuple(dims)
 
-    def inputs_from(self, value: Any, path: str) -> list[Node]:
+    def inputs_from(self, value: Any, path: PathLike) -> list[Node]:
+        """The nodes of an ``inputs`` value: a node, a number, or nested arrays of them (a
+        number becomes a Constant named by its element's path)."""
         from netsurgeon.lang.brainscript.evaluator import flatten
 
-        if isinstance(value, Array):
-            out = []
-            for i, t in enumerate(value.items):
-                v = t.get(self.ev)
-                if isinstance(v, Array):
-                    out.extend(self.inputs_from(v, t.path))
-                else:
-                    out.append(self.as_node(v, t.path or index_path(path, i)))
-            return out
         if value is None:
             return []
-        return [self.as_node(v, path) for v in flatten(self.ev, value)]
+        if not isinstance(value, Array):
+            return [self.as_node(v, path) for v in flatten(self.ev, value)]
+        out = []
+        stack: list[tuple[Any, PathLike, int]] = [(value.items, path, 0)]
+        while stack:
+            items, p, i = stack.pop()
+            if i >= len(items):
+                continue
+            stack.append((items, p, i + 1))
+            t = items[i]
+            v = t.get(self.ev)
+            if isinstance(v, Array):
+                stack.append((v.items, t.path, 0))
+            else:
+                out.append(self.as_node(v, t.path or index_path(p, i)))
+        return out
+
+    def prefetch(self, cfg: Record):
+        """Work: force what :meth:`from_config` will read (operation, tag, options, and the
+        inputs with their nested array elements, unless attached late), so that a chain of
+        10,000 nodes built through library functions is evaluated on the work stack."""
+        t = cfg.find("operation")
+        if t is None:
+            return
+        name = t.value if t.state == DONE else (yield t)
+        try:
+            op = self.resolve_op(str(name))
+        except NetsurgeonError:
+            return  # from_config reports it
+        todo = [cfg.find("tag")]
+        fn = OPS.find_function(op, "node")
+        for opt in fn.options.values() if fn is not None else ():
+            todo.append(next((x for x in map(cfg.find, (opt.name, *opt.aliases))
+                              if x is not None), None))
+        if op not in LEAVES and not OPS.op(op).delayed_inputs:
+            todo.append(cfg.find("inputs"))
+        values = []
+        for x in todo:
+            if x is not None:
+                values.append(x.value if x.state == DONE else (yield x))
+        while values:
+            v = values.pop()
+            if isinstance(v, Array):
+                for x in v.items:
+                    values.append(x.value if x.state == DONE else (yield x))
 
     def from_config(self, cfg: Record, path: str, location=None) -> Node:
         """``new ComputationNode [operation = …; inputs = …; <config>]`` at ``path``."""
@@ -191,7 +254,7 @@ class NodeFactory:
                 tags.add(group_name(str(tag)))
             except NetsurgeonError as exc:
                 raise fail(exc.message, location) from None
-        name = self._node_name(path, op)
+        name = self._node_name(path, op, location)
         config = self._options(cfg, op)
         if op in LEAVES:
             recipe = self._bind(op, [], config, location, name)
@@ -260,7 +323,12 @@ class NodeFactory:
         node = self._detached(name, "LearnableParameter", (), location, attrs={"init": init},
                               shape=recipe.shape, dynamic=False, tags=tags,
                               learning_rate_multiplier=1.0 if lrm is None else lrm)
-        initialize_node(node)
+        try:
+            initialize_node(node)
+        except (MemoryError, ValueError, OverflowError) as exc:
+            raise fail(f"cannot allocate the values of a {'x'.join(map(str, recipe.shape))} "
+                       f"parameter ({math.prod(recipe.shape):,} elements): {exc}", location,
+                       node=name) from None
         return node
 
 

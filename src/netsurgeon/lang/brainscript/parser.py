@@ -3,8 +3,9 @@
 A precedence-climbing parser that builds CNTK's ``Expression`` tree: ``op``, positional
 ``args``, sorted ``named`` args, ``id`` and the literal payload. Parentheses leave no node,
 ``(a:b):c`` flattens, ``f(x)=e`` becomes ``f = (x) => e`` and ``x[i:a..b]=e`` becomes
-``x = array[a..b](i => e)``. Deep nesting is handled by running in a big-stack thread
-(:func:`netsurgeon.lang.brainscript.deep.deep_call`), never by a Python RecursionError.
+``x = array[a..b](i => e)``. The parse methods are generators run on an explicit work stack
+(:mod:`.stack`), so nesting depth costs heap, not Python stack: 10,000 nested parentheses
+parse; nesting beyond :data:`MAX_NESTING` levels is a clean ParseError.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netsurgeon.errors import SourceLocation
-from netsurgeon.lang.brainscript.deep import deep_call
+from netsurgeon.lang.brainscript.diagnostics import one_line_errors
 from netsurgeon.lang.brainscript.lexer import Token, syntax_error, tokenize
+from netsurgeon.lang.brainscript.stack import Budget, Work, drive
 
-__all__ = ["Expr", "parse", "parse_tokens", "dump_tree"]
+__all__ = ["Expr", "parse", "parse_tokens", "dump_tree", "MAX_NESTING"]
+
+#: pending parse steps (about two per level of nesting) before the parser gives up
+MAX_NESTING = 200_000
 
 _INFIX = {
     ".": 99, "[": 99, "(": 99, "{": 99,
@@ -71,7 +76,9 @@ class _Parser:
 
     def fail(self, message: str, tok: Token | None = None) -> None:
         t = tok or self.tok
-        found = "end of file" if t.kind == "eof" else f"'{t.text}'"
+        # the builder's closing tokens stand at the end of the user's file (host.py)
+        at_end = t.kind == "eof" or t.location == self.toks[-1].location
+        found = "end of file" if at_end else f"'{t.text}'"
         raise syntax_error(f"{message}, found {found}", t.location)
 
     def ident(self, what: str) -> Token:
@@ -80,7 +87,7 @@ class _Parser:
         return self.next()
 
     # ---- records ---------------------------------------------------------------------
-    def members(self, record: Expr, closer: str | None) -> Expr:
+    def members(self, record: Expr, closer: str | None) -> Work:
         while self.tok.kind == "id":
             name_tok = self.next()
             name = name_tok.text
@@ -89,16 +96,16 @@ class _Parser:
                 self.next()
                 var = self.ident("array index variable")
                 self.expect(":", "in an array definition x[i:a..b]")
-                first = self.expr(0)
+                first = yield self.expr(0)
                 self.expect("..", "in an array definition x[i:a..b]")
-                last = self.expr(0)
+                last = yield self.expr(0)
                 self.expect("]")
                 array_def = (var, first, last)
             params = None
             if self.is_("(") or self.is_("{"):
-                params = self.arg_list(defining=True)
+                params = yield self.arg_list(defining=True)
             self.expect("=", f"after member name '{name}'")
-            body = self.expr(0)
+            body = yield self.expr(0)
             if params is not None:
                 body = Expr("=>", name_tok.location, [params, body])
             if array_def is not None:
@@ -119,7 +126,7 @@ class _Parser:
         return record
 
     # ---- argument / parameter lists ------------------------------------------------------
-    def arg_list(self, defining: bool) -> Expr:
+    def arg_list(self, defining: bool) -> Work:
         opener = self.next()
         closer = ")" if opener.text == "(" else "}"
         node = Expr("()", opener.location)
@@ -130,10 +137,10 @@ class _Parser:
                     self.next()
                     if name.text in node.named:
                         raise syntax_error(f"duplicate named argument '{name.text}'", name.location)
-                    node.named[name.text] = self.expr(0)
+                    node.named[name.text] = yield self.expr(0)
                 else:
                     start = self.tok
-                    e = self.expr(0)
+                    e = yield self.expr(0)
                     if defining and e.op != "id":
                         raise syntax_error("a parameter in a definition must be an identifier",
                                            start.location)
@@ -146,7 +153,7 @@ class _Parser:
         return node
 
     # ---- expressions ---------------------------------------------------------------------
-    def operand(self) -> Expr:
+    def operand(self) -> Work:
         t = self.tok
         loc = t.location
         if t.kind == "num":
@@ -165,56 +172,56 @@ class _Parser:
             if t.text == "new":
                 self.next()
                 cls = self.ident("class name after 'new'")
-                return Expr("new", loc, [self.operand()], id=cls.text)
+                return Expr("new", loc, [(yield self.operand())], id=cls.text)
             if t.text == "if":
                 self.next()
-                cond = self.expr(0)
+                cond = yield self.expr(0)
                 self.expect("then", "in 'if ... then ... else ...'")
-                then = self.expr(0)
+                then = yield self.expr(0)
                 self.expect("else", "in 'if ... then ... else ...'")
-                other = self.expr(0)
+                other = yield self.expr(0)
                 return Expr("if", loc, [cond, then, other])
             if t.text == "array":
                 self.next()
                 self.expect("[", "after 'array'")
-                first = self.expr(0)
+                first = yield self.expr(0)
                 self.expect("..", "in array[a..b]")
-                last = self.expr(0)
+                last = yield self.expr(0)
                 self.expect("]", "in array[a..b]")
                 self.expect("(", "after array[a..b]")
-                fn = self.expr(0)
+                fn = yield self.expr(0)
                 self.expect(")", "after the array initializer")
                 return Expr("array", loc, [first, last, fn])
         if t.kind == "op":
             if t.text in ("-", "+", "!"):
                 self.next()
-                return Expr(t.text + "(", loc, [self.expr(90)])
+                return Expr(t.text + "(", loc, [(yield self.expr(90))])
             if t.text == "(":
                 self.next()
-                inner = self.expr(0)
+                inner = yield self.expr(0)
                 self.expect(")", "to close '('")
                 return inner
             if t.text in ("[", "{"):
                 self.next()
                 closer = "]" if t.text == "[" else "}"
-                rec = self.members(Expr("[]", loc), closer)
+                rec = yield self.members(Expr("[]", loc), closer)
                 self.next()
                 return rec
             if t.text == "[|":
                 self.next()
                 node = Expr(":", loc)
                 if not self.is_("|]"):
-                    node.args.append(self.expr(0))
+                    node.args.append((yield self.expr(0)))
                     while self.is_(";"):
                         self.next()
-                        node.args.append(self.expr(0))
+                        node.args.append((yield self.expr(0)))
                 self.expect("|]", "to close '[|'")
                 return node
         self.fail("expected an expression")
         raise AssertionError  # unreachable
 
-    def expr(self, required: int) -> Expr:
-        left = self.operand()
+    def expr(self, required: int) -> Work:
+        left = yield self.operand()
         while True:
             t = self.tok
             if t.kind not in ("op", "kw", "str") or t.text not in _INFIX:
@@ -225,7 +232,7 @@ class _Parser:
             if prec < required:
                 break
             if op == "(" or op == "{":
-                args = self.arg_list(defining=False)
+                args = yield self.arg_list(defining=False)
                 left = Expr(op, t.location, [left, args])
                 continue
             self.next()
@@ -233,7 +240,7 @@ class _Parser:
                 name = self.ident("member name after '.'")
                 left = Expr(".", t.location, [left], id=name.text)
             elif op == "[":
-                index = self.expr(0)
+                index = yield self.expr(0)
                 self.expect("]", "to close the index")
                 left = Expr("[", t.location, [left, index])
             elif op == "=>":
@@ -241,15 +248,15 @@ class _Parser:
                     raise syntax_error("the left side of '=>' must be a single identifier "
                                        "(write (x => f(x)) inside arrays)", left.location)
                 plist = Expr("()", left.location, [left])
-                left = Expr("=>", t.location, [plist, self.expr(0)])
+                left = Expr("=>", t.location, [plist, (yield self.expr(0))])
             elif op == ":":
-                right = self.expr(5)
+                right = yield self.expr(5)
                 if left.op == ":":
                     left.args.append(right)
                 else:
                     left = Expr(":", t.location, [left, right])
             else:
-                left = Expr(op, t.location, [left, self.expr(prec + 1)])
+                left = Expr(op, t.location, [left, (yield self.expr(prec + 1))])
         return left
 
 
@@ -257,12 +264,19 @@ def parse_tokens(tokens: list[Token]) -> Expr:
     """The top-level record of a token list."""
     p = _Parser(tokens)
     loc = tokens[0].location if tokens else SourceLocation("<string>", 1, 1)
-    return deep_call(lambda: p.members(Expr("[]", loc), None))
+
+    def too_deep(stack) -> Exception:
+        return syntax_error(f"nesting deeper than {MAX_NESTING // 2:,} levels", p.tok.location,
+                            hint="split the expression into named members")
+
+    with one_line_errors():
+        return drive(p.members(Expr("[]", loc), None), Budget(MAX_NESTING, None, too_deep))
 
 
 def parse(text: str, name: str = "<string>", include_dirs: list[Path] | None = None) -> Expr:
     """Parse a BrainScript program (a record without brackets)."""
-    return parse_tokens(tokenize(text, name, include_dirs))
+    with one_line_errors():
+        return parse_tokens(tokenize(text, name, include_dirs))
 
 
 def _label(e: Expr) -> str:

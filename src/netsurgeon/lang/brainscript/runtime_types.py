@@ -2,59 +2,70 @@
 
 Each constructor reads its parameters by name through the scope chain of the record, as
 CNTK's C++ constructors did, so library wrappers forward their parameters with ``[ ]``.
+Constructors are evaluator work (generators, see :mod:`.evaluator`): they yield the thunks
+they read, so a chain of 10,000 nested ``new`` objects needs no Python recursion.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.lang.brainscript.evaluator import MAX_STRING, flatten_work
 from netsurgeon.lang.brainscript.nodes import TensorShapeValue
 from netsurgeon.lang.brainscript.values import (
+    DONE,
     Array,
     Function,
     Record,
     Thunk,
     fail,
+    is_integral,
     join_path,
     type_name,
 )
 
-if TYPE_CHECKING:
-    from netsurgeon.lang.brainscript.evaluator import Evaluator
-
 __all__ = ["RUNTIME_TYPES"]
 
+_NO_DEFAULT = object()
+#: the largest width or precision a Format spec may ask for
+_MAX_FORMAT_WIDTH = 10_000
 
-def _get(ev: Evaluator, cfg: Record, name: str, *default: Any) -> Any:
+
+def _get(cfg: Record, name: str, default: Any = _NO_DEFAULT):
+    """Work: the value of config parameter ``name`` (found through the scope chain)."""
     t = cfg.find(name)
     if t is None:
-        if default:
-            return default[0]
+        if default is not _NO_DEFAULT:
+            return default
         raise EvaluationError(f"required parameter '{name}' not found")
-    return t.get(ev)
+    if t.state == DONE:
+        return t.value
+    return (yield t)
 
 
 def _computation_node(ev, cfg, path, loc):
+    yield from ev.nodes.prefetch(cfg)
     return ev.nodes.from_config(cfg, path, loc)
 
 
 def _computation_network(ev, cfg, path, loc):
     from netsurgeon.lang.brainscript.network import assemble
 
-    return assemble(ev, cfg, path, loc)
+    return (yield assemble(ev, cfg, path, loc))
 
 
 def _from_file(ev, cfg, path, loc):
     from netsurgeon.lang.brainscript.network import load_network
 
-    name = _get(ev, cfg, "pathName")
+    name = yield from _get(cfg, "pathName")
     if not isinstance(name, str):
         raise EvaluationError("BS.Network.Load needs a path string")
-    precision = _get(ev, cfg, "precision", "float")
+    precision = yield from _get(cfg, "precision", "float")
     if precision not in ("float", "double"):
         raise EvaluationError("BS.Network.Load: precision must be 'float' or 'double', not "
                               f"{precision!r}")
@@ -62,37 +73,36 @@ def _from_file(ev, cfg, path, loc):
 
 
 def _with_edits(ev, cfg, path, loc):
-    from netsurgeon.lang.brainscript.evaluator import flatten
     from netsurgeon.lang.brainscript.network import edit_network
 
-    model = _get(ev, cfg, "inputModel")
+    model = yield from _get(cfg, "inputModel")
     if not isinstance(model, Network):
         raise EvaluationError(f"BS.Network.Edit needs a network, not a {type_name(model)}")
-    fns = flatten(ev, _get(ev, cfg, "editFunctions"))
+    fns = yield flatten_work((yield from _get(cfg, "editFunctions")))
     for f in fns:
         if not isinstance(f, Function) or len(f.params) != 1:
             raise EvaluationError("BS.Network.Edit: every edit function must take one node")
-    extra = flatten(ev, _get(ev, cfg, "additionalRoots", Array(0, [])))
+    extra = yield flatten_work((yield from _get(cfg, "additionalRoots", Array(0, []))))
     roots = [n for n in extra if isinstance(n, Node)]
     return edit_network(ev, model, fns, roots, path)
 
 
 def _clone_lambda(ev, cfg, path, loc):
     from netsurgeon.lang.brainscript.clone import CloneFunction
-    from netsurgeon.lang.brainscript.evaluator import flatten
     from netsurgeon.lang.brainscript.network import bs_name
 
-    inputs = flatten(ev, _get(ev, cfg, "inputNodes"))
+    inputs = yield flatten_work((yield from _get(cfg, "inputNodes")))
     for i in inputs:
         if not isinstance(i, Node):
             raise EvaluationError(f"CloneFunction: inputNodes must be nodes, not a {type_name(i)}")
-    out_value = _get(ev, cfg, "outputNodes")
+    out_value = yield from _get(cfg, "outputNodes")
     if isinstance(out_value, Node):
         outputs: Any = out_value
     elif isinstance(out_value, Record):
         outputs = {}
         for k in sorted(out_value.members):
-            v = out_value.members[k].get(ev)
+            t = out_value.members[k]
+            v = t.value if t.state == DONE else (yield t)
             if not isinstance(v, Node):
                 raise EvaluationError(f"CloneFunction: output '{k}' is a {type_name(v)}, "
                                       "not a node")
@@ -103,16 +113,18 @@ def _clone_lambda(ev, cfg, path, loc):
     else:
         raise EvaluationError(f"CloneFunction: outputNodes must be a node or a record of nodes, "
                               f"not a {type_name(out_value)}")
-    mode = _get(ev, cfg, "parameters", "learnable")
+    mode = yield from _get(cfg, "parameters", "learnable")
     cf = CloneFunction(inputs, outputs, str(mode), expand=ev.nodes.inputs_of)
 
     def native(ev2, args, named, qpath, location):
-        values = [t.get(ev2) for t in args]
+        values = []
+        for t in args:
+            values.append(t.value if t.state == DONE else (yield t))
         for k, v in enumerate(values):
             if not isinstance(v, Node):
                 raise fail(f"argument {k + 1} of the cloned function must be a node, not a "
                            f"{type_name(v)}", location)
-        result = cf.call_detached(values, qpath)
+        result = cf.call_detached(values, str(qpath))
         if isinstance(result, Node):
             return result
         return Record({k: Thunk.of(v, join_path(qpath, k)) for k, v in result.items()})
@@ -122,62 +134,130 @@ def _clone_lambda(ev, cfg, path, loc):
 
 
 def _tensor_shape(ev, cfg, path, loc):
-    return TensorShapeValue(ev.nodes.dims(_get(ev, cfg, "dims")))
+    dims = yield flatten_work((yield from _get(cfg, "dims")))
+    return TensorShapeValue(ev.nodes.dims(dims))
 
 
 def _vector(kind):
     def make(ev, cfg, path, loc):
-        from netsurgeon.lang.brainscript.evaluator import flatten
-
-        items = flatten(ev, _get(ev, cfg, "items"))
+        items = yield flatten_work((yield from _get(cfg, "items")))
         if kind == "bool":
             return Array(0, [Thunk.of(bool(v)) for v in items])
+        for v in items:
+            if not isinstance(v, float):
+                raise EvaluationError(f"the items of an IntVector must be numbers, not a "
+                                      f"{type_name(v)}")
         return Array(0, [Thunk.of(float(v)) for v in items])
 
     return make
 
 
-def _format(value: Any, ev) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value == math.floor(value) and abs(value) < 1e15 else repr(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Array):
-        return "(" + " : ".join(_format(t.get(ev), ev) for t in value.items) + ")"
-    if isinstance(value, Record):
-        members = sorted(value.members.items())
-        return "[ " + " ; ".join(f"{k} = {_format(t.get(ev), ev)}" for k, t in members) + " ]"
-    if isinstance(value, Node):
-        return value.name
+def _format_double(value: float) -> str:
+    if is_integral(value) and abs(value) < 1e15:
+        return str(int(value))
     return repr(value)
 
 
+def _format(value: Any):
+    """Work: the text of a value (nested arrays and records, iteratively, at most
+    :data:`MAX_STRING` characters)."""
+    out: list[str] = []
+    size = 0
+    todo: list[Any] = [("v", value)]
+    while todo:
+        kind, item = todo.pop()
+        if kind == "t":
+            item = item.value if item.state == DONE else (yield item)
+            kind = "v"
+        if kind == "s":
+            text = item
+        elif isinstance(item, bool):
+            text = "true" if item else "false"
+        elif isinstance(item, float):
+            text = _format_double(item)
+        elif isinstance(item, str):
+            text = item
+        elif isinstance(item, Array):
+            parts: list[Any] = [("s", "(")]
+            for k, t in enumerate(item.items):
+                if k:
+                    parts.append(("s", " : "))
+                parts.append(("t", t))
+                if len(parts) > MAX_STRING:
+                    break
+            parts.append(("s", ")"))
+            todo.extend(reversed(parts))
+            continue
+        elif isinstance(item, Record):
+            parts = [("s", "[ ")]
+            for k, (name, t) in enumerate(sorted(item.members.items())):
+                parts += [("s", (" ; " if k else "") + f"{name} = "), ("t", t)]
+            parts.append(("s", " ]"))
+            todo.extend(reversed(parts))
+            continue
+        elif isinstance(item, Node):
+            text = item.name
+        else:
+            text = repr(item)
+        size += len(text)
+        if size > MAX_STRING:
+            raise EvaluationError(f"the text of the value is longer than {MAX_STRING:,} "
+                                  "characters")
+        out.append(text)
+    return "".join(out)
+
+
+def _int(value: Any, what: str) -> int:
+    if not is_integral(value):
+        raise EvaluationError(f"{what} must be an integer, not {type_name(value)} {value!r}")
+    return int(value)
+
+
+def _check_spec(how: str) -> None:
+    for number in re.findall(r"\d+", how):
+        if len(number) > 5 or int(number) > _MAX_FORMAT_WIDTH:
+            raise EvaluationError(f"Format: width or precision {number} is larger than "
+                                  f"{_MAX_FORMAT_WIDTH}")
+
+
 def _string_function(ev, cfg, path, loc):
-    what = _get(ev, cfg, "what")
-    arg = _get(ev, cfg, "arg")
+    what = yield from _get(cfg, "what")
+    arg = yield from _get(cfg, "arg")
     if what == "Format":
-        how = str(_get(ev, cfg, "how", ""))
-        if isinstance(arg, float):
-            conv = "d" if arg == math.floor(arg) else "f"
+        how = str((yield from _get(cfg, "how", "")))
+        _check_spec(how)
+        if isinstance(arg, float) and not isinstance(arg, bool):
+            integral = is_integral(arg)
             try:
-                return ("%" + how + conv) % (int(arg) if conv == "d" else arg)
-            except (TypeError, ValueError):
-                return _format(arg, ev)
+                return ("%" + how + ("d" if integral else "f")) % (int(arg) if integral else arg)
+            except (TypeError, ValueError, OverflowError, KeyError):
+                return _format_double(arg)
         if isinstance(arg, str):
-            return ("%" + how + "s") % arg if how else arg
-        return _format(arg, ev)
+            try:
+                return ("%" + how + "s") % arg if how else arg
+            except (TypeError, ValueError, OverflowError, KeyError):
+                return arg
+        return (yield _format(arg))
     if what == "Chr":
-        return chr(int(arg))
+        code = _int(arg, "Chr's argument")
+        if not 0 <= code <= sys.maxunicode:
+            raise EvaluationError(f"Chr: {code} is not a character code (0..{sys.maxunicode})")
+        return chr(code)
     if what == "Replace":
-        return str(arg).replace(str(_get(ev, cfg, "replacewhat")), str(_get(ev, cfg, "withwhat")))
+        s, old = str(arg), str((yield from _get(cfg, "replacewhat")))
+        new = str((yield from _get(cfg, "withwhat")))
+        grow = (s.count(old) if old else len(s) + 1) * (len(new) - len(old))
+        if len(s) + grow > MAX_STRING:
+            raise EvaluationError(f"Replace: the result would be longer than {MAX_STRING:,} "
+                                  "characters")
+        return s.replace(old, new)
     if what == "Substr":
         s = str(arg)
-        pos = int(_get(ev, cfg, "pos"))
-        n = int(_get(ev, cfg, "chars"))
+        pos = _int((yield from _get(cfg, "pos")), "Substr's pos")
+        n = _int((yield from _get(cfg, "chars")), "Substr's chars")
         if pos < 0:
             pos += len(s)
+        pos = max(pos, 0)
         if n < 0:  # a negative count leaves that many characters at the end
             n = max(len(s) + n - pos, 0)
         return s[pos:pos + n]
@@ -185,8 +265,8 @@ def _string_function(ev, cfg, path, loc):
 
 
 def _numeric_function(ev, cfg, path, loc):
-    what = _get(ev, cfg, "what")
-    arg = _get(ev, cfg, "arg")
+    what = yield from _get(cfg, "what")
+    arg = yield from _get(cfg, "arg")
     if what == "Length":
         if isinstance(arg, str):
             return float(len(arg))
@@ -196,11 +276,13 @@ def _numeric_function(ev, cfg, path, loc):
             return float(len(arg.items))
         raise EvaluationError(f"Length needs a string or an array, not a {type_name(arg)}")
     if what == "Floor":
-        return float(math.floor(arg))
+        if isinstance(arg, bool) or not isinstance(arg, float):
+            raise EvaluationError(f"Floor needs a number, not a {type_name(arg)}")
+        return float(math.floor(arg)) if math.isfinite(arg) else arg
     if what in ("Mod", "IntDiv"):
-        b = _get(ev, cfg, "arg2")
+        b = yield from _get(cfg, "arg2")
         for v in (arg, b):
-            if not isinstance(v, float) or v != math.floor(v):
+            if not is_integral(v):
                 raise EvaluationError(f"{what} needs integer arguments")
         a, b = int(arg), int(b)
         if b == 0:
@@ -211,10 +293,11 @@ def _numeric_function(ev, cfg, path, loc):
 
 
 def _compare_function(ev, cfg, path, loc):
-    what = _get(ev, cfg, "what")
+    what = yield from _get(cfg, "what")
     if what == "IsSameObject":
-        return _get(ev, cfg, "a") is _get(ev, cfg, "b")
-    arg = _get(ev, cfg, "arg")
+        a = yield from _get(cfg, "a")
+        return a is (yield from _get(cfg, "b"))
+    arg = yield from _get(cfg, "arg")
     if what == "IsArray":
         return isinstance(arg, Array)
     if what == "IsDouble":
@@ -227,16 +310,17 @@ def _compare_function(ev, cfg, path, loc):
 
 
 def _print(ev, cfg, path, loc):
-    value = _get(ev, cfg, "what")
-    print(_format(value, ev), file=sys.stderr)
+    value = yield from _get(cfg, "what")
+    print((yield _format(value)), file=sys.stderr)
     return value
 
 
 def _fail(ev, cfg, path, loc):
-    raise fail(str(_get(ev, cfg, "what")), loc)
+    what = yield from _get(cfg, "what")
+    raise fail(what if isinstance(what, str) else (yield _format(what)), loc)
 
 
-#: name -> (record-like, constructor(ev, cfg, path, location))
+#: name -> (record-like, constructor(ev, cfg, path, location) -> value or work)
 RUNTIME_TYPES = {
     "ComputationNode": (True, _computation_node),
     "ComputationNetwork": (True, _computation_network),

@@ -6,10 +6,18 @@ sequence of its own. Dense streams list every value; sparse streams list ``index
 pairs (0-based). A field starting with ``#`` is a comment up to the next ``|``. Only the
 streams that are mapped to inputs are parsed. Minibatch size counts samples (frames), as
 CNTK's does: sequences are added while they fit, and a minibatch holds at least one.
+
+Values must be finite float32 numbers (``nan``, ``inf`` and overflows such as ``1e39`` are
+errors naming the line and stream: CNTK's parser did not read them either). An empty field
+(``|features |labels 0 1``) is an all-zero sample of a *sparse* stream (a sample without
+indices); for a dense stream it is an error (a dense sample lists all its values). A file
+without any sample is an error (``no samples in FILE``). Only regular files are read.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from math import prod
@@ -17,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netsurgeon._inputs import check_regular, open_regular
 from netsurgeon.errors import FormatError
 from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
@@ -78,13 +87,17 @@ class CTFReader:
     def __init__(self, path: str | Path, streams: list[StreamSpec], minibatch_size: int = 256,
                  max_sequences: int | None = None) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FormatError(f"data file not found: {self.path}")
+        check_regular(self.path, "data file", FormatError)
+        if int(minibatch_size) < 1:
+            raise FormatError(f"minibatch size {minibatch_size}: give 1 or more samples")
+        if max_sequences is not None and int(max_sequences) < 1:
+            raise FormatError(f"max_sequences {max_sequences}: give 1 or more (or None: all)")
         self.streams = streams
-        self.minibatch_size = max(1, int(minibatch_size))
+        self.minibatch_size = int(minibatch_size)
         self.max_sequences = max_sequences
         self._index = {s.stream: i for i, s in enumerate(streams)}
         self.sparse: list[bool | None] = [None] * len(streams)
+        self._empty: list[int | None] = [None] * len(streams)  # line of an early empty field
 
     # ---- parsing ---------------------------------------------------------------------------
     def _error(self, line: int, message: str) -> FormatError:
@@ -94,46 +107,67 @@ class CTFReader:
         spec = self.streams[k]
         tokens = text.split()
         if not tokens:
-            return np.zeros(spec.dim, np.float32) if self.sparse[k] is False else ([], [])
+            return self._empty_field(k, line)
         is_sparse = ":" in tokens[0]
         if self.sparse[k] is None:
             self.sparse[k] = is_sparse
+            if not is_sparse and self._empty[k] is not None:
+                shows = f" (line {line} shows that it is dense)" if line != self._empty[k] else ""
+                raise self._error(self._empty[k], _empty_dense(spec) + shows)
         elif self.sparse[k] != is_sparse:
             raise self._error(line, f"stream '{spec.stream}' mixes dense and sparse "
                                     "(index:value) samples")
         if is_sparse:
-            idx, val = [], []
-            for tok in tokens:
-                i, sep, v = tok.partition(":")
-                try:
-                    ii, vv = int(i), float(v) if v else 1.0
-                except ValueError:
-                    raise self._error(line, f"stream '{spec.stream}': '{tok}' is not "
-                                            "index:value") from None
-                if not sep or ii < 0 or ii >= spec.dim:
-                    if not sep:
-                        raise self._error(line, f"stream '{spec.stream}': '{tok}' is not "
-                                                "index:value")
-                    raise self._error(line, f"stream '{spec.stream}': index {ii} is outside "
-                                            f"the input dimension {spec.dim} of '{spec.input}'")
-                idx.append(ii)
-                val.append(vv)
-            return idx, val
+            return self._sparse_field(tokens, spec, line)
         if len(tokens) != spec.dim:
             raise self._error(line, f"stream '{spec.stream}' has {len(tokens)} values but input "
                                     f"'{spec.input}' has dimension {spec.dim}")
         try:
-            return np.array(tokens, dtype=np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = np.array(tokens, dtype=np.float32)
         except ValueError:
             bad = next(t for t in tokens if not _is_float(t))
             raise self._error(line, f"stream '{spec.stream}': '{bad}' is not a number") from None
+        if not np.isfinite(values).all():
+            bad = tokens[int(np.flatnonzero(~np.isfinite(values))[0])]
+            raise self._error(line, f"stream '{spec.stream}': {_not_finite(bad)}")
+        return values
+
+    def _empty_field(self, k: int, line: int):
+        """An empty field: an all-zero sparse sample; an error for a dense stream."""
+        if self.sparse[k] is False:
+            raise self._error(line, _empty_dense(self.streams[k]))
+        if self.sparse[k] is None and self._empty[k] is None:
+            self._empty[k] = line
+        return [], []
+
+    def _sparse_field(self, tokens: list[str], spec: StreamSpec, line: int):
+        idx, val = [], []
+        for tok in tokens:
+            i, sep, v = tok.partition(":")
+            try:
+                ii, vv = int(i), float(v) if v else 1.0
+            except ValueError:
+                raise self._error(line, f"stream '{spec.stream}': '{tok}' is not "
+                                        "index:value") from None
+            if not sep:
+                raise self._error(line, f"stream '{spec.stream}': '{tok}' is not index:value")
+            if ii < 0 or ii >= spec.dim:
+                raise self._error(line, f"stream '{spec.stream}': index {ii} is outside "
+                                        f"the input dimension {spec.dim} of '{spec.input}'")
+            if not (math.isfinite(vv) and abs(vv) <= _FLOAT32_MAX):
+                raise self._error(line, f"stream '{spec.stream}': {_not_finite(tok)}")
+            idx.append(ii)
+            val.append(vv)
+        return idx, val
 
     def sequences(self) -> Iterator[_Sequence]:
         """Parsed sequences in file order (streaming)."""
         count = len(self.streams)
         current: _Sequence | None = None
         done = 0
-        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
+        with open_regular(self.path, "data file", FormatError) as (binary, _size):
+            fh = io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
             for lineno, raw in enumerate(fh, 1):
                 text = raw.strip()
                 if not text:
@@ -168,7 +202,9 @@ class CTFReader:
     def __iter__(self) -> Iterator[Minibatch]:
         pending: list[_Sequence] = []
         frames = 0
+        found = False
         for seq in self.sequences():
+            found = True
             n = self._length(seq)
             if pending and frames + n > self.minibatch_size:
                 yield self._assemble(pending)
@@ -177,6 +213,9 @@ class CTFReader:
             frames += n
         if pending:
             yield self._assemble(pending)
+        if not found:
+            raise FormatError(f"no samples in {self.path}: the file is empty or holds only "
+                              "blank lines; give a CTF file with lines like '|name v1 v2 ...'")
 
     def _length(self, seq: _Sequence) -> int:
         counts = [len(s) for s in seq.samples]
@@ -198,7 +237,7 @@ class CTFReader:
         b, t = len(seqs), int(lengths.max())
         streams: dict[str, object] = {}
         for k, spec in enumerate(self.streams):
-            if self.sparse[k]:
+            if self.sparse[k] is not False:  # None: every sample so far was an empty field
                 indptr = np.zeros(b * t + 1, np.int64)
                 cols: list[int] = []
                 vals: list[float] = []
@@ -221,6 +260,19 @@ class CTFReader:
                         arr[i, : len(s.samples[k])] = np.stack(s.samples[k])
                 streams[spec.input] = arr.reshape((b, t) + tuple(spec.shape))
         return Minibatch(streams, lengths, seqs[0].line, [s.sid for s in seqs])
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _not_finite(token: str) -> str:
+    return (f"'{token}' is not a finite float32 number (NaN, Inf and values beyond "
+            f"±{_FLOAT32_MAX:.4g} cannot be read)")
+
+
+def _empty_dense(spec: StreamSpec) -> str:
+    return (f"stream '{spec.stream}' is empty, but a dense sample of input '{spec.input}' needs "
+            f"{spec.dim} values (only a sparse stream's sample may be empty)")
 
 
 def _is_float(text: str) -> bool:
