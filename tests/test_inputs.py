@@ -146,7 +146,8 @@ def test_the_text_cap_and_its_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(inputs.TEXT_LIMIT_ENV, "999")
     refused(lambda: inputs.read_text(p, "NDL file", ParseError),
             "it is 1000 bytes, above the limit of 999 bytes",
-            f"set {inputs.TEXT_LIMIT_ENV} to raise it", error=ParseError)
+            f"raise it with netsurgeon --max-text-size 1M, or {inputs.TEXT_LIMIT_ENV}=1M",
+            error=ParseError)
     for raw, value in (("2K", 2048), ("3 MB", 3 << 20), ("1g", 1 << 30), ("5MiB", 5 << 20)):
         monkeypatch.setenv(inputs.TEXT_LIMIT_ENV, raw)
         assert inputs.text_limit() == value
@@ -275,3 +276,36 @@ def _accepts(main, command: str, option: str) -> bool:
     parser = __import__("argparse").ArgumentParser()
     importlib.import_module(TABLE[command][0]).configure(parser)
     return any(option in a.option_strings for a in parser._actions)
+
+
+def test_the_max_text_size_flag_sets_the_cap_for_one_run(tmp_path, capsys):
+    from netsurgeon.cli import main
+
+    ndl = tmp_path / "net.ndl"
+    example = Path(__file__).resolve().parents[1] / "examples" / "two_layer.ndl"
+    ndl.write_text(example.read_text() + " " * 4096)
+    out = tmp_path / "m.nsm"
+    assert main(["--max-text-size", "1K", "build", str(ndl), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "above the limit of 1024 bytes" in err and not out.exists()
+    assert main(["--max-text-size", "1M", "build", str(ndl), "-o", str(out)]) == 0
+    assert inputs.text_limit() == inputs.DEFAULT_TEXT_LIMIT  # the flag ends with the run
+    with pytest.raises(SystemExit):
+        main(["--max-text-size", "4Q", "build", str(ndl)])
+    assert "'4Q' is not a byte count" in capsys.readouterr().err
+
+
+def test_a_small_text_file_allocates_its_size_not_the_cap(tmp_path):
+    import tracemalloc
+
+    p = tmp_path / "small.bs"
+    p.write_text("x = 1\n" * 7000)  # 42 KB
+    tracemalloc.start()
+    try:
+        assert len(inputs.read_text(p)) == 42_000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak  # read(limit + 1) reserved the whole 256 MiB cap
+    proc = inputs.read_text("/proc/self/status")  # fstat says 0 bytes: read to the end
+    assert proc.startswith("Name:")

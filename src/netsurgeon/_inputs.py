@@ -5,10 +5,11 @@
   opened with ``O_NONBLOCK`` and checked again with ``fstat``, so a path swapped in between
   cannot make a read block either.
 * Text inputs (NDL, MEL, BrainScript, config, include and macro files) are capped at
-  :data:`DEFAULT_TEXT_LIMIT` bytes (256 MiB); the environment variable
-  :data:`TEXT_LIMIT_ENV` (a byte count, ``K``/``M``/``G`` suffixes allowed) raises or lowers
-  the cap. Text that is UTF-16 or UTF-32 (a byte order mark) or holds a NUL byte is refused
-  with one line; other bytes that are not UTF-8 are read as Latin-1, as CNTK read bytes.
+  :data:`DEFAULT_TEXT_LIMIT` bytes (256 MiB); the CLI's ``--max-text-size`` or the
+  environment variable :data:`TEXT_LIMIT_ENV` (a byte count, ``K``/``M``/``G`` suffixes
+  allowed) raises or lowers the cap. Text that is UTF-16 or UTF-32 (a byte order mark) or
+  holds a NUL byte is refused with one line; other bytes that are not UTF-8 are read as
+  Latin-1, as CNTK read bytes.
 * Binary inputs are memory-mapped (:func:`map_file`) or read a bounded number of bytes at a
   time (:func:`read_head`), never more than the file holds.
 
@@ -28,7 +29,8 @@ from typing import BinaryIO
 
 from netsurgeon.errors import NetsurgeonError, SourceLocation
 
-__all__ = ["TEXT_LIMIT_ENV", "DEFAULT_TEXT_LIMIT", "text_limit", "check_regular", "open_regular",
+__all__ = ["TEXT_LIMIT_ENV", "DEFAULT_TEXT_LIMIT", "text_limit", "set_text_limit", "parse_size",
+           "check_regular", "open_regular",
            "read_bytes", "read_head", "read_text", "decode_text", "map_file"]
 
 TEXT_LIMIT_ENV = "NETSURGEON_MAX_TEXT_BYTES"
@@ -62,16 +64,34 @@ def _fail(error: ErrorClass, path: PathLike, what: str, why: str,
     return error(f"cannot read the {what or 'file'}: {why}", location=where)
 
 
+_override: int | None = None  # set_text_limit (the CLI's --max-text-size)
+
+
+def parse_size(text: str) -> int | None:
+    """A byte count such as ``536870912``, ``512M`` or ``1GiB``; None if it is not one."""
+    match = re.fullmatch(r"(\d+)\s*([KMGT]?)(?:i?B)?", text.strip(), re.IGNORECASE)
+    return int(match[1]) * _SUFFIX[match[2].upper()] if match else None
+
+
+def set_text_limit(limit: int | None) -> None:
+    """Cap text inputs at ``limit`` bytes in this process (None: back to the default rule)."""
+    global _override
+    _override = limit
+
+
 def text_limit() -> int:
-    """The byte cap on text inputs: :data:`TEXT_LIMIT_ENV` if set, else 256 MiB."""
+    """The byte cap on text inputs: :func:`set_text_limit`'s, else :data:`TEXT_LIMIT_ENV`'s,
+    else 256 MiB."""
+    if _override is not None:
+        return _override
     raw = os.environ.get(TEXT_LIMIT_ENV, "").strip()
     if not raw:
         return DEFAULT_TEXT_LIMIT
-    match = re.fullmatch(r"(\d+)\s*([KMGT]?)(?:i?B)?", raw, re.IGNORECASE)
-    if match:
-        return int(match[1]) * _SUFFIX[match[2].upper()]
-    raise NetsurgeonError(f"{TEXT_LIMIT_ENV}={raw!r} is not a byte count; give e.g. 536870912 "
-                          "or 512M")
+    size = parse_size(raw)
+    if size is None:
+        raise NetsurgeonError(f"{TEXT_LIMIT_ENV}={raw!r} is not a byte count; give e.g. "
+                              "536870912 or 512M")
+    return size
 
 
 def _why(exc: OSError) -> str:
@@ -139,10 +159,26 @@ def read_bytes(path: PathLike, what: str = "file", error: ErrorClass = Netsurgeo
     with open_regular(path, what, error) as (f, size):
         if limit is not None and size > limit:
             raise _too_big(error, path, what, size, limit)
-        data = f.read() if limit is None else f.read(limit + 1)
+        data = f.read() if limit is None else _read_at_most(f, limit + 1, size)
     if limit is not None and len(data) > limit:  # it grew, or fstat reports no size (/proc)
         raise _too_big(error, path, what, None, limit)
     return data
+
+
+def _read_at_most(f: BinaryIO, count: int, size: int) -> bytes:
+    """Up to ``count`` bytes, allocating what the file holds rather than ``count`` up front
+    (``read(n)`` reserves n bytes: 256 MiB for every small text file otherwise)."""
+    first = f.read(min(count, size + 1))
+    if len(first) <= size or len(first) >= count:
+        return first
+    parts, total = [first], len(first)  # the file grew, or its size is not known (/proc)
+    while total < count:
+        piece = f.read(min(count - total, 1 << 20))
+        if not piece:
+            break
+        parts.append(piece)
+        total += len(piece)
+    return b"".join(parts)
 
 
 def _too_big(error: ErrorClass, path: PathLike, what: str, size: int | None,
@@ -150,7 +186,8 @@ def _too_big(error: ErrorClass, path: PathLike, what: str, size: int | None,
     amount = f"{size} bytes" if size is not None else f"more than {limit} bytes"
     suggest = ((size or limit) >> 20) + 1
     return _fail(error, path, what, f"it is {amount}, above the limit of {limit} bytes for text "
-                 f"inputs (set {TEXT_LIMIT_ENV} to raise it, e.g. {TEXT_LIMIT_ENV}={suggest}M)")
+                 f"inputs (raise it with netsurgeon --max-text-size {suggest}M, or "
+                 f"{TEXT_LIMIT_ENV}={suggest}M)")
 
 
 def read_head(path: PathLike, count: int, what: str = "file",

@@ -35,10 +35,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str | None]:
-    parser = argparse.ArgumentParser(prog="netsurgeon", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="netsurgeon", description="open, edit, evaluate, train and save trained networks "
+        "(CNTK models, NDL, MEL, BrainScript)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--max-text-size", type=_size, default=None, metavar="BYTES",
+                        help="largest text input read (NDL, MEL, BrainScript, configs); "
+                        "default 256M")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chosen = next((a for a in argv if not a.startswith("-")), None)
+    chosen = next((a for a, before in zip(argv, [None, *argv])
+                   if not a.startswith("-") and before != "--max-text-size"), None)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
@@ -50,6 +56,15 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str | None]:
     return parser, chosen
 
 
+def _size(text: str) -> int:
+    from netsurgeon._inputs import parse_size
+
+    size = parse_size(text)
+    if size is None or size < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a byte count; give e.g. 512M or 1G")
+    return size
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -58,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from netsurgeon._inputs import set_text_limit
+
+    set_text_limit(args.max_text_size)  # for this run only (main may be called again)
+    try:
+        return _run(args)
+    finally:
+        set_text_limit(None)
+
+
+def _run(args: argparse.Namespace) -> int:
     module_name = COMMANDS[args.command][0]
     try:
         module = importlib.import_module(module_name)

@@ -55,6 +55,21 @@ def test_a_parameter_without_init_cannot_change_shape():
         net.validate()
 
 
+def test_a_parameter_larger_than_memory_is_refused_before_numpy_is_asked(monkeypatch):
+    from netsurgeon.errors import NetsurgeonError
+    from netsurgeon.graph.passes import initialize_parameters
+
+    monkeypatch.setattr(initialize_parameters, "_physical_memory", lambda: 59)  # bytes
+    net = inferred_weight_net()  # W becomes (5, 3) float32: 60 bytes
+    with pytest.raises(NetsurgeonError, match=r"parameter 'W' of shape \(5, 3\) needs 60 bytes, "
+                       "more than this machine's 59 bytes of memory") as err:
+        prepare(net)
+    assert err.value.node == "W" and net.node("W").value is None
+    monkeypatch.setattr(initialize_parameters, "_physical_memory", lambda: 60)
+    prepare(net)
+    assert net.node("W").value.shape == (5, 3)
+
+
 class _Broken(Pass):
     def call(self, net):
         raise KeyError("oops")

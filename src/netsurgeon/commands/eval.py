@@ -151,7 +151,7 @@ def _output_dir(directory: str, nodes) -> Path:
     out_dir = Path(directory)
     if out_dir.exists() and not out_dir.is_dir():
         raise FormatError(f"--save-outputs {directory}: it is not a directory",
-                          hint="give a directory (it is created if missing)")
+                          hint="give a directory; it is created if missing")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -160,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
               f"{args.epochs}")
         history = []
     else:
-        history = trainer.fit(lambda: iter(reader))
-    for h in history:
+        resumed = trainer.epoch
+        history = [h for h in trainer.fit(lambda: iter(reader)) if h["epoch"] > resumed]
+    for h in history:  # the epochs of this run (a resumed run's earlier ones were printed then)
         metrics = ", ".join(f"{k} = {v:.6g}" for k, v in h["metrics"].items())
         print(f"epoch {h['epoch']}: {h['samples']} samples, loss per sample = {h['loss']:.6g}"
               + (f", {metrics}" if metrics else ""))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,32 @@ def write(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Atomically write ``state`` (the old checkpoint stays intact if anything fails)."""
     state = {"format": FORMAT, "version": VERSION, **state}
     with atomic_write(path) as handle:
-        torch.save(state, handle)
+        sink = _Sink(handle)
+        try:
+            torch.save(state, sink)
+        except Exception:
+            if sink.error is not None:  # torch turns a failed write into a RuntimeError
+                raise sink.error from None
+            raise
+
+
+class _Sink:
+    """The file torch writes to; it keeps the OSError of a failed write (a full disk), so
+    that the atomic writer reports that, not torch's RuntimeError about the zip stream."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._handle.flush()
 
 
 def _bad(path: Path, why: str) -> CheckpointError:
@@ -75,6 +101,7 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
+    text = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", text)  # torch's C++ prefix
     text = text.split(". ")[0].rstrip(".")
     return (text[:120] + "...") if len(text) > 120 else (text or type(exc).__name__)
 

@@ -525,6 +525,7 @@ def precompute(network: Network, source: DataSource,
         sqs = [None] * len(ready)
         count = 0
         for mb in source():
+            check_inputs(mb)  # NaN data would become the nodes' values before a step refuses it
             sparse = frozenset(k for k, v in mb.streams.items() if isinstance(v, SparseRows))
             c = compiled.get(sparse)
             if c is None:

@@ -13,7 +13,9 @@ import functools
 import inspect
 
 import pytest
+from mel_helpers import rbff_network
 
+from netsurgeon import formats
 from netsurgeon.errors import GraphError
 from netsurgeon.lang.mel import Editor, Interpreter
 
@@ -54,3 +56,11 @@ def lint_after_every_command(monkeypatch):
             monkeypatch.setattr(Editor, name, _linting(
                 member, lambda ed: ed, lambda args, n=name: f"Editor.{n}{args!r}"[:80]))
     yield
+
+
+@pytest.fixture
+def model(tmp_path):
+    """The RBFF test network saved as ``m.nsm``."""
+    path = tmp_path / "m.nsm"
+    formats.save(rbff_network(), path)
+    return path

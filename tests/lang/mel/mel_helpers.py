@@ -35,3 +35,10 @@ def rbff_network(layers: int = 3, width: int = 8, in_dim: int = 6, out_dim: int 
     net.add_to_group("criterion", f)
     net.validate()
     return net
+
+
+def go(text: str, tmp_path, **kw):
+    """Run MEL ``text`` with ``$D`` standing for the test's directory."""
+    from netsurgeon.lang.mel import run
+
+    return run(text.replace("$D", str(tmp_path)), **kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mel_helpers import rbff_network
+from mel_helpers import go, rbff_network
 
 from netsurgeon import formats
 from netsurgeon.errors import EditError, NetsurgeonError, ValidationError
@@ -19,16 +19,6 @@ def wiring(net):
     return {n.name: (n.op, tuple(None if i is None else i.name for i in n.inputs))
             for n in net.nodes}
 
-
-@pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "m.nsm"
-    formats.save(rbff_network(), path)
-    return path
-
-
-def go(text, tmp_path, **kw):
-    return run(text.replace("$D", str(tmp_path)), **kw)
 
 
 # ---- copy ---------------------------------------------------------------------------------------

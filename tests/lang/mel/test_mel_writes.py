@@ -15,26 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mel_helpers import rbff_network
+from mel_helpers import go, rbff_network
 
 from netsurgeon import formats
 from netsurgeon.errors import FormatError, NetsurgeonError
 from netsurgeon.formats._atomic import is_stale, parse_temp_name
-from netsurgeon.lang.mel import run
 from netsurgeon.lang.mel._writes import StagedWriter
 
 ROOT = Path(__file__).resolve().parents[3]
 
-
-@pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "m.nsm"
-    formats.save(rbff_network(), path)
-    return path
-
-
-def go(text, tmp_path, **kw):
-    return run(text.replace("$D", str(tmp_path)), **kw)
 
 
 def temps(directory: Path) -> list[str]:

@@ -9,7 +9,11 @@ shape is kept, so running the pass twice changes nothing.
 
 from __future__ import annotations
 
+import math
+import os
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from netsurgeon.errors import NetsurgeonError
 from netsurgeon.graph.passes._base import Pass, PassResult
@@ -44,6 +48,7 @@ def initialize_node(node: Node) -> bool:
 
     shape = node.shape
     assert shape is not None
+    _check_fits_in_memory(node, shape)
     try:
         value = initialize(shape, dict(node.attrs["init"]), dtype=node.dtype)
     except NetsurgeonError as exc:
@@ -58,6 +63,32 @@ def initialize_node(node: Node) -> bool:
                               hint="check the dimensions") from exc
     node.update(value=value)
     return True
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _check_fits_in_memory(node: Node, shape: tuple[int, ...]) -> None:
+    """A parameter larger than the machine's memory is a clear error before numpy is asked
+    (a 40-byte ``Parameter(100000, 100000)`` would otherwise start a 37 GiB allocation)."""
+    need = math.prod(shape) * np.dtype(node.dtype or "float32").itemsize
+    have = _physical_memory()
+    if have is not None and need > have:
+        raise NetsurgeonError(
+            f"parameter '{node.name}' of shape {shape} needs {_size(need)}, more than this "
+            f"machine's {_size(have)} of memory", node=node.name,
+            location=node.location, hint="check the dimensions")
 
 
 class InitializeParameters(Pass):

@@ -51,6 +51,8 @@ MAX_STEPS = 20_000_000
 MAX_STRING = 16 * 2 ** 20
 #: nested returns to the work loop from Python code (a runtime type reading its config)
 _MAX_REENTRY = 100
+#: pending steps searched for the user's expression that a library-made node belongs to
+_LOOKBACK = 256
 
 _GEN = GeneratorType
 _WORK = frozenset((GeneratorType, Thunk))  # what eval() may return instead of a value
@@ -65,6 +67,18 @@ _OP_NAMES = {
 _ARG_NAMES = {op: (f"{n}Args[0]", f"{n}Args[1]") for op, n in _OP_NAMES.items()}
 _COMPARE_NODE = {"<": "Less", "==": "Equal", ">": "Greater", ">=": "GreaterEqual",
                  "!=": "NotEqual", "<=": "LessEqual"}
+
+
+def _is_user(location: SourceLocation) -> bool:
+    """Whether ``location`` is in the user's text (not the library's or the builder's)."""
+    file = location.file or ""
+    return not file.endswith("cntk.core.bs") and file != "<builder>"
+
+
+def _suggest(name: str, names) -> str | None:
+    """Close matches of a misspelt ``name`` (none for a name too long to be a typo, whose
+    comparison would take seconds)."""
+    return close_matches(name, set(names)) if len(name) <= 200 else None
 
 
 def _await(t: Thunk) -> Work:
@@ -147,6 +161,7 @@ class Evaluator:
         self.include_dirs = list(include_dirs or [])
         self.budget = Budget(max_depth, max_steps, self._too_deep, self._too_long)
         self._reentry = 0
+        self._stack: list[Work] = []  # the pending work of the innermost loop
 
     # ---- errors -----------------------------------------------------------------------
     def circular_error(self, thunk: Thunk) -> EvaluationError:
@@ -165,19 +180,27 @@ class Evaluator:
                     hint="break the cycle, or put a PastValue/FutureValue in it")
 
     @staticmethod
-    def _where(stack: list[Work]) -> SourceLocation | None:
-        """The innermost expression being evaluated, preferring the user's text to the
-        library's."""
+    def _where(stack: list[Work], limit: int | None = None) -> SourceLocation | None:
+        """The innermost expression being evaluated (among the last ``limit`` pending steps),
+        preferring the user's text to the library's."""
         found = None
-        for gen in reversed(stack):
+        for gen in reversed(stack if limit is None else stack[-limit:]):
             frame = gen.gi_frame
             e = frame.f_locals.get("e") if frame is not None else None
             if isinstance(e, Expr):
-                file = e.location.file or ""
-                if not file.endswith("cntk.core.bs") and file != "<builder>":
+                if _is_user(e.location):
                     return e.location
                 found = found or e.location
         return found
+
+    def user_location(self, location: SourceLocation | None) -> SourceLocation | None:
+        """``location`` if it is in the user's text; else the user's expression being
+        evaluated (what a node made by library code, or an error there, belongs to)."""
+        if location is not None and _is_user(location):
+            return location
+        found = self._where(self._stack, _LOOKBACK) if self._stack else None
+        return found if found is not None and (location is None or _is_user(found)) \
+            else location
 
     def _too_deep(self, stack: list[Work]) -> EvaluationError:
         return fail(f"BrainScript nesting too deep (more than {self.budget.max_depth:,} pending "
@@ -206,6 +229,7 @@ class Evaluator:
         budget = self.budget
         running = self.running
         stack: list[Work] = [root]
+        outer, self._stack = self._stack, stack
         owners: list[Thunk | None] = [None]  # the thunk each pending generator computes
         budget.depth += 1
         send: Any = None
@@ -231,6 +255,8 @@ class Evaluator:
                         return send
                     continue
                 except BaseException as exc:
+                    if isinstance(exc, NetsurgeonError) and exc.location is None:
+                        exc.with_location(self._where(stack))  # e.g. from Python helpers
                     stack.pop()
                     budget.depth -= 1
                     t = owners.pop()
@@ -256,6 +282,8 @@ class Evaluator:
                         work = item.fn() if item.fn is not None else \
                             self.eval(item.expr, item.scope, item.path)
                     except Exception as exc:
+                        if isinstance(exc, NetsurgeonError) and exc.location is None:
+                            exc.with_location(self._where(stack))
                         running.pop()
                         item.state = PENDING
                         error = exc
@@ -292,6 +320,7 @@ class Evaluator:
                 budget.depth += 1
                 send = None
         finally:
+            self._stack = outer
             # only after an interruption outside the work (e.g. KeyboardInterrupt)
             while stack:
                 stack.pop().close()
@@ -341,7 +370,7 @@ class Evaluator:
             t = scope.find(e.id)
             if t is None:
                 raise fail(f"unknown identifier '{e.id}'", e.location,
-                           hint=close_matches(e.id, set(scope.visible_names())))
+                           hint=_suggest(e.id, scope.visible_names()))
             return t.value if t.state == DONE else t
         if op == "[]":
             rec = Record(parent=scope, location=e.location)
@@ -469,7 +498,7 @@ class Evaluator:
             t = value.find(name)
             if t is None:
                 raise fail(f"unknown member '{name}'", location,
-                           hint=close_matches(name, value.members) or
+                           hint=_suggest(name, value.members) or
                            f"the record has: {', '.join(sorted(value.members)) or 'no members'}")
             return t.value if t.state == DONE else t
         if isinstance(value, Node):

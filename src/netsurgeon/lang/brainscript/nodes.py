@@ -76,6 +76,7 @@ class NodeFactory:
         """Count ``length`` bytes of node names against :data:`MAX_NAME_BYTES`."""
         self.name_bytes += length
         if self.name_bytes > MAX_NAME_BYTES:
+            location = self.ev.user_location(location)
             raise fail(f"the node names of this program exceed {MAX_NAME_BYTES // 2 ** 20} MiB "
                        f"(a name here is {length:,} characters long: CNTK names a node after "
                        "its expression path, which grows with the nesting)", location,
@@ -128,8 +129,8 @@ class NodeFactory:
         except ArgumentError as exc:
             raise fail(exc.message, location, node=name or None) from None
 
-    @staticmethod
-    def _detached(name: str, op: str, inputs, location, **fields: Any) -> Node:
+    def _detached(self, name: str, op: str, inputs, location, **fields: Any) -> Node:
+        location = self.ev.user_location(location)  # a node made by the library: the user's call
         try:
             return detached(name, op, inputs, location=location, **fields)
         except NetsurgeonError as exc:

@@ -35,17 +35,25 @@ def load_npy(path: str | os.PathLike[str], what: str = ".npy input") -> np.ndarr
         if head != _NPY_MAGIC:
             raise _bad(path, what, "it is not a .npy file (no \\x93NUMPY magic at byte 0); "
                              "write it with numpy.save")
-        f.seek(0)
+        version = f.read(2)
+        width = {b"\x01\x00": 2, b"\x02\x00": 4, b"\x03\x00": 4}.get(version)
+        field = f.read(width or 0)
+        if width is None or len(field) < width:
+            why = (f"unknown .npy version {version[0]}.{version[1]}" if width is None
+                   and len(version) == 2 else "the file ends inside it")
+            raise _bad(path, what, f"its header cannot be read ({why})")
+        room = size - f.tell()
+        if int.from_bytes(field, "little") > room:
+            # before numpy reads it: a 4 GiB header length would be allocated at once
+            raise _bad(path, what, f"it is truncated: its header is "
+                             f"{int.from_bytes(field, 'little')} bytes long, {room} bytes follow")
+        f.seek(len(_NPY_MAGIC) + 2)
         try:
-            version = npy_format.read_magic(f)
-            if version == (1, 0):
+            if version == b"\x01\x00":
                 shape, fortran, dtype = npy_format.read_array_header_1_0(f)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
             else:
-                raise ValueError(f"unknown .npy version {version[0]}.{version[1]}")
-        except (ValueError, SyntaxError, TypeError, OverflowError, MemoryError,
-                RecursionError, EOFError) as exc:
+                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+        except Exception as exc:  # numpy's header parser raises many kinds (TokenError too)
             raise _bad(path, what, f"its header cannot be read ({_short(exc)})") from None
         offset = f.tell()
     if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None \
@@ -73,7 +81,9 @@ def _bad(path: str, what: str, why: str) -> FormatError:
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    args = exc.args
+    text = args[0] if len(args) > 1 and isinstance(args[0], str) else str(exc)  # TokenError
+    text = " ".join(text.split())
     return (text[:160] + "...") if len(text) > 160 else (text or type(exc).__name__)
 
 
