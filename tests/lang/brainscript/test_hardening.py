@@ -332,6 +332,24 @@ TOKENS = ["x", "y", "f", "k", "a", "Input", "Abs", "Times", "Plus", "Parameter",
           "operation = 'Abs'", "inputs = x", "f(v) = ", "Input(2)", "x = Input(2)\n"]
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_an_include_that_is_not_a_regular_file_is_named(tmp_path, kind):
+    target = tmp_path / "lib.bs"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    main = tmp_path / "main.bs"
+    main.write_text('include "lib.bs"\nx = Input(3)\n')
+    start = time.monotonic()
+    with pytest.raises(NetsurgeonError) as err:
+        build_from_file(main)
+    assert time.monotonic() - start < 5  # a FIFO is never opened
+    text = str(err.value)
+    assert "\n" not in text and text.startswith(f"{target}: cannot read the include file")
+    assert {"fifo": "FIFO", "directory": "directory"}[kind] in text
+
+
 def _small_example() -> str:
     text = EXAMPLE.read_text()
     for big, small in (("943", "7"), ("129", "5"), ("150", "3"), ("300", "2")):

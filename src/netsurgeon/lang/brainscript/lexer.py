@@ -141,8 +141,8 @@ def _find_include(name: str, current_dir: Path | None, include_dirs: list[Path])
     if bare.lower() == "cntk.core.bs":
         candidates.insert(0, stdlib / "cntk.core.bs")
     for c in candidates:
-        try:
-            if c.is_file():
+        try:  # the first that exists: a FIFO or directory there is refused when it is read
+            if c.exists():
                 return c
         except (OSError, ValueError):  # a name too long, with a NUL byte, ...
             continue
