@@ -268,3 +268,22 @@ def test_cleanup_default_is_the_current_directory(tmp_path):
     proc = cli("cleanup", "--dry-run", cwd=tmp_path)
     assert f"would remove ./{stale.name} (10 bytes)" in proc.stdout and stale.exists()
     assert cli("cleanup", cwd=tmp_path).returncode == 0 and not stale.exists()
+
+
+def test_names_from_a_file_never_break_an_error_over_lines(tmp_path, capsys):
+    """A node name holding a newline (or any control character) is shown escaped."""
+    from netsurgeon import formats
+    from netsurgeon.errors import FormatError
+    from netsurgeon.graph import Network
+
+    err = FormatError("node 'a\nb' has op 'X\r\t\x00'", hint="fix\nit")
+    assert str(err) == "node 'a\\nb' has op 'X\\r\\t\\x00' (fix\\nit)"
+    net = Network("n")
+    a = net.add("x\ny", "InputValue", shape=(2,))
+    b = net.add("b", "InputValue", shape=(3,))
+    net.add("p\nq", "Plus", inputs=(a, b))
+    path = tmp_path / "m.nsm"
+    formats.save(net, path)
+    assert main(["validate", str(path)]) == 1  # (2,) + (3,): an error naming p\nq
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1 and "p\\nq" in line, line

@@ -22,6 +22,7 @@ _LAZY = {
     "mel": "netsurgeon.lang.mel",
     "evaluate": "netsurgeon.runtime",
     "Trainer": "netsurgeon.runtime",
+    "to_torch": "netsurgeon.runtime",
     "clone_function": "netsurgeon.lang.brainscript",
 }
 
@@ -38,6 +39,7 @@ __all__ = [
     "load",
     "mel",
     "save",
+    "to_torch",
 ]
 
 if TYPE_CHECKING:  # what tools and type checkers see; at run time each is loaded on first use
@@ -48,7 +50,7 @@ if TYPE_CHECKING:  # what tools and type checkers see; at run time each is loade
     from netsurgeon.lang.brainscript import clone_function
     from netsurgeon.lang.ndl import build_ndl
     from netsurgeon.ops import OPS
-    from netsurgeon.runtime import Trainer, evaluate
+    from netsurgeon.runtime import Trainer, evaluate, to_torch
 
 
 def __getattr__(name: str) -> Any:

@@ -73,7 +73,7 @@ class NetsurgeonError(Exception):
             text = f"{text} ({self.hint})"
         if self.location is not None:
             text = f"{self.location}: {text}"
-        return text
+        return _one_line(text)
 
     def with_location(self, location: SourceLocation) -> NetsurgeonError:
         """Return this error with ``location`` filled in if it had none."""
@@ -130,3 +130,12 @@ def close_matches(word: str, candidates, n: int = 5) -> str | None:
         lowered = {c.lower(): c for c in pool}
         found = [lowered[c] for c in difflib.get_close_matches(word.lower(), list(lowered), n=n)]
     return "did you mean: " + ", ".join(found) + "?" if found else None
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t", 127: "\\x7f"}
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped: names and values quoted from a file (a node called
+    ``"a\\nb"``) never break an error over several lines."""
+    return text.translate(_CONTROL) if any(ord(c) < 32 or c == "\x7f" for c in text) else text

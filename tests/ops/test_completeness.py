@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import netsurgeon.formats.cntk
+import netsurgeon.formats.onnx
 import netsurgeon.lang.brainscript
 import netsurgeon.runtime  # noqa: F401  (attaches the torch layer)
 from netsurgeon.errors import RegistryError
@@ -12,7 +13,7 @@ from netsurgeon.ops import OPS, Category, Layer, Unsupported, build_registry, co
 from netsurgeon.ops._build import define, simple_function
 from netsurgeon.ops._shapes import same_as_input
 
-LAYERS = ("torch", "cntk_v1", "bs")
+LAYERS = ("torch", "cntk_v1", "bs", "onnx")
 
 
 def test_every_layer_is_attached():
@@ -40,19 +41,24 @@ def test_a_layer_naming_an_unknown_op_cannot_be_attached():
         build_registry().attach(ghost)
 
 
-def test_adding_a_unary_op_takes_two_entries():
-    """The registry entry plus a lowering; the report names what is missing until then."""
+def test_adding_a_unary_op_takes_three_entries():
+    """The registry entry plus a lowering and an ONNX export entry; the report names what is
+    missing until then."""
     registry = build_registry()
     define(registry, "Softsign", (1, 1), same_as_input(0), inputs=("x",),
            categories={Category.ELEMENTWISE, Category.UNARY},
            functions=(simple_function("Softsign", "Softsign", "x"),))
     torch_layer = OPS.layer("torch").copy()
-    for layer in (torch_layer, OPS.layer("cntk_v1"), OPS.layer("bs")):
+    onnx_layer = OPS.layer("onnx").copy()
+    for layer in (torch_layer, OPS.layer("cntk_v1"), OPS.layer("bs"), onnx_layer):
         registry.attach(layer)
     missing = completeness(registry)
-    assert len(missing) == 1 and missing[0].startswith("Softsign: no torch entry")
+    assert [m.split(" (")[0] for m in missing] == ["Softsign: no torch entry",
+                                                   "Softsign: no onnx entry"]
+    from netsurgeon.formats.onnx.export_elementwise import unary as onnx_unary
     from netsurgeon.runtime.lowerings.elementwise import unary
 
     torch_layer.add("Softsign", unary("{0} / (1 + torch.abs({0}))"))
+    onnx_layer.add("Softsign", onnx_unary("Softsign"))
     assert completeness(registry) == []
     assert isinstance(registry.layer("cntk_v1").lookup(registry.op("Softsign")), Unsupported)

@@ -440,6 +440,13 @@ CASES = [
          lambda w, x: conv_ref(x[None], w)[0],
          attrs={"kernel_shape": (3, 3, 3), "map_count": (4,), "strides": (3, 1, 1),
                 "auto_padding": (False, True, True)}, tol=1e-4),
+    Case("GroupedConvolution", "GroupedConvolution", [C(normal(6, 1, 3, 2)), X(_IMG)],
+         lambda w, x: np.concatenate([conv_ref(np.pad(x[:, g:g + 1], ((0, 0), (0, 0), (1, 0),
+                                                                      (2, 1))),
+                                               w[2 * g:2 * g + 2], (2, 1), (False, False))
+                                      for g in range(3)], 1),
+         attrs={"kernel_shape": (3, 2), "strides": (2, 1), "lower_pad": (1, 2),
+                "upper_pad": (0, 1), "groups": 3}, tol=1e-4),
     Case("Pooling-max", "Pooling", [X(_IMG)], lambda x: pool_ref(x, (3, 3), (2, 2), "max"),
          attrs={"kernel_shape": (1, 3, 3), "strides": (1, 2, 2), "auto_padding": (False,)}),
     Case("Pooling-max-auto", "Pooling", [X(_IMG)],

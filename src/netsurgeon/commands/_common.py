@@ -53,6 +53,6 @@ def input_names(net, nodes) -> list[str]:
 
 
 def add_format_option(parser, flag: str = "--format") -> None:
-    """Add a ``--format native|cntk`` option (default: detect) under the name ``flag``."""
-    parser.add_argument(flag, choices=("native", "cntk"), default=None,
+    """Add a ``--format native|cntk|onnx`` option (default: detect) under the name ``flag``."""
+    parser.add_argument(flag, choices=("native", "cntk", "onnx"), default=None,
                         help="model format (default: detected from the file or the extension)")

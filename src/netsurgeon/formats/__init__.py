@@ -1,14 +1,17 @@
 """Model files: one module per format, and ``load``/``save`` that pick the right one.
 
-Formats: ``native`` (``.nsm``: safetensors + JSON graph, memory-mapped) and ``cntk`` (CNTK v1
-``.dnn``/``.cmf``/``.model``). On load the format is detected from the first bytes; on save
-from the extension (native for ``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``/``.model``,
-native otherwise) unless ``format=`` says. This package never imports torch.
+Formats: ``native`` (``.nsm``: safetensors + JSON graph, memory-mapped), ``cntk`` (CNTK v1
+``.dnn``/``.cmf``/``.model``) and ``onnx`` (``.onnx``: export, and import of ONNX models). On
+load the format is detected from the first bytes; on save from the extension (native for
+``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``/``.model``, onnx for ``.onnx``, native
+otherwise) unless ``format=`` says. This package never imports torch, and imports the onnx
+package only when an ONNX file is read or written.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from netsurgeon._inputs import read_head
@@ -17,7 +20,7 @@ from netsurgeon.graph import Network
 
 __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
-FORMATS = ("native", "cntk")
+FORMATS = ("native", "cntk", "onnx")
 _CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
 
 
@@ -28,21 +31,25 @@ def _canonical(fmt: str) -> str:
     if low in ("native", "nsm", "netsurgeon", "safetensors"):
         return "native"
     if low == "onnx":
-        raise FormatError("format 'onnx' is not supported yet; use 'native' or 'cntk'")
-    raise FormatError(f"unknown model format '{fmt}'; use 'native' or 'cntk'")
+        return "onnx"
+    raise FormatError(f"unknown model format '{fmt}'; use 'native', 'cntk' or 'onnx'")
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """``native`` or ``cntk`` from the file's first bytes. Raises FormatError otherwise."""
+    """``native``, ``cntk`` or ``onnx`` from the file's first bytes. Raises FormatError
+    otherwise."""
     from netsurgeon.formats.native import looks_native
+    from netsurgeon.formats.onnx.importer_detect import HEAD_BYTES, looks_onnx
 
     p = Path(path)
-    head = read_head(p, 16, "model file", FormatError)
+    head = read_head(p, HEAD_BYTES, "model file", FormatError)
     if _cntk().is_cntk_file(head):
         return "cntk"
     if looks_native(head):
         return "native"
-    raise FormatError(f"{p}: not a netsurgeon (.nsm) or CNTK v1 model file (first bytes "
+    if looks_onnx(head):
+        return "onnx"
+    raise FormatError(f"{p}: not a netsurgeon (.nsm), CNTK v1 or ONNX model file (first bytes "
                       f"{head[:8].hex()})")
 
 
@@ -51,6 +58,8 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower()
     if suffix in _CNTK_SUFFIXES:
         return "cntk"
+    if suffix == ".onnx":
+        return "onnx"
     return "native"
 
 
@@ -69,16 +78,32 @@ def load(path: str | os.PathLike[str], format: str | None = None) -> Network:
     fmt = _canonical(format) if format else detect_format(path)
     if fmt == "cntk":
         return _cntk().read(path)
+    if fmt == "onnx":
+        from netsurgeon.formats.onnx.importer import read
+
+        return read(path)
     from netsurgeon.formats import native
 
     return native.load(path)
 
 
-def save(network: Network, path: str | os.PathLike[str], format: str | None = None) -> str:
-    """Write ``network`` atomically; returns the format used."""
+def save(network: Network, path: str | os.PathLike[str], format: str | None = None, *,
+         outputs: Iterable[str] | None = None, keep_criteria: bool = False,
+         opset: int | None = None) -> str:
+    """Write ``network`` atomically; returns the format used.
+
+    ``outputs``, ``keep_criteria`` and ``opset`` choose what an ONNX export contains
+    (:func:`netsurgeon.formats.onnx.save`); the other formats store the whole network."""
     fmt = _canonical(format) if format else format_for_path(path)
+    if fmt != "onnx" and (outputs or keep_criteria or opset is not None):
+        raise FormatError(f"outputs, keep_criteria and opset apply to ONNX export only, not to "
+                          f"the {fmt} format (which stores the whole network)")
     if fmt == "cntk":
         _cntk().write(network, path)
+    elif fmt == "onnx":
+        from netsurgeon.formats import onnx
+
+        onnx.save(network, path, outputs, keep_criteria=keep_criteria, opset=opset)
     else:
         from netsurgeon.formats import native
 

@@ -58,6 +58,7 @@ from netsurgeon.ops import (  # noqa: E402
     conv,
     criteria,
     elementwise,
+    imported,
     leaves,
     linear,
     misc,
@@ -66,6 +67,7 @@ from netsurgeon.ops import (  # noqa: E402
     reshaping,
 )
 
-FAMILIES = (leaves, elementwise, linear, reshaping, criteria, normalization, recurrent, conv, misc)
+FAMILIES = (leaves, elementwise, linear, reshaping, criteria, normalization, recurrent, conv, misc,
+            imported)
 
 OPS: OpRegistry = build_registry()

@@ -16,6 +16,7 @@ from netsurgeon.runtime.batch import Minibatch, SparseRows  # noqa: E402
 from netsurgeon.runtime.codegen import TorchSource, generate  # noqa: E402
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network  # noqa: E402
 from netsurgeon.runtime.evaluate import Evaluator, evaluate  # noqa: E402
+from netsurgeon.runtime.module import to_torch  # noqa: E402
 
 __all__ = [
     "set_threads",
@@ -28,6 +29,7 @@ __all__ = [
     "compile_network",
     "evaluate",
     "generate",
+    "to_torch",
 ]
 
 

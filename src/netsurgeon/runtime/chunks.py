@@ -30,7 +30,8 @@ Line = tuple[str, "str | None"]  # (text, node name)
 
 def split(lines: Sequence[Line], ends: Sequence[int], args: Sequence[str],
           extra: Sequence[str], local: Container[str],
-          mint: Callable[[str], str]) -> tuple[list[Line], tuple[int, ...]] | None:
+          mint: Callable[[str], str], lead: Sequence[str] = (),
+          function: str = "forward") -> tuple[list[Line], tuple[int, ...]] | None:
     """Cut a forward body into chunks, or None when it is short enough as it is.
 
     Args:
@@ -40,6 +41,8 @@ def split(lines: Sequence[Line], ends: Sequence[int], args: Sequence[str],
         extra: arguments every chunk receives too (mask, lengths, B, T).
         local: the identifiers that are variables of the body (not globals).
         mint: a fresh identifier for a chunk function.
+        lead: arguments every function takes (``self`` of method code), before ``extra``.
+        function: the entry function's name.
 
     Returns:
         (all lines: ``forward`` first, then the chunk functions; 1-based first line of each
@@ -71,9 +74,9 @@ def split(lines: Sequence[Line], ends: Sequence[int], args: Sequence[str],
         names.sort()
     bounds = [0] + [units[c][1] for c in cuts] + [len(lines)]
     funcs = [mint("chunk") for _ in range(len(cuts) + 1)]
-    tail = ", ".join(extra)
+    tail = ", ".join([*lead, *extra])
     entry = sorted(a for a in args if a in last)
-    out: list[Line] = [(f"def forward({', '.join([*args, *extra])}):", None),
+    out: list[Line] = [(f"def {function}({', '.join([*lead, *args, *extra])}):", None),
                        (f"    s = [{', '.join(entry)}]", None)]
     if entry:
         out.append((f"    del {', '.join(entry)}", None))

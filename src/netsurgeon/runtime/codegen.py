@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,11 @@ class TorchSource:
         sparse: input names compiled to accept sparse tensors.
         pieces: 1-based first line of each function to compile on its own (a long network's
             ``forward`` and its chunk functions, see :mod:`~netsurgeon.runtime.chunks`).
+        name: the entry function's name.
+        method: the code reads parameters and constants from a module passed first as ``self``
+            (``generate(..., module_attrs=...)``, :mod:`~netsurgeon.runtime.module`).
+        constants: attribute name -> tensor constant the code reads as ``self.<name>``
+            (method code only; elsewhere constants are globals).
     """
 
     text: str
@@ -67,6 +72,9 @@ class TorchSource:
     params: dict[str, Any] = field(default_factory=dict)
     sparse: frozenset[str] = frozenset()
     pieces: tuple[int, ...] = (1,)
+    name: str = "forward"
+    method: bool = False
+    constants: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,10 @@ class Emitter:
         self.lengths = "lengths"
 
     def glob(self, value: Any, hint: str = "c") -> str:
-        """Put ``value`` in the generated code's globals; returns its name."""
+        """Put ``value`` in the generated code's globals; returns its name (method code keeps
+        tensors on the module instead, so they move with it: ``self.<name>``)."""
+        if self.builder is not None and self.builder.method and isinstance(value, torch.Tensor):
+            return self.builder.constant(value, hint)
         name = self.ns.mint(hint, "g_")
         self.globals[name] = value
         return name
@@ -152,7 +163,7 @@ class Emitter:
         return self.ns.mint(hint, "t_")
 
 
-_RESERVED = ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range")
+_RESERVED = ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range", "self")
 
 
 def needed_nodes(net: Network, outputs: list[Node]) -> list[Node]:
@@ -179,7 +190,8 @@ class _Builder:
 
     def __init__(self, net: Network, outputs: list[Node], training: bool,
                  sparse: frozenset[str], tensors: dict[str, Any] | None,
-                 config: dict[str, Any]) -> None:
+                 config: dict[str, Any], module_attrs: Mapping[str, str] | None = None,
+                 name: str = "forward", constant_prefix: str = "c_") -> None:
         self.net = net
         self.outputs = outputs
         self.training = training
@@ -194,6 +206,11 @@ class _Builder:
         self.inputs: list[Node] = []
         self.locals: set[str] = set()  # names assigned in forward() (candidates for del)
         self.dense: dict[Node, Arg] = {}  # densified sparse inputs, made once
+        self.name = name
+        self.attrs = module_attrs  # parameter name -> module attribute (method code)
+        self.method = module_attrs is not None
+        self.constant_prefix = constant_prefix
+        self.constants: dict[str, Any] = {}
 
     # ---- emission helpers ----------------------------------------------------------------
     def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
@@ -267,6 +284,9 @@ class _Builder:
             dies[last].append(n)
         keep = set(self.outputs)
         ends: list[int] = []  # line index after each unit: where the body may be cut
+        # nodes holding each value name: an identity lowering (Dropout at inference, Trace)
+        # returns its input's name, which must live as long as the longest-lived holder
+        holders: dict[str, list[Node]] = {}
         for i, unit in enumerate(units):
             is_loop = len(unit) > 1 or any(x is unit[0] for x in unit[0].inputs)
             if is_loop:
@@ -279,20 +299,28 @@ class _Builder:
                     self.value[node] = Arg(name, node, True, tuple(node.shape or ()), sparse)
                 else:
                     self.value[node] = self.lower(node, 1, False)
+            for n in unit:
+                if n in self.value:
+                    holders.setdefault(self.value[n].expr, []).append(n)
             dead = [n for n in dies[i] if n not in keep
-                    and n in self.value and self.value[n].expr in self.locals]
+                    and n in self.value and self.value[n].expr in self.locals
+                    and all(m not in keep and last_use.get(m, -1) <= i
+                            for m in holders[self.value[n].expr])]
             if dead:
                 self.emit("del " + ", ".join(sorted({self.value[n].expr for n in dead})))
             ends.append(len(self.lines))
         args = [self.value[n].expr for n in self.inputs]
         extra = ["mask", "lengths", "B", "T"]
+        lead = ["self"] if self.method else []
         rets = ", ".join(self.value[n].expr for n in self.outputs)
         self.emit(f"return ({rets},)")
         split = chunks.split(self.lines, ends, args, extra,
                              self.ns.minted(self.globals),
-                             lambda hint: self.ns.mint(hint, "c_"))
+                             lambda hint: self.ns.mint(hint if self.name == "forward" else
+                                                       f"{self.name}_{hint}", "c_"),
+                             lead=lead, function=self.name)
         if split is None:
-            lines = [(f"def forward({', '.join(args + extra)}):", None), *self.lines]
+            lines = [(f"def {self.name}({', '.join(lead + args + extra)}):", None), *self.lines]
             pieces: tuple[int, ...] = (1,)
         else:
             lines, pieces = split
@@ -306,6 +334,9 @@ class _Builder:
             params=self.params,
             sparse=self.sparse_inputs,
             pieces=pieces,
+            name=self.name,
+            method=self.method,
+            constants=self.constants,
         )
 
     # ---- recurrent loops -------------------------------------------------------------------
@@ -316,7 +347,14 @@ class _Builder:
         emit_loop(self, unit, unit_of)
 
     def param(self, node: Node) -> str:
-        """Global name of a parameter's tensor; nodes sharing one numpy array share it."""
+        """Global name of a parameter's tensor; nodes sharing one numpy array share it. Method
+        code reads it from the module instead: ``self.<attribute>``."""
+        if self.attrs is not None:
+            attr = self.attrs.get(node.name)
+            if attr is None:
+                raise EvaluationError("the module has no attribute for this parameter",
+                                      node=node.name)
+            return f"self.{attr}"
         tensor = self.tensors.get(node.name)
         if tensor is None:
             if node.value is None:
@@ -331,6 +369,12 @@ class _Builder:
         name = self.ns.mint(node.name, "P_")
         self.globals[name] = tensor
         return name
+
+    def constant(self, value: Any, hint: str) -> str:
+        """A tensor constant of method code: an attribute of the module (see TorchSource)."""
+        name = self.ns.mint(hint, self.constant_prefix)
+        self.constants[name] = value
+        return f"self.{name}"
 
     def static(self, expr: str, hint: str = "c") -> str:
         """See :meth:`Emitter.static`."""
@@ -365,7 +409,8 @@ def to_tensor(value: Any, dtype: Any = None) -> torch.Tensor:
 
 def generate(net: Network, outputs: list[Node | str], *, training: bool = False,
              sparse_inputs: frozenset[str] = frozenset(), tensors: dict[str, Any] | None = None,
-             config: dict[str, Any] | None = None) -> TorchSource:
+             config: dict[str, Any] | None = None, module_attrs: Mapping[str, str] | None = None,
+             name: str = "forward", constant_prefix: str = "c_") -> TorchSource:
     """Generate the straight-line forward function computing ``outputs``.
 
     Args:
@@ -376,9 +421,17 @@ def generate(net: Network, outputs: list[Node | str], *, training: bool = False,
         tensors: parameter tensors to use by node name (shared with a trainer); missing ones
             are created from ``node.value``.
         config: run options (``dtype``, ``dropout_rate``).
+        module_attrs: parameter node name -> attribute name: generate *method* code, a
+            function taking the module first (``self``) that reads each parameter as
+            ``self.<attribute>`` and its tensor constants as ``self.<constant_prefix>...``
+            (``TorchSource.constants``), so that the module owns every tensor. Nothing is
+            folded at generation time then: loading new weights into the module is enough.
+        name: the entry function's name (``forward``).
+        constant_prefix: prefix of the constants' attribute names (method code).
     """
     if any(n.shape is None or n.dynamic is None for n in net.nodes):
         net.validate()
     nodes = [net.node(o) for o in outputs]
-    builder = _Builder(net, nodes, training, frozenset(sparse_inputs), tensors, dict(config or {}))
+    builder = _Builder(net, nodes, training, frozenset(sparse_inputs), tensors, dict(config or {}),
+                       module_attrs, name, constant_prefix)
     return builder.build()

@@ -27,7 +27,7 @@ from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, generate
 
-__all__ = ["CompiledNetwork", "compile_source", "compile_network", "fused_copy"]
+__all__ = ["CompiledNetwork", "compile_source", "compile_network", "fused_copy", "map_error"]
 
 
 def compile_source(source: TorchSource, label: str = "network"):
@@ -49,7 +49,7 @@ def compile_source(source: TorchSource, label: str = "network"):
         linecache.cache[filename] = (len(text), None, part, filename)
         offsets[filename] = starts[k] - 1
         exec(compile(text, filename, "exec"), scope)
-    forward = scope["forward"]
+    forward = scope[source.name]
     weakref.finalize(forward, _forget, list(offsets))
     return forward, offsets
 
@@ -139,20 +139,27 @@ class CompiledNetwork:
 
     def map_error(self, exc: BaseException) -> EvaluationError:
         """An EvaluationError naming the node whose generated line raised ``exc``."""
-        tb = exc.__traceback__
-        node = None
-        while tb is not None:
-            offset = self.files.get(tb.tb_frame.f_code.co_filename)
-            if offset is not None:
-                node = self.source.line_to_node.get(offset + tb.tb_lineno, node)
-            tb = tb.tb_next
-        if node is None:
-            return EvaluationError(f"evaluation failed: {type(exc).__name__}: {exc}")
-        n = self.network.get(node)
-        where = f" ({n.op}, defined at {n.location})" if n is not None and n.location else \
-            (f" ({n.op})" if n is not None else "")
-        return EvaluationError(f"evaluation failed at node '{node}'{where}: "
-                               f"{type(exc).__name__}: {exc}", node=node)
+        return map_error(exc, self.network, self.source, self.files)
+
+
+def map_error(exc: BaseException, network: Network, source: TorchSource,
+              files: dict[str, int]) -> EvaluationError:
+    """An EvaluationError naming the node whose generated line raised ``exc`` (``files``:
+    what :func:`compile_source` returned)."""
+    tb = exc.__traceback__
+    node = None
+    while tb is not None:
+        offset = files.get(tb.tb_frame.f_code.co_filename)
+        if offset is not None:
+            node = source.line_to_node.get(offset + tb.tb_lineno, node)
+        tb = tb.tb_next
+    if node is None:
+        return EvaluationError(f"evaluation failed: {type(exc).__name__}: {exc}")
+    n = network.get(node)
+    where = f" ({n.op}, defined at {n.location})" if n is not None and n.location else \
+        (f" ({n.op})" if n is not None else "")
+    return EvaluationError(f"evaluation failed at node '{node}'{where}: "
+                           f"{type(exc).__name__}: {exc}", node=node)
 
 
 def default_outputs(net: Network) -> list[Node]:

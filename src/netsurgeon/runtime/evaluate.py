@@ -19,6 +19,15 @@ _NONE: frozenset[str] = frozenset()
 __all__ = ["evaluate", "Evaluator", "batch_from_arrays", "unpad"]
 
 
+def _numeric(name: str, value: Any) -> np.ndarray:
+    """``value`` as float32; anything that is not numbers is an error naming the input."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise EvaluationError(f"input '{name}' holds {arr.dtype} values; give numbers "
+                              "(bool, int or float)", node=name)
+    return arr.astype(np.float32, copy=False)
+
+
 def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
                       lengths: Iterable[int] | None = None) -> tuple[Minibatch, bool]:
     """A minibatch from arrays shaped (batch, *sample) or (batch, time, *sample).
@@ -33,7 +42,7 @@ def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
         if isinstance(value, SparseRows):
             streams[node.name] = value
             continue
-        arr = np.asarray(value, dtype=np.float32)
+        arr = _numeric(node.name, value)
         sample = tuple(node.shape or ())
         size = prod(sample)
         if arr.ndim >= 2 + len(sample) and prod(arr.shape[2:]) == size and (

@@ -32,18 +32,19 @@ PROPERTIES: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 SUBTREE_PROPERTIES = ("needGradient", "learningRateMultiplier")
 
-FORMAT_KEYWORDS = ("cntk", "cntk_legacy_no_tensorlib", "native")
+FORMAT_KEYWORDS = ("cntk", "cntk_legacy_no_tensorlib", "native", "onnx")
 
 
 def canonical_format(value: str | None) -> str | None:
-    """``cntk``/``native`` from a ``format=`` value (CNTK's abbreviation rule), None if absent."""
+    """``cntk``/``native``/``onnx`` from a ``format=`` value (CNTK's abbreviation rule), None
+    if absent."""
     if value is None or value == "":
         return None
     word = match_keyword(value, FORMAT_KEYWORDS)
     if word is None:
         raise EditError(f"Invalid optional parameter value '{value}', valid values are "
-                        "format=(cntk|native)")
-    return "native" if word == "native" else "cntk"
+                        "format=(cntk|native|onnx)")
+    return word if word in ("native", "onnx") else "cntk"
 
 
 def property_effect(word: str) -> str:

@@ -86,6 +86,7 @@ def install(registry: OpRegistry) -> None:
         conv,
         criteria,
         elementwise,
+        imported,
         leaves,
         linear,
         misc,
