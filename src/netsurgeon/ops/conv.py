@@ -165,6 +165,18 @@ def conv_geometry(input_shape: Shape, attrs: Any, *, pooling: bool = False) -> l
     return out
 
 
+def channel_kernel_fits(channel: AxisGeometry, channels: int, *, pooling: bool,
+                        transpose: bool = False) -> bool:
+    """Whether the kernel's extent over the channel axis (numpy axis 0, ``conv_geometry``'s
+    last entry) is one the runtime and the exporters compute: all channels for a
+    convolution (one output map per filter), one channel for pooling."""
+    c = channel
+    if pooling:
+        return c.reduced or (c.kernel == 1 and c.stride == 1)
+    return c.reduced or transpose or (
+        c.kernel == channels and not c.auto_pad and c.lower == c.upper == 0)
+
+
 def _axis_out(ctx: ShapeContext, g: AxisGeometry, ceil_out: bool) -> int:
     dim = g.input + (g.kernel - 1 if g.auto_pad else g.lower + g.upper)
     effective = (g.kernel - 1) * g.dilation + 1

@@ -31,6 +31,36 @@ __all__ = ["register", "slice_range", "reshape_span", "np_permutation", "cntk_pe
 
 
 # ---- Slice ------------------------------------------------------------------------------
+
+def reduced_sample_axes(codes: Any, rank: int) -> list[int] | None:
+    """The numpy sample axes a ReduceElements with axis ``codes`` reduces (0 or 1: every
+    sample axis; -k: CNTK axis k), or None when it reduces the sequence or batch axis
+    (codes 2, 3), which neither the runtime nor the exporters compute."""
+    axes: set[int] = set()
+    for code in codes:
+        if code in (0, 1):
+            axes.update(range(rank))
+        elif code in (2, 3):
+            return None
+        else:
+            axes.add(rank + code)
+    return sorted(axes)
+
+
+def transpose_permutation(input_shape: Shape, attrs: Any) -> tuple[list[int], tuple[int, ...]]:
+    """TransposeDimensions as a numpy permutation: (perm, the input shape padded with 1s to the
+    permutation's rank); output axis i takes input axis perm[i]. From ``permutation``, or the
+    swap of the two ``axes`` (negative, numpy order)."""
+    perm = list(attrs["permutation"])
+    if perm:
+        rank = len(perm)
+    else:
+        a1, a2 = attrs["axes"][:2]
+        rank = max(len(input_shape), -a1, -a2)
+        perm = list(range(rank))
+        perm[rank + a1], perm[rank + a2] = perm[rank + a2], perm[rank + a1]
+    return perm, tuple(pad_rank(tuple(input_shape), rank))
+
 def slice_range(dim: int, begin: int, end: int) -> tuple[int, int]:
     """CNTK's slice bounds on an axis of size ``dim``: negative begin counts from the end,
     and an end <= 0 counts from the end too (so ``end=0`` means "to the end")."""

@@ -110,6 +110,29 @@ def test_slu_lstm_scans_variable_length_sequences(cntk_dir, tmp_path):
     assert errs.tolist() == [82]  # CNTK's slot errors on the first 200 sequences
 
 
+def test_slu_whole_atis_test_set_in_minibatches(cntk_dir, tmp_path):
+    """All 893 sequences (10,984 words) in the reader's minibatches of up to 2000 words (6
+    minibatches of 69-188 variable-length sequences): 321 slot errors, CNTK 2.7's number,
+    both as the exported errs node and as argmax(z) != label per real word
+    (bench/bench_onnx_atis.py times it)."""
+    net, sess = _export(cntk_dir, tmp_path, "slu.forward.nobn.cmf", True)
+    mapping = {"query": "S0", "slotLabels": "S2"}
+    specs = streams_for(net, mapping, list(mapping))
+    errs = argmax = words = 0
+    sizes = []
+    for mb in CTFReader(cntk_dir / "data/atis.test.ctf", specs, 2000):
+        feeds = {k: _dense(v, mb) for k, v in mb.streams.items()}
+        feeds["lengths"] = mb.lengths.astype(np.int64)
+        z, e = sess.run(["z", "errs"], feeds)
+        real = np.arange(mb.steps)[None, :] < mb.lengths[:, None]
+        errs += int(e[0])
+        argmax += int((z.argmax(-1) != feeds["slotLabels"].argmax(-1))[real].sum())
+        words += int(real.sum())
+        sizes.append(mb.batch)
+    assert sum(sizes) == 893 and words == 10984 and len(sizes) > 1 and min(sizes) > 50
+    assert errs == argmax == 321
+
+
 def test_convert_command_and_mel_save_model(cntk_dir, tmp_path, capsys):
     out = tmp_path / "mc.onnx"
     assert main(["convert", str(cntk_dir / "models/MC.dnn"), str(out), "--keep-criteria",

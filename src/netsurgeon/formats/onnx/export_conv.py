@@ -30,18 +30,13 @@ class Geometry:
     """Per spatial axis (numpy order, axes 1..): kernel, stride, dilation, (low, high) pads."""
 
     def __init__(self, node, x_shape, out_shape, pooling: bool, transpose: bool = False):
-        from netsurgeon.ops.conv import conv_geometry
+        from netsurgeon.ops.conv import channel_kernel_fits, conv_geometry
 
         if len(x_shape) < 2:
             raise refuse(node, f"input {tuple(x_shape)} needs a channel axis and a spatial one")
         geo = list(reversed(conv_geometry(x_shape, node.attrs, pooling=pooling)))
         c = geo[0]
-        if pooling:
-            ok = c.reduced or (c.kernel == 1 and c.stride == 1)
-        else:
-            ok = c.reduced or transpose or (
-                c.kernel == x_shape[0] and not c.auto_pad and c.lower == c.upper == 0)
-        if not ok:
+        if not channel_kernel_fits(c, x_shape[0], pooling=pooling, transpose=transpose):
             raise refuse(node, f"kernel over the channel axis ({c.kernel} of {x_shape[0]}): only "
                                "kernels spanning all channels (convolution) or one (pooling)")
         sp = geo[1:]

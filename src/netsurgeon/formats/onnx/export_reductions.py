@@ -9,6 +9,7 @@ from math import prod
 
 from netsurgeon.formats.onnx._layer import export_entry
 from netsurgeon.formats.onnx.export_context import refuse
+from netsurgeon.ops.reshaping import reduced_sample_axes
 
 
 def _per_sample(op: str):
@@ -96,16 +97,11 @@ def _reduce(ctx, node, args):
         raise refuse(node, f"operation {node.attrs['operation']!r} is not supported; use one of "
                            "Sum, Mean, Max, Min, Prod, LogSum")
     rank = len(x.shape)
-    axes: set[int] = set()
-    for code in node.attrs["axes"]:
-        if code in (0, 1):
-            axes.update(range(rank))
-        elif code in (2, 3):
-            raise refuse(node, "reducing over the sequence or batch axis is not supported; "
-                               "reduce sample axes")
-        else:
-            axes.add(rank + code)
+    axes = reduced_sample_axes(node.attrs["axes"], rank)
+    if axes is None:
+        raise refuse(node, "reducing over the sequence or batch axis is not supported; "
+                           "reduce sample axes")
     off = 1 if x.dynamic else 0
-    out = ctx.add(op, [x.name, ctx.ints(sorted(a + off for a in axes))], op, keepdims=1)
+    out = ctx.add(op, [x.name, ctx.ints([a + off for a in axes])], op, keepdims=1)
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     return ctx.reshape(ctx.view(x, out, kept), node.shape, "ReduceElements")

@@ -11,7 +11,7 @@ import numpy as np
 from netsurgeon.formats.onnx._layer import export_entry
 from netsurgeon.formats.onnx.export_context import refuse
 from netsurgeon.ops._shapes import pad_rank
-from netsurgeon.ops.reshaping import slice_range
+from netsurgeon.ops.reshaping import slice_range, transpose_permutation
 
 
 @export_entry("Reshape", "LegacyReshape")
@@ -78,15 +78,7 @@ def _row_repeat(ctx, node, args):
 def _transpose(ctx, node, args):
     """Output axis i takes input axis permutation[i], or the swap of the two ``axes``."""
     x = args[0]
-    perm = list(node.attrs["permutation"])
-    if perm:
-        rank = len(perm)
-    else:
-        a1, a2 = node.attrs["axes"][:2]
-        rank = max(len(x.shape), -a1, -a2)
-        perm = list(range(rank))
-        perm[rank + a1], perm[rank + a2] = perm[rank + a2], perm[rank + a1]
-    shape = pad_rank(x.shape, rank)
+    perm, shape = transpose_permutation(x.shape, node.attrs)
     if tuple(shape[p] for p in perm) != tuple(node.shape):
         raise refuse(node, f"permutation {perm} of {x.shape} does not give the validated "
                            f"{node.shape}")

@@ -105,9 +105,15 @@ def _convert(model: Any, name: str, where: SourceLocation, external: ExternalDat
     net = Network(name)
     init_names = {t.name for t in graph.initializer}
     data_inputs = [i for i in graph.input if i.name not in init_names]
-    b = Builder(net, where, _batch_rank(model, data_inputs, where), constant)
+    lengths = _lengths_input(data_inputs)
+    b = Builder(net, where, 2 if lengths else _batch_rank(model, data_inputs, where), constant)
     b.opset = _opset(model, where)
-    b.used = {x for n in graph.node for x in n.input} | {o.name for o in graph.output}
+    b.outputs = {o.name for o in graph.output}
+    b.used = _used(graph) | b.outputs
+    if lengths is not None:
+        b.sequences, b.lengths = True, lengths.name
+        data_inputs = [i for i in data_inputs if i is not lengths]
+        b.set(lengths.name, Value(lengths.name))
     for t in graph.initializer:
         array = tensor_array(t, where, external, "initializer")
         b.const(t.name, array, learnable=t.data_type in _FLOAT_TYPES)
@@ -123,6 +129,28 @@ def _convert(model: Any, name: str, where: SourceLocation, external: ExternalDat
             net.add_to_group("output", node)
     net.validate()
     return net
+
+
+def _used(graph: Any) -> set[str]:
+    """Every value name a node of ``graph`` or of its subgraphs reads."""
+    names: set[str] = set()
+    for n in graph.node:
+        names.update(n.input)
+        for a in n.attribute:
+            if a.type == 5:  # GRAPH
+                names |= _used(a.g) | {o.name for o in a.g.output}
+    return names
+
+
+def _lengths_input(inputs: list[Any]) -> Any:
+    """The int64 ``lengths`` input ``(batch,)`` of a sequence model netsurgeon exported
+    (its other inputs are ``(batch, time, *sample)``), or None."""
+    for info in inputs:
+        t = info.type.tensor_type
+        if info.name == "lengths" and t.elem_type in (6, 7) and len(t.shape.dim) == 1 and \
+                len(inputs) > 1:
+            return info
+    return None
 
 
 def _add_input(b: Builder, info: Any, first: bool) -> None:
@@ -211,6 +239,9 @@ def _convert_node(b: Builder, n: Any) -> None:
     if n.domain not in _DEFAULT_DOMAINS:
         raise b.error(f"ops of domain '{n.domain}' are not supported")
     ins: list[Value | None] = [b.value(x) if x else None for x in n.input]
+    if b.lengths is not None and b.lengths in n.input:
+        raise b.error(f"reads the sequence lengths '{b.lengths}' (a mask over padded steps), "
+                      "which netsurgeon's sequences carry themselves; not supported")
     at = _attrs(b, n)
     if n.op_type == "Constant":
         b.const(n.output[0], _constant(b, n, at))
@@ -223,7 +254,13 @@ def _convert_node(b: Builder, n: Any) -> None:
     convert = CONVERTERS.get(n.op_type)
     if convert is None:
         raise b.error(f"ONNX op {n.op_type} is not supported")
+    leads = {b.lead(v) for v in ins if v is not None and not v.is_const}
+    if len(leads) > 1:
+        raise b.error("mixes values shaped (batch, time, ...) with frames (batch·time, ...)")
     for v in convert(b, n, ins, at):
+        if v.node is not None and v.lead is None:
+            v.lead = (leads.pop() if len(leads) == 1 else b.batch_rank) if v.node.dynamic else 0
+            leads.add(v.lead)
         b.set(v.name, v)
 
 
@@ -232,8 +269,21 @@ def _fold(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> No
     batch = any(v.batch for v in given)
     if n.op_type == "Shape" and not given[0].is_const:  # a node value: batch axes as 0
         x = given[0]
-        dims = np.asarray([0] * b.batch_rank + list(x.shape), np.int64)
+        dims = np.asarray([0] * b.lead(x) + list(x.shape), np.int64)
         b.const(n.output[0], dims[at.get("start", 0):at.get("end")], batch=True)
+        return
+    if batch and n.op_type == "Expand" and not ins[0].batch:
+        # a constant broadcast over the batch (the batch size written as 0): netsurgeon
+        # broadcasts constants over the batch axis itself, so expand the sample axes only
+        assert ins[0].array is not None and ins[1].array is not None
+        dims = [int(d) for d in ins[1].array.reshape(-1)]
+        k = min(b.batch_rank, len(dims))
+        dims = [1 if d == 0 else d for d in dims[:k]] + dims[k:]
+        try:
+            result = ins[0].array * np.ones(dims, ins[0].array.dtype)
+        except ValueError as exc:
+            raise b.error(f"cannot compute it from its constant inputs: {exc}") from None
+        b.const(n.output[0], result, learnable=ins[0].learnable)
         return
     if batch and n.op_type not in BATCH_SAFE:
         raise b.error("computes with the batch size (from Shape), which netsurgeon does not "

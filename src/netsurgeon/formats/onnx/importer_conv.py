@@ -164,8 +164,43 @@ def _batch_norm(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any])
     return [Value(n.output[0], node=node)]
 
 
+def _lrn(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
+    """x / (bias + alpha/size · Σ_window x²)^beta over a window of ``size`` channels:
+    the window sum is average pooling (padded cells counted) over the channel axis of the
+    sample viewed as (1, C, *spatial); the power is Exp(-beta · Log(·)) (its base is at least
+    ``bias`` > 0)."""
+    x = _data(b, ins[0])
+    shape = tuple(x.shape)
+    if not 2 <= len(shape) <= 3:
+        raise b.error(f"needs (channels, *spatial) samples with 1 or 2 spatial axes, not "
+                      f"{list(shape)}")
+    size = int(at["size"])
+    alpha, beta = float(at.get("alpha", 1e-4)), float(at.get("beta", 0.75))
+    bias = float(at.get("bias", 1.0))
+    if bias <= 0 or size < 1:
+        raise b.error(f"bias {bias} and size {size} must be positive")
+    out = n.output[0]
+    lo = (size - 1) // 2
+    ones = [1] * (len(shape) - 1)
+    zeros = [0] * (len(shape) - 1)
+    sq = b.add(out + ".square", "ElementTimes", [x.node, x.node])
+    image = b.add(out + ".channels", "Reshape", [sq], shape=(1,) + shape)
+    avg = b.add(out + ".window", "Pooling", [image], kernel_shape=[size] + ones,
+                strides=[1] + ones, auto_padding=(False,), lower_pad=[lo] + zeros,
+                upper_pad=[size - 1 - lo] + zeros, pool_kind="average",
+                pool_include_pad=True)
+    mean = b.add(out + ".mean", "Reshape", [avg], shape=shape)
+    scaled = b.add(out + ".scaled", "ElementTimes", [mean, b.scalar(out + ".alpha", alpha)])
+    base = b.add(out + ".base", "Plus", [scaled, b.scalar(out + ".bias", bias)])
+    log = b.add(out + ".log", "Log", [base])
+    power = b.add(out + ".power", "ElementTimes", [log, b.scalar(out + ".beta", -beta)])
+    inverse = b.add(out + ".inverse", "Exp", [power])
+    return [Value(out, node=b.add(out, "ElementTimes", [x.node, inverse]))]
+
+
 CONVERTERS = {
     "Conv": _conv,
+    "LRN": _lrn,
     "MaxPool": _pool("max"),
     "AveragePool": _pool("average"),
     "GlobalAveragePool": _global_pool("Mean"),

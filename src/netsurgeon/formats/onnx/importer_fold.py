@@ -66,6 +66,13 @@ def _slice(a: Arrays, at: Attrs) -> np.ndarray:
     return x[tuple(index)]
 
 
+def _many(fn: Callable[..., np.ndarray], a: Arrays) -> np.ndarray:
+    out = a[0]
+    for x in a[1:]:
+        out = fn(out, x)
+    return out
+
+
 def _div(a: Arrays, at: Attrs) -> np.ndarray:
     x, y = a[0], a[1]
     if np.issubdtype(x.dtype, np.integer):
@@ -118,6 +125,22 @@ FOLD: dict[str, Callable[[Arrays, Attrs], np.ndarray]] = {
     "Reciprocal": lambda a, at: 1 / a[0],
     "MatMul": lambda a, at: np.matmul(a[0], a[1]),
     "Range": lambda a, at: np.arange(a[0], a[1], a[2]),
+    "Pow": lambda a, at: np.power(a[0], a[1]).astype(a[0].dtype),
+    "Max": lambda a, at: _many(np.maximum, a),
+    "Min": lambda a, at: _many(np.minimum, a),
+    "Sum": lambda a, at: _many(np.add, a),
+    "Exp": lambda a, at: np.exp(a[0]),
+    "Log": lambda a, at: np.log(a[0]),
+    "Abs": lambda a, at: np.abs(a[0]),
+    "Floor": lambda a, at: np.floor(a[0]),
+    "Ceil": lambda a, at: np.ceil(a[0]),
+    "Equal": lambda a, at: np.equal(a[0], a[1]),
+    "Less": lambda a, at: np.less(a[0], a[1]),
+    "Greater": lambda a, at: np.greater(a[0], a[1]),
+    "Not": lambda a, at: np.logical_not(a[0]),
+    "Where": lambda a, at: np.where(a[0], a[1], a[2]),
+    "Expand": lambda a, at: a[0] * np.ones([int(d) for d in a[1]], a[0].dtype),
+    "Tile": lambda a, at: np.tile(a[0], [int(r) for r in a[1]]),
 }
 
 #: ops through which a shape holding the batch size (as 0) may pass on its way to a Reshape

@@ -39,6 +39,7 @@ class Value:
     array: np.ndarray | None = None
     learnable: bool = False
     batch: bool = False
+    lead: int | None = None  # leading batch axes of a node value (None: the inputs' count)
 
     @property
     def is_const(self) -> bool:
@@ -68,6 +69,9 @@ class Builder:
         self._params: dict[tuple[str, tuple[int, ...]], Node] = {}
         self.onnx_node: Any = None  # the ONNX node being converted (for messages)
         self.used: set[str] = set()  # values some node or graph output reads
+        self.outputs: set[str] = set()  # the graph's output names
+        self.sequences = False  # inputs (batch, time, *sample) plus int64 `lengths`
+        self.lengths: str | None = None  # the name of the `lengths` input
 
     def uses(self, n: Any, index: int) -> bool:
         """Whether output ``index`` of ONNX node ``n`` is read by a node or is a graph
@@ -175,18 +179,30 @@ class Builder:
         self.net.update(node, shape=out, dynamic=any(flags) if fixed is None else fixed)
 
     # ---- axes ---------------------------------------------------------------------------
+    def lead(self, v: Value) -> int:
+        """The leading batch axes of ``v``: 0 for a constant or a value without the dynamic
+        axis; in sequence models 2 for ``(batch, time, ...)`` and 1 for frames
+        ``(batch·time, ...)``."""
+        if v.is_const:
+            return 0
+        if v.lead is not None:
+            return v.lead
+        assert v.node is not None
+        return self.batch_rank if v.node.dynamic else 0
+
     def full_rank(self, v: Value) -> int:
-        return len(v.shape) + (0 if v.is_const else self.batch_rank)
+        return len(v.shape) + self.lead(v)
 
     def sample_axis(self, v: Value, axis: int) -> int:
         """numpy index in ``v``'s sample of the ONNX ``axis`` (negative counts from the end)."""
         rank = self.full_rank(v)
+        k = self.lead(v)
         a = axis + rank if axis < 0 else axis
         if not 0 <= a < rank:
             raise self.error(f"axis {axis} is out of range for rank {rank}")
-        if a < self.batch_rank:
+        if a < k:
             raise self.error(f"axis {axis} is a batch axis; netsurgeon ops act per sample")
-        return a - self.batch_rank
+        return a - k
 
     @staticmethod
     def registry_axis(index: int, rank: int) -> int:

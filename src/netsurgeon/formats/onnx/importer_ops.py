@@ -16,6 +16,7 @@ import numpy as np
 
 from netsurgeon.formats.onnx.importer_conv import CONVERTERS as CONV_CONVERTERS
 from netsurgeon.formats.onnx.importer_graph import Builder, Value
+from netsurgeon.formats.onnx.importer_scan import scan
 
 __all__ = ["CONVERTERS"]
 
@@ -217,20 +218,24 @@ def _reshape(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
     x = _data(b, ins[0])
     target = [int(t) for t in _const(b, ins[1], "shape").reshape(-1)]
     allowzero = int(at.get("allowzero", 0))
-    lead, rest = target[:b.batch_rank], target[b.batch_rank:]
-    if len(lead) < b.batch_rank:
+    k = b.lead(x)
+    m = _new_lead(b, target, allowzero, k) if b.sequences else k
+    lead, rest = target[:m], target[m:]
+    if len(lead) < m:
         raise b.error(f"shape {target} drops the batch axis")
     free = [i for i, t in enumerate(rest) if t == -1]
-    for i, t in enumerate(lead):
-        declared = b.batch_dims[i] if i < len(b.batch_dims) else None
-        keeps = (t == 0 and not allowzero) or (t == -1 and not free) or t == declared
-        if not keeps:
-            raise b.error(f"shape {target} changes the batch axis {i}; netsurgeon reshapes "
-                          "samples only")
+    if not b.sequences:
+        for i, t in enumerate(lead):
+            declared = b.batch_dims[i] if i < len(b.batch_dims) else None
+            keeps = (t == 0 and not allowzero) or (t == -1 and not free) or t == declared
+            if not keeps:
+                raise b.error(f"shape {target} changes the batch axis {i}; netsurgeon "
+                              "reshapes samples only")
     size = prod(x.shape)
-    sample = [x.shape[i] if t == 0 and not allowzero and i < len(x.shape) else t
+    full = [None] * k + list(x.shape)
+    sample = [full[m + i] if t == 0 and not allowzero and m + i < len(full) else t
               for i, t in enumerate(rest)]
-    if 0 in sample and not allowzero:
+    if None in sample or (0 in sample and not allowzero):
         raise b.error(f"shape {target} copies a dimension the input does not have")
     if len(free) > 1:
         raise b.error(f"shape {target} has more than one -1")
@@ -239,14 +244,35 @@ def _reshape(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
         if known == 0 or size % known:
             raise b.error(f"cannot reshape samples {list(x.shape)} to {target}")
         sample[free[0]] = size // known
-    return _reshape_to(b, n, x, tuple(sample))
+    if m != k and tuple(sample) == tuple(x.shape) and n.output[0] not in b.outputs:
+        return [Value(n.output[0], node=x.node, lead=m)]  # frames <-> sequences: same node
+    out = _reshape_to(b, n, x, tuple(sample))
+    out[0].lead = m
+    return out
+
+
+def _new_lead(b: Builder, target: list[int], allowzero: int, k: int) -> int:
+    """Sequence models: the batch axes of a Reshape's result. Leading 0s are the batch and
+    time axes (from Shape), a leading -1 folds them into frames (batch·time)."""
+    if k == 0:
+        return 0
+    m = 0
+    while m < min(2, len(target)) and target[m] == 0 and not allowzero:
+        m += 1
+    if m == 0 and target and target[0] == -1 and -1 not in target[1:]:
+        m = 1
+    if m == 0 or (m == 2 and k == 0):
+        raise b.error(f"shape {target} changes the batch and time axes; netsurgeon reshapes "
+                      "samples only")
+    return m
 
 
 def _flatten(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
     x = _data(b, ins[0])
-    if int(at.get("axis", 1)) != b.batch_rank:
+    k = b.lead(x)
+    if int(at.get("axis", 1)) != k:
         raise b.error(f"Flatten axis {at.get('axis', 1)} folds sample axes into the batch; "
-                      f"only axis {b.batch_rank} (keep the batch, flatten each sample) is "
+                      f"only axis {k} (keep the batch, flatten each sample) is "
                       "supported")
     return _reshape_to(b, n, x, (prod(x.shape),))
 
@@ -273,11 +299,12 @@ def _unsqueeze(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
     axes = _axes_list(b, ins, at)
     rank = b.full_rank(x) + len(axes)
     full = sorted(a + rank if a < 0 else a for a in axes)
-    if any(a < b.batch_rank for a in full):
+    k = b.lead(x)
+    if any(a < k for a in full):
         raise b.error("Unsqueeze in front of the batch axis is not supported")
     shape = list(x.shape)
     for a in full:
-        shape.insert(a - b.batch_rank, 1)
+        shape.insert(a - k, 1)
     return _reshape_to(b, n, x, tuple(shape))
 
 
@@ -285,7 +312,7 @@ def _transpose(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
     x = _data(b, ins[0])
     rank = b.full_rank(x)
     perm = [int(p) for p in at.get("perm", range(rank - 1, -1, -1))]
-    k = b.batch_rank
+    k = b.lead(x)
     if perm[:k] != list(range(k)):
         raise b.error(f"perm {perm} moves the batch axis")
     sample = tuple(p - k for p in perm[k:])
@@ -312,6 +339,10 @@ def _reduce(operation: str):
         if not axes:
             if at.get("noop_with_empty_axes", 0):
                 return _out(n, b.add(n.output[0], "Pass", [x.node]))
+            if operation == "Sum" and not at.get("keepdims", 1):
+                # the sum over the whole minibatch (a criterion's total): SumElements, (1,)
+                return [Value(n.output[0], node=b.add(n.output[0], "SumElements", [x.node]),
+                              lead=0)]
             raise b.error("reducing over all axes includes the batch axis")
         rank = len(x.shape)
         codes = tuple(sorted({b.registry_axis(b.sample_axis(x, a), rank) for a in axes}))
@@ -320,6 +351,76 @@ def _reduce(operation: str):
         return _out(n, node)
 
     return convert
+
+
+def _slice(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
+    """ONNX Slice (positive steps) of sample axes as registry Slice (clamped begin/end;
+    end 0 = to the end)."""
+    x = _data(b, ins[0])
+    if "starts" in at:  # opset < 10
+        starts, ends = list(at["starts"]), list(at["ends"])
+        axes, steps = list(at.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts = [int(v) for v in _const(b, ins[1], "starts").reshape(-1)]
+        ends = [int(v) for v in _const(b, ins[2], "ends").reshape(-1)]
+        axes = [int(v) for v in _const(b, ins[3], "axes").reshape(-1)] \
+            if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
+        steps = [int(v) for v in _const(b, ins[4], "steps").reshape(-1)] \
+            if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    rank = len(x.shape)
+    begin, end, codes, strides = [], [], [], []
+    for s0, e0, a, st in zip(starts, ends, axes, steps):
+        i = b.sample_axis(x, int(a))
+        d = x.shape[i]
+        if st < 1:
+            raise b.error(f"Slice with step {st} is not supported (positive steps only)")
+        lo = min(max(s0 + d if s0 < 0 else s0, 0), d)
+        hi = min(max(e0 + d if e0 < 0 else e0, 0), d)
+        if hi <= lo:
+            raise b.error(f"Slice [{s0}:{e0}] of axis {a} ({d}) is empty")
+        if (lo, hi, st) == (0, d, 1):
+            continue
+        begin.append(lo)
+        end.append(0 if hi == d else hi)
+        codes.append(b.registry_axis(i, rank))
+        strides.append(st)
+    if not codes:
+        return _out(n, b.add(n.output[0], "Pass", [x.node]))
+    return _out(n, b.add(n.output[0], "Slice", [x.node], begin=tuple(begin), end=tuple(end),
+                         axis=tuple(codes), stride_multiplier=tuple(strides)))
+
+
+def _extreme(low: bool):
+    """Max/Min of data with one scalar constant: Clip with that bound (exact)."""
+    def convert(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
+        values = [v for v in ins if v is not None]
+        data = [v for v in values if not v.is_const]
+        consts = [v for v in values if v.is_const]
+        if len(data) == 1 and len(values) == 1:
+            return _out(n, b.add(n.output[0], "Pass", [data[0].node]))
+        if len(data) != 1 or len(consts) != 1 or consts[0].array.size != 1:  # type: ignore
+            raise b.error(f"{n.op_type} is supported of one computed value and one scalar "
+                          "constant only")
+        c = float(np.asarray(consts[0].array).reshape(-1)[0])
+        lo, hi = (-np.inf, c) if low else (c, np.inf)
+        return _out(n, _clip_node(b, n.output[0], data[0].node, lo, hi))
+
+    return convert
+
+
+_POWERS = {1.0: "Pass", 2.0: "square", 0.5: "Sqrt", -1.0: "Reciprocal"}
+
+
+def _pow(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
+    """x ** c for a constant c of 1, 2 (x·x), 0.5 (Sqrt) or -1 (Reciprocal): exact."""
+    x = _data(b, ins[0])
+    y = _const(b, ins[1], "exponent")
+    op = _POWERS.get(float(y.reshape(-1)[0])) if y.size == 1 else None
+    if op is None:
+        raise b.error("Pow is supported with a constant exponent of 1, 2, 0.5 or -1 only")
+    if op == "square":
+        return _out(n, b.add(n.output[0], "ElementTimes", [x.node, x.node]))
+    return _out(n, b.add(n.output[0], op, [x.node]))
 
 
 def _cast(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
@@ -350,4 +451,9 @@ CONVERTERS = {
     "Transpose": _transpose,
     "Concat": _concat,
     "Cast": _cast,
+    "Slice": _slice,
+    "Max": _extreme(False),
+    "Min": _extreme(True),
+    "Pow": _pow,
+    "Scan": scan,
 }

@@ -40,7 +40,7 @@ class Geometry:
 
     def __init__(self, node, x_shape: tuple[int, ...], out_shape: tuple[int, ...],
                  pooling: bool, transpose: bool = False) -> None:
-        from netsurgeon.ops.conv import conv_geometry
+        from netsurgeon.ops.conv import channel_kernel_fits, conv_geometry
 
         rank = len(x_shape)
         if rank < 2:
@@ -48,12 +48,7 @@ class Geometry:
                                   "spatial axis", node=node.name)
         geo = list(reversed(conv_geometry(x_shape, node.attrs, pooling=pooling)))
         c = geo[0]
-        if pooling:
-            ok = c.reduced or (c.kernel == 1 and c.stride == 1)
-        else:
-            ok = c.reduced or transpose or (
-                c.kernel == x_shape[0] and not c.auto_pad and c.lower == c.upper == 0)
-        if not ok:
+        if not channel_kernel_fits(c, x_shape[0], pooling=pooling, transpose=transpose):
             raise EvaluationError(
                 f"kernel over the channel axis ({c.kernel} of {x_shape[0]}, stride {c.stride}): "
                 "only kernels spanning all channels (convolution) or one channel (pooling) "

@@ -10,7 +10,7 @@ from math import prod
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.ops._shapes import pad_rank
-from netsurgeon.ops.reshaping import slice_range
+from netsurgeon.ops.reshaping import reduced_sample_axes, slice_range, transpose_permutation
 from netsurgeon.runtime.lowerings import lowering
 
 
@@ -192,15 +192,7 @@ def _transpose(em, node, args):
     """numpy ``permute`` by ``permutation`` (output axis i takes input axis p[i]) or the swap
     of the two ``axes``; an input of lower rank is padded with 1s first, as the shape rule."""
     x = args[0]
-    perm = list(node.attrs["permutation"])
-    if perm:
-        rank = len(perm)
-    else:
-        a1, a2 = node.attrs["axes"][:2]
-        rank = max(len(x.shape), -a1, -a2)
-        perm = list(range(rank))
-        perm[rank + a1], perm[rank + a2] = perm[rank + a2], perm[rank + a1]
-    shape = pad_rank(x.shape, rank)
+    perm, shape = transpose_permutation(x.shape, node.attrs)
     got = tuple(shape[p] for p in perm)
     if got != tuple(node.shape):
         raise EvaluationError(f"TransposeDimensions: permutation {perm} of {x.shape} gives "
@@ -287,17 +279,12 @@ _REDUCTIONS = {"sum": "sum", "plus": "sum", "mean": "mean", "max": "amax", "min"
 def reduced_axes(node, rank: int) -> list[int]:
     """numpy sample axes a ReduceElements reduces, from its ``axes`` codes as the registry's
     shape rule reads them (0 or 1: every sample axis; -k: CNTK axis k)."""
-    axes: set[int] = set()
-    for code in node.attrs["axes"]:
-        if code in (0, 1):
-            axes.update(range(rank))
-        elif code in (2, 3):
-            raise EvaluationError("ReduceElements over the sequence or batch axis is not "
-                                  "supported by the PyTorch runtime; reduce sample axes",
-                                  node=node.name)
-        else:
-            axes.add(rank + code)
-    return sorted(axes)
+    axes = reduced_sample_axes(node.attrs["axes"], rank)
+    if axes is None:
+        raise EvaluationError("ReduceElements over the sequence or batch axis is not "
+                              "supported by the PyTorch runtime; reduce sample axes",
+                              node=node.name)
+    return axes
 
 
 @lowering("ReduceElements")
