@@ -119,7 +119,8 @@ def test_node_case(name):
     (("Pow", {}, (np.float32(3),)), r"node 'y' \(Pow\): Pow is supported with a constant "
                                      r"exponent of 1, 2, 0\.5 or -1 only"),
     (("Max", {}, (np.ones(6, np.float32),)), r"\(Max\): Max is supported of one computed"),
-    (("ArgMax", {"axis": 1}, ()), r"\(ArgMax\): ONNX op ArgMax is not supported"),
+    (("ArgMax", {"axis": 1, "select_last_index": 1}, ()),
+     r"\(ArgMax\): ArgMax with select_last_index 1 is not supported"),
     (("Slice", {}, (np.asarray([3]), np.asarray([0]), np.asarray([1]), np.asarray([-1]))),
      r"\(Slice\): Slice with step -1 is not supported"),
     (("Dropout", {}, (np.float32(.5), np.asarray(True)), (2, 3, 6, 6)),
@@ -137,3 +138,27 @@ def test_unsupported_node_is_one_line(model, why):
     with pytest.raises(FormatError, match=why) as err:
         NetsurgeonBackend.prepare(_model(op, attrs, consts, *rest))
     assert "\n" not in str(err.value)
+
+
+def test_a_sequence_model_takes_its_lengths_through_the_backend(cntk_dir, tmp_path):
+    """netsurgeon's own export of the slu LSTM: (batch, time, 943) plus ``lengths``, fed by
+    position or by name, equals onnxruntime on every real frame."""
+    import onnx
+    import onnxruntime as ort
+
+    import netsurgeon
+    from netsurgeon.formats import onnx as onnx_format
+
+    path = tmp_path / "slu.onnx"
+    onnx_format.save(netsurgeon.load(cntk_dir / "models" / "slu.forward.nobn.cmf"), path, ["z"])
+    rep = NetsurgeonBackend.prepare(onnx.load(str(path)))
+    rng = np.random.RandomState(0)
+    x = np.zeros((3, 5, 943), np.float32)
+    x[np.arange(3)[:, None], np.arange(5)[None], rng.randint(0, 943, (3, 5))] = 1
+    lengths = np.array([5, 3, 4], np.int64)
+    by_name = rep.run({"query": x, "lengths": lengths})[0]
+    by_position = rep.run([x, lengths])[0]
+    want = ort.InferenceSession(str(path)).run(None, {"query": x, "lengths": lengths})[0]
+    np.testing.assert_array_equal(by_name, by_position)
+    for b, n in enumerate(lengths):
+        np.testing.assert_allclose(by_name[b, :n], want[b, :n], rtol=1e-4, atol=1e-5)

@@ -346,6 +346,16 @@ CASES = [
          attrs={"operation": "LogSum"}),
     Case("ReduceElements-const", "ReduceElements", [C(normal(2, 3))],
          lambda x: x.sum(0, keepdims=True), attrs={"axes": (-2,)}),
+    # Argmax/Argmin: the index along the axis as a value, the first extremum on ties (ints)
+    Case("ReduceElements-argmax-axis", "ReduceElements", [X(ints(B, 4, 5))],
+         lambda x: x.argmax(2)[..., None], attrs={"operation": "Argmax", "axes": (-1,)}),
+    Case("ReduceElements-argmin-drop", "ReduceElements", [X(ints(B, 4, 5))],
+         lambda x: x.argmin(1), attrs={"operation": "Argmin", "axes": (-2,),
+                                       "keep_dimensions": False}),
+    Case("ReduceElements-argmax-all-rank1", "ReduceElements", [X(ints(B, 6))],
+         lambda x: x.argmax(1)[:, None], attrs={"operation": "Argmax"}),
+    Case("ReduceElements-argmin-const", "ReduceElements", [C(ints(4, 5))],
+         lambda x: x.argmin(0)[None], attrs={"operation": "Argmin", "axes": (-2,)}),
     # criteria and evaluation nodes: sums over the real frames of padded sequences
     criterion("CrossEntropyWithSoftmax", [X(seq(fn=lambda *s: onehot(4, *s[:2]))), X(seq(4))],
               lambda y, z: -(y * np.log(softmax(z, (2,)))).sum(2)),
@@ -727,7 +737,7 @@ def test_an_op_without_kernel_is_refused_with_its_reason(op, reason):
 REFUSED = [
     Case("reduce-over-sequence", "ReduceElements", [X(normal(B, 3))], None,
          attrs={"axes": (2,)}),
-    Case("reduce-argmax", "ReduceElements", [X(normal(B, 3))], None,
+    Case("reduce-argmax-two-axes", "ReduceElements", [X(normal(B, 2, 3))], None,
          attrs={"operation": "Argmax"}),
     Case("crop-automatic", "Crop", [X(normal(B, 2, 5, 6)), X(normal(B, 2, 3, 4))], None),
     Case("pooling-none", "Pooling", [X(_IMG)], None,

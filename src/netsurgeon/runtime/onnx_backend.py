@@ -20,6 +20,8 @@ from netsurgeon.graph import Network
 
 __all__ = ["NetsurgeonBackend", "NetsurgeonRep", "prepare", "run_model"]
 
+LENGTHS = "lengths"
+
 
 class NetsurgeonRep(BackendRep):
     """A prepared (imported) model: ``run`` feeds its inputs and returns its outputs."""
@@ -29,18 +31,27 @@ class NetsurgeonRep(BackendRep):
         self.onnx_inputs = list(onnx_inputs)
         self.inputs = [n.name for n in network.group("feature")]
         self.outputs = [n.name for n in network.group("output")]
+        # a sequence model's int64 ``lengths`` graph input is the per-sequence lengths
+        # argument of the evaluation, not a network input (docs/onnx-import.md)
+        self.lengths_index = (self.onnx_inputs.index(LENGTHS)
+                              if LENGTHS in self.onnx_inputs and LENGTHS not in self.inputs
+                              else None)
 
     def run(self, inputs: Any, **kwargs: Any) -> list[np.ndarray]:
         """Evaluate on ``inputs`` (a list in graph-input order, one array, or a name map)."""
         from netsurgeon.runtime.evaluate import evaluate
 
         if isinstance(inputs, Mapping):
-            by_onnx = dict(zip(self.onnx_inputs, self.inputs))
-            feeds = {by_onnx.get(k, k): np.asarray(v) for k, v in inputs.items()}
+            given = dict(inputs)
         else:
             arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
-            feeds = {name: np.asarray(a) for name, a in zip(self.inputs, arrays)}
-        result = evaluate(self.network, feeds, self.outputs)
+            given = dict(zip(self.onnx_inputs, arrays))
+        lengths = given.pop(LENGTHS, None) if self.lengths_index is not None else None
+        data = [name for name in self.onnx_inputs if name != LENGTHS or lengths is None]
+        by_onnx = dict(zip(data, self.inputs))
+        feeds = {by_onnx.get(k, k): np.asarray(v) for k, v in given.items()}
+        result = evaluate(self.network, feeds, self.outputs,
+                          lengths=None if lengths is None else np.asarray(lengths).tolist())
         return [result[name] for name in self.outputs]
 
 

@@ -136,3 +136,17 @@ def test_grouped_convolution_matches_the_runtime():
     (got,) = run(net, {"x": xs})
     want = netsurgeon.evaluate(net, {"x": xs}, ["y"])["y"]
     np.testing.assert_allclose(got, want.reshape(got.shape), rtol=1e-5, atol=1e-5)
+
+
+def test_argmax_is_onnx_argmax_cast_to_float_and_two_axes_are_refused():
+    """ReduceElements Argmax/Argmin: ArgMax/ArgMin (first index on ties) + Cast to float;
+    the runtime cases above check the values."""
+    net, _ = build(next(c for c in CASES if c.id == "ReduceElements-argmin-drop"))
+    ops = [n.op_type for n in nx.to_model(net, ["y"]).graph.node]
+    assert "ArgMin" in ops and ops[ops.index("ArgMin") + 1] == "Cast"
+    from tests.runtime.test_op_reference import Case, normal
+
+    net, _ = build(Case("argmax-two-axes", "ReduceElements", [X(normal(B, 2, 3))], None,
+                        attrs={"operation": "Argmax"}))
+    with pytest.raises(FormatError, match=r"'y' \(ReduceElements\).*Argmax over 2 sample axes"):
+        nx.to_model(net, ["y"])

@@ -44,6 +44,15 @@ def test_unsupported_op_names_node_and_op(tmp_path):
     _one_line(exc, "m.onnx: node 'relu' (Erf): ONNX op Erf is not supported")
 
 
+def test_argmax_of_the_last_index_is_refused(tmp_path):
+    model = _mlp([helper.make_node("ArgMax", ["y"], ["k"], name="am", axis=1,
+                                   select_last_index=1)])
+    model.graph.output.append(helper.make_tensor_value_info("k", TensorProto.INT64, None))
+    with pytest.raises(FormatError) as exc:
+        read(_save(tmp_path, model))
+    _one_line(exc, "node 'am' (ArgMax): ArgMax with select_last_index 1 is not supported")
+
+
 def test_other_domain_is_refused(tmp_path):
     model = _mlp()
     model.graph.node[1].domain = "com.microsoft"

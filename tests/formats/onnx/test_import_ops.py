@@ -69,6 +69,13 @@ CASES = {
     "reduce_mean_keep": ([_node("ReduceMean", ["x"], axes=[2, 3], keepdims=1)], []),
     "reduce_sum_axes_input": ([_node("ReduceSum", ["x", "ax"], keepdims=0)],
                               [("ax", np.asarray([1], np.int64))]),
+    "argmax_keepdims_cast": ([_node("ArgMax", ["x"], ["a"], axis=1),
+                              _node("Cast", ["a"], to=1)], []),
+    "argmin_argmax_equal_not": (  # what netsurgeon's exporter writes for ClassificationError
+        [_node("ArgMin", ["x"], ["i"], axis=-1, keepdims=0),
+         _node("ArgMax", ["x"], ["j"], axis=3, keepdims=0),
+         _node("Equal", ["i", "j"], ["e"]), _node("Not", ["e"], ["n"]),
+         _node("Cast", ["n"], to=1)], []),
     "squeeze_unsqueeze": ([_node("Unsqueeze", ["x", "a"], ["u"]), _node("Squeeze", ["u", "a"])],
                           [("a", np.asarray([2], np.int64))]),
     "shape_gather_concat_reshape": (
@@ -112,3 +119,15 @@ def test_initializer_reshaped_in_graph_stays_learnable():
                         [("W", _w(3, 4)), ("s", np.asarray([6, 2], np.int64))])
     net = _run(model, R.randn(2, 6).astype(np.float32))
     assert net.node("W2").learning_rate_multiplier == 1.0 and net.get("W") is None
+
+
+def test_argmax_argmin_take_the_first_index_on_ties():
+    nodes = [_node("ArgMax", ["x"], ["a"], axis=1, keepdims=0), _node("Cast", ["a"], ["ca"], to=1),
+             _node("ArgMin", ["x"], ["b"], axis=1, keepdims=0), _node("Cast", ["b"], ["cb"], to=1),
+             _node("Sub", ["ca", "cb"])]
+    nodes[3].name = "Cast_node2"
+    model = graph_model(nodes, [("x", ("N", 6))], [("y", None)])
+    x = np.float32([[0, 2, 2, 1, 0, 2], [1, 1, 1, 1, 1, 1], [3, 0, 3, 0, 0, 3]])
+    net = _run(model, x)
+    assert evaluate(net, {"x": x}, ["ca"])["ca"].tolist() == [1, 0, 0]
+    assert net.node("a").op == "ReduceElements" and net.node("a").attrs["operation"] == "Argmax"

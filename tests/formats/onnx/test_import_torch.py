@@ -1,5 +1,6 @@
 """ResNet-18 and MobileNetV3-Small exported by torch.onnx, imported, evaluated against
-onnxruntime; then edited with MEL (a new classifier) and trained with the backbone frozen."""
+onnxruntime; then edited with MEL (a new classifier), trained with the backbone frozen and
+exported back to ONNX, where onnxruntime agrees with netsurgeon."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_names_are_the_onnx_output_names(resnet):
     assert frozen.node("fc.weight").learning_rate_multiplier == 0
 
 
-def test_mel_new_classifier_and_a_training_step_with_frozen_backbone(resnet):
+def test_mel_new_classifier_and_a_training_step_with_frozen_backbone(resnet, tmp_path):
     net = read_model(onnx.load_from_string(resnet), "r")
     ed = mel.Editor()
     ed.add_model("r", net)
@@ -95,3 +96,13 @@ def test_mel_new_classifier_and_a_training_step_with_frozen_backbone(resnet):
     assert not np.array_equal(net.node("newW").value, before_w)
     for name, value in frozen.items():
         assert np.array_equal(net.node(name).value, value), name
+    # ... and back out: the edited, trained network exported to ONNX runs in onnxruntime
+    from netsurgeon.formats import onnx as onnx_format
+
+    path = tmp_path / "edited.onnx"
+    onnx_format.save(net, path, ["newZ"])
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    x2 = rng.randn(3, 3, SIZE, SIZE).astype(np.float32)
+    want = evaluate(net, {"input": x2}, ["newZ"])["newZ"].reshape(3, 5)
+    got = _ort(path.read_bytes(), x2).reshape(3, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

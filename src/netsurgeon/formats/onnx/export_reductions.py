@@ -84,7 +84,7 @@ def _mvdn(ctx, node, args):
 
 _REDUCTIONS = {"sum": "ReduceSum", "plus": "ReduceSum", "mean": "ReduceMean",
                "max": "ReduceMax", "min": "ReduceMin", "prod": "ReduceProd",
-               "logsum": "ReduceLogSumExp"}
+               "logsum": "ReduceLogSumExp", "argmax": "ArgMax", "argmin": "ArgMin"}
 
 
 @export_entry("ReduceElements")
@@ -95,13 +95,20 @@ def _reduce(ctx, node, args):
     op = _REDUCTIONS.get(node.attrs["operation"].lower())
     if op is None:
         raise refuse(node, f"operation {node.attrs['operation']!r} is not supported; use one of "
-                           "Sum, Mean, Max, Min, Prod, LogSum")
+                           "Sum, Mean, Max, Min, Prod, LogSum, Argmax, Argmin")
     rank = len(x.shape)
     axes = reduced_sample_axes(node.attrs["axes"], rank)
     if axes is None:
         raise refuse(node, "reducing over the sequence or batch axis is not supported; "
                            "reduce sample axes")
     off = 1 if x.dynamic else 0
-    out = ctx.add(op, [x.name, ctx.ints([a + off for a in axes])], op, keepdims=1)
+    if op in ("ArgMax", "ArgMin"):  # the index along one axis (first on ties), as a float
+        if len(axes) != 1:
+            raise refuse(node, f"{node.attrs['operation']} over {len(axes)} sample axes is not "
+                               "supported; reduce one axis (or a rank-1 sample)")
+        index = ctx.add(op, [x.name], op, axis=axes[0] + off, keepdims=1, select_last_index=0)
+        out = ctx.add("Cast", [index], "index", to=ctx.elem)
+    else:
+        out = ctx.add(op, [x.name, ctx.ints([a + off for a in axes])], op, keepdims=1)
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     return ctx.reshape(ctx.view(x, out, kept), node.shape, "ReduceElements")

@@ -353,6 +353,30 @@ def _reduce(operation: str):
     return convert
 
 
+def _arg_extreme(operation: str):
+    """ArgMax/ArgMin (first index on ties) over one sample axis: ReduceElements Argmax/Argmin,
+    the index as a float value (netsurgeon computes in float; a Cast to float after it is a
+    Pass)."""
+    def convert(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
+        x = _data(b, ins[0])
+        if int(at.get("select_last_index", 0)):
+            raise b.error(f"{n.op_type} with select_last_index 1 is not supported (netsurgeon's "
+                          "index is the first extremum)")
+        index = b.sample_axis(x, int(at.get("axis", 0)))
+        node = b.add(n.output[0], "ReduceElements", [x.node], operation=operation,
+                     axes=(b.registry_axis(index, len(x.shape)),),
+                     keep_dimensions=bool(at.get("keepdims", 1)))
+        return _out(n, node)
+
+    return convert
+
+
+def _not(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
+    """Not of a 0/1 value (a comparison's result, float here): Minus(1, x), exact."""
+    x = _data(b, ins[0]).node
+    return _out(n, b.add(n.output[0], "Minus", [b.scalar(n.output[0] + ".one", 1.0), x]))
+
+
 def _slice(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
     """ONNX Slice (positive steps) of sample axes as registry Slice (clamped begin/end;
     end 0 = to the end)."""
@@ -455,5 +479,8 @@ CONVERTERS = {
     "Max": _extreme(False),
     "Min": _extreme(True),
     "Pow": _pow,
+    "ArgMax": _arg_extreme("Argmax"),
+    "ArgMin": _arg_extreme("Argmin"),
+    "Not": _not,
     "Scan": scan,
 }

@@ -273,7 +273,7 @@ def _mvdn(em, node, args):
 
 
 _REDUCTIONS = {"sum": "sum", "plus": "sum", "mean": "mean", "max": "amax", "min": "amin",
-               "prod": "prod", "logsum": "logsumexp"}
+               "prod": "prod", "logsum": "logsumexp", "argmax": "argmax", "argmin": "argmin"}
 
 
 def reduced_axes(node, rank: int) -> list[int]:
@@ -287,6 +287,16 @@ def reduced_axes(node, rank: int) -> list[int]:
     return axes
 
 
+def arg_axis(node, op: str, axes: list[int]) -> int:
+    """The one sample axis an Argmax/Argmin reduces (the index along it, first extremum on
+    ties, as CNTK): one axis, or all axes of a rank-1 sample."""
+    if len(axes) != 1:
+        raise EvaluationError(f"ReduceElements: {op} over {len(axes)} sample axes is not "
+                              "supported; reduce one axis (or a rank-1 sample)",
+                              node=node.name)
+    return axes[0]
+
+
 @lowering("ReduceElements")
 def _reduce(em, node, args):
     """Reduce the sample axes of ``axes`` with ``operation`` (kept as size 1, then reshaped
@@ -296,11 +306,15 @@ def _reduce(em, node, args):
     fn = _REDUCTIONS.get(op.lower())
     if fn is None:
         raise EvaluationError(f"ReduceElements: operation {op!r} is not supported; use one of "
-                              "Sum, Mean, Max, Min, Prod, LogSum", node=node.name)
+                              "Sum, Mean, Max, Min, Prod, LogSum, Argmax, Argmin",
+                              node=node.name)
     rank = len(x.shape)
     axes = reduced_axes(node, rank)
     off = 1 if x.dynamic else 0
-    if fn == "prod":  # torch.prod reduces one dimension at a time
+    if fn in ("argmax", "argmin"):
+        dim = arg_axis(node, op, axes) + off
+        expr = f"{x.expr}.{fn}(dim={dim}, keepdim=True).to({x.expr}.dtype)"
+    elif fn == "prod":  # torch.prod reduces one dimension at a time
         expr = x.expr + "".join(f".prod({a + off}, keepdim=True)" for a in axes)
     else:
         expr = f"{x.expr}.{fn}(dim=({', '.join(str(a + off) for a in axes)},), keepdim=True)"
