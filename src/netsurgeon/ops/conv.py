@@ -165,6 +165,31 @@ def conv_geometry(input_shape: Shape, attrs: Any, *, pooling: bool = False) -> l
     return out
 
 
+@dataclass(frozen=True)
+class LegacyConv2d:
+    """The geometry of CNTK's legacy 7-argument 2-D convolution (W is [K x kW·kH·C])."""
+
+    hwc: bool
+    c_in: int
+    c_out: int
+    kernel: tuple[int, int]  # (kh, kw)
+    strides: tuple[int, int]  # (sh, sw)
+    pad: bool
+
+
+def legacy_conv2d(input_shape: Shape, output_shape: Shape, attrs: Any) -> LegacyConv2d:
+    """The legacy convolution of ``input_shape`` (an image, CHW or HWC) as the runtime and
+    the exporters compute it; the caller checks the input is an image (rank 3)."""
+    hwc = attrs["image_layout"] == "HWC"
+    kernel, strides = attrs["kernel_shape"], attrs["strides"]
+    return LegacyConv2d(
+        hwc=hwc, c_in=input_shape[2] if hwc else input_shape[0],
+        c_out=output_shape[2] if hwc else output_shape[0],
+        kernel=(kernel[-2] if len(kernel) > 1 else kernel[-1], kernel[-1]),
+        strides=(strides[-2] if len(strides) > 1 else strides[-1], strides[-1]),
+        pad=bool(attrs["auto_padding"][-1]))
+
+
 def channel_kernel_fits(channel: AxisGeometry, channels: int, *, pooling: bool,
                         transpose: bool = False) -> bool:
     """Whether the kernel's extent over the channel axis (numpy axis 0, ``conv_geometry``'s

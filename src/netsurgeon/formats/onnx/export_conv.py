@@ -18,6 +18,7 @@ import numpy as np
 
 from netsurgeon.formats.onnx._layer import export_entry
 from netsurgeon.formats.onnx.export_context import refuse
+from netsurgeon.ops.conv import legacy_conv2d
 
 
 def split_padding(k: int, total: int) -> tuple[int, int]:
@@ -126,15 +127,11 @@ def _fit_spatial(ctx, node, full: str, g: Geometry) -> str:
 
 def _convolution_2d(ctx, node, w, x) -> str:
     """The legacy 2-D convolution: W is CNTK [K x kW·kH·C]; images CHW or HWC."""
-    hwc = node.attrs["image_layout"] == "HWC"
     if len(x.shape) != 3:
         raise refuse(node, "a legacy 2-D convolution needs an image input")
-    c_in = x.shape[2] if hwc else x.shape[0]
-    c_out = node.shape[2] if hwc else node.shape[0]
-    kernel, strides = node.attrs["kernel_shape"], node.attrs["strides"]
-    kh, kw = kernel[-2] if len(kernel) > 1 else kernel[-1], kernel[-1]
-    sh, sw = strides[-2] if len(strides) > 1 else strides[-1], strides[-1]
-    pad = node.attrs["auto_padding"][-1]
+    g = legacy_conv2d(x.shape, node.shape, node.attrs)
+    hwc, c_in, c_out, pad = g.hwc, g.c_in, g.c_out, g.pad
+    (kh, kw), (sh, sw) = g.kernel, g.strides
     xs = _images(ctx, x)
     if hwc:
         xs = ctx.add("Transpose", [xs], "to_chw", perm=[0, 3, 1, 2])

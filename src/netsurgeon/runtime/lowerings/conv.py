@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from netsurgeon.errors import EvaluationError
+from netsurgeon.ops.conv import legacy_conv2d
 from netsurgeon.runtime.lowerings import lowering
 
 
@@ -231,15 +232,11 @@ def _unshared_convolution(em, node, w, x, g: Geometry, bias: str | None) -> str:
 def _convolution_2d(em, node, w, x, bias: str | None):
     """The legacy 7-argument 2-D convolution; W is CNTK [K x kW·kH·C] (reinterpreted in
     memory order as the kernel, as CNTK 2.7 does); images CHW or HWC."""
-    hwc = node.attrs["image_layout"] == "HWC"
     if len(x.shape) != 3:
         raise EvaluationError("a legacy 2-D convolution needs an image input", node=node.name)
-    c_in = x.shape[2] if hwc else x.shape[0]
-    c_out = node.shape[2] if hwc else node.shape[0]
-    kernel, strides = node.attrs["kernel_shape"], node.attrs["strides"]
-    kh, kw = kernel[-2] if len(kernel) > 1 else kernel[-1], kernel[-1]
-    sh, sw = strides[-2] if len(strides) > 1 else strides[-1], strides[-1]
-    pad = node.attrs["auto_padding"][-1]
+    g = legacy_conv2d(x.shape, node.shape, node.attrs)
+    hwc, c_in, c_out, pad = g.hwc, g.c_in, g.c_out, g.pad
+    (kh, kw), (sh, sw) = g.kernel, g.strides
     xs = _as_images(x)
     if hwc:
         xs = f"{xs}.permute(0, 3, 1, 2)"
