@@ -20,6 +20,7 @@ from netsurgeon.formats import load
 from netsurgeon.graph import Network, freeze
 from netsurgeon.runtime import evaluate
 from netsurgeon.runtime.codegen import needed_nodes
+from netsurgeon.runtime.module import TorchModule
 from netsurgeon.runtime.readers import CTFReader, streams_for
 from netsurgeon.runtime.train import TrainConfig, Trainer
 
@@ -208,6 +209,43 @@ def test_training_step_matches_the_trainer(cntk_dir):
     trainer.write_back()
     for name, value in module.state_dict().items():
         np.testing.assert_allclose(value.numpy(), net.node(name).value, rtol=1e-6, atol=1e-7)
+
+
+def test_the_trainer_runs_a_to_torch_module(cntk_dir):
+    """One implementation: the Trainer's module is a TorchModule (state dict keyed by node
+    name, its parameters are the ones trained), and a step through ``to_torch(net)`` equals
+    ``Trainer.step`` bit for bit."""
+    net = _net(cntk_dir, "MC.dnn")
+    trainer = Trainer(net, TrainConfig(learning_rate=0.01))
+    module = trainer.module
+    assert isinstance(module, TorchModule) and module.training
+    nodes = {n.name for n in needed_nodes(net, trainer.criteria + trainer.metrics)
+             if n.op == "LearnableParameter"}
+    assert set(module.state_dict()) == nodes
+    assert all(trainer.tensors[n] is getattr(module, a) for n, a in module.node_attributes.items())
+    assert [id(p) for p in trainer._params] == [id(p) for p in module.parameters()
+                                                 if p.requires_grad]
+    other = netsurgeon.to_torch(net, trainer.criteria + trainer.metrics).train()
+    assert type(other).__mro__[1] is type(module).__mro__[1] is TorchModule
+    assert other.state_dict().keys() == module.state_dict().keys()
+    batch = next(iter(CTFReader(cntk_dir / "data/Test-3Classes_cntk_text.txt",
+                                streams_for(net), 50)))
+    feeds = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)).reshape(50, -1)
+             for k, v in batch.streams.items()}
+    opt = torch.optim.SGD(other.parameters(), lr=0.01)
+    out = other(**feeds)
+    loss = out["ce"].sum()
+    loss.backward()
+    opt.step()
+    value, metrics = trainer.step(batch)
+    assert value == float(loss.detach())
+    assert metrics == [float(out[m.name].detach().sum()) for m in trainer.metrics]
+    mine = module.state_dict()
+    for name, tensor in other.state_dict().items():
+        assert torch.equal(tensor, mine[name]), name
+    trainer.write_back()  # the trained values reach the network, keyed by the same names
+    for name, tensor in mine.items():
+        np.testing.assert_array_equal(net.node(name).value, tensor.numpy())
 
 
 def test_errors_name_the_node(cntk_dir):

@@ -27,7 +27,8 @@ from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, generate
 
-__all__ = ["CompiledNetwork", "compile_source", "compile_network", "fused_copy", "map_error"]
+__all__ = ["CompiledNetwork", "compile_source", "compile_network", "feed", "fused_copy",
+           "map_error"]
 
 
 def compile_source(source: TorchSource, label: str = "network"):
@@ -88,40 +89,7 @@ class CompiledNetwork:
 
     def feed(self, batch: Minibatch) -> list[Any]:
         """forward() arguments for a minibatch."""
-        lengths = batch.lengths
-        b = len(lengths)
-        t = int(lengths.max()) if b else 0
-        args: list[Any] = []
-        for name, shape in self._input_shapes:
-            data = batch.streams.get(name)
-            if data is None:
-                raise EvaluationError(f"no data for input '{name}'; map a stream to it",
-                                      node=name)
-            if isinstance(data, SparseRows):
-                if name in self.source.sparse:
-                    args.append(data.to_torch(self.dtype))
-                    continue
-                data = data.to_dense().reshape((b, t) + shape)
-            arr = data if isinstance(data, np.ndarray) else np.asarray(data)
-            if arr.shape[2:] != shape or arr.shape[:2] != (b, t):
-                if arr.shape[:2] != (b, t) or prod(arr.shape[2:]) != prod(shape):
-                    raise EvaluationError(
-                        f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) "
-                        f"+ {shape}", node=name)
-            if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-                arr = np.ascontiguousarray(arr, dtype=np.float32)
-            elif not arr.flags.writeable:  # a memory-mapped .npy: torch wants its own copy
-                arr = arr.copy()
-            tensor = torch.from_numpy(arr)
-            if self.dtype != torch.float32:
-                tensor = tensor.to(self.dtype)
-            args.append(tensor.reshape((b * t,) + shape))
-        full = b == 0 or int(lengths.min()) == t
-        mask = None if full else batch.frame_mask()
-        args.append(None if mask is None else torch.from_numpy(mask).to(self.dtype))
-        args.append(torch.from_numpy(np.asarray(lengths, np.int64)))
-        args += [b, t]
-        return args
+        return feed(batch, self._input_shapes, self.source.sparse, self.dtype)
 
     def __call__(self, batch: Minibatch) -> dict[str, torch.Tensor]:
         return self.run(self.feed(batch))
@@ -140,6 +108,46 @@ class CompiledNetwork:
     def map_error(self, exc: BaseException) -> EvaluationError:
         """An EvaluationError naming the node whose generated line raised ``exc``."""
         return map_error(exc, self.network, self.source, self.files)
+
+
+def feed(batch: Minibatch, input_shapes: list[tuple[str, tuple[int, ...]]],
+         sparse: frozenset[str], dtype: torch.dtype) -> list[Any]:
+    """The generated function's arguments for a minibatch: one tensor per input (frames,
+    *sample), CSR for the ``sparse`` inputs, then mask, lengths, B and T."""
+    lengths = batch.lengths
+    b = len(lengths)
+    t = int(lengths.max()) if b else 0
+    args: list[Any] = []
+    for name, shape in input_shapes:
+        data = batch.streams.get(name)
+        if data is None:
+            raise EvaluationError(f"no data for input '{name}'; map a stream to it",
+                                  node=name)
+        if isinstance(data, SparseRows):
+            if name in sparse:
+                args.append(data.to_torch(dtype))
+                continue
+            data = data.to_dense().reshape((b, t) + shape)
+        arr = data if isinstance(data, np.ndarray) else np.asarray(data)
+        if arr.shape[2:] != shape or arr.shape[:2] != (b, t):
+            if arr.shape[:2] != (b, t) or prod(arr.shape[2:]) != prod(shape):
+                raise EvaluationError(
+                    f"input '{name}' has shape {arr.shape}, expected (batch={b}, time={t}) "
+                    f"+ {shape}", node=name)
+        if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        elif not arr.flags.writeable:  # a memory-mapped .npy: torch wants its own copy
+            arr = arr.copy()
+        tensor = torch.from_numpy(arr)
+        if dtype != torch.float32:
+            tensor = tensor.to(dtype)
+        args.append(tensor.reshape((b * t,) + shape))
+    full = b == 0 or int(lengths.min()) == t
+    mask = None if full else batch.frame_mask()
+    args.append(None if mask is None else torch.from_numpy(mask).to(dtype))
+    args.append(torch.from_numpy(np.asarray(lengths, np.int64)))
+    args += [b, t]
+    return args
 
 
 def map_error(exc: BaseException, network: Network, source: TorchSource,

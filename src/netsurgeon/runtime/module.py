@@ -25,10 +25,13 @@ from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.ops import Category
 from netsurgeon.runtime._module_base import NetworkModule
+from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import Namespace, TorchSource, generate, needed_nodes
 from netsurgeon.runtime.compile import (
+    _collector_paused,
     compile_source,
     default_outputs,
+    feed,
     fused_copy,
     map_error,
     network_dtype,
@@ -127,12 +130,29 @@ def forward_source(spec: dict[str, Any]) -> str:
             f"    return self._run({pack}, {'lengths' if seq else 'None'})\n")
 
 
-def module_parts(net: Network, outputs: Iterable[Node | str] | None = None) -> ModuleParts:
+def method_source(net: Network, outs: list[Node], attrs: dict[str, str], *, training: bool,
+                  config: dict[str, Any], name: str, prefix: str,
+                  sparse_inputs: frozenset[str] = frozenset()) -> TorchSource:
+    """Method code computing ``outs`` from the fused copy of ``net``, reading the parameters
+    as ``self.<attrs[node]>`` and its constants as ``self.<prefix>...``."""
+    with _collector_paused():
+        work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse_inputs)
+        return generate(work, work_outs, training=training, sparse_inputs=sparse_inputs,
+                        module_attrs=attrs, name=name, constant_prefix=prefix, config=config)
+
+
+def module_parts(net: Network, outputs: Iterable[Node | str] | None = None, *,
+                 config: dict[str, Any] | None = None,
+                 uncomputed: bool = False) -> ModuleParts:
     """Generate the code and collect the tensors of the module computing ``outputs``.
 
     Raises EvaluationError (naming the node) when evaluation code cannot be generated or a
     parameter has no value; training code that cannot be generated is recorded in
     ``spec["train_error"]`` and raised when the module runs in training mode.
+
+    ``config`` holds run options for the generated code (``dropout_rate``: the Trainer's
+    ``--dropout``); ``uncomputed=True`` accepts Mean/InvStdDev nodes without a value (their
+    buffers are zeros, listed in ``spec["uncomputed"]``, to be filled by the precompute pass).
     """
     if any(n.shape is None or n.dynamic is None for n in net.nodes):
         net.validate()
@@ -140,14 +160,15 @@ def module_parts(net: Network, outputs: Iterable[Node | str] | None = None) -> M
     needed = needed_nodes(net, outs)
     attrs, state = _state(net, needed)
     dtype = network_dtype(net)
+    cfg = {**(config or {}), "dtype": dtype}
+    if uncomputed:
+        cfg["uncomputed"] = True
     sources: dict[str, TorchSource] = {}
     train_error = None
     for mode, training in _MODES:
         try:
-            work, work_outs = fused_copy(net, outs, training=training)
-            sources[mode] = generate(work, work_outs, training=training, module_attrs=attrs,
-                                     name=f"forward_{mode}", constant_prefix=f"{mode}_",
-                                     config={"dtype": dtype})
+            sources[mode] = method_source(net, outs, attrs, training=training, config=cfg,
+                                          name=f"forward_{mode}", prefix=f"{mode}_")
         except EvaluationError as exc:
             if not training:
                 raise
@@ -158,12 +179,18 @@ def module_parts(net: Network, outputs: Iterable[Node | str] | None = None) -> M
                               "evaluation code", node=names[0] if names else None)
     tensors: dict[str, torch.Tensor] = {}
     entries = []
+    missing: list[str] = []
+    precompute = net.registry.op_set(Category.PRECOMPUTE)
     for attr, nodes, kind in state:
         node = net.node(nodes[0])
         if node.value is None:
-            raise EvaluationError("parameter has no value; initialise or load it first",
-                                  node=node.name)
-        tensors[attr] = torch.tensor(np.array(node.value, copy=True), dtype=dtype)
+            if not (uncomputed and node.op in precompute):
+                raise EvaluationError("parameter has no value; initialise or load it first",
+                                      node=node.name)
+            missing.extend(nodes)
+            tensors[attr] = torch.zeros(tuple(node.shape or ()), dtype=dtype)
+        else:
+            tensors[attr] = torch.tensor(np.array(node.value, copy=True), dtype=dtype)
         entries.append((attr, nodes, list(tensors[attr].shape), str(dtype).split(".")[-1], kind))
     inputs = [(name, arg, list(net.node(name).shape or ()))
               for name, arg in zip(names, _arg_names(names))]
@@ -176,13 +203,21 @@ def module_parts(net: Network, outputs: Iterable[Node | str] | None = None) -> M
         "state": entries,
         "train_error": train_error,
     }
+    if missing:
+        spec["uncomputed"] = missing
     constants = {k: v for s in sources.values() for k, v in s.constants.items()}
     return ModuleParts(spec, sources, forward_source(spec), tensors, constants)
 
 
 class TorchModule(NetworkModule):
     """:class:`NetworkModule` made by :func:`to_torch`: errors are netsurgeon's, and a
-    run-time failure in eager mode names the node whose generated line raised it."""
+    run-time failure in eager mode names the node whose generated line raised it.
+
+    It also runs on :class:`~netsurgeon.runtime.batch.Minibatch` es (:meth:`run_minibatch`,
+    CTF data with sparse CSR streams), which is how the
+    :class:`~netsurgeon.runtime.train.Trainer` runs it: the Trainer trains this module's
+    parameters with this module's code.
+    """
 
     def _fail(self, message: str, node: str | None = None):
         raise EvaluationError(message, node=node)
@@ -200,8 +235,102 @@ class TorchModule(NetworkModule):
             raise map_error(exc, net if net is not None else Network(self._spec["name"]),
                             source, files) from exc
 
+    def _run(self, inputs, lengths):
+        if self._uncomputed:
+            self._fail_uncomputed()
+        return super()._run(inputs, lengths)
 
-def to_torch(net: Network, outputs: Iterable[Node | str] | None = None) -> TorchModule:
+    def _fail_uncomputed(self):
+        name = sorted(self._uncomputed)[0]
+        net = self._network()
+        node = net.get(name) if net is not None else None
+        op = node.op if node is not None else "Mean/InvStdDev"
+        self._fail(f"{op} has not been computed; train the network (the pre-pass computes it) "
+                   "or load a model that holds it", name)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        self._uncomputed.difference_update(
+            k[len(prefix):] for k in state_dict if k.startswith(prefix))
+
+    # ---- minibatches (the Trainer's path) ---------------------------------------------------
+    def run_minibatch(self, batch: Minibatch) -> dict[str, torch.Tensor]:
+        """Run the current mode's code on a minibatch: ``{output name: tensor}`` with values
+        ``(frames, *sample)`` as the generated code computes them (criteria ``(1,)`` sums).
+        Sparse streams are fed as CSR tensors to code generated for them (one variant per
+        sparsity, made on first use, sharing this module's tensors)."""
+        if self._uncomputed:
+            self._fail_uncomputed()
+        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
+        variant = self._variants.get((sparse, self.training))
+        if variant is None:
+            variant = self._make_variant(sparse, self.training)
+        fn, shapes = variant
+        values = self._call(fn, feed(batch, shapes, sparse, self._dtype))
+        return dict(zip(self._out_names, values))
+
+    def _network_or_fail(self) -> Network:
+        net = self._network()
+        if net is None:
+            self._fail("the network this module was made from is gone; cannot generate code")
+        return net
+
+    def _make_variant(self, sparse: frozenset[str], training: bool):
+        if training and self._train_fn is None:
+            self._fail(self._spec["train_error"] or "no training code")
+        net = self._network_or_fail()
+        mode = "train" if training else "eval"
+        if not sparse:  # the module's own functions
+            fn = self._train_fn if training else self._eval_fn
+            source = self._compiled[fn.__name__][0]
+        else:
+            self._counter += 1
+            k = self._counter
+            source = method_source(net, [net.node(o) for o in self._out_names],
+                                   self.node_attributes, training=training,
+                                   config=self._config, sparse_inputs=sparse,
+                                   name=f"forward_{mode}_sparse{k}", prefix=f"{mode}_s{k}_")
+            fn = self._install(source, net.name)
+        shapes = [(name, tuple(net.node(name).shape or ())) for name in source.inputs]
+        self._variants[(sparse, training)] = (fn, shapes)
+        return fn, shapes
+
+    def _install(self, source: TorchSource, label: str):
+        """Compile method code into this module: its function and constants."""
+        fn, files = compile_source(source, f"{label}-{source.name}")
+        self._compiled[source.name] = (source, files)
+        device = next((t.device for t in (*self.parameters(), *self.buffers())), None)
+        for attr, value in source.constants.items():
+            self.register_buffer(attr, value if device is None else value.to(device),
+                                 persistent=False)
+        return fn
+
+    def rebuild(self) -> None:
+        """Generate this module's code again from its network (after the network was edited),
+        keeping its tensors: the parameters, their optimizer state and gradients stay valid.
+        A parameter the module does not hold is an EvaluationError naming it."""
+        net = self._network_or_fail()
+        outs = [net.node(o) for o in self._out_names]
+        attrs = self.node_attributes
+        keys = list(self._variants) or [(frozenset(), self.training)]
+        self._variants = {}
+        for mode, training in _MODES:
+            if training and self._train_fn is None:
+                continue
+            source = method_source(net, outs, attrs, training=training, config=self._config,
+                                   name=f"forward_{mode}", prefix=f"{mode}_")
+            fn = self._install(source, net.name)
+            if training:
+                self._train_fn = fn
+            else:
+                self._eval_fn = fn
+        for sparse, training in keys:
+            if not (training and self._train_fn is None):
+                self._make_variant(sparse, training)
+
+
+def to_torch(net: Network, outputs: Iterable[Node | str] | None = None, *,
+             config: dict[str, Any] | None = None, uncomputed: bool = False) -> TorchModule:
     """The network as a ``torch.nn.Module`` computing ``outputs``.
 
     Args:
@@ -209,6 +338,10 @@ def to_torch(net: Network, outputs: Iterable[Node | str] | None = None) -> Torch
             not reach the module (which holds copies of the values).
         outputs: nodes or names (default: output, criterion and evaluation nodes, as
             :func:`~netsurgeon.runtime.evaluate`).
+        config: run options of the generated code (``dropout_rate``, overriding the nodes'
+            rate in training; the Trainer passes its ``dropout_rate``).
+        uncomputed: accept Mean/InvStdDev nodes without value (zero buffers the module
+            refuses to run with until they are loaded; the Trainer computes them).
 
     Returns:
         A module in evaluation mode (``.train()`` switches BatchNormalization and Dropout).
@@ -216,7 +349,7 @@ def to_torch(net: Network, outputs: Iterable[Node | str] | None = None) -> Torch
         ``(batch, time, *sample)`` plus ``lengths=`` for networks with PastValue/FutureValue,
         and returns ``{output name: tensor}``. ``state_dict()`` is keyed by node name.
     """
-    parts = module_parts(net, outputs)
+    parts = module_parts(net, outputs, config=config, uncomputed=uncomputed)
     compiled = {}
     fns: dict[str, Any] = {}
     for mode, source in parts.sources.items():
@@ -230,4 +363,12 @@ def to_torch(net: Network, outputs: Iterable[Node | str] | None = None) -> Torch
     module = cls(parts.spec, fns["eval"], fns.get("train"), parts.tensors, parts.constants)
     module._compiled = compiled
     module._network = weakref.ref(net)
+    module._config = {**(config or {}), "dtype": network_dtype(net)}
+    if uncomputed:
+        module._config["uncomputed"] = True
+    module._dtype = module._config["dtype"]
+    module._out_names = [n for n, _ in parts.spec["outputs"]]
+    module._variants = {}
+    module._counter = 0
+    module._uncomputed = set(parts.spec.get("uncomputed", ()))
     return module.eval()

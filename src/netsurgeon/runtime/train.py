@@ -31,7 +31,7 @@ from netsurgeon.graph import Network, Node
 from netsurgeon.ops import Category
 from netsurgeon.runtime import checkpoint
 from netsurgeon.runtime.batch import Minibatch, SparseRows
-from netsurgeon.runtime.codegen import needed_nodes, to_tensor
+from netsurgeon.runtime.codegen import TorchSource, needed_nodes
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
 from netsurgeon.runtime.guards import (
     NonFiniteError,
@@ -131,38 +131,34 @@ class Trainer:
         self.dtype = network_dtype(network)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
-        self._compiled: dict[frozenset[str], CompiledNetwork] = {}
         self._make_tensors()
         self._make_optimizer()
 
     # ---- parameters --------------------------------------------------------------------------
     def _make_tensors(self) -> None:
-        """One tensor per parameter storage; trainable ones are private copies."""
-        nodes = needed_nodes(self.network, self.criteria + self.metrics)
-        params = self.network.registry.op_set(Category.PARAMETER)
-        self.param_nodes = [n for n in nodes if n.op in params]
-        by_storage: dict[int, torch.Tensor] = {}
-        self.tensors: dict[Any, torch.Tensor] = {}
-        self.trainable: dict[int, tuple[torch.Tensor, float, list[Node]]] = {}
-        for n in self.param_nodes:
-            if n.value is None:
-                raise EvaluationError("parameter has no value", node=n.name)
-            key = id(n.value)
-            t = by_storage.get(key)
-            if t is None:
-                if n.learning_rate_multiplier > 0:
-                    t = torch.tensor(np.array(n.value, copy=True), dtype=self.dtype,
-                                     requires_grad=True)
-                else:
-                    t = to_tensor(n.value, self.dtype)
-                by_storage[key] = t
-            self.tensors[n.name] = t
-            if n.learning_rate_multiplier > 0:
-                entry = self.trainable.get(key)
-                if entry is None:
-                    self.trainable[key] = (t, n.learning_rate_multiplier, [n])
-                else:
-                    entry[2].append(n)
+        """The module the Trainer runs (:func:`~netsurgeon.runtime.module.to_torch` of the
+        criteria and metrics, in training mode) and views of its tensors: one per parameter
+        storage, ``nn.Parameter`` s for the trainable ones, buffers for running statistics
+        and Mean/InvStdDev."""
+        from netsurgeon.runtime.module import to_torch
+
+        net = self.network
+        roots = self.criteria + self.metrics
+        self.module = to_torch(net, roots, config={"dropout_rate": self.config.dropout_rate},
+                               uncomputed=True).train()
+        self._version = net.version
+        params = net.registry.op_set(Category.PARAMETER)
+        self.param_nodes = [n for n in needed_nodes(net, roots) if n.op in params]
+        module = self.module
+        self.tensors: dict[str, torch.Tensor] = {
+            node: getattr(module, attr) for node, attr in module.node_attributes.items()}
+        self.trainable: dict[str, tuple[torch.Tensor, float, list[Node]]] = {}
+        for attr, names in module._state_nodes.items():
+            t = getattr(module, attr)
+            if not t.requires_grad:
+                continue
+            nodes = [net.node(x) for x in names if net.node(x).learning_rate_multiplier > 0]
+            self.trainable[attr] = (t, nodes[0].learning_rate_multiplier, nodes)
 
     def _make_optimizer(self) -> None:
         cfg = self.config
@@ -188,16 +184,31 @@ class Trainer:
         else:
             raise EvaluationError(f"unknown optimizer {cfg.optimizer!r}: use sgd, adam or adagrad")
 
-    def compiled(self, batch: Minibatch) -> CompiledNetwork:
-        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
-        c = self._compiled.get(sparse)
-        if c is None or c.version != self.network.version:
-            c = compile_network(self.network, self.criteria + self.metrics, training=True,
-                                sparse_inputs=sparse, tensors=self.tensors,
-                                config={"dropout_rate": self.config.dropout_rate,
-                                        "dtype": self.dtype})
-            self._compiled[sparse] = c
-        return c
+    @property
+    def _compiled(self) -> dict[frozenset[str], TrainingCode]:
+        """The module's training code per input sparsity (made on first use)."""
+        module = self.module
+        return {sparse: TrainingCode(module._compiled[fn.__name__][0], fn)
+                for (sparse, training), (fn, _) in module._variants.items() if training}
+
+    def _sync(self) -> None:
+        """Before a step: rebuild the module's code when the network was edited (its tensors
+        stay), load Mean/InvStdDev values computed since the module was made."""
+        net = self.network
+        module = self.module
+        if net.version != self._version:
+            module.rebuild()
+            self._version = net.version
+        if module._uncomputed:
+            with torch.no_grad():
+                for name in list(module._uncomputed):
+                    value = net.node(name).value
+                    if value is not None:
+                        t = self.tensors[name]
+                        t.copy_(torch.as_tensor(np.asarray(value), dtype=t.dtype).reshape(t.shape))
+                        module._uncomputed.discard(name)
+        if not module.training:
+            module.train()
 
     # ---- one step ----------------------------------------------------------------------------
     def step(self, batch: Minibatch) -> tuple[float, list[float]]:
@@ -207,8 +218,10 @@ class Trainer:
         NaN/Inf, and after the update when it made a parameter NaN/Inf.
         """
         check_inputs(batch)
-        compiled = self.compiled(batch)
-        out = compiled(batch)
+        module = self.module
+        if self.network.version != self._version or module._uncomputed or not module.training:
+            self._sync()
+        out = module.run_minibatch(batch)
         loss = out[self.criteria[0].name]
         for c in self.criteria[1:]:
             loss = loss + out[c.name]
@@ -350,6 +363,7 @@ class Trainer:
         before hold the old values and refuse to run again.
         """
         net = self.network
+        fresh = net.version == self._version  # else an edit is pending: rebuild at the next step
         for t, _, nodes in self.trainable.values():
             arr = t.detach().cpu().numpy().astype(np.asarray(nodes[0].value).dtype, copy=True)
             for n in nodes:
@@ -361,6 +375,8 @@ class Trainer:
             t = self.tensors[n.name]
             if any(t is s for s in state):
                 net.update(n, value=t.detach().cpu().numpy().copy())
+        if fresh:  # the values came from the module: its code stays valid
+            self._version = net.version
 
     def _state_tensors(self) -> list[torch.Tensor]:
         """Tensors the compiled code updates in place in training (batch-norm running
@@ -480,6 +496,14 @@ class Trainer:
         return asdict(self.config)
 
 
+@dataclass(frozen=True)
+class TrainingCode:
+    """One training function of the Trainer's module (``source.text`` is its code)."""
+
+    source: TorchSource
+    fn: Callable[..., Any]
+
+
 def _convert_inv_std_dev(network: Network, roots: list[Node]) -> None:
     """Batch normalization of models before version 13 stores the running inverse standard
     deviation; convert it to a variance (var = 1/isd² + ε, as CNTK does on load) so training
@@ -551,7 +575,12 @@ def precompute(network: Network, source: DataSource,
             network.update(n, value=value.float().numpy().reshape(tuple(n.shape or (-1,))))
             network.set_attrs(n, has_computed=True)
             if tensors is not None:
-                tensors[n.name] = torch.from_numpy(n.value)
+                t = tensors.get(n.name)
+                if t is not None and t.numel() == n.value.size:  # a trainer's module buffer
+                    with torch.no_grad():
+                        t.copy_(torch.from_numpy(n.value).reshape(t.shape))
+                else:
+                    tensors[n.name] = torch.from_numpy(n.value)
             done.append(n)
         todo = [n for n in todo if n not in ready]
     return done

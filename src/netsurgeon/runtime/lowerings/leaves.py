@@ -21,7 +21,7 @@ def _parameter(em, node, args):
 @lowering("Mean", "InvStdDev")
 def _precomputed(em, node, args):
     """Precomputed statistics are constants at run time (computed by the trainer's pre-pass)."""
-    if node.value is None:
+    if node.value is None and not em.config.get("uncomputed"):  # else a module buffer
         raise EvaluationError(
             f"{node.op} has not been computed; train the network (the pre-pass computes it) "
             "or load a model that holds it", node=node.name)
