@@ -222,7 +222,8 @@ def test_divergence_keeps_the_values_and_checkpoint_of_the_last_epoch(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["lin.ckpt"]
 
 
-def test_an_update_that_overflows_names_the_parameter():
+def test_an_update_that_overflows_names_the_parameter_at_the_end_of_the_epoch():
+    # the sigmoid saturates: the loss stays finite, so only the end-of-epoch check sees it
     net = nets.logistic_regression()
     trainer = Trainer(net, TrainConfig(epochs=2, learning_rate=1e38))
     trainer.epoch = 1  # as if resumed: the kept values are those of epoch 1
@@ -230,10 +231,23 @@ def test_an_update_that_overflows_names_the_parameter():
     with pytest.raises(EvaluationError) as info:
         trainer.fit(_data())
     assert _one_line(info) == (
-        "training stopped at epoch 2, minibatch 1 (data from line 1): the update made "
-        "parameter 'W' NaN or Inf; the parameters of epoch 1 are kept (lower the learning rate "
-        "or clip the gradients: --lr, --clip)")
+        "training stopped at the end of epoch 2 (2 minibatches): an update made parameter 'W' "
+        "NaN or Inf; the parameters of epoch 1 are kept (lower the learning rate or clip the "
+        "gradients: --lr, --clip)")
     assert info.value.node == "W" and _values(net) == before
+    assert trainer.epoch == 1 and trainer.history == []
+
+
+def test_a_parameter_that_is_not_finite_before_training_is_named():
+    net = _linear()
+    w = net.node("W")
+    net.update(w, value=np.full(w.value.shape, np.nan, np.float32))
+    with pytest.raises(EvaluationError) as info:
+        Trainer(net, TrainConfig(learning_rate=0.01)).fit(_data())
+    assert _one_line(info) == (
+        "training stopped at epoch 1, minibatch 1 (data from line 1): parameter 'W' holds NaN "
+        "or Inf before training; no epoch was completed, nothing was written (fix or "
+        "re-initialise that parameter)")
 
 
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):

@@ -1,6 +1,6 @@
 """Checks that keep training finite: the options, the input data, the loss, the parameters.
 
-Training stops (as CNTK's did) the moment the loss or a parameter becomes NaN or Inf, before
+Training stops (as CNTK's did) when the loss or a parameter becomes NaN or Inf, before
 anything is written back, so a network and its checkpoint only ever hold values of a
 completed, finite epoch.
 """
@@ -23,7 +23,14 @@ _OPTIMIZERS = ("sgd", "adam", "adagrad")
 
 
 class NonFiniteError(EvaluationError):
-    """The loss or a parameter became NaN/Inf, or the data holds NaN/Inf."""
+    """The loss or a parameter became NaN/Inf, or the data holds NaN/Inf.
+
+    ``previous_step``: the cause is the update of the step before the one that found it.
+    """
+
+    def __init__(self, message: str, *, previous_step: bool = False, **kwargs: Any) -> None:
+        self.previous_step = previous_step
+        super().__init__(message, **kwargs)
 
 
 def _is_int(value: Any) -> bool:

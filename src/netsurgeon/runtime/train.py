@@ -168,6 +168,7 @@ class Trainer:
         self.groups = groups
         self._params = [t for t, _, _ in self.trainable.values()]
         self._param_names = [nodes[0].name for _, _, nodes in self.trainable.values()]
+        self._steps = 0  # updates applied by this trainer
         kind = cfg.optimizer.lower()
         if kind == "sgd":
             self.optimizer = None
@@ -215,7 +216,9 @@ class Trainer:
         """One minibatch: forward, backward, update. Returns (criterion sum, metric sums).
 
         Raises NonFiniteError, before any parameter changes, when the data or the loss holds
-        NaN/Inf, and after the update when it made a parameter NaN/Inf.
+        NaN/Inf. An update that makes a parameter NaN/Inf is not looked for here (a check of
+        every parameter costs a tenth of a small network's step): the next step's loss is then
+        NaN, and that error names the parameter; :meth:`write_back` checks them all.
         """
         check_inputs(batch)
         module = self.module
@@ -230,21 +233,34 @@ class Trainer:
                                   f"'{self.criteria[0].name}' has shape {tuple(loss.shape)}",
                                   node=self.criteria[0].name)
         value = float(loss.detach())
+        params = self._params
         if not math.isfinite(value):
+            self._check_parameters(after_update=True)
             names = ", ".join(f"'{c.name}'" for c in self.criteria)
             raise NonFiniteError(f"the loss (criterion {names}) is {value}")
-        params = self._params
         for p in params:
             p.grad = None
         loss.backward(torch.ones_like(loss))
         n = batch.samples
         with torch.no_grad():
             self._apply(params, n)
-        bad = first_non_finite(params)
-        if bad is not None:
-            name = self._param_names[bad]
-            raise NonFiniteError(f"the update made parameter '{name}' NaN or Inf", node=name)
+        self._steps += 1
         return value, [float(out[m.name].detach().sum()) for m in self.metrics]
+
+    def _check_parameters(self, after_update: bool = False) -> None:
+        """Raise NonFiniteError naming the first trainable parameter that holds NaN/Inf.
+
+        ``after_update``: the check runs at the step after the one whose update did it (the
+        error's ``previous_step`` says so, for the minibatch it reports)."""
+        bad = first_non_finite(self._params)
+        if bad is None:
+            return
+        name = self._param_names[bad]
+        if self._steps == 0:
+            raise NonFiniteError(f"parameter '{name}' holds NaN or Inf before training",
+                                 node=name, hint="fix or re-initialise that parameter")
+        raise NonFiniteError(f"the update made parameter '{name}' NaN or Inf", node=name,
+                             previous_step=after_update)
 
     def _apply(self, params: list[torch.Tensor], samples: int) -> None:
         cfg = self.config
@@ -309,13 +325,17 @@ class Trainer:
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=True)
             total, samples = 0.0, 0
             metric_sums = [0.0] * len(self.metrics)
+            index, mb, previous = 0, None, None
             for index, mb in enumerate(batches, 1):
                 try:
                     loss, metrics = self.step(mb)
                 except NonFiniteError as exc:
                     if bar is not None:
                         bar.close()
+                    if exc.previous_step and previous is not None:
+                        raise self._stopped(exc, index - 1, previous) from None
                     raise self._stopped(exc, index, mb) from None
+                previous = mb
                 total += loss
                 samples += mb.samples
                 metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
@@ -329,22 +349,31 @@ class Trainer:
                 bar.close()
             if samples == 0:
                 raise EvaluationError("the training data has no samples")
+            try:
+                self.write_back()  # checks first that every parameter is finite
+            except NonFiniteError as exc:
+                raise self._stopped(exc, index, mb, epoch_end=True) from None
             record = {"epoch": self.epoch + 1, "samples": samples,
                       "loss": total / samples,
                       "metrics": {m.name: v / samples for m, v in zip(self.metrics, metric_sums)}}
             self.history.append(record)
             self.epoch += 1
-            self.write_back()
             if cfg.checkpoint:
                 self.save_checkpoint(cfg.checkpoint)
         return self.history
 
-    def _stopped(self, exc: NonFiniteError, index: int, batch: Minibatch) -> EvaluationError:
-        """The one-line error of a training run stopped at a non-finite value."""
+    def _stopped(self, exc: NonFiniteError, index: int, batch: Minibatch | None,
+                 epoch_end: bool = False) -> EvaluationError:
+        """The one-line error of a training run stopped at a non-finite value (``epoch_end``:
+        found by the check of all parameters after the epoch's last minibatch, ``index``)."""
         cfg = self.config
-        where = describe_batch(batch)
-        head = (f"training stopped at epoch {self.epoch + 1}, minibatch {index}"
-                + (f" ({where})" if where else "") + f": {exc.message}")
+        if epoch_end:
+            head = (f"training stopped at the end of epoch {self.epoch + 1} ({index} minibatches)"
+                    f": {exc.message.replace('the update made', 'an update made', 1)}")
+        else:
+            where = describe_batch(batch) if batch is not None else ""
+            head = (f"training stopped at epoch {self.epoch + 1}, minibatch {index}"
+                    + (f" ({where})" if where else "") + f": {exc.message}")
         if self.epoch == 0:
             kept = "no epoch was completed, nothing was written"
         elif cfg.checkpoint:
@@ -352,7 +381,7 @@ class Trainer:
                     "are kept")
         else:
             kept = f"the parameters of epoch {self.epoch} are kept"
-        fix = ("remove or fix that data" if "input" in exc.message else
+        fix = exc.hint or ("remove or fix that data" if "input" in exc.message else
                "lower the learning rate or clip the gradients: --lr, --clip")
         return EvaluationError(f"{head}; {kept}", node=exc.node, hint=fix)
 
@@ -360,8 +389,10 @@ class Trainer:
         """Copy trained values (and updated running statistics) into ``node.value``.
 
         Goes through ``network.update``, which bumps ``network.version``: modules compiled
-        before hold the old values and refuse to run again.
+        before hold the old values and refuse to run again. Raises NonFiniteError, writing
+        nothing, when a trainable parameter holds NaN/Inf.
         """
+        self._check_parameters()
         net = self.network
         fresh = net.version == self._version  # else an edit is pending: rebuild at the next step
         for t, _, nodes in self.trainable.values():
