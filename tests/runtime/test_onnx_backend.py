@@ -91,6 +91,16 @@ NODE_CASES = {
                                  np.asarray([2]))),
     "softmax": ("Softmax", {"axis": 1}, (), (2, 5)),
     "dropout_mask_unused": ("Dropout", {}, (), (2, 3, 6, 6), 2),
+    "max_tensor": ("Max", {}, (np.linspace(-1, 1, 6).astype(np.float32),)),
+    "elu": ("Elu", {"alpha": 0.5}, ()), "softplus": ("Softplus", {}, ()),
+    "prelu": ("PRelu", {}, (np.float32([[[0.1]], [[-0.2]], [[0.3]]]),)),
+    "pad_reflect": ("Pad", {"mode": "reflect"}, (np.asarray([0, 0, 1, 2, 0, 0, 3, 0]),)),
+    "split": ("Split", {"axis": 1}, (np.asarray([1, 2]),), (2, 3, 6, 6), 2),
+    "tile": ("Tile", {}, (np.asarray([1, 2, 1, 1]),)),
+    "gather": ("Gather", {"axis": 2}, (np.asarray([5, 0, 1]),)),
+    "layer_norm": ("LayerNormalization", {"axis": 1}, (np.float32(1.5),)),
+    "depth_to_space": ("DepthToSpace", {"blocksize": 1}, ()),
+    "upsample_nearest": ("Resize", {}, (np.float32([]), np.float32([1, 1, 2, 3]))),
 }
 
 
@@ -118,7 +128,8 @@ def test_node_case(name):
 @pytest.mark.parametrize("model,why", [
     (("Pow", {}, (np.float32(3),)), r"node 'y' \(Pow\): Pow is supported with a constant "
                                      r"exponent of 1, 2, 0\.5 or -1 only"),
-    (("Max", {}, (np.ones(6, np.float32),)), r"\(Max\): Max is supported of one computed"),
+    (("Gelu", {}, (), (2, 3, 6, 6), 1, 20),
+     r"\(Gelu\): Gelu is supported with approximate='tanh' only"),
     (("ArgMax", {"axis": 1, "select_last_index": 1}, ()),
      r"\(ArgMax\): ArgMax with select_last_index 1 is not supported"),
     (("Slice", {}, (np.asarray([3]), np.asarray([0]), np.asarray([1]), np.asarray([-1]))),
@@ -127,7 +138,7 @@ def test_node_case(name):
      r"\(Dropout\): training-mode Dropout is not supported"),
     (("Scan", {"num_scan_inputs": 1, "body": None}, ()), r"\(Scan\): Scan is supported in "
                                                          "sequence models"),
-], ids=["pow3", "max_tensor", "argmax", "slice_back", "dropout_training", "scan"])
+], ids=["pow3", "gelu_erf", "argmax", "slice_back", "dropout_training", "scan"])
 def test_unsupported_node_is_one_line(model, why):
     from onnx import helper
 

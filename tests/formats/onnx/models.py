@@ -164,16 +164,16 @@ def export(model: nn.Module, shape: tuple[int, ...], opset: int = 17,
 # ---- hand-built ONNX graphs -------------------------------------------------------------------
 def graph_model(nodes, inputs, outputs, initializers=(), opset: int = 17):
     """A ModelProto from onnx.helper pieces: ``inputs``/``outputs`` are (name, dims) with
-    ``"N"`` as the batch dimension; ``initializers`` are (name, numpy array)."""
+    ``"N"`` as the batch dimension, or (name, dims, TensorProto element type) for other than
+    float; ``initializers`` are (name, numpy array)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    def info(name, dims):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                             None if dims is None else list(dims))
+    def info(name, dims, kind=TensorProto.FLOAT):
+        return helper.make_tensor_value_info(name, kind, None if dims is None else list(dims))
 
     graph = helper.make_graph(
-        list(nodes), "g", [info(n, d) for n, d in inputs], [info(n, d) for n, d in outputs],
+        list(nodes), "g", [info(*i) for i in inputs], [info(*o) for o in outputs],
         [numpy_helper.from_array(np.asarray(a), n) for n, a in initializers])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                              ir_version=8)

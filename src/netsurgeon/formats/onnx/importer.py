@@ -254,6 +254,9 @@ def _convert_node(b: Builder, n: Any) -> None:
     convert = CONVERTERS.get(n.op_type)
     if convert is None:
         raise b.error(f"ONNX op {n.op_type} is not supported")
+    if given and all(v.is_const for v in given):
+        raise b.error(f"all its inputs are constants and netsurgeon does not compute "
+                      f"{n.op_type} at import (the ops it folds are in docs/onnx-import.md)")
     leads = {b.lead(v) for v in ins if v is not None and not v.is_const}
     if len(leads) > 1:
         raise b.error("mixes values shaped (batch, time, ...) with frames (batch·time, ...)")
@@ -269,8 +272,11 @@ def _fold(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> No
     batch = any(v.batch for v in given)
     if n.op_type == "Shape" and not given[0].is_const:  # a node value: batch axes as 0
         x = given[0]
-        dims = np.asarray([0] * b.lead(x) + list(x.shape), np.int64)
-        b.const(n.output[0], dims[at.get("start", 0):at.get("end")], batch=True)
+        lead = b.lead(x)
+        dims = np.asarray([0] * lead + list(x.shape), np.int64)
+        kept = range(len(dims))[at.get("start", 0):at.get("end")]
+        # only a Shape that includes a batch axis holds the batch size (as 0)
+        b.const(n.output[0], dims[kept.start:kept.stop], batch=any(i < lead for i in kept))
         return
     if batch and n.op_type == "Expand" and not ins[0].batch:
         # a constant broadcast over the batch (the batch size written as 0): netsurgeon

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from netsurgeon.formats.onnx.importer_common import data
 from netsurgeon.formats.onnx.importer_graph import Builder, Value
 
 __all__ = ["CONVERTERS"]
@@ -63,12 +64,6 @@ def _geometry(b: Builder, at: dict[str, Any], spatial: tuple[int, ...],
     return strides, dil, lo, hi
 
 
-def _data(b: Builder, v: Value | None, what: str = "input") -> Value:
-    if v is None or v.is_const:
-        raise b.error(f"the {what} must be computed from the model's inputs")
-    return v
-
-
 def _weight(b: Builder, v: Value | None, what: str) -> np.ndarray:
     if v is None or not v.is_const:
         raise b.error(f"the {what} must be a constant (an initializer)")
@@ -77,7 +72,7 @@ def _weight(b: Builder, v: Value | None, what: str) -> np.ndarray:
 
 
 def _conv(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    x = _data(b, ins[0])
+    x = data(b, ins[0])
     w = _weight(b, ins[1], "weight")
     spatial = x.shape[1:]
     if w.ndim != len(spatial) + 2:
@@ -103,9 +98,60 @@ def _conv(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> li
     return [Value(out, node=conv)]
 
 
+def _conv_transpose(b: Builder, n: Any, ins: list[Value | None],
+                    at: dict[str, Any]) -> list[Value]:
+    """ConvTranspose (group 1) as a transposed Convolution: the full result cropped at the
+    low pads to the ONNX output size (output_padding and an output_shape beyond the full
+    result are zeros, plus the bias), W kept as ONNX stores it, (C_in, C_out, *kernel)."""
+    x = data(b, ins[0])
+    w = _weight(b, ins[1], "weight")
+    spatial = [int(d) for d in x.shape[1:]]
+    rank = len(spatial)
+    if w.ndim != rank + 2 or w.shape[0] != x.shape[0]:
+        raise b.error(f"weight {list(w.shape)} does not fit an input of sample shape "
+                      f"{list(x.shape)} (channels, *spatial)")
+    if int(at.get("group", 1)) != 1:
+        raise b.error("grouped ConvTranspose is not supported")
+    kernel = [int(k) for k in at.get("kernel_shape", w.shape[2:])]
+    try:
+        strides, dil = _ints(at.get("strides"), rank, 1), _ints(at.get("dilations"), rank, 1)
+        extra = _ints(at.get("output_padding"), rank, 0)
+        pads = _ints(at.get("pads"), 2 * rank, 0)
+    except ValueError as exc:
+        raise b.error(str(exc)) from None
+    full = [s * (d - 1) + (k - 1) * dl + 1 for s, d, k, dl in zip(strides, spatial, kernel, dil)]
+    auto = _text(at.get("auto_pad", "NOTSET"))
+    lo, hi = pads[:rank], pads[rank:]
+    if "output_shape" in at or auto in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = [int(v) for v in at["output_shape"]][-rank:] if "output_shape" in at else \
+            [d * s for d, s in zip(spatial, strides)]
+        total = [f + e - size for f, e, size in zip(full, extra, sizes)]
+        if any(t < 0 for t in total):
+            raise b.error(f"output shape {sizes} is larger than the full result {full}")
+        first = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
+        lo, hi = first, [t - f for t, f in zip(total, first)]
+    sizes = [f + e - a - z for f, e, a, z in zip(full, extra, lo, hi)]
+    if min(sizes) < 1 or min(lo + hi) < 0:
+        raise b.error(f"pads {lo + hi} leave no output of the full result {full}")
+    maps = int(w.shape[1])
+    out = n.output[0]
+    has_bias = len(ins) > 2 and ins[2] is not None
+    conv = b.add(out + ".conv" if has_bias else out, "Convolution", [b.node(ins[1]), x.node],
+                 kernel_shape=kernel, map_count=(maps,), strides=strides,
+                 auto_padding=(False,), lower_pad=lo, upper_pad=hi, dilation=dil,
+                 transpose=True, output_shape=(maps, *sizes))
+    if has_bias:
+        conv = b.add(out, "Plus", [conv, b.param(ins[2], (maps,) + (1,) * rank)])
+    return [Value(out, node=conv)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _pool(kind: str):
     def convert(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-        x = _data(b, ins[0])
+        x = data(b, ins[0])
         if b.uses(n, 1):
             raise b.error("the Indices output of MaxPool is not supported")
         spatial = x.shape[1:]
@@ -131,7 +177,7 @@ def _pool(kind: str):
 
 def _global_pool(operation: str):
     def convert(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-        x = _data(b, ins[0])
+        x = data(b, ins[0])
         rank = len(x.shape)
         if rank < 2:
             raise b.error(f"needs (channels, *spatial) samples, not {list(x.shape)}")
@@ -144,7 +190,7 @@ def _global_pool(operation: str):
 
 
 def _batch_norm(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    x = _data(b, ins[0])
+    x = data(b, ins[0])
     if any(b.uses(n, i) for i in range(1, len(n.output))) or at.get("training_mode", 0):
         raise b.error("training-mode BatchNormalization (running statistics as outputs) is "
                       "not supported")
@@ -169,7 +215,7 @@ def _lrn(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> lis
     the window sum is average pooling (padded cells counted) over the channel axis of the
     sample viewed as (1, C, *spatial); the power is Exp(-beta · Log(·)) (its base is at least
     ``bias`` > 0)."""
-    x = _data(b, ins[0])
+    x = data(b, ins[0])
     shape = tuple(x.shape)
     if not 2 <= len(shape) <= 3:
         raise b.error(f"needs (channels, *spatial) samples with 1 or 2 spatial axes, not "
@@ -200,6 +246,7 @@ def _lrn(b: Builder, n: Any, ins: list[Value | None], at: dict[str, Any]) -> lis
 
 CONVERTERS = {
     "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
     "LRN": _lrn,
     "MaxPool": _pool("max"),
     "AveragePool": _pool("average"),
