@@ -314,7 +314,8 @@ def test_unwritable_target(tmp_path: Path):
 
 def test_batchnorm_gets_its_run_count_input_from_v19(cntk_dir: Path):
     """From v19 CNTK reads the run count from a 6th input and no longer adds one itself (CNTK
-    2.7 refuses a v19+ file with 5): the writer stores a run-count parameter for the node."""
+    2.7 refuses a v19+ file with 5): the writer stores the parameter CNTK's loader adds to a
+    pre-v19 node, ``<node>.run_sample_count`` of shape (1,), multiplier 0, value 0."""
     net = cntk.read(cntk_dir / "models" / "cifar10.ResNet.cmf")  # v10: 5 inputs each
     bns = [n.name for n in net if n.op == "BatchNormalization"]
     assert rt(net, 18).node(bns[0]).inputs[4].name == net.node(bns[0]).inputs[4].name
@@ -323,9 +324,61 @@ def test_batchnorm_gets_its_run_count_input_from_v19(cntk_dir: Path):
         assert len(back) == len(net) + len(bns)
         for name in bns:
             count = back.node(name).inputs[5]
-            assert count.name == name + ".runCount" and count.op == "LearnableParameter"
+            assert count.name == name + ".run_sample_count" and count.op == "LearnableParameter"
             assert count.learning_rate_multiplier == 0.0 and count.shape == (1,)
-            assert count.value.tolist() == [16 * 62560]  # CNTK's estimate from minibatches
+            assert count.value.tolist() == [0.0]  # what CNTK 2.7 holds after loading v10
         back.lint()
         assert encode(back).getvalue() == encode(back, version).getvalue()
         assert len(rt(back, 31)) == len(back)  # 6 inputs now: nothing more is added
+
+
+def test_batchnorm_run_count_payload_agrees_with_its_new_input(cntk_dir: Path):
+    """The node's own count field is CNTK's copy of the 6th input's value: 0 (v31) or
+    runCountIsZero (v19) for the added parameter, not the 16 x minibatchCount estimate,
+    which stays where no 6th input is stored (v13..v18)."""
+    net = cntk.read(cntk_dir / "models" / "cifar10.ResNet.cmf")
+    bn = next(n.name for n in net if n.op == "BatchNormalization")
+    assert rt(net, 31).node(bn).attrs["running_sample_count"] == 0
+    assert rt(net, 19).node(bn).file_fields["cntk_v1.run_count_is_zero"] is True
+    assert rt(net, 18).node(bn).attrs["running_sample_count"] == 16 * 62560
+
+
+def test_batchnorm_run_count_name_does_not_clash(cntk_dir: Path):
+    """A node already called ``<bn>.run_sample_count`` keeps its name; the added parameter
+    gets a fresh one."""
+    net = cntk.read(cntk_dir / "models" / "cifar10.ResNet.cmf")
+    bn = next(n.name for n in net if n.op == "BatchNormalization")
+    net.add_parameter(bn + ".run_sample_count", np.ones((2,), np.float32))
+    back = rt(net, 31)
+    assert back.node(bn).inputs[5].name == bn + ".run_sample_count2"
+    assert back.node(bn + ".run_sample_count").shape == (2,)
+
+
+def test_batchnorm_with_six_inputs_round_trips_at_v31(cntk_dir: Path):
+    """A v31 file whose BatchNormalization already has 6 inputs is written back unchanged."""
+    net = cntk.read(cntk_dir / "models" / "cifar10.ResNet.cmf")
+    data = encode(net, 31).getvalue()
+    back = read_buffer(data, "<memory>")
+    assert encode(back).getvalue() == data
+
+
+def test_mean_inv_std_dev_flag_follows_computed_values():
+    """Statistics computed after reading (netsurgeon train's precompute pass) are written with
+    hasComputed true: CNTK 2.7 refuses a file whose Mean/InvStdDev says not precomputed."""
+    from netsurgeon.runtime.batch import Minibatch
+    from netsurgeon.runtime.train import precompute
+
+    net = Network()
+    net.add("x", "InputValue", shape=(3,))
+    net.add("m", "Mean", inputs=("x",))
+    net.add("s", "InvStdDev", inputs=("x",))
+    net.add("n", "PerDimMeanVarNormalization", inputs=("x", "m", "s"))
+    net.validate()
+    stored = rt(net)
+    assert stored.node("m").attrs["has_computed"] is False
+    data = np.arange(12, dtype=np.float32).reshape(4, 1, 3)
+    assert precompute(stored, lambda: [Minibatch({"x": data}, np.ones(4, np.int64))])
+    back = rt(stored)
+    for name in ("m", "s"):
+        assert back.node(name).attrs["has_computed"] is True, name
+        np.testing.assert_array_equal(back.node(name).value, stored.node(name).value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import netsurgeon.formats.cntk
+import netsurgeon.formats.cntk_v2
 import netsurgeon.formats.onnx
 import netsurgeon.lang.brainscript
 import netsurgeon.runtime  # noqa: F401  (attaches the torch layer)
@@ -13,7 +14,7 @@ from netsurgeon.ops import OPS, Category, Layer, Unsupported, build_registry, co
 from netsurgeon.ops._build import define, simple_function
 from netsurgeon.ops._shapes import same_as_input
 
-LAYERS = ("torch", "cntk_v1", "bs", "onnx")
+LAYERS = ("torch", "cntk_v1", "bs", "onnx", "cntk_v2")
 
 
 def test_every_layer_is_attached():

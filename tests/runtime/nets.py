@@ -12,12 +12,13 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 def conv_pads(k, s, n, auto, lo, hi):
-    """Low/high padding of one axis, as CNTK: the kernel's centre on the first input cell."""
+    """Low/high padding of one axis, as CNTK: ⌊(k−1)/2⌋ before, the rest after, for odd and
+    even kernels (tests/runtime/test_even_auto_padding.py checks it against CNTK 2.7)."""
     if not auto:
         return lo, hi
     out = (n - 1) // s + 1
     total = max((out - 1) * s + k - n, 0)
-    low = min((k - 1) // 2 if k % 2 else k // 2, total)
+    low = min((k - 1) // 2, total)
     return low, total - low
 
 

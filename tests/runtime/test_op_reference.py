@@ -259,6 +259,10 @@ CASES = [
          lambda w, x, b: np.einsum("bij,ijo->bo", x, w)[:, None] + b),
     Case("TransposeTimes", "TransposeTimes", [C(normal(3, 4)), X(normal(B, 4))],
          lambda a, x: x @ a.T),
+    Case("transpose-times-frame-A", "TransposeTimes", [X(normal(B, 3, 4)), X(normal(B, 4))],
+         lambda a, x: np.einsum("bmk,bk->bm", a, x)),
+    Case("transpose-times-frame-vectors", "TransposeTimes", [X(normal(B, 4)), X(normal(B, 4))],
+         lambda a, x: (a * x).sum(-1, keepdims=True)),  # v2 criteria blocks: labelsᵀ·p
     Case("DiagTimes", "DiagTimes", [C(normal(3)), X(normal(B, 2, 3))], lambda d, x: x * d),
     Case("KhatriRaoProduct", "KhatriRaoProduct", [X(normal(B, 3)), X(normal(B, 2))],
          lambda a, b: np.einsum("bi,bj->bji", a, b).reshape(B, -1)),
@@ -749,8 +753,6 @@ REFUSED = [
          [X(normal(5, 4)), X(normal(5, 4)), C(np.float32([[1]])), C(np.float32([[2]]))], None),
     Case("times-plus-frame-weight", "TimesPlus", [X(normal(B, 4, 3)), X(normal(B, 4)),
                                                   C(normal(3))], None),
-    Case("transpose-times-frame-A", "TransposeTimes", [X(normal(B, 3, 4)), X(normal(B, 4))],
-         None),
 ]
 
 

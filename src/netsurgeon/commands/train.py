@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from netsurgeon.formats._atomic import output_path
     from netsurgeon.runtime import set_threads
     from netsurgeon.runtime.readers import CTFReader, streams_for
-    from netsurgeon.runtime.train import TrainConfig, Trainer
+    from netsurgeon.runtime.train import TrainConfig, Trainer, precompute
 
     if args.threads:
         set_threads(args.threads)
@@ -158,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     if trainer.epoch >= args.epochs:
         print(f"nothing to train: the checkpoint is at epoch {trainer.epoch} and --epochs is "
               f"{args.epochs}")
+        # the checkpoint holds parameters only: compute Mean/InvStdDev again, as a resumed
+        # run's fit does, or the model is saved with its statistics missing (not precomputed)
+        precompute(net, lambda: iter(reader), trainer.tensors)
         history = []
     else:
         resumed = trainer.epoch

@@ -1,8 +1,9 @@
 """Model files: one module per format, and ``load``/``save`` that pick the right one.
 
 Formats: ``native`` (``.nsm``: safetensors + JSON graph, memory-mapped), ``cntk`` (CNTK v1
-``.dnn``/``.cmf``/``.model``) and ``onnx`` (``.onnx``: export, and import of ONNX models). On
-load the format is detected from the first bytes; on save from the extension (native for
+``.dnn``/``.cmf``/``.model``), ``cntk-v2`` (CNTK 2.x ``Function.save`` files, read) and
+``onnx`` (``.onnx``: export, and import of ONNX models). On load the format is detected
+from the first bytes; on save from the extension (native for
 ``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``/``.model``, onnx for ``.onnx``, native
 otherwise) unless ``format=`` says. This package never imports torch, and imports the onnx
 package only when an ONNX file is read or written.
@@ -20,7 +21,7 @@ from netsurgeon.graph import Network
 
 __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
-FORMATS = ("native", "cntk", "onnx")
+FORMATS = ("native", "cntk", "cntk-v2", "onnx")
 _CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
 
 
@@ -30,14 +31,19 @@ def _canonical(fmt: str) -> str:
         return "cntk"
     if low in ("native", "nsm", "netsurgeon", "safetensors"):
         return "native"
+    if low in ("cntk-v2", "cntkv2", "cntk_v2", "v2"):
+        return "cntk-v2"
     if low == "onnx":
         return "onnx"
-    raise FormatError(f"unknown model format '{fmt}'; use 'native', 'cntk' or 'onnx'")
+    raise FormatError(f"unknown model format '{fmt}'; use 'native', 'cntk', 'cntk-v2' or "
+                      "'onnx'")
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """``native``, ``cntk`` or ``onnx`` from the file's first bytes. Raises FormatError
-    otherwise."""
+    """``native``, ``cntk``, ``cntk-v2`` or ``onnx`` from the file's first bytes (the
+    extension means nothing: CNTK wrote v1 and v2 files as ``.model`` and ``.dnn`` alike).
+    Raises FormatError otherwise."""
+    from netsurgeon.formats.cntk_v2.detect import looks_v2
     from netsurgeon.formats.native import looks_native
     from netsurgeon.formats.onnx.importer_detect import HEAD_BYTES, looks_onnx
 
@@ -47,10 +53,12 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "cntk"
     if looks_native(head):
         return "native"
+    if looks_v2(head):
+        return "cntk-v2"
     if looks_onnx(head):
         return "onnx"
-    raise FormatError(f"{p}: not a netsurgeon (.nsm), CNTK v1 or ONNX model file (first bytes "
-                      f"{head[:8].hex()})")
+    raise FormatError(f"{p}: not a netsurgeon (.nsm), CNTK v1, CNTK v2 or ONNX model file "
+                      f"(first bytes {head[:8].hex()})")
 
 
 def format_for_path(path: str | os.PathLike[str]) -> str:
@@ -78,6 +86,10 @@ def load(path: str | os.PathLike[str], format: str | None = None) -> Network:
     fmt = _canonical(format) if format else detect_format(path)
     if fmt == "cntk":
         return _cntk().read(path)
+    if fmt == "cntk-v2":
+        from netsurgeon.formats.cntk_v2.reader import read as read_v2
+
+        return read_v2(path)
     if fmt == "onnx":
         from netsurgeon.formats.onnx.importer import read
 
@@ -100,6 +112,9 @@ def save(network: Network, path: str | os.PathLike[str], format: str | None = No
                           f"the {fmt} format (which stores the whole network)")
     if fmt == "cntk":
         _cntk().write(network, path)
+    elif fmt == "cntk-v2":
+        raise FormatError(f"{path}: writing CNTK v2 files is not supported yet; save as CNTK v1 "
+                          "(.dnn, which CNTK 2.x loads too), ONNX (.onnx) or native (.nsm)")
     elif fmt == "onnx":
         from netsurgeon.formats import onnx
 

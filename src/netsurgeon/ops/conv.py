@@ -41,7 +41,8 @@ from netsurgeon.ops._spec import (
 )
 from netsurgeon.ops.elementwise import broken_function
 
-__all__ = ["register", "CONV_BASE_ATTRS", "AxisGeometry", "conv_geometry", "image_dims",
+__all__ = ["register", "CONV_BASE_ATTRS", "AxisGeometry", "conv_geometry", "split_padding",
+           "image_dims",
            "image_from_dims"]
 
 CONV_BASE_ATTRS = {
@@ -135,6 +136,14 @@ def _per_axis(values: Any, i: int, default: Any) -> Any:
     if len(vals) == 1:
         return vals[0]
     return vals[i] if i < len(vals) else vals[-1]
+
+
+def split_padding(k: int, total: int) -> tuple[int, int]:
+    """Low/high split of ``total`` auto-padding cells for an (effective) kernel of ``k``: the
+    low side gets ⌊(k−1)/2⌋, the rest goes at the end — CNTK's rule for odd and even kernels
+    alike (checked against CNTK 2.7: windows 2 and 4, strides 1–3, and v2 AveragePooling)."""
+    lo = min((k - 1) // 2, total)
+    return lo, total - lo
 
 
 def conv_geometry(input_shape: Shape, attrs: Any, *, pooling: bool = False) -> list[AxisGeometry]:

@@ -559,17 +559,20 @@ def _take(stream: Iterator[Minibatch], samples: int) -> Iterator[Minibatch]:
 
 def precompute(network: Network, source: DataSource,
                tensors: dict[Any, torch.Tensor] | None = None) -> list[Node]:
-    """Compute Mean / InvStdDev nodes that have no value in one pass per dependency level.
+    """Compute the Mean / InvStdDev nodes not computed yet, in one pass per dependency level.
 
-    Returns the nodes computed. Their values go into ``node.value`` (and into ``tensors``
-    when a trainer shares its tensors).
+    Not computed: no value, or ``has_computed`` false (a CNTK file may hold statistics with
+    its hasComputed flag false; CNTK recomputes those before training, and a file written
+    with the flag false does not load in CNTK 2.7). Returns the nodes computed. Their
+    values go into ``node.value``, with ``has_computed`` set (and into ``tensors`` when a
+    trainer shares its tensors).
     """
     precomputed = network.registry.op_set(Category.PRECOMPUTE)
-    todo = [n for n in network.nodes if n.op in precomputed and n.value is None]
+    todo = [n for n in network.nodes if n.op in precomputed and _pending(n)]
     done: list[Node] = []
     while todo:
         ready = [n for n in todo if not any(
-            a.op in precomputed and a.value is None and a is not n
+            a.op in precomputed and _pending(a) and a is not n
             for a in needed_nodes(network, [n.inputs[0]]))]
         if not ready:
             raise EvaluationError("precompute nodes depend on each other in a cycle",
@@ -615,3 +618,8 @@ def precompute(network: Network, source: DataSource,
             done.append(n)
         todo = [n for n in todo if n not in ready]
     return done
+
+
+def _pending(node: Node) -> bool:
+    """Whether the Mean / InvStdDev ``node`` still has to be computed from the data."""
+    return node.value is None or not node.attrs["has_computed"]

@@ -2,7 +2,7 @@
 
 Images are (C, H, W) samples (CNTK [W x H x C]); kernels, strides and pads per spatial axis
 come from the registry's ``conv_geometry`` with the runtime's rules (auto-padding pads k-1
-cells per axis, the low side ⌊(k-1)/2⌋ for odd kernels, ``split_padding``), so the ONNX pads
+cells per axis, the low side ⌊(k-1)/2⌋, ``ops.conv.split_padding``), so the ONNX pads
 are exactly the runtime's (ONNX Conv/Pool take asymmetric pads). A weight is reinterpreted
 in memory order as (C_out, C_in, *kernel), as CNTK 2.7 does and the runtime does.
 
@@ -18,13 +18,7 @@ import numpy as np
 
 from netsurgeon.formats.onnx._layer import export_entry
 from netsurgeon.formats.onnx.export_context import refuse
-from netsurgeon.ops.conv import legacy_conv2d
-
-
-def split_padding(k: int, total: int) -> tuple[int, int]:
-    """Low/high split of ``total`` auto-padding cells for an (effective) kernel of ``k``."""
-    lo = min((k - 1) // 2 if k % 2 else k // 2, total)
-    return lo, total - lo
+from netsurgeon.ops.conv import legacy_conv2d, split_padding
 
 
 class Geometry:

@@ -42,12 +42,26 @@ def _times(ctx, node, args):
 def _transpose_times(ctx, node, args):
     a, b = args
     if a.dynamic:
-        raise refuse(node, "TransposeTimes with a frame-varying A is not supported")
+        return _frame_transpose_times(ctx, node, a, b)
     w = ctx.add("Reshape", [a.name, ctx.ints((a.shape[0] if len(a.shape) == 2 else 1, -1))],
                 "a")
     wt = ctx.add("Transpose", [w], "a_t", perm=[1, 0])
     x = ctx.add("Reshape", [b.name, ctx.ints((-1, prod(a.shape[-1:])))], "rows")
     return _framed(ctx, node, ctx.add("MatMul", [x, wt], "MatMul"), node.shape)
+
+
+def _frame_transpose_times(ctx, node, a, b) -> str:
+    """Aᵀ·B per frame (the runtime's ``_frame_transpose_times``): B (n, k) · A (m, k)ᵀ."""
+    if len(a.shape) > 2 or len(b.shape) > 2:
+        raise refuse(node, "TransposeTimes of frame-varying operands of rank > 2 is not "
+                           "supported")
+    k = a.shape[-1]
+    m = a.shape[0] if len(a.shape) == 2 else 1
+    n = b.shape[0] if len(b.shape) == 2 else 1
+    at = ctx.add("Transpose", [ctx.add("Reshape", [a.name, ctx.ints((-1, m, k))], "a")],
+                 "a_t", perm=[0, 2, 1])
+    bs = ctx.add("Reshape", [b.name, ctx.ints((-1 if b.dynamic else 1, n, k))], "b")
+    return _framed(ctx, node, ctx.add("MatMul", [bs, at], "MatMul"), node.shape)
 
 
 @export_entry("DiagTimes")

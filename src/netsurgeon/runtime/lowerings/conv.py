@@ -7,9 +7,9 @@ the input's channels convolves over the spatial axes only (the usual case); the 
 channels come from ``map_count``.
 
 Auto-padding pads k-1 cells in total per axis (CNTK's out = ⌊(in + k-1 - k)/s⌋ + 1). How the
-cells are split between the low and high side matters once stride > 1; CNTK puts the
-kernel's centre on the first input cell, i.e. the low side gets ⌊(k-1)/2⌋ … see
-``split_padding``; the real CIFAR models were checked against CNTK's outputs.
+cells are split between the low and high side matters: the low side gets ⌊(k-1)/2⌋ for odd
+and even kernels (``netsurgeon.ops.conv.split_padding``), checked against CNTK 2.7's outputs
+(the real CIFAR models, and even windows in tests/runtime/test_even_auto_padding.py).
 
 ``sharing`` false on some axis (a locally connected layer) has one kernel per output position
 of that axis; see :func:`unshared_weight_shape` for CNTK's weight layout.
@@ -20,15 +20,8 @@ from __future__ import annotations
 import math
 
 from netsurgeon.errors import EvaluationError
-from netsurgeon.ops.conv import legacy_conv2d
+from netsurgeon.ops.conv import legacy_conv2d, split_padding
 from netsurgeon.runtime.lowerings import lowering
-
-
-def split_padding(k: int, total: int) -> tuple[int, int]:
-    """Low/high split of ``total`` auto-padding cells for an (effective) kernel of ``k``:
-    CNTK puts the kernel's centre on the first input cell."""
-    lo = min((k - 1) // 2 if k % 2 else k // 2, total)
-    return lo, total - lo
 
 
 class Geometry:

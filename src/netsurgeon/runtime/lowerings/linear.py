@@ -84,12 +84,26 @@ def _times_plus(em, node, args):
 def _transpose_times(em, node, args):
     a, b = args
     if a.dynamic:
-        raise EvaluationError("TransposeTimes with a frame-varying A is not supported",
-                              node=node.name)
+        return _frame_transpose_times(node, a, b)
     # numpy A (m, k) = CNTK [k x m]; per sample Aᵀ·x is, in numpy order, x (k,) @ A(m, k).T
     w = f"{a.expr}.reshape({a.shape[0] if len(a.shape) == 2 else 1}, -1).t()"
     expr = f"torch.matmul({b.expr}.reshape(-1, {prod(a.shape[-1:])}), {w})"
     return f"{expr}.reshape({'-1, ' if node.dynamic else ''}{_dims(node.shape)})"
+
+
+def _frame_transpose_times(node, a, b) -> str:
+    """Aᵀ·B per frame (v2 criteria blocks: TransposeTimes(labels, p)): numpy A (m, k) and
+    B (n, k) of each frame (rank 1: m or n is 1) give B·Aᵀ, numpy (n, m)."""
+    if len(a.shape) > 2 or len(b.shape) > 2:
+        raise EvaluationError("TransposeTimes of frame-varying operands of rank > 2 is not "
+                              "supported", node=node.name)
+    k = a.shape[-1]
+    m = a.shape[0] if len(a.shape) == 2 else 1
+    n = b.shape[0] if len(b.shape) == 2 else 1
+    bs = f"{b.expr}.reshape(-1, {n}, {k})" if b.dynamic else \
+        f"{b.expr}.reshape(1, {n}, {k})"
+    expr = f"torch.matmul({bs}, {a.expr}.reshape(-1, {m}, {k}).transpose(1, 2))"
+    return f"{expr}.reshape(-1, {_dims(node.shape)})"
 
 
 @lowering("DiagTimes")

@@ -12,6 +12,7 @@ from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_kind, write_field
 from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.graph import detached
+from netsurgeon.ops.normalization import RUN_COUNT_SUFFIX
 
 if TYPE_CHECKING:
     from netsurgeon.graph import Node
@@ -101,6 +102,7 @@ class BatchNormalizationCodec(Codec):
             ctx.input_overrides[node] = inputs[:5]
         elif v >= 19 and len(inputs) == 5:
             # from v19 CNTK reads the run count from a 6th input and no longer makes one
+            ctx.run_counts[node] = 0
             ctx.input_overrides[node] = [*inputs, self._count_node(node, ctx)]
         has_isd = node.attrs["running_inv_std_dev"]
         wants_isd = v < 13
@@ -117,21 +119,30 @@ class BatchNormalizationCodec(Codec):
         ctx.value_overrides[param] = converted.astype(param.value.dtype)
 
     def _counts(self, node: Node, ctx: WriteContext) -> tuple[int, int]:
-        """(running sample count, minibatch count), each estimated from the other if unknown."""
-        count = ctx.run_counts.get(node)
-        if count is None:
-            count = node.attrs["running_sample_count"]
+        """(running sample count, minibatch count), each estimated from the other if unknown.
+
+        A count held by a 6th input (``ctx.run_counts``) is CNTK's tied count and wins, even
+        when 0: CNTK's node takes its count from that input once it has one.
+        """
+        tied = ctx.run_counts.get(node)
+        count = tied if tied is not None else node.attrs["running_sample_count"]
         minibatches = int(node.file_fields.get(self._MINIBATCHES, 0))
-        if not count and minibatches:
+        if tied is None and not count and minibatches:
             count = 16 * minibatches  # CNTK's own estimate when loading a pre-v13 file
         if not minibatches and count:
             minibatches = count // 16
         return count, minibatches
 
     def _count_node(self, node: Node, ctx: WriteContext) -> Node:
-        """The run-count parameter CNTK adds when it loads a pre-v19 file, to store with it."""
-        count = np.array([self._counts(node, ctx)[0]], dtype=ctx.dtype_of(node))
-        extra = detached(ctx.fresh_name(f"{node.name}.runCount"), "LearnableParameter",
+        """The run-count parameter CNTK adds when it loads a pre-v19 file, to store with it.
+
+        As CNTK's loader makes it: ``<node>.run_sample_count``, shape (1,), multiplier 0,
+        value 0 (CNTK 2.7 loading cifar10.ResNet.cmf, v10, reports 0 for it; the 16 x
+        minibatchCount estimate of the node's own field is then replaced by that 0), so the
+        file behaves in CNTK as the pre-v19 one did, in training too.
+        """
+        count = np.zeros(1, dtype=ctx.dtype_of(node))
+        extra = detached(ctx.fresh_name(node.name + RUN_COUNT_SUFFIX), "LearnableParameter",
                          value=count, shape=(1,), dynamic=False, learning_rate_multiplier=0.0,
                          dtype=str(count.dtype))
         ctx.extra_nodes.append(extra)

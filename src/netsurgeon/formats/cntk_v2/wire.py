@@ -1,0 +1,1284 @@
+"""The CNTK v2 model file as Python values: decode and encode ``CNTK.proto.Dictionary``.
+
+A CNTK 2.x ``Function.save`` file is one protobuf ``CNTK.proto.Dictionary`` (cntk-v2-format.md
+§2), or, for models of 2 GiB and more, the large-file variant: the magic ``ktnc``, a u32
+metadata length M, M bytes of Dictionary whose tensors have no values, then the raw tensor
+data (§8). This module turns either into a :class:`Model` whose ``top`` is a plain ``dict``
+and back, and nothing more: what the Dictionary *means* (functions, variables) is the
+reader's business.
+
+Each ``DictionaryValue`` becomes a Python value whose type says which ``value_type`` it had,
+so that ``encode(decode(data))`` writes the same types again (CNTK's reader is strict about
+them, §2.2):
+
+====================  =========================================================
+value_type            Python value
+====================  =========================================================
+None                  ``None``
+Bool                  ``bool``
+Int (int32)           :class:`Int` (an ``int``)
+SizeT (uint64)        :class:`SizeT` (an ``int``)
+Float (float32)       :class:`Float` (a ``float`` holding a float32 value)
+Double                ``float``
+String                ``str``
+NDShape               :class:`Shape` (a ``tuple`` of dims in CNTK order)
+Axis                  :class:`Axis`
+Vector                ``list``
+Dictionary            ``dict[str, value]``, in wire order
+NDArrayView           :class:`Tensor`
+====================  =========================================================
+
+When encoding, a plain ``int`` is written as SizeT and a plain ``float`` as Double (the types
+CNTK uses for most attributes); a ``tuple`` or ``list`` is a Vector; a numpy array is an
+NDArrayView of its dtype. Use :class:`Int` and :class:`Float` where CNTK wants those.
+
+The schema is written here in Python (``descriptor_pb2`` built by code, in a private
+descriptor pool): no ``protoc``, no generated module. Two variants are built from one
+listing. The *canonical* one is the spec's listing (``map<string, DictionaryValue> data``,
+``repeated float`` values). The one used for decoding and encoding has the same wire format
+but keeps what the canonical one loses or makes slow: ``data`` is a ``repeated DataEntry``
+(upb iterates a map in hash order, so a map loses the entry order and with it byte-identical
+re-encoding), and the float and double values are ``repeated bytes`` (a packed field is one
+length-delimited record, so each arrives as the raw little-endian bytes that
+``np.frombuffer`` reads without a Python float per element).
+
+Re-encoding is byte-identical for files in CNTK's layout (fields in number order, packed
+values, one version number throughout, §2.1): all CNTK 2.x files. Unknown fields are skipped,
+as CNTK does, and every nested ``version`` field is written as the Dictionary's.
+
+Untrusted input: any defect is a :class:`WireError` (a ``FormatError``) naming the file, the
+byte offset and the path of the value concerned (``inputs[3].value``). Nothing is allocated
+beyond what the input's size can hold. A file that protobuf refuses is walked again by a
+small pure-Python scanner to find where and why (that costs time only on the error path).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError, EncodeError
+
+from netsurgeon.errors import FormatError
+
+__all__ = [
+    "Int", "SizeT", "Float", "Shape", "Axis", "Tensor", "Model", "Value", "WireError",
+    "decode", "encode", "encode_parts", "looks_v2", "proto_classes",
+    "LARGE_MAGIC", "HEAD_BYTES", "MAX_DEPTH", "LARGE_THRESHOLD",
+]
+
+LARGE_MAGIC = b"ktnc"  # u32 LE 0x636E746B, the large-file variant (§8)
+HEAD_BYTES = 64  # what looks_v2 reads at most
+MAX_DEPTH = 100  # nested messages below the top Dictionary that protobuf (upb) parses
+LARGE_THRESHOLD = 2**31 - 1  # CNTK writes the large variant from INT32_MAX bytes on (§8)
+_U64 = 2**64
+_LEN = struct.Struct("<I")
+
+
+# ---- values -----------------------------------------------------------------------------
+class Int(int):
+    """A ``DictionaryValue`` of type Int (C++ ``int``, int32): e.g. ``inferInputRankToMap``.
+
+    Arithmetic gives plain ints; wrap the result again to keep the type."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int({int(self)})"
+
+
+class SizeT(int):
+    """A ``DictionaryValue`` of type SizeT (C++ ``size_t``, uint64): enums, counts, versions.
+
+    A plain ``int`` is encoded as SizeT too; the type exists so decoded values say so."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SizeT({int(self)})"
+
+
+class Float(float):
+    """A ``DictionaryValue`` of type Float (float32; a plain ``float`` is encoded as Double).
+
+    The value is a float32 value held as a Python float; encoding rounds to float32."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Float({float(self)!r})"
+
+
+class Shape(tuple):
+    """An ``NDShape``: dimensions in CNTK order (first = fastest; numpy order is reversed).
+
+    A tuple subclass, so it compares equal to a tuple of the same dims but stays apart from
+    a Vector (``list``/``tuple``) when encoding. Dims are uint64 and may be the special
+    values below (§2.3)."""
+
+    INFERRED: ClassVar[int] = _U64 - 1  # InferredDimension
+    UNKNOWN_DIM: ClassVar[int] = _U64 - 2  # the only dim of NDShape::Unknown()
+    FREE: ClassVar[int] = _U64 - 3  # FreeDimension
+
+    __slots__ = ()
+
+    def __new__(cls, dims: Any = ()) -> Shape:
+        return super().__new__(cls, (int(d) for d in dims))
+
+    @classmethod
+    def from_numpy(cls, shape: tuple[int, ...]) -> Shape:
+        """The NDShape of an array of numpy shape ``shape`` (the dims reversed)."""
+        return cls(reversed(shape))
+
+    @property
+    def numpy(self) -> tuple[int, ...]:
+        """The dims in numpy order (reversed)."""
+        return tuple(reversed(self))
+
+    @property
+    def is_unknown(self) -> bool:
+        """True for ``NDShape::Unknown()``, the rank-1 shape ``[2^64-2]``."""
+        return len(self) == 1 and self[0] == self.UNKNOWN_DIM
+
+    def __repr__(self) -> str:
+        return f"Shape({list(self)})"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A CNTK ``Axis`` (§2.4): a static axis index in CNTK order, or a dynamic axis.
+
+    ``static_index`` is ``DYNAMIC`` (INT32_MAX) for a dynamic axis, which ``name`` and
+    ``ordered`` (true for sequence axes, false for the batch axis) identify; the values just
+    below it are the special axes. Negative indices count from the end (CNTK order)."""
+
+    static_index: int
+    name: str = ""
+    ordered: bool = False
+
+    DYNAMIC: ClassVar[int] = 2147483647
+    ALL_STATIC: ClassVar[int] = 2147483646
+    UNKNOWN: ClassVar[int] = 2147483645
+    END_STATIC: ClassVar[int] = 2147483644
+    ALL: ClassVar[int] = 2147483643
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True for a dynamic (sequence or batch) axis."""
+        return self.static_index == self.DYNAMIC
+
+    @property
+    def is_static(self) -> bool:
+        """True for an ordinary static axis (not dynamic and not one of the special ones)."""
+        return self.static_index < self.ALL
+
+    @classmethod
+    def static(cls, index: int) -> Axis:
+        """Static axis ``index`` (CNTK order) with the name CNTK writes for it."""
+        return cls(index, f"staticAxisIdx={index}")
+
+    @classmethod
+    def dynamic(cls, name: str, ordered: bool = True) -> Axis:
+        """A dynamic axis; CNTK's defaults are ``defaultDynamicAxis`` (ordered) and
+        ``defaultBatchAxis`` (not ordered)."""
+        return cls(cls.DYNAMIC, name, ordered)
+
+
+@dataclass(eq=False)
+class Tensor:
+    """An ``NDArrayView`` (§5): ``data_type`` code, ``shape`` in CNTK order, and ``array`` in
+    numpy order (``values.reshape(reversed(shape))``, C order), of dtype float32 (Float),
+    float64 (Double), float16 (Float16), int8 (Int8) or int16 (Int16).
+
+    Decoded arrays are usually read-only views of the input; copy one to change it.
+    Equality is exact (bitwise) on the values."""
+
+    data_type: int
+    shape: Shape
+    array: np.ndarray
+
+    FLOAT: ClassVar[int] = 1
+    DOUBLE: ClassVar[int] = 2
+    FLOAT16: ClassVar[int] = 4
+    INT8: ClassVar[int] = 5
+    INT16: ClassVar[int] = 6
+    DTYPES: ClassVar[dict[int, np.dtype]] = {
+        1: np.dtype("<f4"), 2: np.dtype("<f8"), 4: np.dtype("<f2"),
+        5: np.dtype("i1"), 6: np.dtype("<i2"),
+    }
+
+    @classmethod
+    def of(cls, array: Any) -> Tensor:
+        """The tensor of a numpy array (its dtype picks the data type)."""
+        a = np.asarray(array)
+        for code, dtype in cls.DTYPES.items():
+            if a.dtype == dtype:
+                return cls(code, Shape.from_numpy(a.shape), a)
+        raise FormatError(f"a CNTK tensor cannot hold dtype {a.dtype}; use float32, float64, "
+                          "float16, int8 or int16")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tensor):
+            return NotImplemented
+        a, b = np.asarray(self.array), np.asarray(other.array)
+        return (self.data_type == other.data_type and tuple(self.shape) == tuple(other.shape)
+                and a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes())
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Value = (bool | Int | SizeT | int | Float | float | str | Shape | Axis | list | dict | Tensor
+         | None)
+
+
+@dataclass
+class Model:
+    """A decoded file: the top Dictionary (wire order), its ``version`` (1 before CNTK 2.0
+    GA, 2 from then on) and whether it was the ``large`` variant: what ``encode`` needs to
+    write the same bytes again."""
+
+    top: dict[str, Any]
+    version: int = 2
+    large: bool = False
+
+
+# ---- errors -----------------------------------------------------------------------------
+class WireError(FormatError):
+    """A CNTK v2 file (or value to encode) that is not a valid ``CNTK.proto.Dictionary``.
+
+    Attributes:
+        path: the file (``where``).
+        offset: byte offset of the problem, or None when unknown (encoding).
+        approx: True when the offset is only an upper bound ("at or before byte N").
+        what: the value concerned, as a path (``inputs[3].value``), or the part being read.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None,
+                 approx: bool = False, what: str | None = None) -> None:
+        self.path, self.offset, self.approx, self.what = path, offset, approx, what
+        parts = [path] if path else []
+        if offset is not None:
+            parts.append(f"{'at or before ' if approx else ''}byte {offset}")
+        if what:
+            parts.append(f"in {what}")
+        super().__init__((", ".join(parts) + ": " if parts else "") + message)
+
+
+class _Bad(Exception):
+    """Internal: a defect found deep in a value; the path is collected while unwinding."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.steps: list[str | int] = []  # innermost first
+
+
+def _path_text(steps: list[str | int]) -> str:
+    if len(steps) > 12:
+        steps = [*steps[:4], f"...{len(steps) - 8} levels...", *steps[-4:]]
+    text = ""
+    for step in steps:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text or "the top Dictionary"
+
+
+# ---- schema -----------------------------------------------------------------------------
+_F = descriptor_pb2.FieldDescriptorProto
+_SCALARS = {
+    "uint64": _F.TYPE_UINT64, "int32": _F.TYPE_INT32, "sint32": _F.TYPE_SINT32,
+    "bool": _F.TYPE_BOOL, "float": _F.TYPE_FLOAT, "double": _F.TYPE_DOUBLE,
+    "string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES,
+}
+_ENUMS = {
+    "NDArrayView.DataType": [("Unknown", 0), ("Float", 1), ("Double", 2), ("Float16", 4),
+                             ("Int8", 5), ("Int16", 6)],
+    "NDArrayView.StorageFormat": [("Dense", 0), ("SparseCSC", 1), ("SparseBlockCol", 2)],
+    "DictionaryValue.Type": [(n, i) for i, n in enumerate(
+        "None Bool Int SizeT Float Double String NDShape Axis Vector Dictionary "
+        "NDArrayView".split())],
+}
+
+
+def _listing(canonical: bool) -> dict[str, list[tuple]]:
+    """Messages of §2 as ``(field, number, type, repeated, oneof)``; a type is a scalar
+    name, an enum or a message (dotted names are nested). ``canonical=False`` gives the
+    wire-identical variant this module decodes with (see the module docstring)."""
+    packed_real = "float" if canonical else "bytes"
+    packed_double = "double" if canonical else "bytes"
+    return {
+        "NDShape": [("shape_dim", 1, "uint64", True, None)],
+        "Axis": [("static_axis_idx", 1, "int32", False, None), ("name", 2, "string", False, None),
+                 ("is_ordered_dynamic_axis", 3, "bool", False, None)],
+        "NDArrayView.FloatValues": [("value", 1, packed_real, True, None)],
+        "NDArrayView.DoubleValues": [("value", 1, packed_double, True, None)],
+        "NDArrayView.BytesValue": [("value", 1, "bytes", False, None)],
+        "NDArrayView.IntValues": [("value", 1, "sint32", True, None)],
+        "NDArrayView": [
+            ("data_type", 1, "NDArrayView.DataType", False, None),
+            ("storage_format", 2, "NDArrayView.StorageFormat", False, None),
+            ("shape", 3, "NDShape", False, None),
+            ("float_values", 4, "NDArrayView.FloatValues", False, "values"),
+            ("double_values", 5, "NDArrayView.DoubleValues", False, "values"),
+            ("bytes_value", 6, "NDArrayView.BytesValue", False, "values"),
+            ("sint32_values", 7, "NDArrayView.IntValues", False, "values")],
+        "Vector": [("value", 1, "DictionaryValue", True, None)],
+        "Dictionary.DataEntry": [("key", 1, "string", False, None),
+                                 ("value", 2, "DictionaryValue", False, None)],
+        "Dictionary": [("version", 1, "uint64", False, None),
+                       ("data", 2, "Dictionary.DataEntry", True, None)],
+        "DictionaryValue": [("version", 1, "uint64", False, None),
+                            ("value_type", 2, "DictionaryValue.Type", False, None)] + [
+            (name, number, kind, False, "value") for number, (name, kind) in enumerate([
+                ("bool_value", "bool"), ("int_value", "int32"), ("size_t_value", "uint64"),
+                ("float_value", "float"), ("double_value", "double"),
+                ("string_value", "string"), ("nd_shape_value", "NDShape"),
+                ("axis_value", "Axis"), ("vector_value", "Vector"),
+                ("dictionary_value", "Dictionary"), ("nd_array_view_value", "NDArrayView")],
+                start=3)],
+    }
+
+
+def _file_proto(canonical: bool) -> descriptor_pb2.FileDescriptorProto:
+    """The FileDescriptorProto of package ``CNTK.proto`` (proto3), built by code."""
+    fp = descriptor_pb2.FileDescriptorProto(
+        name="CNTK/proto/cntk_v2.proto" if canonical else "CNTK/proto/cntk_v2_wire.proto",
+        package="CNTK.proto", syntax="proto3")
+    messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+    listing = _listing(canonical)
+    for dotted in sorted(listing, key=lambda n: n.count(".")):  # outer messages first
+        outer, _, inner = dotted.rpartition(".")
+        holder = messages[outer].nested_type if outer else fp.message_type
+        messages[dotted] = holder.add(name=inner)
+    for dotted, values in _ENUMS.items():
+        outer, _, inner = dotted.rpartition(".")
+        enum = messages[outer].enum_type.add(name=inner)
+        for name, number in values:
+            enum.value.add(name=name, number=number)
+    for dotted, fields in listing.items():
+        _add_fields(messages[dotted], fields, listing)
+    if canonical:
+        messages["Dictionary.DataEntry"].options.map_entry = True
+    return fp
+
+
+def _add_fields(msg: descriptor_pb2.DescriptorProto, fields: list[tuple],
+                listing: Mapping[str, Any]) -> None:
+    oneofs: dict[str, int] = {}
+    for name, number, kind, repeated, oneof in fields:
+        f = msg.field.add(name=name, number=number, json_name=_json_name(name),
+                          label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+        if kind in _SCALARS:
+            f.type = _SCALARS[kind]
+            if repeated and kind not in ("string", "bytes"):
+                f.options.packed = True
+        else:
+            f.type = _F.TYPE_ENUM if kind in _ENUMS else _F.TYPE_MESSAGE
+            f.type_name = ".CNTK.proto." + kind
+        if oneof is not None:
+            if oneof not in oneofs:
+                oneofs[oneof] = len(msg.oneof_decl)
+                msg.oneof_decl.add(name=oneof)
+            f.oneof_index = oneofs[oneof]
+
+
+def _json_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+@lru_cache(maxsize=2)
+def proto_classes(canonical: bool = True) -> dict[str, type]:
+    """The message classes of §2 by name (``Dictionary``, ``DictionaryValue``, ``NDArrayView``,
+    ``NDArrayView.FloatValues``...), from a private descriptor pool.
+
+    ``canonical=True``: the spec's listing as is (a map, repeated floats), for comparing
+    with other protobuf tools. ``canonical=False``: the wire-identical variant that
+    :func:`decode` and :func:`encode` use."""
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(_file_proto(canonical))
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName("CNTK.proto."
+                                                                            + name))
+            for name in _listing(canonical)}
+
+
+# ---- decoding ---------------------------------------------------------------------------
+_TYPE_NAMES = _ENUMS["DictionaryValue.Type"]
+_MEMBER_OF_TYPE = {code: member for code, member in enumerate([
+    None, "bool_value", "int_value", "size_t_value", "float_value", "double_value",
+    "string_value", "nd_shape_value", "axis_value", "vector_value", "dictionary_value",
+    "nd_array_view_value"])}
+_SCALAR_READ: dict[str, Any] = {
+    "bool_value": bool, "int_value": Int, "size_t_value": SizeT, "float_value": Float,
+    "double_value": float, "string_value": str,
+}
+_VALUES_OF_DTYPE = {1: "float_values", 2: "double_values", 4: "float_values",
+                    5: "bytes_value", 6: "sint32_values"}
+_DTYPE_NAMES = dict(_ENUMS["NDArrayView.DataType"])
+_DTYPE_NAMES = {v: k for k, v in _DTYPE_NAMES.items()}
+_SPECIAL_DIM = 2**63  # dims from here on are the special values of §2.3
+
+
+def decode(data: bytes | bytearray | memoryview, *, where: str = "") -> Model:
+    """Decode a CNTK v2 model file held in ``data`` (plain or large variant).
+
+    ``where`` names the file in error messages. Every defect raises :class:`WireError`;
+    tensors of a large file are views of ``data`` where their alignment allows (so keep
+    ``data`` unchanged while they are in use)."""
+    where = where or "<bytes>"
+    view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    size = len(view)
+    if size == 0:
+        raise WireError("empty input: not a CNTK v2 model", path=where, offset=0)
+    meta, base, large = view, 0, bytes(view[:4]) == LARGE_MAGIC
+    if large:
+        meta, base = _large_metadata(view, where), 8
+    classes = proto_classes(False)
+    try:
+        msg = classes["Dictionary"].FromString(meta)
+    except DecodeError as exc:
+        raise _scan_error(bytes(meta), base, size, where, str(exc)) from None
+    top, decoder = _walk(msg, view, meta, base, large, where)
+    if large and decoder.tail != size:
+        raise WireError(f"{size - decoder.tail} bytes after the last tensor block", path=where,
+                        offset=decoder.tail, what="the tensor data")
+    return Model(top, int(msg.version), large)
+
+
+def _walk(msg: Any, view: Any, meta: Any, base: int, large: bool,
+          where: str) -> tuple[dict[str, Any], _Decoder]:
+    """The value tree of a parsed Dictionary. In a plain file the float payloads become
+    views of ``view`` (placed by :func:`_place`); if one cannot be placed, the tree is read
+    again with copies, which also gives any error its path."""
+    for defer in (not large, False):
+        decoder = _Decoder(view, base + len(meta) if large else None, defer)
+        try:
+            top = decoder.dictionary(msg, 0)
+        except _Bad as bad:
+            raise _located(bad, meta, base, where) from None
+        if not decoder.deferred or _place(view, top, decoder):
+            return top, decoder
+    raise AssertionError("unreachable: a walk without deferral places nothing")
+
+
+def _large_metadata(view: Any, where: str) -> Any:
+    """The metadata bytes of a large-variant file (§8), checked against the file size."""
+    size = len(view)
+    if size < 8:
+        raise WireError(f"truncated large-file header: {size} bytes, 8 needed", path=where,
+                        offset=size, what="the large-file header")
+    (m,) = _LEN.unpack(bytes(view[4:8]))
+    if 8 + m > size:
+        raise WireError(f"metadata length {m} runs past the end of the file ({size} bytes)",
+                        path=where, offset=4, what="the large-file header")
+    return view[8:8 + m]
+
+
+def _located(bad: _Bad, meta: Any, base: int, where: str) -> WireError:
+    steps = list(reversed(bad.steps))
+    offset = bad.offset
+    if offset is None:
+        found = _locate(bytes(meta), steps)
+        offset = None if found is None else base + found
+    return WireError(bad.message, path=where, offset=offset, what=_path_text(steps))
+
+
+class _Decoder:
+    """One decode: the Dictionary tree into Python values, tensors from the tail if any."""
+
+    def __init__(self, data: Any, tail: int | None, defer: bool = False) -> None:
+        self.data = data
+        self.tail = tail  # file offset of the next large-file block, None in a plain file
+        self.defer = defer  # float payloads left for _place (a plain file)
+        self.deferred: dict[int, tuple[Tensor, int]] = {}  # id -> (tensor, element count)
+        # id of a dict or list holding deferred tensors -> (wire index, child) of each such child
+        self.holders: dict[int, list[tuple[int, Any]]] = {}
+        self.read = {
+            "nd_shape_value": self.shape, "axis_value": self.axis,
+            "vector_value": self.vector, "dictionary_value": self.dictionary,
+            "nd_array_view_value": self.tensor,
+        }
+
+    def dictionary(self, msg: Any, depth: int) -> dict[str, Any]:
+        """A Dictionary, in wire order (a repeated key wins where it first appeared, with its
+        last value, as protobuf's map does). The loop is the hot path of a decode: a
+        DictionaryValue whose member is the one its type names is read inline, and the
+        entries holding deferred tensors are noted with their wire index for _place."""
+        if depth > MAX_DEPTH:
+            raise _Bad(f"Dictionaries and Vectors nested deeper than {MAX_DEPTH}")
+        out: dict[str, Any] = {}
+        member_of, scalar, read, deferred = _MEMBER_OF_TYPE, _SCALAR_READ, self.read, self.deferred
+        holding: list[tuple[int, Any]] = []
+        seen = len(deferred)
+        key = ""
+        try:
+            for i, entry in enumerate(msg.data):
+                key = entry.key
+                dv = entry.value
+                member = member_of.get(dv.value_type, "?")
+                held = dv.WhichOneof("value")
+                if held is None or held != member:
+                    out[key] = self.unusual(dv, member, held, depth)
+                    continue
+                conv = scalar.get(held)
+                if conv is not None:
+                    out[key] = conv(getattr(dv, held))
+                    continue
+                out[key] = value = read[held](getattr(dv, held), depth + 1)
+                if len(deferred) != seen:
+                    seen = len(deferred)
+                    holding.append((i, value))
+        except _Bad as bad:
+            bad.steps.append(key)
+            raise
+        if holding:
+            self.holders[id(out)] = holding
+        return out
+
+    def vector(self, msg: Any, depth: int) -> list[Any]:
+        """A Vector (same inline reading as :meth:`dictionary`)."""
+        if depth > MAX_DEPTH:
+            raise _Bad(f"Dictionaries and Vectors nested deeper than {MAX_DEPTH}")
+        out: list[Any] = []
+        member_of, scalar, read, deferred = _MEMBER_OF_TYPE, _SCALAR_READ, self.read, self.deferred
+        holding: list[tuple[int, Any]] = []
+        seen = len(deferred)
+        try:
+            for dv in msg.value:
+                member = member_of.get(dv.value_type, "?")
+                held = dv.WhichOneof("value")
+                if held is None or held != member:
+                    out.append(self.unusual(dv, member, held, depth))
+                    continue
+                conv = scalar.get(held)
+                if conv is not None:
+                    out.append(conv(getattr(dv, held)))
+                    continue
+                value = read[held](getattr(dv, held), depth + 1)
+                if len(deferred) != seen:
+                    seen = len(deferred)
+                    holding.append((len(out), value))
+                out.append(value)
+        except _Bad as bad:
+            bad.steps.append(len(out))
+            raise
+        if holding:
+            self.holders[id(out)] = holding
+        return out
+
+    def unusual(self, dv: Any, member: str | None, held: str | None, depth: int) -> Any:
+        """A DictionaryValue of type None, or whose member is missing or another one. A
+        missing member reads as its proto3 default, as in CNTK; another member, or an
+        unknown type, is an error."""
+        if held is not None or member == "?":
+            raise _Bad(_type_mismatch(dv.value_type, held))
+        if member is None:
+            return None
+        conv = _SCALAR_READ.get(member)
+        if conv is not None:
+            return conv(getattr(dv, member))
+        return self.read[member](getattr(dv, member), depth + 1)
+
+    @staticmethod
+    def shape(msg: Any, depth: int) -> Shape:
+        return tuple.__new__(Shape, msg.shape_dim)
+
+    @staticmethod
+    def axis(msg: Any, depth: int) -> Axis:
+        return Axis(msg.static_axis_idx, msg.name, msg.is_ordered_dynamic_axis)
+
+    def tensor(self, nd: Any, depth: int) -> Tensor:
+        dt = nd.data_type
+        member = _VALUES_OF_DTYPE.get(dt)
+        if member is None:
+            raise _Bad(f"NDArrayView data_type {dt} ({_DTYPE_NAMES.get(dt, 'unknown')}) is "
+                       "not a tensor type")
+        if nd.storage_format != 0:
+            raise _Bad(f"NDArrayView storage_format {nd.storage_format} is sparse; only "
+                       "Dense (0) can be stored (CNTK cannot serialize sparse values)")
+        dims = tuple(nd.shape.shape_dim)
+        count = _element_count(dims)
+        held = nd.WhichOneof("values")
+        if held is not None and held != member:
+            raise _Bad(f"NDArrayView of data_type {_DTYPE_NAMES[dt]} holds {held}")
+        if self.defer and held and dt in (Tensor.FLOAT, Tensor.DOUBLE) and count:
+            if len(getattr(nd, member).value) == 1:  # one packed record: _place checks it
+                tensor = Tensor(dt, tuple.__new__(Shape, dims), None)  # type: ignore[arg-type]
+                self.deferred[id(tensor)] = (tensor, count)
+                return tensor
+        flat = _inline(nd, dt, member, count) if held else np.empty(0, Tensor.DTYPES[dt])
+        if flat.size != count:
+            flat = self.tail_block(dt, count, flat.size)
+        return Tensor(dt, tuple.__new__(Shape, dims), flat.reshape(dims[::-1]))
+
+    def tail_block(self, dt: int, count: int, inline: int) -> np.ndarray:
+        """The values of a tensor of a large file, from the tail (§8), in file order."""
+        if self.tail is None or inline:
+            raise _Bad(f"the NDArrayView holds {inline} values but its shape needs {count}")
+        if dt not in (Tensor.FLOAT, Tensor.DOUBLE):
+            raise _Bad(f"a {_DTYPE_NAMES[dt]} tensor in a large file: CNTK writes such tails "
+                       "so they cannot be read back (only Float and Double work, §8)")
+        dtype = Tensor.DTYPES[dt]
+        n = count * dtype.itemsize
+        left = len(self.data) - self.tail
+        if n > left:
+            raise _Bad(f"truncated tensor data: {count} {_DTYPE_NAMES[dt]} values need {n} "
+                       f"bytes, {left} remain", self.tail)
+        if count == 0:
+            return np.empty(0, dtype)
+        flat = np.frombuffer(self.data, dtype, count, self.tail)
+        self.tail += n
+        return flat if flat.flags.aligned else flat.copy()
+
+
+# ---- zero-copy float payloads of a plain file -------------------------------------------
+class _Unplaced(Exception):
+    """Internal: the bytes do not have the layout the parsed message implies."""
+
+
+def _place(data: Any, top: dict[str, Any], decoder: _Decoder) -> bool:
+    """Make every deferred tensor a view of its payload in ``data``; False if one could not
+    be placed. Only the Dictionaries and Vectors that hold deferred tensors are scanned,
+    record by record, so each payload found is exactly the one protobuf parsed."""
+    try:
+        _place_dictionary(data, (0, len(data)), top, decoder)
+    except (_Unplaced, _Bad, IndexError, KeyError, RecursionError):
+        return False
+    return not decoder.deferred
+
+
+def _spans(data: Any, a: int, b: int) -> list[tuple[int, int, int]]:
+    """``(field, start, end)`` of each record of the message ``data[a:b]``; the payload of a
+    length-delimited record is ``data[start:end]``, other records have ``start == -1``."""
+    out = []
+    pos = a
+    while pos < b:
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _varint(data, pos - 1, b)
+        if tag & 7 != 2:
+            pos = _skip(data, pos, b, tag, pos)
+            out.append((tag >> 3, -1, -1))
+            continue
+        if pos >= b:
+            raise _Unplaced("length")
+        n = data[pos]
+        pos += 1
+        if n >= 0x80:
+            n, pos = _varint(data, pos - 1, b)
+        if pos + n > b:
+            raise _Unplaced("length")
+        out.append((tag >> 3, pos, pos + n))
+        pos += n
+    return out
+
+
+def _only(spans: list[tuple[int, int, int]], number: int) -> tuple[int, int]:
+    """The payload of the one record ``number`` (length-delimited) among ``spans``."""
+    found = [(a, b) for f, a, b in spans if f == number]
+    if len(found) != 1 or found[0][0] < 0:
+        raise _Unplaced(number)
+    return found[0]
+
+
+def _nth_records(data: Any, span: tuple[int, int], number: int,
+                 wanted: list[tuple[int, Any]]) -> Iterator[tuple[int, int, Any]]:
+    """Payload span and child of the records of field ``number`` (length-delimited) whose
+    index among such records is in ``wanted``: how protobuf numbers the elements of a
+    repeated message field. Records are skipped by their tag and length only."""
+    pos, end = span
+    index, k = 0, 0
+    tag_byte = (number << 3) | 2
+    while k < len(wanted):
+        if pos >= end:
+            raise _Unplaced("fewer records than elements")
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _varint(data, pos - 1, end)
+        if tag != tag_byte:
+            pos = _skip(data, pos, end, tag, pos)
+            continue
+        n = data[pos] if pos < end else 0x80
+        if n < 0x80:
+            pos += 1
+        else:
+            n, pos = _varint(data, pos, end)
+        if pos + n > end:
+            raise _Unplaced("length")
+        if index == wanted[k][0]:
+            yield pos, pos + n, wanted[k][1]
+            k += 1
+        index += 1
+        pos += n
+
+
+def _member(data: Any, a: int, b: int, number: int) -> tuple[int, int]:
+    """The payload of the one length-delimited record ``number`` of the message
+    ``data[a:b]``. Fast when it is the last record (CNTK puts a message's sub-message last):
+    the records before it are skipped by tag and length; anything else is checked in full."""
+    pos = a
+    while pos < b:
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _varint(data, pos - 1, b)
+        if tag & 7 != 2:
+            pos = _skip(data, pos, b, tag, pos)
+            continue
+        n = data[pos] if pos < b else 0x80
+        if n < 0x80:
+            pos += 1
+        else:
+            n, pos = _varint(data, pos, b)
+        if tag >> 3 == number:
+            if pos + n == b:
+                return pos, b
+            break
+        pos += n
+    return _only(_spans(data, a, b), number)
+
+
+def _place_dictionary(data: Any, span: tuple[int, int], value: dict[str, Any],
+                      decoder: _Decoder) -> None:
+    for a, b, child in _nth_records(data, span, 2, decoder.holders[id(value)]):
+        _place_value(data, _member(data, a, b, 2), child, decoder)  # the entry's value
+
+
+def _place_value(data: Any, span: tuple[int, int], child: Any, decoder: _Decoder) -> None:
+    """``child`` (a holder or a deferred tensor) in the DictionaryValue ``data[span]``."""
+    if isinstance(child, dict):
+        _place_dictionary(data, _member(data, *span, 12), child, decoder)
+    elif isinstance(child, list):
+        inner = _member(data, *span, 11)
+        for a, b, item in _nth_records(data, inner, 1, decoder.holders[id(child)]):
+            _place_value(data, (a, b), item, decoder)
+    else:
+        _place_tensor(data, _member(data, *span, 13), child, decoder)
+
+
+def _place_tensor(data: Any, span: tuple[int, int], tensor: Tensor, decoder: _Decoder) -> None:
+    _, count = decoder.deferred[id(tensor)]
+    double = tensor.data_type == Tensor.DOUBLE
+    a, b = _member(data, *_member(data, *span, 5 if double else 4), 1)
+    dtype = Tensor.DTYPES[tensor.data_type]
+    if b - a != count * dtype.itemsize:
+        raise _Unplaced("payload")
+    tensor.array = np.frombuffer(data, dtype, count, a).reshape(tensor.shape[::-1])
+    del decoder.deferred[id(tensor)]
+
+
+def _type_mismatch(code: int, held: str | None) -> str:
+    if code not in _MEMBER_OF_TYPE:
+        return f"unknown value_type {code}"
+    name = _TYPE_NAMES[code][0]
+    return f"value_type {code} ({name}) but the value holds {held or 'nothing'}"
+
+
+def _element_count(dims: tuple[int, ...]) -> int:
+    for d in dims:
+        if d >= _SPECIAL_DIM:
+            raise _Bad(f"tensor shape {list(dims)} has a special (inferred/free/unknown) "
+                       "dimension")
+    return math.prod(dims)
+
+
+def _inline(nd: Any, dt: int, member: str, count: int) -> np.ndarray:
+    """The values held in the message, as a flat array of the tensor's dtype."""
+    sub = getattr(nd, member)
+    if member == "bytes_value":
+        return np.frombuffer(sub.value, np.int8)
+    if member == "sint32_values":
+        return _int16(np.array(sub.value, dtype=np.int64))
+    itemsize = 8 if member == "double_values" else 4
+    chunks = sub.value
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if len(raw) % itemsize:
+        raise _Bad(f"{member} has {len(raw)} bytes, not a whole number of {itemsize}-byte "
+                   "values")
+    flat = np.frombuffer(raw, "<f8" if itemsize == 8 else "<f4")
+    if flat.size != count:
+        flat = _unpacked(sub, member, flat)
+    if dt == Tensor.FLOAT16:
+        with np.errstate(over="ignore"):
+            flat = flat.astype(np.float16)
+    return flat
+
+
+def _unpacked(sub: Any, member: str, packed: np.ndarray) -> np.ndarray:
+    """Values written one record each (legal protobuf, never by CNTK): upb keeps them as
+    unknown fields of the bytes variant; the canonical schema reads them."""
+    name = "NDArrayView.DoubleValues" if member == "double_values" else "NDArrayView.FloatValues"
+    try:
+        values = proto_classes(True)[name].FromString(sub.SerializeToString()).value
+    except DecodeError:
+        return packed
+    if len(values) == packed.size:
+        return packed
+    if packed.size:
+        raise _Bad(f"{member} mixes packed and unpacked records")
+    return np.array(values, dtype=packed.dtype)
+
+
+def _int16(values: np.ndarray) -> np.ndarray:
+    if values.size and (values.min() < -32768 or values.max() > 32767):
+        raise _Bad("an Int16 tensor holds a value outside the int16 range")
+    return values.astype("<i2")
+
+
+# ---- the error path: where protobuf's parse failed, and where a value is ----------------
+_WIRE = {"v": 0, "f8": 1, "s": 2, "b": 2, "f4": 5, "pv": 0, "p4": 5, "p8": 1}
+_SCAN = {
+    "Dictionary": {1: "v", 2: "DataEntry"},
+    "DataEntry": {1: "s", 2: "DictionaryValue"},
+    "DictionaryValue": {1: "v", 2: "v", 3: "v", 4: "v", 5: "v", 6: "f4", 7: "f8", 8: "s",
+                        9: "NDShape", 10: "Axis", 11: "Vector", 12: "Dictionary",
+                        13: "NDArrayView"},
+    "Vector": {1: "DictionaryValue"},
+    "NDShape": {1: "pv"},
+    "Axis": {1: "v", 2: "s", 3: "v"},
+    "NDArrayView": {1: "v", 2: "v", 3: "NDShape", 4: "FloatValues", 5: "DoubleValues",
+                    6: "BytesValue", 7: "IntValues"},
+    "FloatValues": {1: "p4"}, "DoubleValues": {1: "p8"}, "BytesValue": {1: "b"},
+    "IntValues": {1: "pv"},
+}
+
+
+def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    start = pos
+    while pos < end:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift >= 70:
+            raise _Bad("bad wire data: a varint longer than 10 bytes", start)
+    raise _Bad("truncated varint", start)
+
+
+def _records(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """Wire records of one message: ``(field, wire type, a, b, tag offset)`` where a
+    varint's value is ``a`` and a length-delimited, fixed or group payload is
+    ``data[a:b]``."""
+    while pos < end:
+        at = pos
+        tag, pos = _varint(data, pos, end)
+        number, wt = tag >> 3, tag & 7
+        if number == 0 or number >= 1 << 29:
+            raise _Bad(f"bad wire data: field number {number}", at)
+        if wt == 0:
+            value, pos = _varint(data, pos, end)
+            yield number, wt, value, pos, at
+            continue
+        start = pos
+        pos = _skip(data, pos, end, tag, at)
+        if wt == 2:
+            start = _varint(data, start, end)[1]
+        yield number, wt, start, pos, at
+
+
+def _skip(data: bytes, pos: int, end: int, tag: int, at: int) -> int:
+    """The offset after the payload of the record with ``tag`` whose payload is at ``pos``."""
+    number, wt = tag >> 3, tag & 7
+    if wt == 0:
+        return _varint(data, pos, end)[1]
+    if wt == 2:
+        n, pos = _varint(data, pos, end)
+    elif wt in (1, 5):
+        n = 8 if wt == 1 else 4
+    elif wt == 3:
+        return _skip_group(data, pos, end, number, at)
+    else:
+        raise _Bad(f"bad wire data: wire type {wt} (field {number})", at)
+    if n > end - pos:
+        raise _Bad(f"truncated: field {number} needs {n} bytes, {end - pos} remain", at)
+    return pos + n
+
+
+def _skip_group(data: bytes, pos: int, end: int, number: int, at: int) -> int:
+    while pos < end:
+        inner = pos
+        tag, pos = _varint(data, pos, end)
+        if tag & 7 == 4:
+            if tag >> 3 != number:
+                raise _Bad(f"bad wire data: group {number} ended by field {tag >> 3}", inner)
+            return pos
+        pos = _skip(data, pos, end, tag, inner)
+    raise _Bad(f"truncated: group {number} has no end", at)
+
+
+def _scan_error(meta: bytes, base: int, size: int, where: str, reason: str) -> WireError:
+    """The WireError for a Dictionary protobuf refused: found again by :func:`_scan`."""
+    steps: list[str | int] = []
+    try:
+        _scan(meta, 0, len(meta), "Dictionary", 0, steps)
+    except _Bad as bad:
+        offset = None if bad.offset is None else base + bad.offset
+        return WireError(bad.message, path=where, offset=offset, what=_path_text(steps))
+    except RecursionError:
+        pass
+    return WireError(f"bad wire data ({reason})", path=where, offset=size, approx=True)
+
+
+def _scan(data: bytes, start: int, end: int, name: str, depth: int,
+          steps: list[str | int]) -> None:
+    """Check one message like upb does; leaves ``steps`` at the value where it failed."""
+    fields = _SCAN[name]
+    index = 0
+    key: str | None = None
+    for number, wt, a, b, at in _records(data, start, end):
+        kind = fields.get(number)
+        if kind is None or kind not in _SCAN and _WIRE[kind] != wt and not (
+                kind[0] == "p" and wt == 2):
+            continue  # unknown field, or a known one with another wire type: skipped
+        if kind in _SCAN:
+            if wt != 2:
+                continue
+            if depth + 1 > MAX_DEPTH:
+                raise _Bad(f"nesting deeper than {MAX_DEPTH} messages (protobuf's limit)", at)
+            inner = key if name == "DataEntry" else index if name == "Vector" else None
+            if inner is not None or name in ("DataEntry", "Vector"):
+                steps.append("?" if inner is None else inner)
+            _scan(data, a, b, kind, depth + 1, steps)
+            if name in ("DataEntry", "Vector"):
+                steps.pop()
+            index += name == "Vector"
+        elif kind == "s":
+            text = _utf8(data, a, b)
+            key = text if name == "DataEntry" else key
+        else:
+            _payload(data, kind, wt, a, b, at)
+
+
+def _utf8(data: bytes, a: int, b: int) -> str:
+    try:
+        return data[a:b].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Bad("bad wire data: a string is not valid UTF-8", a + exc.start) from None
+
+
+def _payload(data: bytes, kind: str, wt: int, a: int, b: int, at: int) -> None:
+    if kind in ("p4", "p8") and wt == 2 and (b - a) % (4 if kind == "p4" else 8):
+        raise _Bad(f"bad wire data: packed values of {b - a} bytes are not whole", a)
+    if kind == "pv" and wt == 2:
+        pos = a
+        while pos < b:
+            pos = _varint(data, pos, b)[1]
+
+
+def _locate(data: bytes, steps: list[str | int]) -> int | None:
+    """Offset of the record of the DictionaryValue at ``steps`` in a well-formed
+    Dictionary (the last match wins, as in protobuf), or None."""
+    try:
+        span = (0, len(data))
+        at: int | None = None
+        for i, step in enumerate(steps):
+            if i:  # inside a DictionaryValue: its Dictionary or Vector member
+                span = _last(data, span, 12 if isinstance(step, str) else 11)[:2]
+            span, at = _entry(data, span, step)
+        return at
+    except (_Bad, TypeError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _last(data: bytes, span: tuple[int, int], number: int) -> tuple[int, int, int]:
+    found = None
+    for f, wt, a, b, at in _records(data, *span):
+        if f == number and wt == 2:
+            found = (a, b, at)
+    if found is None:
+        raise IndexError(number)
+    return found
+
+
+def _entry(data: bytes, span: tuple[int, int], step: str | int) -> tuple[tuple[int, int], int]:
+    """The value record of map entry ``step`` (a Dictionary) or element ``step`` (a Vector)."""
+    matches = []
+    for f, wt, a, b, at in _records(data, *span):
+        if f != (2 if isinstance(step, str) else 1) or wt != 2:
+            continue
+        if isinstance(step, int):
+            matches.append(((a, b), at))
+            continue
+        key = _last(data, (a, b), 1)
+        if data[key[0]:key[1]].decode("utf-8") == step:
+            value = _last(data, (a, b), 2)
+            matches.append(((value[0], value[1]), value[2]))
+    return matches[step] if isinstance(step, int) else matches[-1]
+
+
+# ---- encoding ---------------------------------------------------------------------------
+def encode(obj: Model | Mapping[str, Any], *, version: int | None = None,
+           large: bool | None = None) -> bytes:
+    """The file bytes of a :class:`Model` or of a top Dictionary given as a mapping.
+
+    ``version`` (the Dictionary and DictionaryValue version fields) defaults to the model's,
+    or 2 (CNTK 2.0 and later). ``large``: True writes the large-file variant, False a plain
+    file; None keeps a model's own variant, and picks the large one when the file would
+    reach 2 GiB (as CNTK does). Bad values raise :class:`WireError` with their path."""
+    return b"".join(encode_parts(obj, version=version, large=large))
+
+
+def encode_parts(obj: Model | Mapping[str, Any], *, version: int | None = None,
+                 large: bool | None = None) -> list[bytes | memoryview]:
+    """:func:`encode` as a list of buffers to write one after another (a large file's
+    tensors are views of their arrays, not copies)."""
+    top = obj.top if isinstance(obj, Model) else obj
+    if version is None:
+        version = obj.version if isinstance(obj, Model) else 2
+    if not isinstance(version, int) or not 0 <= version < _U64:
+        raise WireError(f"version {version!r} is not a uint64")
+    if not isinstance(top, Mapping):
+        raise WireError(f"the top Dictionary is a {type(top).__name__}, not a mapping")
+    encoder = _Encoder(int(version))
+    msg = proto_classes(False)["Dictionary"]()
+    try:
+        encoder.dictionary(msg, top, 0)
+        large = encoder.choose(msg, large, isinstance(obj, Model) and obj.large)
+        return encoder.parts(msg, large)
+    except _Bad as bad:
+        steps = list(reversed(bad.steps))
+        raise WireError(bad.message, what=_path_text(steps) if steps else None) from None
+
+
+@dataclass
+class _Encoder:
+    """One encode: Python values into messages; tensor values are filled in at the end,
+    once the variant (plain or large) is known."""
+
+    version: int
+    tensors: list[tuple[Any, int, np.ndarray]] = field(default_factory=list)
+
+    def dictionary(self, msg: Any, mapping: Mapping[str, Any], depth: int) -> None:
+        _check_depth(depth)
+        msg.version = self.version
+        data = msg.data
+        for key, value in mapping.items():
+            if not isinstance(key, str):
+                raise _Bad(f"key {key!r} is not a str")
+            entry = data.add()
+            try:
+                entry.key = key
+                self.value(entry.value, value, depth + 2)
+            except (ValueError, TypeError, OverflowError) as exc:
+                bad = _Bad(f"cannot encode {type(value).__name__} {_short(value)}: {exc}")
+                bad.steps.append(key)
+                raise bad from None
+            except _Bad as bad:
+                bad.steps.append(key)
+                raise
+
+    def vector(self, msg: Any, items: Any, depth: int) -> None:
+        _check_depth(depth)
+        msg.SetInParent()
+        values = msg.value
+        for i, item in enumerate(items):
+            try:
+                self.value(values.add(), item, depth + 1)
+            except _Bad as bad:
+                bad.steps.append(i)
+                raise
+
+    def value(self, dv: Any, v: Any, depth: int) -> None:
+        _check_depth(depth)
+        dv.version = self.version
+        kind = _kind_of(v)
+        dv.value_type = kind
+        if kind == 0:
+            return
+        member = _MEMBER_OF_TYPE[kind]
+        if kind <= 6:
+            setattr(dv, member, _scalar(kind, v))
+        elif kind == 7:
+            _shape(dv.nd_shape_value, v)
+        elif kind == 8:
+            _axis(dv.axis_value, v)
+        elif kind == 9:
+            self.vector(dv.vector_value, v, depth + 1)
+        elif kind == 10:
+            self.dictionary(dv.dictionary_value, v, depth + 1)
+        else:
+            self.tensor(dv.nd_array_view_value, v, depth + 1)
+
+    def tensor(self, nd: Any, v: Any, depth: int) -> None:
+        _check_depth(depth + 1)
+        if not isinstance(v, Tensor):
+            if np.asarray(v).dtype not in Tensor.DTYPES.values():
+                raise _Bad(f"a CNTK tensor cannot hold dtype {np.asarray(v).dtype}; use "
+                           "float32, float64, float16, int8 or int16")
+            v = Tensor.of(v)
+        t = v
+        array = np.asarray(t.array)
+        dtype = Tensor.DTYPES.get(t.data_type)
+        if dtype is None:
+            raise _Bad(f"tensor data_type {t.data_type!r} is not one of "
+                       f"{sorted(Tensor.DTYPES)}")
+        if array.dtype != dtype:
+            raise _Bad(f"a {_DTYPE_NAMES[t.data_type]} tensor holds a {array.dtype} array")
+        if tuple(reversed(array.shape)) != tuple(t.shape):
+            raise _Bad(f"tensor shape {list(t.shape)} (CNTK order) does not match its array "
+                       f"{array.shape} (numpy order)")
+        nd.data_type = t.data_type
+        _shape(nd.shape, t.shape)
+        self.tensors.append((nd, t.data_type, array))
+
+    def choose(self, msg: Any, large: bool | None, was_large: bool) -> bool:
+        """Plain or large: as asked, else the model's, else large from 2 GiB on."""
+        if large is None:
+            large = was_large or self.size_bound(msg) >= LARGE_THRESHOLD
+        if large:
+            for _nd, dt, _ in self.tensors:
+                if dt not in (Tensor.FLOAT, Tensor.DOUBLE):
+                    raise _Bad(f"a large file cannot hold a {_DTYPE_NAMES[dt]} tensor: CNTK "
+                               "writes and reads only Float and Double tails (§8)")
+        elif self.size_bound(msg) >= LARGE_THRESHOLD:
+            raise _Bad("the model reaches 2 GiB: only the large-file variant can hold it "
+                       "(encode with large=True)")
+        return bool(large)
+
+    def size_bound(self, msg: Any) -> int:
+        per = {1: 4, 2: 8, 4: 4, 5: 1, 6: 3}
+        return msg.ByteSize() + sum(a.size * per[dt] + 16 for _, dt, a in self.tensors)
+
+    def parts(self, msg: Any, large: bool) -> list[bytes | memoryview]:
+        if not large:
+            for nd, dt, array in self.tensors:
+                _fill(nd, dt, array)
+            try:
+                return [msg.SerializeToString()]
+            except EncodeError as exc:
+                raise _Bad(f"protobuf cannot serialize the Dictionary: {exc}") from None
+        meta = msg.SerializeToString()
+        if len(meta) >= 2**32:
+            raise _Bad(f"the metadata ({len(meta)} bytes) does not fit the u32 length field")
+        tail = [memoryview(np.ascontiguousarray(a, Tensor.DTYPES[dt])).cast("B")
+                for _, dt, a in self.tensors if a.size]
+        return [LARGE_MAGIC + _LEN.pack(len(meta)), meta, *tail]
+
+
+def _check_depth(depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise _Bad(f"nested deeper than protobuf can read back ({MAX_DEPTH} messages)")
+
+
+_KIND_OF_TYPE: dict[type, int] = {
+    type(None): 0, bool: 1, Int: 2, SizeT: 3, int: 3, Float: 4, float: 5, str: 6,
+    Shape: 7, Axis: 8, list: 9, tuple: 9, dict: 10, Tensor: 11, np.ndarray: 11,
+}
+
+
+def _kind_of(v: Any) -> int:
+    kind = _KIND_OF_TYPE.get(type(v))
+    if kind is not None:
+        return kind
+    for cls, code in _KIND_OF_TYPE.items():  # subclasses, in table order (bool before int)
+        if isinstance(v, cls):
+            return code
+    if isinstance(v, Mapping):
+        return 10
+    if isinstance(v, (np.bool_, np.integer, np.floating)):
+        return 1 if isinstance(v, np.bool_) else 3 if isinstance(v, np.integer) else (
+            4 if isinstance(v, np.float32) else 5)
+    raise _Bad(f"a value of type {type(v).__name__} cannot be a DictionaryValue")
+
+
+def _scalar(kind: int, v: Any) -> Any:
+    if kind == 1:
+        return bool(v)
+    if kind in (4, 5):
+        return float(v)
+    if kind == 6:
+        return v
+    v = int(v)
+    low, high = (-(2**31), 2**31) if kind == 2 else (0, _U64)
+    if not low <= v < high:
+        hint = "; use Int for a negative int32" if kind == 3 and v < 0 else ""
+        raise _Bad(f"{'Int' if kind == 2 else 'SizeT'} value {v} is out of range{hint}")
+    return v
+
+
+def _shape(msg: Any, dims: Any) -> None:
+    msg.SetInParent()
+    try:
+        msg.shape_dim.extend(int(d) for d in dims)
+    except (ValueError, TypeError) as exc:
+        raise _Bad(f"shape {list(dims)!r} has a dim that is not a uint64: {exc}") from None
+
+
+def _axis(msg: Any, axis: Axis) -> None:
+    msg.SetInParent()
+    if not -(2**31) <= int(axis.static_index) < 2**31:
+        raise _Bad(f"axis index {axis.static_index} is not an int32")
+    msg.static_axis_idx = int(axis.static_index)
+    msg.name = axis.name
+    msg.is_ordered_dynamic_axis = bool(axis.ordered)
+
+
+def _fill(nd: Any, dt: int, array: np.ndarray) -> None:
+    """The values of a tensor inside its message (a plain file)."""
+    member = _VALUES_OF_DTYPE[dt]
+    sub = getattr(nd, member)
+    sub.SetInParent()
+    if not array.size:
+        return
+    if dt == Tensor.INT8:
+        sub.value = array.tobytes()
+    elif dt == Tensor.INT16:
+        sub.value.extend(array.ravel().tolist())
+    else:
+        wide = array.astype("<f4") if dt == Tensor.FLOAT16 else array
+        sub.value.append(np.ascontiguousarray(wide, Tensor.DTYPES[dt] if dt != 4 else "<f4")
+                         .tobytes())
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---- detection --------------------------------------------------------------------------
+def looks_v2(head: bytes) -> bool:
+    """Whether ``head``, the first bytes of a file, start a CNTK v2 model (§1).
+
+    True for the large-file magic ``ktnc`` followed by a length and a Dictionary start, and
+    for a plain Dictionary: an optional field 1 varint (``version``), then a field-2 map
+    entry whose own first field is its key (``0a <len> <printable key>``). False for CNTK v1
+    (``B\\0C\\0N\\0``), ONNX (field 2 is the bare producer string), netsurgeon ``.nsm`` (a
+    u64 header length), empty or short input. It needs at most :data:`HEAD_BYTES` (64)
+    bytes; fewer work when the file is shorter or the key starts earlier."""
+    head = bytes(head[:HEAD_BYTES])
+    if head[:4] == LARGE_MAGIC:
+        return len(head) >= 12 and _looks_dictionary(head[8:])
+    return _looks_dictionary(head)
+
+
+def _looks_dictionary(head: bytes) -> bool:
+    end = len(head)
+    try:
+        pos = 0
+        if head[:1] == b"\x08":
+            version, pos = _varint(head, 1, end)
+            if version >= 1 << 32:
+                return False
+        if head[pos:pos + 1] != b"\x12":
+            return False
+        length, pos = _varint(head, pos + 1, end)
+        if head[pos:pos + 1] != b"\x0a":
+            return False
+        key_length, pos = _varint(head, pos + 1, end)
+    except _Bad:
+        return False
+    if not 0 < key_length < length:
+        return False
+    key = head[pos:pos + key_length]
+    return bool(key) and all(0x20 < c < 0x7F for c in key)
