@@ -55,6 +55,7 @@ small pure-Python scanner to find where and why (that costs time only on the err
 from __future__ import annotations
 
 import math
+import os
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -420,55 +421,51 @@ _SCALAR_READ: dict[str, Any] = {
 }
 _VALUES_OF_DTYPE = {1: "float_values", 2: "double_values", 4: "float_values",
                     5: "bytes_value", 6: "sint32_values"}
-_DTYPE_NAMES = dict(_ENUMS["NDArrayView.DataType"])
-_DTYPE_NAMES = {v: k for k, v in _DTYPE_NAMES.items()}
+_DTYPE_NAMES = {v: k for k, v in _ENUMS["NDArrayView.DataType"]}
 _SPECIAL_DIM = 2**63  # dims from here on are the special values of §2.3
+_CUT_MIN = 4096  # float payloads of a plain file from this many bytes on are not parsed
 
 
 def decode(data: bytes | bytearray | memoryview, *, where: str = "") -> Model:
     """Decode a CNTK v2 model file held in ``data`` (plain or large variant).
 
-    ``where`` names the file in error messages. Every defect raises :class:`WireError`;
-    tensors of a large file are views of ``data`` where their alignment allows (so keep
-    ``data`` unchanged while they are in use)."""
+    ``where`` names the file in error messages. Every defect raises :class:`WireError`.
+    Float and double tensors of 4 KiB and more are read-only views of ``data`` (keep it
+    unchanged while they are in use), in a plain file as in a large one: protobuf parses
+    the file with those payloads cut out (:func:`_cut`), so it neither copies nor holds
+    them, and the Python value tree is all that is built."""
     where = where or "<bytes>"
-    view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    view = data if isinstance(data, bytes) else memoryview(data).cast("B").toreadonly()
     size = len(view)
     if size == 0:
         raise WireError("empty input: not a CNTK v2 model", path=where, offset=0)
-    meta, base, large = view, 0, bytes(view[:4]) == LARGE_MAGIC
-    if large:
-        meta, base = _large_metadata(view, where), 8
-    classes = proto_classes(False)
+    if bytes(view[:4]) == LARGE_MAGIC:
+        return _decode_large(view, where)
+    cut = _cut(view)
+    if cut is not None:
+        model = _decode_cut(view, cut)
+        if model is not None:
+            return model
+    msg = _parse(view, 0, size, where)
+    return Model(_walk(_Decoder(view), msg, view, 0, where), int(msg.version), False)
+
+
+def _parse(meta: Any, base: int, size: int, where: str) -> Any:
     try:
-        msg = classes["Dictionary"].FromString(meta)
+        return proto_classes(False)["Dictionary"].FromString(meta)
     except DecodeError as exc:
         raise _scan_error(bytes(meta), base, size, where, str(exc)) from None
-    top, decoder = _walk(msg, view, meta, base, large, where)
-    if large and decoder.tail != size:
-        raise WireError(f"{size - decoder.tail} bytes after the last tensor block", path=where,
-                        offset=decoder.tail, what="the tensor data")
-    return Model(top, int(msg.version), large)
 
 
-def _walk(msg: Any, view: Any, meta: Any, base: int, large: bool,
-          where: str) -> tuple[dict[str, Any], _Decoder]:
-    """The value tree of a parsed Dictionary. In a plain file the float payloads become
-    views of ``view`` (placed by :func:`_place`); if one cannot be placed, the tree is read
-    again with copies, which also gives any error its path."""
-    for defer in (not large, False):
-        decoder = _Decoder(view, base + len(meta) if large else None, defer)
-        try:
-            top = decoder.dictionary(msg, 0)
-        except _Bad as bad:
-            raise _located(bad, meta, base, where) from None
-        if not decoder.deferred or _place(view, top, decoder):
-            return top, decoder
-    raise AssertionError("unreachable: a walk without deferral places nothing")
+def _walk(decoder: _Decoder, msg: Any, meta: Any, base: int, where: str) -> dict[str, Any]:
+    try:
+        return decoder.dictionary(msg, 0)
+    except _Bad as bad:
+        raise _located(bad, meta, base, where) from None
 
 
-def _large_metadata(view: Any, where: str) -> Any:
-    """The metadata bytes of a large-variant file (§8), checked against the file size."""
+def _decode_large(view: Any, where: str) -> Model:
+    """The large-file variant (§8): M bytes of Dictionary, then the tensor blocks."""
     size = len(view)
     if size < 8:
         raise WireError(f"truncated large-file header: {size} bytes, 8 needed", path=where,
@@ -477,7 +474,28 @@ def _large_metadata(view: Any, where: str) -> Any:
     if 8 + m > size:
         raise WireError(f"metadata length {m} runs past the end of the file ({size} bytes)",
                         path=where, offset=4, what="the large-file header")
-    return view[8:8 + m]
+    meta = bytes(view[8:8 + m])
+    msg = _parse(meta, 8, size, where)
+    decoder = _Decoder(view, tail=8 + m)
+    top = _walk(decoder, msg, meta, 8, where)
+    if decoder.tail != size:
+        raise WireError(f"{size - decoder.tail} bytes after the last tensor block", path=where,
+                        offset=decoder.tail, what="the tensor data")
+    return Model(top, int(msg.version), True)
+
+
+def _decode_cut(view: Any, cut: _Cut) -> Model | None:
+    """The model read from a plain file's cut metadata, or None when that is not exactly
+    the file's reading (the caller then reads the file as it is, with its own errors)."""
+    try:
+        msg = proto_classes(False)["Dictionary"].FromString(cut.meta)
+        decoder = _Decoder(view, cut=cut)
+        top = decoder.dictionary(msg, 0)
+    except (DecodeError, _Bad):
+        return None
+    if len(decoder.used) != len(cut.blocks):
+        return None
+    return Model(top, int(msg.version), False)
 
 
 def _located(bad: _Bad, meta: Any, base: int, where: str) -> WireError:
@@ -490,15 +508,14 @@ def _located(bad: _Bad, meta: Any, base: int, where: str) -> WireError:
 
 
 class _Decoder:
-    """One decode: the Dictionary tree into Python values, tensors from the tail if any."""
+    """One decode: the Dictionary tree into Python values; tensor data from the message,
+    from the cut payloads of a plain file, or from the tail of a large one."""
 
-    def __init__(self, data: Any, tail: int | None, defer: bool = False) -> None:
+    def __init__(self, data: Any, tail: int | None = None, cut: _Cut | None = None) -> None:
         self.data = data
-        self.tail = tail  # file offset of the next large-file block, None in a plain file
-        self.defer = defer  # float payloads left for _place (a plain file)
-        self.deferred: dict[int, tuple[Tensor, int]] = {}  # id -> (tensor, element count)
-        # id of a dict or list holding deferred tensors -> (wire index, child) of each such child
-        self.holders: dict[int, list[tuple[int, Any]]] = {}
+        self.tail = tail  # file offset of the next large-file block
+        self.cut = cut
+        self.used: set[int] = set()  # the cut payloads taken
         self.read = {
             "nd_shape_value": self.shape, "axis_value": self.axis,
             "vector_value": self.vector, "dictionary_value": self.dictionary,
@@ -506,19 +523,16 @@ class _Decoder:
         }
 
     def dictionary(self, msg: Any, depth: int) -> dict[str, Any]:
-        """A Dictionary, in wire order (a repeated key wins where it first appeared, with its
-        last value, as protobuf's map does). The loop is the hot path of a decode: a
-        DictionaryValue whose member is the one its type names is read inline, and the
-        entries holding deferred tensors are noted with their wire index for _place."""
+        """A Dictionary, in wire order (a repeated key keeps its first place and its last
+        value, as protobuf's map does). This loop and the next are the hot path: a
+        DictionaryValue whose member is the one its type names is read inline."""
         if depth > MAX_DEPTH:
             raise _Bad(f"Dictionaries and Vectors nested deeper than {MAX_DEPTH}")
         out: dict[str, Any] = {}
-        member_of, scalar, read, deferred = _MEMBER_OF_TYPE, _SCALAR_READ, self.read, self.deferred
-        holding: list[tuple[int, Any]] = []
-        seen = len(deferred)
+        member_of, scalar, read = _MEMBER_OF_TYPE, _SCALAR_READ, self.read
         key = ""
         try:
-            for i, entry in enumerate(msg.data):
+            for entry in msg.data:
                 key = entry.key
                 dv = entry.value
                 member = member_of.get(dv.value_type, "?")
@@ -527,28 +541,19 @@ class _Decoder:
                     out[key] = self.unusual(dv, member, held, depth)
                     continue
                 conv = scalar.get(held)
-                if conv is not None:
-                    out[key] = conv(getattr(dv, held))
-                    continue
-                out[key] = value = read[held](getattr(dv, held), depth + 1)
-                if len(deferred) != seen:
-                    seen = len(deferred)
-                    holding.append((i, value))
+                out[key] = (conv(getattr(dv, held)) if conv is not None
+                            else read[held](getattr(dv, held), depth + 1))
         except _Bad as bad:
             bad.steps.append(key)
             raise
-        if holding:
-            self.holders[id(out)] = holding
         return out
 
     def vector(self, msg: Any, depth: int) -> list[Any]:
-        """A Vector (same inline reading as :meth:`dictionary`)."""
+        """A Vector (read like :meth:`dictionary`)."""
         if depth > MAX_DEPTH:
             raise _Bad(f"Dictionaries and Vectors nested deeper than {MAX_DEPTH}")
         out: list[Any] = []
-        member_of, scalar, read, deferred = _MEMBER_OF_TYPE, _SCALAR_READ, self.read, self.deferred
-        holding: list[tuple[int, Any]] = []
-        seen = len(deferred)
+        member_of, scalar, read = _MEMBER_OF_TYPE, _SCALAR_READ, self.read
         try:
             for dv in msg.value:
                 member = member_of.get(dv.value_type, "?")
@@ -557,19 +562,11 @@ class _Decoder:
                     out.append(self.unusual(dv, member, held, depth))
                     continue
                 conv = scalar.get(held)
-                if conv is not None:
-                    out.append(conv(getattr(dv, held)))
-                    continue
-                value = read[held](getattr(dv, held), depth + 1)
-                if len(deferred) != seen:
-                    seen = len(deferred)
-                    holding.append((len(out), value))
-                out.append(value)
+                out.append(conv(getattr(dv, held)) if conv is not None
+                           else read[held](getattr(dv, held), depth + 1))
         except _Bad as bad:
             bad.steps.append(len(out))
             raise
-        if holding:
-            self.holders[id(out)] = holding
         return out
 
     def unusual(self, dv: Any, member: str | None, held: str | None, depth: int) -> Any:
@@ -607,15 +604,41 @@ class _Decoder:
         held = nd.WhichOneof("values")
         if held is not None and held != member:
             raise _Bad(f"NDArrayView of data_type {_DTYPE_NAMES[dt]} holds {held}")
-        if self.defer and held and dt in (Tensor.FLOAT, Tensor.DOUBLE) and count:
-            if len(getattr(nd, member).value) == 1:  # one packed record: _place checks it
-                tensor = Tensor(dt, tuple.__new__(Shape, dims), None)  # type: ignore[arg-type]
-                self.deferred[id(tensor)] = (tensor, count)
-                return tensor
-        flat = _inline(nd, dt, member, count) if held else np.empty(0, Tensor.DTYPES[dt])
+        if held is None:
+            flat = np.empty(0, Tensor.DTYPES[dt])
+        elif held in ("float_values", "double_values"):
+            flat = self.floats(getattr(nd, held), dt, count)
+        else:
+            flat = _inline(getattr(nd, held), held)
         if flat.size != count:
             flat = self.tail_block(dt, count, flat.size)
         return Tensor(dt, tuple.__new__(Shape, dims), flat.reshape(dims[::-1]))
+
+    def floats(self, sub: Any, dt: int, count: int) -> np.ndarray:
+        """Float/double values: a view of a cut payload (see :func:`_cut`) if the message
+        holds its marker, else the packed bytes the message holds."""
+        chunks = sub.value
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        dtype = "<f8" if dt == Tensor.DOUBLE else "<f4"
+        cut = self.cut
+        if cut is not None and len(raw) == _MARKER_SIZE and raw[:8] == cut.nonce:
+            flat = self.cut_payload(int.from_bytes(raw[8:], "little"), dtype, count)
+        else:
+            flat = _packed(raw, sub, dtype, count)
+        if dt == Tensor.FLOAT16:
+            with np.errstate(over="ignore"):
+                flat = flat.astype(np.float16)
+        return flat
+
+    def cut_payload(self, k: int, dtype: str, count: int) -> np.ndarray:
+        blocks = self.cut.blocks  # type: ignore[union-attr]
+        if k >= len(blocks) or k in self.used:
+            raise _Bad("a cut payload is not where it was cut")  # read the file as it is
+        a, b = blocks[k]
+        if b - a != count * np.dtype(dtype).itemsize:
+            raise _Bad("a cut payload does not fit its shape")  # read the file as it is
+        self.used.add(k)
+        return np.frombuffer(self.data, dtype, count, a)
 
     def tail_block(self, dt: int, count: int, inline: int) -> np.ndarray:
         """The values of a tensor of a large file, from the tail (§8), in file order."""
@@ -634,145 +657,109 @@ class _Decoder:
             return np.empty(0, dtype)
         flat = np.frombuffer(self.data, dtype, count, self.tail)
         self.tail += n
-        return flat if flat.flags.aligned else flat.copy()
+        return flat
 
 
-# ---- zero-copy float payloads of a plain file -------------------------------------------
-class _Unplaced(Exception):
-    """Internal: the bytes do not have the layout the parsed message implies."""
+# ---- a plain file's big payloads, cut out of the protobuf parse -------------------------
+_MARKER_SIZE = 16  # 8 random bytes (per decode) + the payload's index, u64 LE
+_DESCEND = {  # the sub-messages that can hold float payloads, by field number
+    "Dictionary": {2: "DataEntry"}, "DataEntry": {2: "DictionaryValue"},
+    "DictionaryValue": {11: "Vector", 12: "Dictionary", 13: "NDArrayView"},
+    "Vector": {1: "DictionaryValue"}, "NDArrayView": {4: "Values", 5: "Values"},
+    "Values": {1: None},  # FloatValues/DoubleValues: field 1 is the packed payload
+}
 
 
-def _place(data: Any, top: dict[str, Any], decoder: _Decoder) -> bool:
-    """Make every deferred tensor a view of its payload in ``data``; False if one could not
-    be placed. Only the Dictionaries and Vectors that hold deferred tensors are scanned,
-    record by record, so each payload found is exactly the one protobuf parsed."""
+@dataclass
+class _Cut:
+    """A plain file's Dictionary with its big float payloads replaced by markers."""
+
+    meta: bytes  # what protobuf parses
+    blocks: list[tuple[int, int]]  # the payloads' [start, end) in the file, by marker index
+    nonce: bytes  # the first 8 bytes of every marker
+
+
+def _cut(data: Any) -> _Cut | None:
+    """The file with each float/double payload of ``_CUT_MIN`` bytes or more replaced by a
+    16-byte marker and the lengths of the messages around it fixed, or None (nothing to
+    cut, or bytes the scan does not understand: then the file is parsed as it is).
+
+    Why: protobuf would copy every payload into its own memory, and reading it back out
+    copies it again; cut, the parse is of the small metadata and each tensor is a view of
+    the file. The scan follows the schema but enters only records of ``_CUT_MIN`` bytes or
+    more, so it looks at a few hundred records, not at every value. It is exact: a marker
+    is a payload the parse of the cut bytes puts where the parse of the file would have put
+    the payload itself, and :func:`_decode_cut` accepts the result only if every marker
+    ends up, once, in a tensor whose shape needs exactly that many bytes."""
+    if len(data) < _CUT_MIN:
+        return None
+    cutter = _Cutter(data)
     try:
-        _place_dictionary(data, (0, len(data)), top, decoder)
-    except (_Unplaced, _Bad, IndexError, KeyError, RecursionError):
-        return False
-    return not decoder.deferred
+        pieces = cutter.message(0, len(data), "Dictionary", 0)
+    except (_Bad, IndexError, RecursionError):
+        return None
+    if not cutter.blocks:
+        return None
+    return _Cut(b"".join(pieces), cutter.blocks, cutter.nonce)
 
 
-def _spans(data: Any, a: int, b: int) -> list[tuple[int, int, int]]:
-    """``(field, start, end)`` of each record of the message ``data[a:b]``; the payload of a
-    length-delimited record is ``data[start:end]``, other records have ``start == -1``."""
-    out = []
-    pos = a
-    while pos < b:
-        tag = data[pos]
-        pos += 1
-        if tag >= 0x80:
-            tag, pos = _varint(data, pos - 1, b)
-        if tag & 7 != 2:
-            pos = _skip(data, pos, b, tag, pos)
-            out.append((tag >> 3, -1, -1))
-            continue
-        if pos >= b:
-            raise _Unplaced("length")
-        n = data[pos]
-        pos += 1
-        if n >= 0x80:
-            n, pos = _varint(data, pos - 1, b)
-        if pos + n > b:
-            raise _Unplaced("length")
-        out.append((tag >> 3, pos, pos + n))
-        pos += n
-    return out
+class _Cutter:
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.blocks: list[tuple[int, int]] = []
+        self.nonce = os.urandom(8)
+
+    def message(self, a: int, b: int, kind: str, depth: int) -> list[Any]:
+        """The pieces that make up the new payload of the message ``data[a:b]``."""
+        data, fields = self.data, _DESCEND[kind]
+        pieces: list[Any] = []
+        keep = pos = a  # data[keep:pos] is unchanged so far
+        while pos < b:  # 1-byte tags, lengths and varints inline: the common case
+            at = pos
+            tag = data[pos]
+            if tag < 0x80:
+                pos += 1
+            else:
+                tag, pos = _varint(data, at, b)
+            if tag & 7 != 2:
+                if tag & 7 == 0 and pos < b and data[pos] < 0x80:
+                    pos += 1
+                else:
+                    pos = _skip(data, pos, b, tag, at)
+                continue
+            if pos < b and data[pos] < 0x80:
+                n, body = data[pos], pos + 1
+            else:
+                n, body = _varint(data, pos, b)
+            end = body + n
+            if end > b:
+                raise _Bad("truncated", at)
+            if n >= _CUT_MIN and (tag >> 3) in fields:
+                inner = self.inner(body, end, fields[tag >> 3], depth)
+                pieces.append(data[keep:pos])
+                pieces.append(_varint_bytes(sum(map(len, inner))))
+                pieces.extend(inner)
+                keep = end
+            pos = end
+        pieces.append(data[keep:b])
+        return pieces
+
+    def inner(self, body: int, end: int, kind: str | None, depth: int) -> list[Any]:
+        if kind is None:  # a payload: its marker
+            self.blocks.append((body, end))
+            return [self.nonce + (len(self.blocks) - 1).to_bytes(8, "little")]
+        if depth >= MAX_DEPTH:
+            raise _Bad("too deep")
+        return self.message(body, end, kind, depth + 1)
 
 
-def _only(spans: list[tuple[int, int, int]], number: int) -> tuple[int, int]:
-    """The payload of the one record ``number`` (length-delimited) among ``spans``."""
-    found = [(a, b) for f, a, b in spans if f == number]
-    if len(found) != 1 or found[0][0] < 0:
-        raise _Unplaced(number)
-    return found[0]
-
-
-def _nth_records(data: Any, span: tuple[int, int], number: int,
-                 wanted: list[tuple[int, Any]]) -> Iterator[tuple[int, int, Any]]:
-    """Payload span and child of the records of field ``number`` (length-delimited) whose
-    index among such records is in ``wanted``: how protobuf numbers the elements of a
-    repeated message field. Records are skipped by their tag and length only."""
-    pos, end = span
-    index, k = 0, 0
-    tag_byte = (number << 3) | 2
-    while k < len(wanted):
-        if pos >= end:
-            raise _Unplaced("fewer records than elements")
-        tag = data[pos]
-        pos += 1
-        if tag >= 0x80:
-            tag, pos = _varint(data, pos - 1, end)
-        if tag != tag_byte:
-            pos = _skip(data, pos, end, tag, pos)
-            continue
-        n = data[pos] if pos < end else 0x80
-        if n < 0x80:
-            pos += 1
-        else:
-            n, pos = _varint(data, pos, end)
-        if pos + n > end:
-            raise _Unplaced("length")
-        if index == wanted[k][0]:
-            yield pos, pos + n, wanted[k][1]
-            k += 1
-        index += 1
-        pos += n
-
-
-def _member(data: Any, a: int, b: int, number: int) -> tuple[int, int]:
-    """The payload of the one length-delimited record ``number`` of the message
-    ``data[a:b]``. Fast when it is the last record (CNTK puts a message's sub-message last):
-    the records before it are skipped by tag and length; anything else is checked in full."""
-    pos = a
-    while pos < b:
-        tag = data[pos]
-        pos += 1
-        if tag >= 0x80:
-            tag, pos = _varint(data, pos - 1, b)
-        if tag & 7 != 2:
-            pos = _skip(data, pos, b, tag, pos)
-            continue
-        n = data[pos] if pos < b else 0x80
-        if n < 0x80:
-            pos += 1
-        else:
-            n, pos = _varint(data, pos, b)
-        if tag >> 3 == number:
-            if pos + n == b:
-                return pos, b
-            break
-        pos += n
-    return _only(_spans(data, a, b), number)
-
-
-def _place_dictionary(data: Any, span: tuple[int, int], value: dict[str, Any],
-                      decoder: _Decoder) -> None:
-    for a, b, child in _nth_records(data, span, 2, decoder.holders[id(value)]):
-        _place_value(data, _member(data, a, b, 2), child, decoder)  # the entry's value
-
-
-def _place_value(data: Any, span: tuple[int, int], child: Any, decoder: _Decoder) -> None:
-    """``child`` (a holder or a deferred tensor) in the DictionaryValue ``data[span]``."""
-    if isinstance(child, dict):
-        _place_dictionary(data, _member(data, *span, 12), child, decoder)
-    elif isinstance(child, list):
-        inner = _member(data, *span, 11)
-        for a, b, item in _nth_records(data, inner, 1, decoder.holders[id(child)]):
-            _place_value(data, (a, b), item, decoder)
-    else:
-        _place_tensor(data, _member(data, *span, 13), child, decoder)
-
-
-def _place_tensor(data: Any, span: tuple[int, int], tensor: Tensor, decoder: _Decoder) -> None:
-    _, count = decoder.deferred[id(tensor)]
-    double = tensor.data_type == Tensor.DOUBLE
-    a, b = _member(data, *_member(data, *span, 5 if double else 4), 1)
-    dtype = Tensor.DTYPES[tensor.data_type]
-    if b - a != count * dtype.itemsize:
-        raise _Unplaced("payload")
-    tensor.array = np.frombuffer(data, dtype, count, a).reshape(tensor.shape[::-1])
-    del decoder.deferred[id(tensor)]
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 def _type_mismatch(code: int, held: str | None) -> str:
@@ -790,25 +777,23 @@ def _element_count(dims: tuple[int, ...]) -> int:
     return math.prod(dims)
 
 
-def _inline(nd: Any, dt: int, member: str, count: int) -> np.ndarray:
-    """The values held in the message, as a flat array of the tensor's dtype."""
-    sub = getattr(nd, member)
+def _inline(sub: Any, member: str) -> np.ndarray:
+    """Int8 or Int16 values held in the message, as a flat array."""
     if member == "bytes_value":
         return np.frombuffer(sub.value, np.int8)
-    if member == "sint32_values":
-        return _int16(np.array(sub.value, dtype=np.int64))
-    itemsize = 8 if member == "double_values" else 4
-    chunks = sub.value
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return _int16(np.array(sub.value, dtype=np.int64))
+
+
+def _packed(raw: bytes, sub: Any, dtype: str, count: int) -> np.ndarray:
+    """Packed float/double values (``raw``: the bytes of the message's records)."""
+    itemsize = 8 if dtype == "<f8" else 4
     if len(raw) % itemsize:
+        member = "double_values" if itemsize == 8 else "float_values"
         raise _Bad(f"{member} has {len(raw)} bytes, not a whole number of {itemsize}-byte "
                    "values")
-    flat = np.frombuffer(raw, "<f8" if itemsize == 8 else "<f4")
+    flat = np.frombuffer(raw, dtype)
     if flat.size != count:
-        flat = _unpacked(sub, member, flat)
-    if dt == Tensor.FLOAT16:
-        with np.errstate(over="ignore"):
-            flat = flat.astype(np.float16)
+        flat = _unpacked(sub, "double_values" if itemsize == 8 else "float_values", flat)
     return flat
 
 
