@@ -40,7 +40,8 @@ but keeps what the canonical one loses or makes slow: ``data`` is a ``repeated D
 (upb iterates a map in hash order, so a map loses the entry order and with it byte-identical
 re-encoding), and the float and double values are ``repeated bytes`` (a packed field is one
 length-delimited record, so each arrives as the raw little-endian bytes that
-``np.frombuffer`` reads without a Python float per element).
+``np.frombuffer`` reads without a Python float per element). Float tensors of 4 KiB and
+more are not parsed by protobuf at all: they become views of the input (:func:`_cut`).
 
 Re-encoding is byte-identical for files in CNTK's layout (fields in number order, packed
 values, one version number throughout, §2.1): all CNTK 2.x files. Unknown fields are skipped,
