@@ -49,8 +49,12 @@ as CNTK does, and every nested ``version`` field is written as the Dictionary's.
 
 Untrusted input: any defect is a :class:`WireError` (a ``FormatError``) naming the file, the
 byte offset and the path of the value concerned (``inputs[3].value``). Nothing is allocated
-beyond what the input's size can hold. A file that protobuf refuses is walked again by a
+beyond what the input's size can hold: shapes are checked against the values present (or
+the tail left) before any array exists. A file that protobuf refuses is walked again by a
 small pure-Python scanner to find where and why (that costs time only on the error path).
+Nesting is limited by protobuf (upb): 100 messages below the top, which is 33 levels of
+Dictionary in Dictionary (3 messages each) or 49 of Vector in Vector; :func:`encode`
+refuses what could not be read back.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ MAX_DEPTH = 100  # nested messages below the top Dictionary that protobuf (upb) 
 LARGE_THRESHOLD = 2**31 - 1  # CNTK writes the large variant from INT32_MAX bytes on (§8)
 _U64 = 2**64
 _LEN = struct.Struct("<I")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---- values -----------------------------------------------------------------------------
@@ -198,7 +203,8 @@ class Tensor:
     numpy order (``values.reshape(reversed(shape))``, C order), of dtype float32 (Float),
     float64 (Double), float16 (Float16), int8 (Int8) or int16 (Int16).
 
-    Decoded arrays are usually read-only views of the input; copy one to change it.
+    Decoded float arrays of 4 KiB and more are read-only views of the input buffer, at
+    whatever alignment the file gives them (as the v1 reader's are); copy one to change it.
     Equality is exact (bitwise) on the values."""
 
     data_type: int
@@ -219,6 +225,8 @@ class Tensor:
     def of(cls, array: Any) -> Tensor:
         """The tensor of a numpy array (its dtype picks the data type)."""
         a = np.asarray(array)
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("<"))
         for code, dtype in cls.DTYPES.items():
             if a.dtype == dtype:
                 return cls(code, Shape.from_numpy(a.shape), a)
@@ -284,7 +292,7 @@ class _Bad(Exception):
 
 def _path_text(steps: list[str | int]) -> str:
     if len(steps) > 12:
-        steps = [*steps[:4], f"...{len(steps) - 8} levels...", *steps[-4:]]
+        steps = [*steps[:4], f"({len(steps) - 8} more levels)", *steps[-4:]]
     text = ""
     for step in steps:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
@@ -1050,18 +1058,17 @@ class _Encoder:
         msg.version = self.version
         data = msg.data
         for key, value in mapping.items():
-            if not isinstance(key, str):
-                raise _Bad(f"key {key!r} is not a str")
-            entry = data.add()
             try:
-                entry.key = key
+                if not isinstance(key, str):
+                    raise _Bad(f"key {key!r} is not a str")
+                entry = data.add()
+                try:
+                    entry.key = key
+                except ValueError as exc:
+                    raise _Bad(f"key {key!r} cannot be encoded: {exc}") from None
                 self.value(entry.value, value, depth + 2)
-            except (ValueError, TypeError, OverflowError) as exc:
-                bad = _Bad(f"cannot encode {type(value).__name__} {_short(value)}: {exc}")
-                bad.steps.append(key)
-                raise bad from None
             except _Bad as bad:
-                bad.steps.append(key)
+                bad.steps.append(key if isinstance(key, str) else repr(key))
                 raise
 
     def vector(self, msg: Any, items: Any, depth: int) -> None:
@@ -1082,9 +1089,11 @@ class _Encoder:
         dv.value_type = kind
         if kind == 0:
             return
-        member = _MEMBER_OF_TYPE[kind]
         if kind <= 6:
-            setattr(dv, member, _scalar(kind, v))
+            try:
+                setattr(dv, _MEMBER_OF_TYPE[kind], _scalar(kind, v))
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise _Bad(f"cannot encode {type(v).__name__} {_short(v)}: {exc}") from None
         elif kind == 7:
             _shape(dv.nd_shape_value, v)
         elif kind == 8:
@@ -1099,10 +1108,10 @@ class _Encoder:
     def tensor(self, nd: Any, v: Any, depth: int) -> None:
         _check_depth(depth + 1)
         if not isinstance(v, Tensor):
-            if np.asarray(v).dtype not in Tensor.DTYPES.values():
-                raise _Bad(f"a CNTK tensor cannot hold dtype {np.asarray(v).dtype}; use "
-                           "float32, float64, float16, int8 or int16")
-            v = Tensor.of(v)
+            try:
+                v = Tensor.of(v)
+            except FormatError as exc:
+                raise _Bad(exc.message) from None
         t = v
         array = np.asarray(t.array)
         dtype = Tensor.DTYPES.get(t.data_type)
@@ -1181,6 +1190,8 @@ def _kind_of(v: Any) -> int:
 def _scalar(kind: int, v: Any) -> Any:
     if kind == 1:
         return bool(v)
+    if kind == 4 and math.isfinite(v) and abs(float(v)) > _FLOAT32_MAX:
+        raise _Bad(f"Float value {float(v)!r} is beyond float32 (use a plain float: Double)")
     if kind in (4, 5):
         return float(v)
     if kind == 6:
@@ -1203,11 +1214,15 @@ def _shape(msg: Any, dims: Any) -> None:
 
 def _axis(msg: Any, axis: Axis) -> None:
     msg.SetInParent()
-    if not -(2**31) <= int(axis.static_index) < 2**31:
-        raise _Bad(f"axis index {axis.static_index} is not an int32")
-    msg.static_axis_idx = int(axis.static_index)
-    msg.name = axis.name
-    msg.is_ordered_dynamic_axis = bool(axis.ordered)
+    try:
+        index = int(axis.static_index)
+        if not -(2**31) <= index < 2**31:
+            raise ValueError("not an int32")
+        msg.static_axis_idx = index
+        msg.name = axis.name
+        msg.is_ordered_dynamic_axis = bool(axis.ordered)
+    except (ValueError, TypeError) as exc:
+        raise _Bad(f"cannot encode {axis!r}: {exc}") from None
 
 
 def _fill(nd: Any, dt: int, array: np.ndarray) -> None:
@@ -1221,10 +1236,9 @@ def _fill(nd: Any, dt: int, array: np.ndarray) -> None:
         sub.value = array.tobytes()
     elif dt == Tensor.INT16:
         sub.value.extend(array.ravel().tolist())
-    else:
-        wide = array.astype("<f4") if dt == Tensor.FLOAT16 else array
-        sub.value.append(np.ascontiguousarray(wide, Tensor.DTYPES[dt] if dt != 4 else "<f4")
-                         .tobytes())
+    else:  # float16 is stored widened to float32 (§5)
+        wide = np.ascontiguousarray(array, "<f8" if dt == Tensor.DOUBLE else "<f4")
+        sub.value.append(wide.tobytes())
 
 
 def _short(v: Any) -> str:
