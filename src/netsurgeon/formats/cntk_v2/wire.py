@@ -72,6 +72,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, EncodeError
 
 from netsurgeon.errors import FormatError
+from netsurgeon.formats._protobuf import MAX_VARINT_BYTES, read_varint
+from netsurgeon.formats.cntk_v2.detect import HEAD_BYTES, LARGE_MAGIC, looks_v2
 
 __all__ = [
     "Int", "SizeT", "Float", "Shape", "Axis", "Tensor", "Model", "Value", "WireError",
@@ -79,8 +81,6 @@ __all__ = [
     "LARGE_MAGIC", "HEAD_BYTES", "MAX_DEPTH", "LARGE_THRESHOLD",
 ]
 
-LARGE_MAGIC = b"ktnc"  # u32 LE 0x636E746B, the large-file variant (§8)
-HEAD_BYTES = 64  # what looks_v2 reads at most
 MAX_DEPTH = 100  # nested messages below the top Dictionary that protobuf (upb) parses
 LARGE_THRESHOLD = 2**31 - 1  # CNTK writes the large variant from INT32_MAX bytes on (§8)
 _U64 = 2**64
@@ -846,18 +846,12 @@ _SCAN = {
 
 
 def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    start = pos
-    while pos < end:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift >= 70:
-            raise _Bad("bad wire data: a varint longer than 10 bytes", start)
-    raise _Bad("truncated varint", start)
+    found = read_varint(data, pos, end)
+    if found is None:
+        if end - pos >= MAX_VARINT_BYTES:
+            raise _Bad("bad wire data: a varint longer than 10 bytes", pos)
+        raise _Bad("truncated varint", pos)
+    return found
 
 
 def _records(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
@@ -1247,38 +1241,3 @@ def _short(v: Any) -> str:
 
 
 # ---- detection --------------------------------------------------------------------------
-def looks_v2(head: bytes) -> bool:
-    """Whether ``head``, the first bytes of a file, start a CNTK v2 model (§1).
-
-    True for the large-file magic ``ktnc`` followed by a length and a Dictionary start, and
-    for a plain Dictionary: an optional field 1 varint (``version``), then a field-2 map
-    entry whose own first field is its key (``0a <len> <printable key>``). False for CNTK v1
-    (``B\\0C\\0N\\0``), ONNX (field 2 is the bare producer string), netsurgeon ``.nsm`` (a
-    u64 header length), empty or short input. It needs at most :data:`HEAD_BYTES` (64)
-    bytes; fewer work when the file is shorter or the key starts earlier."""
-    head = bytes(head[:HEAD_BYTES])
-    if head[:4] == LARGE_MAGIC:
-        return len(head) >= 12 and _looks_dictionary(head[8:])
-    return _looks_dictionary(head)
-
-
-def _looks_dictionary(head: bytes) -> bool:
-    end = len(head)
-    try:
-        pos = 0
-        if head[:1] == b"\x08":
-            version, pos = _varint(head, 1, end)
-            if version >= 1 << 32:
-                return False
-        if head[pos:pos + 1] != b"\x12":
-            return False
-        length, pos = _varint(head, pos + 1, end)
-        if head[pos:pos + 1] != b"\x0a":
-            return False
-        key_length, pos = _varint(head, pos + 1, end)
-    except _Bad:
-        return False
-    if not 0 < key_length < length:
-        return False
-    key = head[pos:pos + key_length]
-    return bool(key) and all(0x20 < c < 0x7F for c in key)

@@ -17,6 +17,8 @@ files seen so far; 64 are safer.
 
 from __future__ import annotations
 
+from netsurgeon.formats._protobuf import read_varint
+
 __all__ = ["looks_onnx", "HEAD_BYTES"]
 
 #: how many leading bytes a caller should read for :func:`looks_onnx`
@@ -26,19 +28,6 @@ HEAD_BYTES = 64
 _FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 21: 2, 25: 2}
 _TEXT = {2, 3, 4}
 _MAX_IR_VERSION = 64
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
-    """(value, next position), or None when the varint runs past the data or is too long."""
-    value = shift = 0
-    while pos < len(data) and shift < 64:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    return None
 
 
 def _printable(chunk: bytes) -> bool:
@@ -56,14 +45,14 @@ def looks_onnx(head: bytes) -> bool:
     """Whether ``head`` (the first bytes of a file) starts like an ONNX ModelProto."""
     pos, fields = 0, 0
     while pos < len(head):
-        tag = _varint(head, pos)
+        tag = read_varint(head, pos)
         if tag is None:
             break
         field, wire = tag[0] >> 3, tag[0] & 7
         pos = tag[1]
         if _FIELDS.get(field) != wire or (fields == 0 and field != 1):
             return False
-        value = _varint(head, pos)
+        value = read_varint(head, pos)
         if value is None:
             break
         pos = value[1]
