@@ -8,43 +8,16 @@ and Mean/InvStdDev computed by training (hasComputed must be true).
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
+from tests.oracle import cntk_eval, cntk_outputs, needs_oracle
 
 from netsurgeon.cli import main
 from netsurgeon.formats import cntk
 from netsurgeon.graph import Network
 
-ORACLE = Path(os.environ.get("CNTK_ORACLE_DIR", "/tmp/cntk-oracle"))
-CNTK_EVAL = ORACLE / "bin" / "cntk_eval"
-
-pytestmark = pytest.mark.skipif(not CNTK_EVAL.exists(),
-                                reason=f"CNTK 2.7 oracle not built ({CNTK_EVAL} is absent)")
-
-
-def cntk_eval(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run cntk_eval with the oracle's libraries (what env.sh sets)."""
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    libs = f"{ORACLE}/wheel/cntk/libs:{ORACLE}/lib"
-    env["LD_LIBRARY_PATH"] = libs + (":" + env["LD_LIBRARY_PATH"]
-                                     if env.get("LD_LIBRARY_PATH") else "")
-    return subprocess.run([str(CNTK_EVAL), *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-
-
-def cntk_outputs(model: Path, inputs: dict[str, Path], outputs: list[str],
-                 outdir: Path) -> dict[str, np.ndarray]:
-    """CNTK 2.7's values of ``outputs`` (node names) for the .npy ``inputs``."""
-    args = [str(model), "--outdir", str(outdir), *(f"{k}={v}" for k, v in inputs.items())]
-    for o in outputs:
-        args += ["--output", o]
-    p = cntk_eval(*args)
-    assert p.returncode == 0, p.stderr[-2000:]
-    return {o: np.load(outdir / f"{o}.npy") for o in outputs}
+pytestmark = needs_oracle
 
 
 def test_resnet_batchnorm_at_v19_and_v31_loads_as_the_original(cntk_dir: Path, tmp_path: Path):

@@ -8,7 +8,7 @@ from netsurgeon.errors import NetsurgeonError
 from netsurgeon.ops import Category
 
 __all__ = ["parse_assignments", "write_text", "add_format_option", "parameter_summary",
-           "input_names"]
+           "input_names", "make_parent_dirs"]
 
 
 def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str, str]:
@@ -40,6 +40,28 @@ def write_text(text: str, path: str | None) -> None:
         f.write(text.encode("utf-8"))
 
 
+def make_parent_dirs(path: str) -> None:
+    """Create the directories above the file ``path`` that do not exist yet (CNTK created
+    the directories of the files it wrote). Raises NetsurgeonError, one line, if one cannot
+    be made (a file in the way, no permission)."""
+    import os
+    from pathlib import Path
+
+    parent = Path(path).parent
+    if str(parent) in ("", ".") or parent.is_dir():
+        return
+    blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NetsurgeonError(f"cannot write {path}: {blocker} is a file, not a directory",
+                              hint="choose another output path")
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise NetsurgeonError(f"cannot create the directory {parent} for {path}: {reason}",
+                              hint="choose another output path") from None
+
+
 def parameter_summary(net) -> tuple[int, int]:
     """(number of parameter nodes, number of values they hold)."""
     params = [n for n in net.nodes if n.op in net.registry.op_set(Category.PARAMETER)]
@@ -53,6 +75,7 @@ def input_names(net, nodes) -> list[str]:
 
 
 def add_format_option(parser, flag: str = "--format") -> None:
-    """Add a ``--format native|cntk|onnx`` option (default: detect) under the name ``flag``."""
-    parser.add_argument(flag, choices=("native", "cntk", "onnx"), default=None,
+    """Add a ``--format native|cntk|cntk-v2|onnx`` option (default: detect) under the name
+    ``flag``."""
+    parser.add_argument(flag, choices=("native", "cntk", "cntk-v2", "onnx"), default=None,
                         help="model format (default: detected from the file or the extension)")

@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-stdlib", action="store_true",
                         help="do not load the standard macro library")
     parser.add_argument("--name", help="model name (default: the NDL file's stem)")
-    parser.add_argument("--format", choices=("native", "cntk"), default=None,
+    parser.add_argument("--format", choices=("native", "cntk", "cntk-v2"), default=None,
                         help="output format (default: from the output extension)")
 
 

@@ -1,9 +1,10 @@
-"""``netsurgeon convert IN OUT [--format cntk|native|onnx|torch] [--from FMT] [--cntk-version N]
-[--outputs NODE ...] [--keep-criteria] [--opset N] [--constant-weights]``.
+"""``netsurgeon convert IN OUT [--format cntk|cntk-v2|native|onnx|torch] [--from FMT]
+[--cntk-version N] [--outputs NODE ...] [--keep-criteria] [--opset N] [--constant-weights]``.
 
 Reads a model in any supported format (detected from its first bytes unless ``--from`` says)
 and writes it in the format ``--format`` names (default: from OUT's extension: ``.dnn``,
-``.cmf``, ``.model`` -> cntk, ``.onnx`` -> onnx, ``.py`` -> torch, anything else -> native).
+``.cmf`` -> cntk (v1), ``.model`` -> cntk-v2 (what CNTK 2.x ``Function.save`` writes), ``.onnx``
+-> onnx, ``.py`` -> torch, anything else -> native).
 The output is written atomically; IN is never touched, even when OUT is the same path. An ONNX
 export holds what ``--outputs`` need (default: the output group, or every root that is not a
 criterion or evaluation node), plus the criteria with ``--keep-criteria``; see docs/onnx.md.
@@ -19,17 +20,19 @@ import argparse
 from netsurgeon.errors import ArgumentError
 
 _ONNX_ONLY = ("--outputs", "--keep-criteria", "--opset")
-FORMATS = ("native", "cntk", "onnx", "torch")
+FORMATS = ("native", "cntk", "cntk-v2", "onnx", "torch")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``netsurgeon convert``."""
-    parser.add_argument("input", metavar="IN", help="model to read (.nsm, .dnn, .cmf, .onnx ...)")
+    parser.add_argument("input", metavar="IN",
+                        help="model to read (.nsm, .dnn, .cmf, .model, .onnx ...)")
     parser.add_argument("output", metavar="OUT", help="file to write")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="format of OUT (default: from its extension; .py is torch)")
-    parser.add_argument("--from", dest="input_format", choices=("native", "cntk", "onnx"),
-                        default=None, help="format of IN (default: detected from its first bytes)")
+    parser.add_argument("--from", dest="input_format",
+                        choices=("native", "cntk", "cntk-v2", "onnx"), default=None,
+                        help="format of IN (default: detected from its first bytes)")
     parser.add_argument("--cntk-version", type=int, default=None, metavar="N",
                         help="CNTK model version to write (default: the input's own version "
                              "for a CNTK input, else the writer's default)")

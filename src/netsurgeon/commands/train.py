@@ -115,7 +115,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
-    parser.add_argument("--out-format", choices=("native", "cntk"), default=None,
+    parser.add_argument("--out-format", choices=("native", "cntk", "cntk-v2"), default=None,
                         help="format of OUT (default: from its extension)")
     add_format_option(parser)
 

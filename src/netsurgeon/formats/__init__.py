@@ -1,12 +1,12 @@
 """Model files: one module per format, and ``load``/``save`` that pick the right one.
 
 Formats: ``native`` (``.nsm``: safetensors + JSON graph, memory-mapped), ``cntk`` (CNTK v1
-``.dnn``/``.cmf``/``.model``), ``cntk-v2`` (CNTK 2.x ``Function.save`` files, read) and
-``onnx`` (``.onnx``: export, and import of ONNX models). On load the format is detected
-from the first bytes; on save from the extension (native for
-``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``/``.model``, onnx for ``.onnx``, native
-otherwise) unless ``format=`` says. This package never imports torch, and imports the onnx
-package only when an ONNX file is read or written.
+``.dnn``/``.cmf``), ``cntk-v2`` (CNTK 2.x ``Function.save`` files, ``.model``) and ``onnx``
+(``.onnx``: export, and import of ONNX models). On load the format is detected from the
+first bytes (CNTK wrote v1 and v2 files under any of its extensions); on save from the
+extension (native for ``.nsm``/``.safetensors``, cntk for ``.dnn``/``.cmf``, cntk-v2 for
+``.model``, onnx for ``.onnx``, native otherwise) unless ``format=`` says. This package
+never imports torch, and imports the onnx package only when an ONNX file is read or written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from netsurgeon.graph import Network
 __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
 FORMATS = ("native", "cntk", "cntk-v2", "onnx")
-_CNTK_SUFFIXES = {".dnn", ".cmf", ".model"}
+_CNTK_SUFFIXES = {".dnn", ".cmf"}
+_CNTK_V2_SUFFIXES = {".model"}  # what CNTK 2.x Function.save was given, by convention
 
 
 def _canonical(fmt: str) -> str:
@@ -66,6 +67,8 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower()
     if suffix in _CNTK_SUFFIXES:
         return "cntk"
+    if suffix in _CNTK_V2_SUFFIXES:
+        return "cntk-v2"
     if suffix == ".onnx":
         return "onnx"
     return "native"
@@ -113,8 +116,9 @@ def save(network: Network, path: str | os.PathLike[str], format: str | None = No
     if fmt == "cntk":
         _cntk().write(network, path)
     elif fmt == "cntk-v2":
-        raise FormatError(f"{path}: writing CNTK v2 files is not supported yet; save as CNTK v1 "
-                          "(.dnn, which CNTK 2.x loads too), ONNX (.onnx) or native (.nsm)")
+        from netsurgeon.formats.cntk_v2.writer import write as write_v2
+
+        write_v2(network, path)
     elif fmt == "onnx":
         from netsurgeon.formats import onnx
 

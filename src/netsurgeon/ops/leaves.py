@@ -19,7 +19,11 @@ from netsurgeon.ops._spec import (
     ShapeContext,
 )
 
-__all__ = ["register", "image_shape", "PARAMETER_OPTIONS"]
+__all__ = ["register", "image_shape", "PARAMETER_OPTIONS", "NO_SEQUENCE_AXIS"]
+
+#: ``dynamic_axis`` of an input with the batch axis only (CNTK's name for it; v1 files cannot
+#: say so and store the default axis, CNTK v2 files store the batch axis alone)
+NO_SEQUENCE_AXIS = "__noSequenceAxis"
 
 _DIMS = Form((Param("dims", "ints"),))
 
@@ -151,8 +155,8 @@ def _make_constant(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeR
 
 
 _INPUT_ATTRS = {
-    "dynamic_axis": AttrSpec("str", "", "name of the dynamic axis; '' = the default axis "
-                             "(file wstr, v >= 8)"),
+    "dynamic_axis": AttrSpec("str", "", "name of the dynamic axis; '' = the default axis, "
+                             "'__noSequenceAxis' = the batch axis only (file wstr, v >= 8)"),
 }
 
 _PARAMETER_ATTRS = {

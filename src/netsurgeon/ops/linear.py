@@ -54,7 +54,7 @@ def _times(ctx: ShapeContext) -> Shape:
 def _transpose_times(ctx: ShapeContext) -> Shape:
     """Aᵀ·B: CNTK A is [k x m] (numpy (m, k)) or [k] (numpy (k,)); Aᵀ is [m x k]."""
     a = tuple(ctx.shapes[0])
-    if len(a) > 2:
+    if not 1 <= len(a) <= 2:
         ctx.fail("the first input of TransposeTimes must have rank 1 or 2")
     if len(a) == 1:
         a_t: Shape = (a[0], 1)

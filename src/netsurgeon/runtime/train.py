@@ -225,13 +225,10 @@ class Trainer:
         if self.network.version != self._version or module._uncomputed or not module.training:
             self._sync()
         out = module.run_minibatch(batch)
-        loss = out[self.criteria[0].name]
+        mask = batch.frame_mask()
+        loss = _minibatch_sum(out, self.criteria[0], mask)
         for c in self.criteria[1:]:
-            loss = loss + out[c.name]
-        if loss.numel() != 1:
-            raise EvaluationError("a criterion node must output one value (a sum); "
-                                  f"'{self.criteria[0].name}' has shape {tuple(loss.shape)}",
-                                  node=self.criteria[0].name)
+            loss = loss + _minibatch_sum(out, c, mask)
         value = float(loss.detach())
         params = self._params
         if not math.isfinite(value):
@@ -245,7 +242,7 @@ class Trainer:
         with torch.no_grad():
             self._apply(params, n)
         self._steps += 1
-        return value, [float(out[m.name].detach().sum()) for m in self.metrics]
+        return value, [float(_minibatch_sum(out, m, mask).detach()) for m in self.metrics]
 
     def _check_parameters(self, after_update: bool = False) -> None:
         """Raise NonFiniteError naming the first trainable parameter that holds NaN/Inf.
@@ -623,3 +620,21 @@ def precompute(network: Network, source: DataSource,
 def _pending(node: Node) -> bool:
     """Whether the Mean / InvStdDev ``node`` still has to be computed from the data."""
     return node.value is None or not node.attrs["has_computed"]
+
+
+def _minibatch_sum(out: dict[str, torch.Tensor], node: Node,
+                   mask: np.ndarray | None) -> torch.Tensor:
+    """A criterion's or metric's value for the minibatch, as one number: a v1 criterion sums
+    over the minibatch itself; a per-sample one (CNTK v2's losses, e.g. the Python API's
+    cross_entropy_with_softmax Block) is summed over the real frames, as CNTK's Trainer does."""
+    value = out[node.name]
+    if value.numel() == 1:
+        return value.reshape(1)
+    if not node.dynamic:
+        raise EvaluationError("a criterion node must output one value (a sum) or one per "
+                              f"sample; '{node.name}' has shape {tuple(value.shape)}",
+                              node=node.name)
+    frames = value.reshape(value.shape[0], -1).sum(dim=1)
+    if mask is not None:
+        frames = frames * torch.as_tensor(mask, dtype=frames.dtype)
+    return frames.sum().reshape(1)

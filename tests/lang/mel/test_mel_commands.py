@@ -305,7 +305,7 @@ def test_dump_and_dump_node(model, tmp_path):
 
 
 def test_format_option_errors(model, tmp_path):
-    with pytest.raises(EditError, match=r"format=\(cntk\|native\|onnx\)"):
+    with pytest.raises(EditError, match=r"format=\(cntk\|cntkv2\|native\|onnx\)"):
         go('m = LoadModel("$D/m.nsm", format=tflite)', tmp_path)
     with pytest.raises(NetsurgeonError, match="not found"):
         go('m = LoadModel("$D/none.nsm")', tmp_path)

@@ -35,16 +35,28 @@ import numpy as np
 from netsurgeon._inputs import read_bytes
 from netsurgeon.errors import FormatError, NetsurgeonError, SourceLocation
 from netsurgeon.formats.cntk_v2 import _layer
-from netsurgeon.graph import Network, Node
+from netsurgeon.formats.cntk_v2.values import Axis, Shape, Tensor
+from netsurgeon.graph import Network, Node, reachable_up
 from netsurgeon.ops import OPS, Category, ShapeContext
+from netsurgeon.ops.leaves import NO_SEQUENCE_AXIS
 
-__all__ = ["read", "read_bytes_model"]
+__all__ = ["read", "read_bytes_model", "GROUPS_KEY", "SCORED_GROUPS"]
 
 COMBINE, BLOCK, NOOP = 44, 57, 62
 INPUT, OUTPUT, PARAMETER, CONSTANT, PLACEHOLDER = range(5)
 _DTYPES = {1: "float32", 2: "float64", 4: "float16"}
 _FIXED_DYNAMIC = {"always": True, "none": False}
 _SEQUENCE_AXES = ("defaultDynamicAxis", "")
+#: ``customAttributes`` key of a root function: the netsurgeon groups it is in (a Vector of
+#: "criterion", "evaluation", "output"; empty: none), which v2 files have no place for
+GROUPS_KEY = "netsurgeon.groups"
+SCORED_GROUPS = ("criterion", "evaluation", "output")
+#: Blocks of the Python/C++ API that are criteria (block_function_op_name, §4.4) -> group
+_BLOCK_GROUPS = {name: "criterion" for name in (
+    "CrossEntropyWithSoftmax", "CrossEntropy", "SquaredError", "BinaryCrossEntropy",
+    "WeightedBinaryCrossEntropy", "Logistic", "LambdaRank", "CosDistanceWithNegativeSamples",
+    "ForwardBackward", "LatticeSequenceWithSoftmax")} | {name: "evaluation" for name in (
+    "ClassificationError", "EditDistanceError", "NDCG", "NDCG1Eval")}
 
 
 def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
@@ -67,12 +79,65 @@ def read_bytes_model(data: bytes, where: str = "<bytes>", name: str = "model") -
                           hint=exc.hint) from None
 
 
+def _declared_groups(attrs: Mapping[str, Any]) -> list[str] | None:
+    """The groups netsurgeon's writer recorded for a root (``customAttributes``), if any."""
+    custom = attrs.get("customAttributes")
+    groups = custom.get(GROUPS_KEY) if isinstance(custom, Mapping) else None
+    if not isinstance(groups, list):
+        return None
+    return [g for g in groups if g in SCORED_GROUPS]
+
+
 def _out_uid(uid: str, k: int) -> str:
     return f"{uid}_Output_{k}"
 
 
 def _label(record: Mapping[str, Any]) -> str:
     return str(record.get("name") or record["uid"])
+
+
+# The Python type (wire's reading of a DictionaryValue type) each known key of a record must
+# hold, ``(list, T)`` a Vector of T (cntk-v2-format.md §3, types §2.2). CNTK refuses a wrong
+# type ("Reading a DictionaryValue as the wrong type"); checking once up front makes a flipped
+# value_type a FormatError naming the record instead of a crash deep in the builder.
+_TOP_TYPES: dict[str, Any] = {"uid": str, "name": str, "root": str, "inputs": list,
+                              "primitive_functions": list}
+_FUNCTION_TYPES: dict[str, Any] = {
+    "uid": str, "name": str, "op": int, "inputs": (list, str), "attributes": dict,
+    "block_function_composite": dict, "block_function_op_name": str,
+    "block_function_composite_arguments_map_keys": (list, str),
+    "block_function_composite_arguments_map_values": (list, str),
+}
+_HEADER_TYPES: dict[str, Any] = {"uid": str, "name": str, "root": str}
+_VARIABLE_TYPES: dict[str, Any] = {
+    "uid": str, "name": str, "kind": int, "data_type": int, "is_sparse": bool,
+    "needs_gradient": bool, "shape": Shape, "value": Tensor, "dynamic_axis": (list, Axis),
+}
+
+
+def _check(record: Mapping[str, Any], types: Mapping[str, Any], what: str) -> None:
+    """Refuse a record whose known keys hold values of the wrong type."""
+    for key, want in types.items():
+        if key not in record:
+            continue
+        value = record[key]
+        kind, item = want if isinstance(want, tuple) else (want, None)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise FormatError(f"{what}: '{key}' is {_type_text(type(value))}, not "
+                              f"{_type_text(kind)}")
+        if item is not None and not all(isinstance(x, item) for x in value):
+            bad = next(x for x in value if not isinstance(x, item))
+            raise FormatError(f"{what}: '{key}' holds {_type_text(type(bad))}, not "
+                              f"{_type_text(item)}")
+
+
+_TYPE_TEXT = {"int": "an integer", "str": "a String", "bool": "a Bool", "dict": "a Dictionary",
+              "list": "a Vector", "float": "a Double", "NoneType": "None", "Int": "an Int",
+              "Axis": "an Axis", "Shape": "an NDShape", "Tensor": "an NDArrayView"}
+
+
+def _type_text(kind: type) -> str:
+    return _TYPE_TEXT.get(kind.__name__) or f"a {kind.__name__}"
 
 
 class _Builder:
@@ -85,6 +150,7 @@ class _Builder:
         for key in ("root", "inputs", "primitive_functions"):
             if key not in top:
                 raise FormatError(f"the CompositeFunction has no '{key}'")
+        _check(top, _TOP_TYPES, "the CompositeFunction")
         self.top = top
         self.net = Network(name)
         self.leaves: dict[str, Mapping[str, Any]] = {}
@@ -92,6 +158,7 @@ class _Builder:
             uid = self._uid(v, "variable")
             if uid in self.leaves:
                 raise FormatError(f"two variables have uid '{uid}' (input uids are not unique)")
+            _check(v, _VARIABLE_TYPES, f"variable '{uid}'")
             self.leaves[uid] = v
         self.functions: dict[str, Mapping[str, Any]] = {}
         self.producer: dict[str, tuple[str, int]] = {}  # output uid -> (function uid, k)
@@ -99,6 +166,9 @@ class _Builder:
             uid = self._uid(f, "function")
             if uid in self.functions:
                 raise FormatError(f"two functions have uid '{uid}'")
+            _check(f, _FUNCTION_TYPES, f"function '{uid}'")
+            _check(f.get("block_function_composite") or {}, _HEADER_TYPES,
+                   f"block '{uid}': its block_function_composite")
             self.functions[uid] = f
         self.binding: dict[str, str] = {}  # block argument placeholder -> outer uid
         self.owner: dict[str, str] = {}  # function or leaf uid -> innermost block uid
@@ -107,6 +177,8 @@ class _Builder:
         self.deferred: list[tuple[Node, int, str]] = []
         self.uids: dict[str, str] = {}
         self.initial_states: set[str] = set()
+        self.scored_blocks: dict[str, str] = {}  # criterion block's node name -> its group
+        self.declared_groups: dict[str, list[str]] = {}  # what netsurgeon wrote (GROUPS_KEY)
 
     @staticmethod
     def _uid(record: Any, what: str) -> str:
@@ -142,7 +214,14 @@ class _Builder:
             if op == COMBINE:
                 continue
             for k in range(self._output_count(uid, f)):
-                self.producer[_out_uid(uid, k)] = (uid, k)
+                out = _out_uid(uid, k)
+                leaf = self.leaves.get(out)
+                if leaf is not None and leaf.get("kind") != PLACEHOLDER:
+                    kind = int(leaf.get("kind", -1))
+                    raise FormatError(f"variable '{out}' (kind {kind}) has the uid "
+                                      f"of output {k} of function '{uid}'; only a placeholder "
+                                      "may stand for an output")
+                self.producer[out] = (uid, k)
             if op == BLOCK:
                 keys = list(f.get("block_function_composite_arguments_map_keys", ()))
                 values = list(f.get("block_function_composite_arguments_map_values", ()))
@@ -170,14 +249,26 @@ class _Builder:
         return root
 
     def _inner_outputs(self, uid: str, f: Mapping[str, Any]) -> list[str]:
-        """The output uids (inside the block) its outputs are."""
+        """The output uids (inside the block) its outputs are. A nested block as the root
+        has as many outputs as the innermost root below it: followed down in a loop, so
+        that blocks whose roots form a cycle are refused (not a RecursionError)."""
         root = self._block_root(uid, f)
-        inner = self.functions[root]
-        if int(inner.get("op", -1)) == COMBINE:
-            return [str(i) for i in inner.get("inputs", ())]
-        if int(inner.get("op", -1)) == BLOCK:
-            return [_out_uid(root, k) for k in range(len(self._inner_outputs(root, inner)))]
-        return [_out_uid(root, 0)]
+        op = int(self.functions[root].get("op", -1))
+        if op == COMBINE:
+            return [str(i) for i in self.functions[root].get("inputs", ())]
+        if op != BLOCK:
+            return [_out_uid(root, 0)]
+        last, seen = root, {uid}
+        while int(self.functions[last].get("op", -1)) == BLOCK:
+            if last in seen:
+                raise FormatError(f"block '{uid}': the inner roots of blocks form a cycle "
+                                  f"through '{last}'")
+            seen.add(last)
+            last = self._block_root(last, self.functions[last])
+        innermost = self.functions[last]
+        count = len(innermost.get("inputs", ())) \
+            if int(innermost.get("op", -1)) == COMBINE else 1
+        return [_out_uid(root, k) for k in range(count)]
 
     def _claim(self, block: str, root: str) -> None:
         """Mark the functions of ``block``'s inner graph. Nested blocks come earlier in the
@@ -250,16 +341,18 @@ class _Builder:
         shape = tuple(int(d) for d in reversed(tuple(v.get("shape", ()))))
         dtype = _DTYPES.get(int(v.get("data_type", 1)))
         if dtype is None:
-            raise FormatError(f"variable '{uid}' has data type {v.get('data_type')}; float, "
+            raise FormatError(f"variable '{uid}' has data type {int(v['data_type'])}; float, "
                               "double and float16 are supported")
         name = self._name(uid, v)
         if kind == INPUT:
             axes = list(v.get("dynamic_axis", ()))
             if not axes:
-                raise FormatError(f"input '{_label(v)}' has no dynamic axis")
+                raise FormatError(f"input '{_label(v)}' (uid {uid}) has no dynamic axis")
             sequence = [a for a in axes if a.ordered]
-            axis = "" if not sequence or sequence[0].name in _SEQUENCE_AXES \
-                else str(sequence[0].name)
+            if not sequence:  # the batch axis alone: CNTK v1 names that so
+                axis = NO_SEQUENCE_AXIS
+            else:
+                axis = "" if sequence[0].name in _SEQUENCE_AXES else str(sequence[0].name)
             op = "SparseInputValue" if v.get("is_sparse") else "InputValue"
             node = self.net.add(name, op, shape=shape, attrs={"dynamic_axis": axis},
                                 dtype=dtype, learning_rate_multiplier=0.0)
@@ -267,10 +360,11 @@ class _Builder:
             tensor = v.get("value")
             if tensor is None:
                 raise FormatError(f"{'parameter' if kind == PARAMETER else 'constant'} "
-                                  f"'{_label(v)}' has no value")
+                                  f"'{_label(v)}' (uid {uid}) has no value")
             value = np.asarray(tensor.array)
             if tuple(value.shape) != shape:
-                raise FormatError(f"the value of '{_label(v)}' is {list(value.shape)}, its "
+                raise FormatError(f"the value of '{_label(v)}' (uid {uid}) is "
+                                  f"{list(value.shape)}, its "
                                   f"variable {list(shape)} (numpy order)")
             learnable = kind == PARAMETER and bool(v.get("needs_gradient", True))
             node = self.net.add(name, "LearnableParameter", shape=shape, value=value,
@@ -291,8 +385,9 @@ class _Builder:
                 bool(v.get("dynamic_axis")))
 
     # ---- operands -----------------------------------------------------------------------
-    def _operand(self, ref: str) -> tuple[Node | None, tuple[int, ...], bool]:
-        """(node or None for a forward reference, numpy sample shape, dynamic) of ``ref``."""
+    def _operand(self, ref: str, user: str) -> tuple[Node | None, tuple[int, ...], bool]:
+        """(node or None for a forward reference, numpy sample shape, dynamic) of ``ref``,
+        an operand of ``user`` (named in the errors)."""
         ref = self._resolve(ref)
         built = self.values.get(ref)
         if built is not None:
@@ -301,11 +396,12 @@ class _Builder:
             if ref in self.leaves:  # a forward reference through a placeholder
                 shape, dynamic = self._placeholder_shape(ref)
                 return None, shape, dynamic
-            raise FormatError(f"'{ref}' is used before the function producing it")
+            raise FormatError(f"{user} reads '{ref}' before the function producing it")
         if ref in self.leaves:
             node = self._leaf(ref)
             return node, tuple(node.shape or ()), bool(node.dynamic)
-        raise FormatError(f"there is no input corresponding to uid '{ref}'")
+        raise FormatError(f"{user} reads '{ref}': there is no input corresponding to that "
+                          "uid")
 
     def _constant_number(self, ref: str) -> float | None:
         """The value of a one-element Constant leaf (an initial state), else None."""
@@ -323,7 +419,7 @@ class _Builder:
         if op == COMBINE:
             return
         if op == NOOP:
-            node, _, _ = self._operand(refs[0]) if refs else (None, (), False)
+            node, _, _ = self._operand(refs[0], f"NoOp '{uid}'") if refs else (None, (), False)
             if node is None:
                 raise FormatError(f"NoOp '{uid}' has no built operand")
             self.values[_out_uid(uid, 0)] = node
@@ -342,7 +438,12 @@ class _Builder:
             if state is not None:
                 refs = refs[:1]
                 self.initial_states.add(self._resolve(f["inputs"][1]))
-        operands = [self._operand(r) for r in refs]
+        user = f"function '{_label(f)}' (uid {uid})"
+        spec = self.net.registry.op(op_name)
+        if not spec.accepts_arity(len(refs)):
+            raise FormatError(f"{user}: {op_name} takes {spec.arity_text()} operands, the file "
+                              f"gives {len(refs)}")
+        operands = [self._operand(r, user) for r in refs]
         order = entry.order[:len(operands)] if entry.order else range(len(operands))
         if sorted(order) != list(range(len(operands))):
             raise FormatError(f"function '{_label(f)}' ({op_name}) has {len(operands)} "
@@ -352,14 +453,23 @@ class _Builder:
         shapes = [s for _, s, _ in operands]
         try:
             converted = entry.read(attrs, shapes)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise FormatError(f"function '{_label(f)}' ({op_name}): attribute {exc} is "
-                              "missing or malformed") from None
+        except KeyError as exc:
+            raise FormatError(f"{user} ({op_name}): attribute {exc} is missing") from None
+        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            # e.g. a Double where an integer belongs: int(inf) is an OverflowError
+            raise FormatError(f"{user} ({op_name}): malformed attributes ({exc})") from None
         if op_name in ("PastValue", "FutureValue") and len(refs) == 1 and \
                 len(f.get("inputs", ())) == 2:
             converted["initial_state"] = state
+        if op_name == "CosDistanceWithNegativeSamples" and len(refs) == 4:
+            count = self._constant_number(refs[3])  # the shape rule cannot see it
+            if count is not None and count >= 0:
+                converted["num_negative_samples"] = int(count)
         name = self._name(uid, f)
         node = self.net.add(name, op_name, [n for n, _, _ in operands], attrs=converted)
+        groups = _declared_groups(attrs)
+        if groups is not None:
+            self.declared_groups[name] = groups
         for index, (built, _, _) in enumerate(operands):
             if built is None:
                 self.deferred.append((node, index, refs[index]))
@@ -390,8 +500,11 @@ class _Builder:
         computes it."""
         inner = self._inner_outputs(uid, f)
         single = len(inner) == 1
+        group = _BLOCK_GROUPS.get(str(f.get("block_function_op_name", "")))
+        if group is not None and single:  # a criterion the Python API built as a Block
+            self.scored_blocks[self._prefix(uid) + _label(f)] = group
         for k, ref in enumerate(inner):
-            node, _, _ = self._operand(ref)
+            node, _, _ = self._operand(ref, f"block '{_label(f)}' (uid {uid})")
             if node is None:
                 raise FormatError(f"block '{_label(f)}' output {k} is not computed before it")
             self.values[_out_uid(uid, k)] = node
@@ -420,13 +533,26 @@ class _Builder:
             nodes.append(node)
         for node in nodes:
             cats = self.net.registry.op(node.op).categories
-            group = "criterion" if Category.CRITERION in cats else \
-                "evaluation" if Category.EVALUATION in cats else "output"
-            if node.name not in {n.name for n in self.net.group(group)}:
-                self.net.add_to_group(group, node)
+            declared = self.declared_groups.get(node.name)
+            for group in declared if declared is not None else [
+                    self.scored_blocks.get(node.name) or (
+                        "criterion" if Category.CRITERION in cats else
+                        "evaluation" if Category.EVALUATION in cats else "output")]:
+                if node.name not in {n.name for n in self.net.group(group)}:
+                    self.net.add_to_group(group, node)
+        self._inputs_as_features_or_labels()
+
+    def _inputs_as_features_or_labels(self) -> None:
+        """A label is an input only the criteria and evaluations read: one the outputs do
+        not need (with no output group: one only scored nodes read)."""
+        outputs = self.net.group("output")
+        needed = set(reachable_up(self.net, outputs)) if outputs else None
         scored = {n.name for g in ("criterion", "evaluation") for n in self.net.group(g)}
         for node in self.net.nodes:
             if node.op in ("InputValue", "SparseInputValue"):
                 users = self.net.users(node)
-                label = users and all(u.name in scored for u in users)
+                if needed is not None:
+                    label = bool(users) and node not in needed
+                else:
+                    label = bool(users) and all(u.name in scored for u in users)
                 self.net.add_to_group("label" if label else "feature", node)

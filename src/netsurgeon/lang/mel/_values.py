@@ -6,6 +6,7 @@ Keyword values and property names follow CNTK's abbreviation rule (``copy=val``,
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from netsurgeon.errors import EditError, ParseError, close_matches
@@ -14,6 +15,7 @@ from netsurgeon.lang.mel._commands import abbreviates, match_keyword
 from netsurgeon.ops._convert import parse_bool
 
 __all__ = ["PROPERTIES", "SUBTREE_PROPERTIES", "FORMAT_KEYWORDS", "canonical_format",
+           "default_format",
            "property_effect", "copy_mode", "input_index", "to_bool", "to_float"]
 
 # SetProperty names in CNTK's matching order (§C.8): (spellings, effect)
@@ -32,19 +34,29 @@ PROPERTIES: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 SUBTREE_PROPERTIES = ("needGradient", "learningRateMultiplier")
 
-FORMAT_KEYWORDS = ("cntk", "cntk_legacy_no_tensorlib", "native", "onnx")
+FORMAT_KEYWORDS = ("cntk", "cntkv2", "cntk_legacy_no_tensorlib", "native", "onnx")
+_FORMAT_OF_KEYWORD = {"cntkv2": "cntk-v2", "native": "native", "onnx": "onnx"}
 
 
 def canonical_format(value: str | None) -> str | None:
-    """``cntk``/``native``/``onnx`` from a ``format=`` value (CNTK's abbreviation rule), None
-    if absent."""
+    """``cntk``/``cntk-v2``/``native``/``onnx`` from a ``format=`` value (CNTK's abbreviation
+    rule), None if absent."""
     if value is None or value == "":
         return None
     word = match_keyword(value, FORMAT_KEYWORDS)
     if word is None:
         raise EditError(f"Invalid optional parameter value '{value}', valid values are "
-                        "format=(cntk|native|onnx)")
-    return word if word in ("native", "onnx") else "cntk"
+                        "format=(cntk|cntkv2|native|onnx)")
+    return _FORMAT_OF_KEYWORD.get(word, "cntk")
+
+
+def default_format(path: str | os.PathLike[str]) -> str:
+    """The format SaveModel writes without ``format=``: CNTK's MEL always wrote v1 files, so
+    ``.model`` stays v1 here (``format=cntkv2`` writes v2)."""
+    from netsurgeon import formats
+
+    fmt = formats.format_for_path(path)
+    return "cntk" if fmt == "cntk-v2" else fmt
 
 
 def property_effect(word: str) -> str:

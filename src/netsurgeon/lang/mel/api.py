@@ -36,7 +36,13 @@ from netsurgeon.errors import EditError, GraphError
 from netsurgeon.graph import Network, Node, freeze, reachable_up, topological_order
 from netsurgeon.lang.mel import _copying, _files, _names, _properties
 from netsurgeon.lang.mel._session import Model, Session
-from netsurgeon.lang.mel._values import PROPERTIES, canonical_format, copy_mode, input_index
+from netsurgeon.lang.mel._values import (
+    PROPERTIES,
+    canonical_format,
+    copy_mode,
+    default_format,
+    input_index,
+)
 from netsurgeon.ops import Category
 
 __all__ = ["Editor", "Model", "PROPERTIES"]
@@ -255,12 +261,11 @@ class Editor(Session):
     def save(self, path: str | os.PathLike[str], model: str | None = None,
              format: str | None = None) -> str:
         """Validate, then write a model (default: the default model) atomically. The format
-        comes from ``format`` or the extension (``.dnn``/``.cmf``/``.model``: cntk, else
+        comes from ``format`` (``cntkv2`` for CNTK 2.x files) or the extension
+        (``.dnn``/``.cmf``/``.model``: cntk v1, as CNTK's MEL wrote; ``.onnx``: onnx; else
         native). An invalid model is never written. Returns the format used."""
-        from netsurgeon import formats
-
         m = self.entry(model)
-        fmt = canonical_format(format) or formats.format_for_path(path)
+        fmt = canonical_format(format) or default_format(path)
         self._complete(m)
         _files.save(self.writer, m, path, fmt)
         return fmt

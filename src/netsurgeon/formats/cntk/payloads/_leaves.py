@@ -13,6 +13,7 @@ from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.formats.cntk._matrix import read_matrix, write_matrix
 from netsurgeon.formats.cntk.payloads._common import cntk_dims, write_legacy_shape
+from netsurgeon.ops.leaves import NO_SEQUENCE_AXIS
 
 if TYPE_CHECKING:
     from netsurgeon.graph import Node
@@ -156,7 +157,8 @@ class InputValueCodec(Codec):
             n = int(ff.get(self._AXES, 1))
             w.u32(n)
             if n == 1:
-                w.wstr(node.attrs["dynamic_axis"])
+                axis = node.attrs["dynamic_axis"]  # v1 has no batch-only input: the default
+                w.wstr("" if axis == NO_SEQUENCE_AXIS else axis)
         if ctx.version >= 10:
             # CNTK inputs carry multiplier 0; netsurgeon's default 1.0 means "not set"
             lr = node.learning_rate_multiplier
