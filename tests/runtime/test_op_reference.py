@@ -173,6 +173,14 @@ def binary(op, fn, a=None, b=None):
                 fn)
 
 
+def _weighted_logistic(y, p, w):
+    """Per-frame −Σ w·[y·log p + (1−y)·log(1−p)] with the weights divided by their mean over
+    the real frames (CNTK 2.7 normalises them to average 1 per minibatch)."""
+    mask = _mask()
+    mean = w[mask].mean()
+    return -(w / mean * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum(2)
+
+
 def criterion(op, inputs, fn, **kw):
     return Case(op + kw.pop("suffix", ""), op, inputs, fn, lengths=LENGTHS, total=True, **kw)
 
@@ -206,7 +214,7 @@ CASES = [
     unary("Sqrt", np.sqrt, uniform(0.1, 4, B, 4)),
     unary("Tanh", np.tanh),
     unary("StopGradient", lambda x: x),
-    unary("StraightThrough", lambda x: x),
+    unary("StraightThrough", lambda x: np.where(x > 0, 1.0, -1.0)),
     unary("Trace", lambda x: x),
     unary("Dropout", lambda x: x),  # identity at inference
     # per sample (a CNTK column is the whole sample)
@@ -373,8 +381,11 @@ CASES = [
     criterion("Logistic", [X(seq(3, fn=ints).clip(0, 1)),
                            X(seq(3, fn=lambda *s: uniform(0.05, 0.95, *s))),
                            X(seq(3, fn=lambda *s: uniform(0, 2, *s)))],
-              lambda y, p, w: -(w * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum(2),
-              suffix="-weighted"),
+              lambda y, p, w: _weighted_logistic(y, p, w), suffix="-weighted"),
+    criterion("Logistic", [X(seq(1, fn=ints).clip(0, 1)),
+                           X(seq(1, fn=lambda *s: uniform(0.05, 0.95, *s))),
+                           X(seq(1, fn=lambda *s: uniform(0, 2, *s)))],
+              lambda y, p, w: _weighted_logistic(y, p, w), suffix="-weighted-binary"),
     criterion("ClassificationError", [X(seq(fn=lambda *s: onehot(4, *s[:2]))), X(seq(4))],
               lambda y, z: (y.argmax(2) != z.argmax(2)).astype(float)),
     criterion("ClassificationError", [X(seq(fn=lambda *s: onehot(4, *s[:2]))), X(seq(4)),

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "straight_through", "weighted_logistic_sum",
     "masked_sum", "flat", "shift_past", "shift_future", "ce_with_softmax", "cross_entropy",
     "logistic", "class_error", "batch_norm_train", "bn_exp_avg_factor", "bn_blend_factor",
     "to_dense", "times_general",
@@ -20,6 +21,15 @@ __all__ = [
 
 
 EPS_IN_LOG = 1e-37  # CNTK clamps arguments of log in its criteria (EPS_IN_LOG)
+
+
+def straight_through(x: torch.Tensor) -> torch.Tensor:
+    """CNTK's StraightThrough: +1 where x > 0, else -1; the gradient passes unchanged where
+    |x| <= 1 and is 0 elsewhere (the straight-through estimator). Forward checked against
+    CNTK 2.7."""
+    sign = torch.where(x > 0, 1.0, -1.0).to(x.dtype)
+    passing = (x.abs() <= 1).to(x.dtype)
+    return sign.detach() + (x - x.detach()) * passing
 
 
 def masked_sum(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -64,6 +74,19 @@ def logistic(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) ->
     if w is not None:
         out = out * (flat(w) if w.dim() > 1 else w)
     return -out.sum(1)
+
+
+def weighted_logistic_sum(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor,
+                          mask: torch.Tensor | None, w_dynamic: bool) -> torch.Tensor:
+    """CNTK's weighted Logistic of a minibatch: −Σ w·[y·log p + (1−y)·log(1−p)] over the
+    real frames, divided by the mean weight (CNTK normalises the weights to average 1 over
+    the minibatch; checked against CNTK 2.7)."""
+    total = masked_sum(logistic(y, p, w), mask)
+    if not w_dynamic:
+        return total / w.mean()
+    weights = flat(w)
+    count = weights.shape[1] * (mask.sum() if mask is not None else weights.shape[0])
+    return total * count / masked_sum(weights, mask)
 
 
 def class_error(labels: torch.Tensor, z: torch.Tensor, k: int = 1) -> torch.Tensor:

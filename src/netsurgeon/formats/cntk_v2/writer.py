@@ -20,7 +20,7 @@ which CNTK keeps as user data and the reader restores. Per node:
   Convolution's W is stored as kernel ++ maps (CNTK order; legacy ``[out, k]`` weights are
   reinterpreted without moving elements), running inverse standard deviations (v1 files
   < 13) are stored as CNTK's variances, and PerDimMeanVarNormalization is Minus and
-  ElementTimes.
+  ElementTimes, a reduction dropping its axes ReduceElements (keeping them) and Reshape.
 
 Functions are in dependency order; an operand computed later (a recurrent loop through a
 delay node) is a forward-reference Placeholder with the uid ``<F>_Output_0``. Uids are the
@@ -50,7 +50,7 @@ __all__ = ["write", "to_model"]
 
 INPUT, PARAMETER, CONSTANT, PLACEHOLDER = 0, 2, 3, 4
 COMBINE = 44
-MINUS, ELEMENT_TIMES = 20, 21
+MINUS, ELEMENT_TIMES, RESHAPE = 20, 21, 16
 COMPOSITE_VERSION, FUNCTION_VERSION, VARIABLE_VERSION = 3, 24, 1
 _DATA_TYPES = {"float32": 1, "float64": 2, "float16": 4}
 _BATCH_AXIS = Axis.dynamic("defaultBatchAxis", ordered=False)
@@ -293,6 +293,13 @@ class _Writer:
         if node.op == "PerDimMeanVarNormalization":
             self._normalization(node)
             return
+        if node.op == "ClassificationError" and len(node.inputs) == 3:
+            top = node.inputs[2]
+            if top.op != "LearnableParameter" or top.learning_rate_multiplier != 0 or \
+                    top.value is None or np.size(top.value) != 1:
+                raise FormatError(f"'{node.name}' (ClassificationError): CNTK v2 takes topN as "
+                                  f"a scalar constant, not '{top.name}' ({top.op})",
+                                  node=node.name)
         entry = _layer.CNTK_V2.lookup(spec)
         if isinstance(entry, Unsupported):
             raise FormatError(f"'{node.name}' ({node.op}) cannot be written to a CNTK v2 file: "
@@ -319,8 +326,24 @@ class _Writer:
             v2[4] = self._variances(node)
         if node in self.roles:
             attributes = {**attributes, "customAttributes": {GROUPS_KEY: self.roles[node]}}
+        if attributes.get("reductionKeepDimensions") is False:
+            self._reduce_then_reshape(node, code, v2, attributes)
+            return
         uid = self._uid(node.op, node)
         self.functions.append(self._record(uid, node.name, code, v2, attributes))
+        self.refs[node] = f"{uid}_Output_0"
+
+    def _reduce_then_reshape(self, node: Node, code: int, operands: list[str],
+                             attributes: dict[str, Any]) -> None:
+        """A reduction that drops its axes, as the Python API writes it: CNTK 2.7's primitive
+        keeps them (it fails to compute with reductionKeepDimensions false), then Reshape."""
+        kept = self._uid("ReduceElements", None)
+        self.functions.append(self._record(kept, node.name + ".kept", code, operands,
+                                           {**attributes, "reductionKeepDimensions": True}))
+        uid = self._uid("Reshape", node)
+        self.functions.append(self._record(
+            uid, node.name, RESHAPE, [f"{kept}_Output_0"],
+            {"newShape": Shape.from_numpy(tuple(node.shape or ()))}))
         self.refs[node] = f"{uid}_Output_0"
 
     def _extra_operands(self, node: Node) -> list[str]:

@@ -72,10 +72,21 @@ def _logistic(ctx, node, args):
     neg = ctx.add("Mul", [ctx.add("Sub", [one, y], "not_y"),
                           _safe_log(ctx, ctx.add("Sub", [one, p], "not_p"))], "neg_part")
     per = ctx.add("Add", [pos, neg], "both")
-    if len(args) > 2:
-        w = args[2]
-        per = ctx.add("Mul", [per, _flat(ctx, w) if w.dynamic else w.name], "weighted")
-    return masked_total(ctx, True, _row_sum(ctx, per, negate=True))
+    if len(args) <= 2:
+        return masked_total(ctx, True, _row_sum(ctx, per, negate=True))
+    w = args[2]
+    weights = _flat(ctx, w) if w.dynamic else w.name
+    per = ctx.add("Mul", [per, weights], "weighted")
+    total = masked_total(ctx, True, _row_sum(ctx, per, negate=True))
+    # CNTK normalises the weights to average 1 over the minibatch (the runtime's rule)
+    if w.dynamic:
+        ones = ctx.add("Add", [ctx.add("Mul", [weights, ctx.scalar(0.0, "zero")], "zeros"),
+                               one], "ones")
+        mean = ctx.add("Div", [masked_total(ctx, True, weights, 1),
+                               masked_total(ctx, True, ones, 1)], "mean_weight")
+    else:
+        mean = ctx.add("ReduceMean", [w.name], "mean_weight", keepdims=0)
+    return ctx.add("Div", [total, mean], "Logistic")
 
 
 @export_entry("ClassificationError", uses_mask=True)

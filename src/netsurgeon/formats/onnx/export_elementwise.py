@@ -14,7 +14,7 @@ UNARY = {
     "Abs": "Abs", "Acos": "Acos", "Asin": "Asin", "Cosh": "Cosh", "Cosine": "Cos", "Sin": "Sin",
     "Sinh": "Sinh", "Exp": "Exp", "Log": "Log", "Floor": "Floor", "Sqrt": "Sqrt",
     "Reciprocal": "Reciprocal", "Negate": "Neg",
-    "Pass": None, "LabelsToGraph": None, "StraightThrough": None, "StopGradient": None,
+    "Pass": None, "LabelsToGraph": None, "StopGradient": None,
     "Trace": None,  # logging is not reproduced; the value passes through
     "Dropout": None,  # identity at inference
 }
@@ -75,6 +75,15 @@ def _log_plus(ctx, node, args):
     top = ctx.add("Max", [a, b], "max")
     gap = ctx.add("Neg", [ctx.add("Abs", [ctx.add("Sub", [a, b], "diff")], "abs")], "neg")
     return ctx.add("Add", [top, ctx.add("Softplus", [gap], "softplus")], "LogPlus")
+
+
+@export_entry("StraightThrough")
+def _straight_through(ctx, node, args):
+    """+1 where x > 0, else -1 (CNTK's forward value)."""
+    x = args[0].name
+    positive = ctx.add("Greater", [x, ctx.scalar(0.0, "zero")], "positive")
+    return ctx.add("Where", [positive, ctx.scalar(1.0, "one"), ctx.scalar(-1.0, "minus_one")],
+                   "StraightThrough")
 
 
 @export_entry("Clip")

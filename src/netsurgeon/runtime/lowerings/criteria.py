@@ -37,8 +37,10 @@ def _square_error(em, node, args):
 @lowering("Logistic", uses_mask=True)
 def _logistic(em, node, args):
     _frames(args, node)
-    w = f", {args[2]}" if len(args) > 2 else ""
-    return f"K.masked_sum(K.logistic({args[0]}, {args[1]}{w}), {em.mask})"
+    if len(args) > 2:  # CNTK normalises the weights to average 1 over the minibatch
+        return (f"K.weighted_logistic_sum({args[0]}, {args[1]}, {args[2]}, {em.mask}, "
+                f"{bool(args[2].dynamic)})")
+    return f"K.masked_sum(K.logistic({args[0]}, {args[1]}), {em.mask})"
 
 
 @lowering("ClassificationError", uses_mask=True)

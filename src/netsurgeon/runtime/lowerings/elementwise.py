@@ -24,7 +24,7 @@ UNARY = {
     "Negate": "torch.neg({0})",
     "Pass": "{0}",
     "LabelsToGraph": "{0}",
-    "StraightThrough": "{0}",
+    "StraightThrough": "K.straight_through({0})",
     "StopGradient": "{0}.detach()",
 }
 
