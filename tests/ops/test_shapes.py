@@ -447,3 +447,85 @@ def test_times_unspecified_map_rank_fills_zero_dims_positionally():
     # inferInputRankToMap=-1: only the 0 dims are filled, from B's leading CNTK dims
     net = net_with({"x": (3, 32)}, {"W": (0, 10)})
     assert shape_of(net, "Times", ["W", "x"]) == (3, 10)
+
+
+# ---- transposed convolution (bs-library.md §2.5/§2.8, ndl-mel.md §B.9.7) -------------------
+def _forward_axis(size, k, stride, dil, auto, lo, hi):
+    """ndl-mel.md §B.9.7: out = ⌊(in + pad − k_eff)/stride⌋ + 1, pad = (k−1)·dil auto-padded,
+    lower + upper otherwise."""
+    pad = (k - 1) * dil if auto else lo + hi
+    return (size + pad - ((k - 1) * dil + 1)) // stride + 1
+
+
+def _transposed_axis(size, k, stride, dil, auto, lo, hi):
+    """The spec's transposed rule: the inverse of the forward one."""
+    return (size - 1) * stride + (1 if auto else (k - 1) * dil + 1 - lo - hi)
+
+
+def test_transposed_convolution_output_channels_are_the_kernels_last_axis():
+    # ConvolutionTransposeLayer{2, (3:3), 20}: kernel (3:3:2), mapDims 20 (x's channels),
+    # W [3 x 3 x 2 x 20]; CNTK gives 2 output channels (this gave 20 before)
+    net = net_with({"x": (20, 5, 5)}, {"W": (20, 2, 3, 3)})
+    out = shape_of(net, "Convolution", ["W", "x"], {
+        "kernel_shape": (2, 3, 3), "map_count": (20,), "auto_padding": (False,),
+        "transpose": True})
+    assert out == (2, 7, 7)
+
+
+_PADDINGS = [  # auto, lower, upper, stride, dilation
+    (False, 0, 0, 1, 1), (False, 0, 0, 2, 1), (False, 1, 1, 2, 1), (False, 2, 1, 3, 1),
+    (True, 0, 0, 1, 1), (True, 0, 0, 2, 1), (True, 0, 0, 3, 2), (False, 1, 0, 2, 2),
+]
+
+
+@pytest.mark.parametrize("k, auto, lo, hi, stride, dil", [
+    (k, *p) for k in (1, 2, 3, 4, 5) for p in _PADDINGS if p[1] < k and p[2] < k])
+def test_transposed_convolution_shape_is_the_inverse_of_the_forward_rule(k, auto, lo, hi, stride,
+                                                                          dil):
+    size = 6
+    net = net_with({"x": (4, size, size + 1)}, {"W": (4, 3, k, k)})
+    out = shape_of(net, "Convolution", ["W", "x"], {
+        "kernel_shape": (3, k, k), "map_count": (4,), "strides": (1, stride, stride),
+        "auto_padding": (False, auto, auto), "lower_pad": (0, lo, lo), "upper_pad": (0, hi, hi),
+        "dilation": (1, dil, dil), "transpose": True})
+    want = tuple(_transposed_axis(s, k, stride, dil, auto, lo, hi) for s in (size, size + 1))
+    assert out == (3, *want)
+    # and the forward convolution of that output gives x's spatial size back
+    for o, s in zip(want, (size, size + 1)):
+        assert _forward_axis(o, k, stride, dil, auto, lo, hi) == s
+
+
+def test_transposed_convolution_infers_maps_and_a_missing_channel_axis():
+    # map count 0 = x's channels (cntk-v2-format.md §4.3); kernel without the channel axis:
+    # its extent comes from W ([3 x 3 x 2 x 20] holds 2 output channels)
+    net = net_with({"x": (20, 5, 5)}, {"W": (20, 2, 3, 3)})
+    assert shape_of(net, "Convolution", ["W", "x"], {
+        "kernel_shape": (3, 3), "map_count": (0,), "auto_padding": (False,),
+        "strides": (2,), "transpose": True}) == (2, 11, 11)
+
+
+def test_transposed_convolution_completes_an_inferred_weight():
+    net = net_with({"x": (8, 4, 4)}, {"W": (0, 0, 4, 4)})
+    out = shape_of(net, "Convolution", ["W", "x"], {
+        "kernel_shape": (8, 4, 4), "map_count": (8,), "strides": (1, 2, 2),
+        "auto_padding": (False,), "lower_pad": (0, 1, 1), "upper_pad": (0, 1, 1),
+        "transpose": True})
+    assert out == (8, 8, 8) and net.node("W").shape == (8, 8, 4, 4)
+
+
+def test_transposed_convolution_errors_are_one_line_and_say_what_to_fix():
+    net = net_with({"x": (20, 5, 5)}, {"W": (20, 2, 3, 3)})
+    with pytest.raises(ShapeError, match=r"auto-padding the channel axis.*\(true:true:false\)"):
+        shape_of(net, "Convolution", ["W", "x"], {
+            "kernel_shape": (2, 3, 3), "map_count": (20,), "auto_padding": (True,),
+            "transpose": True})
+    net = net_with({"x": (20, 5, 5)}, {"W": (20, 3, 3, 3)})
+    with pytest.raises(ShapeError, match="must hold kernel x map count = 360 values"):
+        shape_of(net, "Convolution", ["W", "x"], {
+            "kernel_shape": (2, 3, 3), "map_count": (20,), "auto_padding": (False,),
+            "transpose": True})
+    net = net_with({"x": (6, 5, 5)}, {"W": (4, 2, 3, 3)})
+    with pytest.raises(ShapeError, match="not a multiple of the map count 4"):
+        shape_of(net, "Convolution", ["W", "x"], {
+            "kernel_shape": (2, 3, 3), "map_count": (4,), "auto_padding": (False,),
+            "transpose": True})

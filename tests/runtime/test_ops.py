@@ -224,3 +224,46 @@ def test_legacy_2d_convolution_chw():
     got = _eval(net, "c", X)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_transposed_convolution_with_computed_shape_is_the_adjoint():
+    """CNTK's convention (kernel's channel extent = output channels, map count = x's channels)
+    without an output_shape: the shape rule and the kernel agree with the forward convolution."""
+    r = nets.rng(33)
+    w = r.normal(size=(4, 3, 3, 3)).astype(np.float32)  # CNTK [3 x 3 x 3 x 4]
+    fwd = _conv_net(w, (3, 7, 7), {"kernel_shape": (3, 3, 3), "map_count": (4,),
+                                   "strides": (3, 2, 2), "auto_padding": (False,)}, (4, 3, 3))
+    bwd = _conv_net(w, (4, 3, 3), {"kernel_shape": (3, 3, 3), "map_count": (4,),
+                                   "strides": (1, 2, 2), "auto_padding": (False,),
+                                   "transpose": True}, (3, 7, 7))
+    X = r.normal(size=(2, 3, 7, 7)).astype(np.float32)
+    Y = r.normal(size=(2, 4, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose((_eval(fwd, "c", X) * Y).sum(), (X * _eval(bwd, "c", Y)).sum(),
+                               rtol=1e-4)
+
+
+def test_bilinear_upsampling_is_the_textbook_bilinear_interpolation():
+    """A transposed convolution with init='bilinear' (kernel 4, stride 2, pad 1, as CNTK's
+    BilinearUpsamplingLayer would be used) doubles an image as bilinear interpolation does
+    (torch's align_corners=False), away from the border pixels."""
+    from netsurgeon.lang.brainscript import build_from_text
+
+    net = build_from_text("""
+        x = ImageInput (6, 5, 2)
+        W = ParameterTensor {(4:4:2:2), init='bilinear', learningRateMultiplier=0}
+        up = new ComputationNode [ operation = 'Convolution' ; inputs = (W : x)
+            kernelShape = new TensorShape [ dims = (4:4:2) ]
+            mapCount = new TensorShape [ dims = 2 ]
+            strideShape = new TensorShape [ dims = (2:2:1) ] ; transpose = true
+            dimPadding = new BoolVector [ items = false ]
+            dimPadLower = new TensorShape [ dims = (1:1:0) ]
+            dimPadUpper = new TensorShape [ dims = (1:1:0) ] ]
+    """)
+    assert net.node("up").shape == (2, 10, 12)
+    X = nets.rng(34).normal(size=(3, 2, 5, 6)).astype(np.float32)
+    got = evaluate(net, {"x": X}, ["up"])["up"]
+    want = F.interpolate(torch.from_numpy(X), scale_factor=2, mode="bilinear",
+                         align_corners=False).numpy()
+    np.testing.assert_allclose(got[..., 1:-1, 1:-1], want[..., 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+    w = net.node("W").value  # numpy (K, C, H, W): only channel k -> k
+    assert np.all(w[0, 1] == 0) and np.all(w[1, 0] == 0) and w[0, 0, 1, 1] == 0.5625

@@ -88,8 +88,10 @@ def _run(args: argparse.Namespace) -> int:
         print("netsurgeon bs: give a .bs FILE or --config FILE --section NAME", file=sys.stderr)
         return 2
     if args.output:
+        from netsurgeon.commands._common import make_parent_dirs
         from netsurgeon.formats import save
 
+        make_parent_dirs(args.output)
         save(net, args.output, args.format)
         print(f"saved {len(net)} nodes to {args.output}")
     else:

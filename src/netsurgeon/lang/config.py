@@ -800,6 +800,66 @@ class ConfigDict:
             return entry.value
         return substitute_variables(entry.value, self.lookup_variable, entry.location)
 
+    def locate_value(self, key: str) -> tuple[str, Callable[[int], SourceLocation]] | None:
+        """The value of ``key`` as :meth:`get` gives it, with a function from offsets in that
+        text to where each character was written in the file (text a ``$var$`` inserted maps
+        to its ``$``; a value set by :meth:`set` maps to its start), or None if not defined."""
+        scope = self.find(key)
+        if scope is None:
+            return None
+        entry = scope._entries[key.lower()]
+        start = entry.location or SourceLocation(None, 1, 1)
+        src = scope.src
+        spans = entry.spans if src is not None else []
+        # offset in the raw value -> offset in the dictionary's source ("value value" of
+        # repeated sections: the joining blank maps to the end of the previous span)
+        raw_starts: list[int] = []
+        pos = 0
+        for s, e in spans:
+            raw_starts.append(pos)
+            pos += e - s + 1
+
+        def raw_location(offset: int) -> SourceLocation:
+            if not spans or src is None:
+                return start
+            i = max(bisect.bisect_right(raw_starts, offset) - 1, 0)
+            s, e = spans[i]
+            return src.location(min(s + offset - raw_starts[i], max(e - 1, s)))
+
+        value = entry.value
+        out_starts: list[int] = []
+        pieces: list[tuple[int, bool]] = []  # (raw offset, inserted) per output piece
+        text_parts: list[str] = []
+        out = 0
+        raw = 0
+        for i, line in enumerate(value.split("\n")):
+            if i:
+                out_starts.append(out)
+                pieces.append((raw, False))
+                text_parts.append("\n")
+                out += 1
+                raw += 1
+            if "$" in line:
+                line_loc = raw_location(raw)
+                parts = _substitute_line(line, self.lookup_variable, line_loc)
+            else:
+                parts = [(line, 0, False)]
+            for text, col, inserted in parts:
+                out_starts.append(out)
+                pieces.append((raw + col, inserted))
+                text_parts.append(text)
+                out += len(text)
+            raw += len(line)
+
+        def locate(offset: int) -> SourceLocation:
+            j = max(bisect.bisect_right(out_starts, offset) - 1, 0)
+            if not pieces:
+                return start
+            r, inserted = pieces[j]
+            return raw_location(r if inserted else r + offset - out_starts[j])
+
+        return "".join(text_parts), locate
+
     def section(self, key: str) -> ConfigDict | None:
         """The child dictionary for a ``key=[...]`` value (looked up through parents)."""
         scope = self.find(key)

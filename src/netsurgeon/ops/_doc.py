@@ -79,8 +79,12 @@ Generated from the registry (`python -m netsurgeon.ops._doc > docs/ops.md`); do 
   (channel) axes: kernel = stride = input size there, no padding, as CNTK's
   `InferReductionDims` did. Pooling leaves missing axes alone (kernel 1). Per-axis lists of
   length 1 apply to every axis; a list shorter than the rank repeats its last entry.
-  `map_count=(0,)` is inferred from W's size. A transposed convolution without
-  `output_shape` gets `(in-1)*stride + dilated kernel - padding` per axis.
+  `map_count=(0,)` is inferred from W's size. A transposed convolution (`transpose`)
+  describes the forward convolution from its output to its input (CNTK's convention): the
+  kernel's last extent is the output channel count, `map_count` the input's channels (0: taken
+  from the input), and without `output_shape` each axis is `(in/maps - 1)*stride + 1`
+  auto-padded, `(in/maps - 1)*stride + (k-1)*dilation + 1 - lower - upper` otherwise (the
+  inverse of the forward rule); a kernel without the channel axis takes it from W.
 * **TransposeDimensions** `permutation` is stored as numpy `transpose` axes, assuming CNTK's
   list gives, per output axis, the input axis it takes (`reshaping.np_permutation`).
 * **Crop** offsets default to DBL_MAX, meaning "not given". NDL `Crop(a, b, p, q)` reads p

@@ -232,6 +232,9 @@ def _convolution(ctx: ShapeContext) -> Shape:
         ctx.fail(f"kernel_shape {fmt_shape(tuple(ctx.attrs['kernel_shape']))} has a higher "
                  f"rank than the input {fmt_shape(x)}")
     geo = conv_geometry(x, ctx.attrs)
+    given = tuple(ctx.attrs["output_shape"])
+    if ctx.attrs["transpose"] and not (given and 0 not in given):
+        return _transposed_convolution(ctx, w, x)
     if not all(g.sharing for g in geo) and not ctx.attrs["transpose"]:
         return _local_convolution(ctx, w, geo)
     kernel_full = tuple(g.kernel for g in geo)  # CNTK order
@@ -258,22 +261,102 @@ def _convolution(ctx: ShapeContext) -> Shape:
                  f"{fmt_shape(tuple(reversed(kernel_full)))}, {map_total} maps)")
     ceil_out = bool(ctx.attrs["ceil_out_dim"])
     if ctx.attrs["transpose"]:
-        given = tuple(ctx.attrs["output_shape"])
-        if given and 0 not in given and prod(given) > 0:
-            return given
-        out = []
-        for g in geo:
-            if g.reduced:
-                out.append(1)
-                continue
-            pad = g.kernel - 1 if g.auto_pad else g.lower + g.upper
-            out.append((g.input - 1) * g.stride + (g.kernel - 1) * g.dilation + 1 - pad)
-    else:
-        out = [_axis_out(ctx, g, ceil_out) for g in geo]
+        return given  # the requested output shape (computed shapes: _transposed_convolution)
+    out = [_axis_out(ctx, g, ceil_out) for g in geo]
     if len(maps) == len(out):
         out = [o * m for o, m in zip(out, maps)]
     else:
         out[-1] *= map_total
+    return tuple(reversed(out))
+
+
+def transposed_axis_out(x: int, kernel: int, stride: int, dilation: int, auto_pad: bool,
+                        lower: int, upper: int) -> int:
+    """Output size of one axis of a transposed convolution whose operand axis holds ``x``
+    positions (the map count already divided out): the size whose forward convolution gives
+    ``x`` back — CNTK's ``ConvolveGeometry::ComputeInputShape``, the inverse of
+    out = ⌊(in + pad − k)/stride⌋ + 1 (ndl-mel.md §B.9.7) with pad = (k−1)·dilation under
+    auto-padding and lower + upper otherwise: (x−1)·stride + 1 auto-padded, else
+    (x−1)·stride + (k−1)·dilation + 1 − lower − upper."""
+    if auto_pad:
+        return (x - 1) * stride + 1
+    return (x - 1) * stride + (kernel - 1) * dilation + 1 - lower - upper
+
+
+def _transposed_convolution(ctx: ShapeContext, w: Shape, x: Shape) -> Shape:
+    """A transposed convolution (deconvolution) without a requested output shape.
+
+    The attributes describe the *forward* convolution from the output to x (bs-library.md
+    §2.5, cntk-v2-format.md §4.3): the kernel spans the output's axes, its last (channel)
+    extent being the output channel count, and the map count is x's channel count
+    (``ConvolutionTransposeLayer{numOutputChannels, filterShape, numInputChannels}`` passes
+    kernel ``filterShape ++ numOutputChannels`` and ``mapDims = numInputChannels``; W is
+    ``[filterShape x numOutputChannels x numInputChannels]``). A map count of 0 is x's
+    channel count; a kernel without the channel axis takes that extent from W. Each axis of
+    x is divided by its map count and sized by :func:`transposed_axis_out`.
+    """
+    dims = tuple(reversed(x))  # CNTK order
+    rank = len(dims)
+    kernel = [int(k) for k in reversed(tuple(ctx.attrs["kernel_shape"]))]
+    maps = tuple(int(m) for m in reversed(tuple(ctx.attrs["map_count"])))
+    if prod(maps) == 0:
+        maps = (dims[-1],)
+    map_total = prod(maps)
+
+    def map_of(i: int) -> int:
+        if len(maps) > 1:
+            return maps[i] if i < len(maps) else 1
+        return maps[0] if i == rank - 1 else 1
+
+    if len(kernel) < rank:
+        if len(kernel) < rank - 1:
+            ctx.fail(f"kernel_shape {fmt_shape(tuple(ctx.attrs['kernel_shape']))} of a "
+                     f"transposed convolution must cover every axis of the output but the "
+                     f"channel axis (input {fmt_shape(x)})")
+        per = prod(kernel) * map_total
+        if 0 in w or per == 0 or prod(w) % per:
+            ctx.fail(f"cannot infer the output channels: W {fmt_shape(w)} is not a multiple of "
+                     f"the kernel {fmt_shape(tuple(reversed(kernel)))} x {map_total} maps; give "
+                     "the kernel with the output channel count last (CNTK order)")
+        kernel.append(prod(w) // per)
+    want = prod(kernel) * map_total
+    expected = tuple(reversed(tuple(kernel) + maps))
+    if 0 in w:
+        if len(w) == len(expected) and all(a in (0, b) for a, b in zip(w, expected)):
+            ctx.refine(0, expected)
+        else:
+            done = fill_zeros(w, want)
+            if done is None:
+                ctx.fail(f"cannot infer W {fmt_shape(w)} as kernel x maps "
+                         f"{fmt_shape(expected)}")
+            ctx.refine(0, done)
+    elif prod(w) != want:
+        ctx.fail(f"W {fmt_shape(w)} must hold kernel x map count = {want} values (kernel "
+                 f"{fmt_shape(tuple(reversed(kernel)))}, {map_total} maps = the input's "
+                 "channels)")
+    out = []
+    for i, d in enumerate(dims):
+        m = map_of(i)
+        if m <= 0 or d % m:
+            ctx.fail(f"input axis of {d} is not a multiple of the map count {m} (a transposed "
+                     f"convolution's map count is its input's channel count)")
+        stride = int(_per_axis(ctx.attrs["strides"], i, 1))
+        if stride <= 0:
+            ctx.fail("strides must be positive")
+        size = transposed_axis_out(
+            d // m, kernel[i], stride, int(_per_axis(ctx.attrs.get("dilation", (1,)), i, 1)),
+            bool(_per_axis(ctx.attrs["auto_padding"], i, True)),
+            int(_per_axis(ctx.attrs["lower_pad"], i, 0)),
+            int(_per_axis(ctx.attrs["upper_pad"], i, 0)))
+        if size < 1:
+            ctx.fail(f"the padding leaves no output on an axis of {d} (kernel {kernel[i]}, "
+                     f"stride {stride})")
+        if kernel[i] > size:  # CNTK: "requires that kernel dim <= input dim"
+            ctx.fail(f"kernel {kernel[i]} is larger than the output axis of {size} it is "
+                     f"computed for (CNTK axis {i + 1})"
+                     + ("; auto-padding the channel axis leaves 1 channel: use autoPadding "
+                        "false for it, e.g. (true:true:false)" if i == rank - 1 else ""))
+        out.append(size)
     return tuple(reversed(out))
 
 

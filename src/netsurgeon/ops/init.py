@@ -82,9 +82,7 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
         return _FAN_KINDS[kind](rng, shape, scale, fan_in, fan_out).astype(dtype)
     if kind == "bilinear":
         kh, kw = init.get("kernel", (0, 0))
-        if not (kh or kw) and len(shape) >= 2:  # BrainScript: the kernel is the shape's W x H
-            kh, kw = shape[-2], shape[-1]
-        return _bilinear(shape, int(kh), int(kw), dtype)
+        return _bilinear(shape, int(kh or 0), int(kw or 0), dtype)
     raise NetsurgeonError(f"unknown init kind {kind!r}")
 
 
@@ -140,17 +138,41 @@ RANDOM_KINDS: frozenset[str] = frozenset({"uniform", *_FAN_KINDS})
 
 
 def _bilinear(shape: tuple[int, ...], kh: int, kw: int, dtype: str) -> np.ndarray:
-    """A deconvolution kernel that upsamples bilinearly (as CNTK's bilinear init)."""
-    if kh <= 0 or kw <= 0:
-        raise NetsurgeonError("init=bilinear needs kernelWidth and kernelHeight")
-    out = np.zeros(shape, dtype=np.float64)
+    """CNTK's bilinear upsampling kernel (bs-library.md §4).
+
+    The kernel size comes from the parameter's own shape: CNTK ``[W x H x C x K]`` = numpy
+    ``(K, C, H, W)`` (leading numpy axes repeat it), square, with C = K. Output channel k reads
+    input channel c only when k = c: (1 − |w − ctr|/f)·(1 − |h − ctr|/f), f = ⌊(W+1)/2⌋,
+    ctr = (W−1)/2; 0 elsewhere. NDL's ``kernelWidth``/``kernelHeight`` (``kh``, ``kw``; 0 = not
+    given) must agree with that shape; a parameter of lower rank (NDL's matrix form) is filled
+    with one kernel of that size per ``kh·kw`` block.
+    """
+    if len(shape) >= 4:
+        k_out, c_in, h, w = (int(d) for d in shape[-4:])
+        if (kh or kw) and (kh, kw) != (h, w):
+            raise NetsurgeonError(f"init=bilinear: kernelWidth x kernelHeight {kw}x{kh} differ "
+                                  f"from the parameter's kernel {w}x{h} (CNTK [W x H x C x K])")
+        if h != w:
+            raise NetsurgeonError(f"init=bilinear needs a square kernel, not {w}x{h} (CNTK "
+                                  "[W x H x C x K])")
+        if c_in != k_out:
+            raise NetsurgeonError(f"init=bilinear needs as many output as input channels, not "
+                                  f"C={c_in}, K={k_out} (CNTK [W x H x C x K])")
+        kh = kw = w
+    elif kh <= 0 or kw <= 0:
+        raise NetsurgeonError(f"init=bilinear needs a parameter of CNTK shape [W x H x C x K] "
+                              f"(W = H, C = K), not numpy {tuple(shape)}")
     factor_h, factor_w = (kh + 1) // 2, (kw + 1) // 2
-    ch = factor_h - 1 if kh % 2 == 1 else factor_h - 0.5
-    cw = factor_w - 1 if kw % 2 == 1 else factor_w - 0.5
+    ch, cw = (kh - 1) / 2, (kw - 1) / 2
     og = np.ogrid[:kh, :kw]
     kernel = (1 - abs(og[0] - ch) / factor_h) * (1 - abs(og[1] - cw) / factor_w)
-    flat = out.reshape(-1, kh * kw) if out.size % (kh * kw) == 0 else None
-    if flat is None:
+    out = np.zeros(shape, dtype=np.float64)
+    if len(shape) >= 4:
+        view = out.reshape(-1, shape[-4], shape[-3], kh, kw)
+        for k in range(shape[-4]):
+            view[:, k, k] = kernel
+        return out.astype(dtype)
+    if out.size % (kh * kw):
         raise NetsurgeonError("init=bilinear: the parameter size is not a multiple of the kernel")
-    flat[:] = kernel.reshape(-1)
+    out.reshape(-1, kh * kw)[:] = kernel.reshape(-1)
     return out.astype(dtype)

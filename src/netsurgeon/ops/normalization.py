@@ -93,6 +93,15 @@ def _engine(value: Any) -> bool:
     return text == "cntk"
 
 
+def _finish_engine(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
+    """BrainScript: ``engine='cntk'|'cudnn'`` (NDL's spelling, a netsurgeon extension of the
+    library's BatchNormalization) sets ``use_cntk_engine`` like ``useCntkEngine``. Both
+    engines compute the same function; the flag is kept for the model file."""
+    engine = recipe.attrs.pop("_engine", None)
+    if engine not in (None, ""):
+        recipe.attrs["use_cntk_engine"] = _engine(engine)
+
+
 def _make_batch_norm(fn: FunctionSpec, bound: dict[str, Any], form: Form) -> NodeRecipe:
     recipe = NodeRecipe(op="BatchNormalization", inputs=[
         bound.get(k) for k in ("x", "scale", "bias", "run_mean", "run_variance")])
@@ -144,8 +153,10 @@ def register(ops: OpRegistry) -> None:
                          NodeOption("blendTimeConstant", "blend_time_constant", "float"),
                          NodeOption("epsilon", "epsilon", "float"),
                          NodeOption("useCntkEngine", "use_cntk_engine", "bool"),
+                         NodeOption("engine", "_engine", "str"),
                          NodeOption("disableRegularization", "disable_regularization", "bool"),
                          NodeOption("imageLayout", "image_layout", "layout")),
+           node_finish=_finish_engine,
            functions=(FunctionSpec(
                "BatchNormalization", "BatchNormalization",
                (inputs_form(*bn_inputs, optional=1),),

@@ -317,3 +317,49 @@ def test_every_written_op_computes_in_cntk_as_in_netsurgeon(case, tmp_path):
     elif case.lengths:
         mine = mine[mask]
     assert _rel(mine.reshape(theirs.shape), theirs) <= 1e-5
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_double_and_half_networks_load_with_their_types(tmp_path, dtype):
+    """float64 evaluates as netsurgeon does; float16 loads as float16 (cntk_eval feeds
+    float32 only, so it is not evaluated)."""
+    rng = np.random.default_rng(0)
+    net = Network("d")
+    x = net.add("x", "InputValue", shape=(4,), dtype=dtype)
+    w = net.add_parameter("W", rng.normal(size=(4, 3)).astype(dtype))
+    net.add_to_group("output", net.add("z", "Times", [w, x]))
+    net.validate()
+    written = _write_v2(net, tmp_path / "d.model")
+    info = cntk_info(written)
+    assert [a["dtype"] for a in info["arguments"]] == [dtype]
+    assert formats.load(written).node("W").dtype == dtype
+    if dtype == "float64":
+        data = rng.normal(size=(5, 4)).astype(np.float32)
+        np.save(tmp_path / "x.npy", data)
+        theirs = cntk_outputs(written, {"x": tmp_path / "x.npy"}, ["z"], tmp_path / "o")["z"]
+        mine = evaluate(net, {"x": data.astype(dtype)}, ["z"])["z"]
+        assert _rel(np.asarray(mine).reshape(theirs.shape), theirs) <= 1e-12
+
+
+@pytest.mark.parametrize("pads", ["explicit", "auto"])
+def test_transposed_convolution_computes_as_in_cntk(tmp_path, pads):
+    """CNTK's transposed convolution (kernel [4 x 4 x 2], map count = the input's channels,
+    stride 2): output shape and values as netsurgeon computes them."""
+    rng = np.random.default_rng(0)
+    net = Network("up")
+    x = net.add("x", "InputValue", shape=(2, 5, 6))
+    w = net.add_parameter("W", rng.normal(size=(2, 2, 4, 4)).astype(np.float32))
+    geometry = {"lower_pad": (0, 1, 1), "upper_pad": (0, 1, 1), "auto_padding": (False,)} \
+        if pads == "explicit" else {"auto_padding": (False, True, True)}
+    net.add_to_group("output", net.add("up", "Convolution", [w, x], attrs={
+        "kernel_shape": (2, 4, 4), "map_count": (2,), "strides": (1, 2, 2),
+        "transpose": True, **geometry}))
+    net.validate()
+    written = _write_v2(net, tmp_path / "up.model")
+    (out,) = cntk_info(written)["outputs"]
+    assert tuple(out["shape_numpy"]) == net.node("up").shape
+    data = rng.normal(size=(3, 2, 5, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", data)
+    theirs = cntk_outputs(written, {"x": tmp_path / "x.npy"}, ["up"], tmp_path / "o")["up"]
+    mine = evaluate(net, {"x": data}, ["up"])["up"]
+    assert _rel(np.asarray(mine).reshape(theirs.shape), theirs) <= 1e-5

@@ -43,8 +43,9 @@ def where(exc: BaseException, file: str) -> tuple[int, int, str]:
 
 
 def k_value(net) -> float:
-    """The number ``k`` of a program ending in ``z = x * k`` (the Constant z.TimesArgs[1])."""
-    return float(net.get("z.TimesArgs[1]").value.flat[0])
+    """The number ``k`` of a program ending in ``z = x * k`` (the Constant ``_z``: an infix
+    operator's constant is named like the operator, bs-library.md §1.2)."""
+    return float(net.get("_z").value.flat[0])
 
 
 # ---- memory and time: measured in a subprocess under an address-space cap -------------------
@@ -67,7 +68,7 @@ net = build_from_text(text, sys.argv[1])
 seconds = time.perf_counter() - start
 grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
 peak = tracemalloc.get_traced_memory()[1] / 2 ** 20 if trace else None
-k = net.get("z.TimesArgs[1]")
+k = net.get("_z")
 print(json.dumps({"nodes": len(net), "seconds": seconds, "grew_mb": grew, "peak_mb": peak,
                   "k": None if k is None else float(k.value.flat[0])}))
 """

@@ -84,3 +84,37 @@ def test_bad_init_is_a_located_error(build):
     with pytest.raises(EvaluationError) as info:
         build("x = Input (4)\nw = ParameterTensor {(3:4), init='magic'}\nz = w * x\n")
     assert "node 'w'" in str(info.value) and "unknown init 'magic'" in str(info.value)
+
+
+def _bilinear_reference(k: int, channels: int) -> np.ndarray:
+    """bs-library.md §4: numpy (K, C, H, W); channel k -> k only, f = ⌊(k+1)/2⌋, ctr = (k−1)/2."""
+    f, ctr = (k + 1) // 2, (k - 1) / 2
+    one = 1 - np.abs(np.arange(k) - ctr) / f
+    out = np.zeros((channels, channels, k, k))
+    for c in range(channels):
+        out[c, c] = np.outer(one, one)
+    return out
+
+
+@pytest.mark.parametrize("k, channels", [(4, 3), (3, 2), (5, 1)])
+def test_bilinear_takes_the_kernel_size_from_the_shape(build, k, channels):
+    """No kernelWidth/kernelHeight: the kernel is the parameter's own [W x H x C x K], also
+    when its dimensions are inferred first."""
+    net = build(f"W = ParameterTensor {{({k}:{k}:{channels}:{channels}), init='bilinear'}}\n")
+    np.testing.assert_allclose(net.node("W").value, _bilinear_reference(k, channels))
+    value = initialize((channels, channels, k, k), {"kind": "bilinear"})
+    np.testing.assert_allclose(value, _bilinear_reference(k, channels))
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2, 2, 3, 4), "square kernel, not 4x3"),
+    ((3, 2, 4, 4), "as many output as input channels, not C=2, K=3"),
+    ((4, 4), r"CNTK shape \[W x H x C x K\]"),
+])
+def test_bilinear_shape_errors_say_what_is_needed(shape, message):
+    from netsurgeon.errors import NetsurgeonError
+
+    with pytest.raises(NetsurgeonError, match=message):
+        initialize(shape, {"kind": "bilinear"})
+    with pytest.raises(NetsurgeonError, match="differ from the parameter's kernel 4x4"):
+        initialize((2, 2, 4, 4), {"kind": "bilinear", "kernel": (3, 3)})

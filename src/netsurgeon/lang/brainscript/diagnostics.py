@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from netsurgeon.errors import NetsurgeonError, ParseError, SourceLocation
@@ -29,10 +29,14 @@ _KEEP = 64  # source texts remembered for excerpts
 class SourceText:
     """One source text and its line starts, so offsets become line:col."""
 
-    __slots__ = ("name", "text", "line_starts")
+    __slots__ = ("name", "text", "line_starts", "locate")
 
-    def __init__(self, text: str, name: str = "<string>") -> None:
+    def __init__(self, text: str, name: str = "<string>",
+                 locate: Callable[[int], SourceLocation] | None = None) -> None:
         self.name = name
+        #: offsets -> where the text was written, for a text taken out of a bigger file (a
+        #: config's builder block); None: the text is the whole file
+        self.locate = locate
         self.text = text.replace("\r\n", "\n").replace("\r", "\n")
         starts = [0]
         find = self.text.find
@@ -43,6 +47,8 @@ class SourceText:
         self.line_starts = starts
 
     def location(self, offset: int) -> SourceLocation:
+        if self.locate is not None:
+            return self.locate(offset)
         line = bisect.bisect_right(self.line_starts, offset) - 1
         return SourceLocation(self.name, line + 1, offset - self.line_starts[line] + 1)
 
@@ -59,7 +65,11 @@ _SOURCES: OrderedDict[str, SourceText] = OrderedDict()
 
 
 def remember(src: SourceText) -> SourceText:
-    """Keep ``src`` (by name) for :func:`source_excerpt`; the oldest of many are forgotten."""
+    """Keep ``src`` (by name) for :func:`source_excerpt`; the oldest of many are forgotten.
+    A text taken out of a bigger file is not kept (its locations are the file's lines: the
+    caller keeps the whole file)."""
+    if src.locate is not None:
+        return src
     _SOURCES[src.name] = src
     _SOURCES.move_to_end(src.name)
     while len(_SOURCES) > _KEEP:

@@ -613,7 +613,7 @@ class Evaluator:
             if isinstance(v, bool):
                 return not v
             if isinstance(v, Node):
-                one = self.nodes.constant(1.0, join_path(path, "MinusArgs[0]"))
+                one = self.nodes.constant(1.0, path, infix=True)  # named Q, as §1.2
                 return self.nodes.make("Minus", [one, v], name=path, location=e.location)
         raise fail(f"unary '{op}' cannot be applied to a {type_name(v)}", e.location)
 
@@ -670,13 +670,20 @@ class Evaluator:
 
     def node_op(self, op: str, a: Any, b: Any, lp: PathLike, rp: PathLike, path: PathLike,
                 loc) -> Node:
+        """An infix operator with a node operand. A number operand becomes a [1] constant
+        named like the operator expression itself (bs-library.md §1.2): the operator node is
+        ``path`` and so is the constant, which assembly then renames ``_path``."""
         nf = self.nodes
+
+        def node(v: Any) -> Node:
+            return nf.as_node(v, path, loc, infix=True)
+
         if op == "&&":
             if a is False or b is False:
                 return a
             if isinstance(a, float) or isinstance(b, float):
                 raise fail("'&&' cannot mix a node with a number", loc)
-            return nf.make("ElementTimes", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],
+            return nf.make("ElementTimes", [node(a), node(b)],
                            name=path, location=loc)
         if op == "||":
             if a is True or b is True:
@@ -688,18 +695,18 @@ class Evaluator:
             if not isinstance(v, (float, Node)):
                 raise fail(f"operator '{op}' cannot be applied to a {type_name(v)} and a node", loc)
         if op == "+":
-            return nf.make("Plus", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)], name=path,
+            return nf.make("Plus", [node(a), node(b)], name=path,
                            location=loc)
         if op == "-":
-            return nf.make("Minus", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)], name=path,
+            return nf.make("Minus", [node(a), node(b)], name=path,
                            location=loc)
         if op == "*":
             if isinstance(a, Node) and isinstance(b, Node):
                 return nf.make("Times", [a, b], name=path, location=loc)
-            return nf.make("ElementTimes", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],
+            return nf.make("ElementTimes", [node(a), node(b)],
                            name=path, location=loc)
         if op == ".*":
-            return nf.make("ElementTimes", [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],
+            return nf.make("ElementTimes", [node(a), node(b)],
                            name=path, location=loc)
         if op == "/":
             if isinstance(a, float):
@@ -708,10 +715,10 @@ class Evaluator:
                 return nf.make("Reciprocal", [b], name=path, location=loc)
             if isinstance(b, float):
                 inv = 1.0 / b if b != 0 else math.copysign(math.inf, b)
-                return nf.make("ElementTimes", [a, nf.constant(inv, rp)], name=path,
-                               location=loc)
+                return nf.make("ElementTimes", [a, nf.constant(inv, path, infix=True)],
+                               name=path, location=loc)
             raise fail("a node cannot be divided by a node; use ElementDivide", loc)
         if op in _COMPARE_NODE:
-            return nf.make(_COMPARE_NODE[op], [nf.as_node(a, lp, loc), nf.as_node(b, rp, loc)],
+            return nf.make(_COMPARE_NODE[op], [node(a), node(b)],
                            name=path, location=loc)
         raise fail(f"operator '{op}' is not implemented for nodes", loc)

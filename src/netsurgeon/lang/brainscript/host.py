@@ -31,7 +31,7 @@ def _stdlib_tokens() -> tuple[Token, ...]:
 
 
 def program_tokens(body: str, name: str, *, wrap: str = "record", include_dirs=None,
-                   device_id: int = -1) -> list[Token]:
+                   device_id: int = -1, locate=None) -> list[Token]:
     """The tokens of CNTK's builder program (§0.2): library, deviceId, traceLevel, precision
     and ``network = new ComputationNetwork [ body ]`` (or ``network = body`` for ``(``…``)``)."""
     head = f"deviceId = {device_id}\ntraceLevel = 0\nprecision = 'float'\nnetwork = "
@@ -39,7 +39,7 @@ def program_tokens(body: str, name: str, *, wrap: str = "record", include_dirs=N
         head += "new ComputationNetwork [ "
     toks = list(_stdlib_tokens())
     toks += tokenize(head, "<builder>")[:-1]
-    body_toks = tokenize(body, name, include_dirs)
+    body_toks = tokenize(body, name, include_dirs, locate)
     toks += body_toks[:-1]
     # the closing bracket is CNTK's, but a parse error there is at the end of the user's file
     end = body_toks[-1].location
@@ -113,12 +113,21 @@ _BUILDER_KEYS = ("BrainScriptNetworkBuilder", "ExperimentalNetworkBuilder")
 def extract_builder(config_path: str | Path, section: str,
                     overrides: dict[str, str] | None = None) -> tuple[str, str]:
     """(BrainScript text, source name) of ``section``'s BrainScriptNetworkBuilder, with
-    ``$var$`` substituted.
+    ``$var$`` substituted (see :func:`locate_builder` for the text's file locations).
 
     The ``.cntk`` file goes through the shared config layer (ndl-mel.md §A = brainscript.md
     §0.1): ``#`` comments, bracket capture, sections, and ``$var$`` looked up in the section,
-    then the root (``overrides`` replace root keys).
+    then the root (``overrides`` replace root keys). A section without its own builder uses
+    the one at the top level of the file (CNTK looks a key up through the enclosing scopes).
     """
+    text, name, _locate = locate_builder(config_path, section, overrides)
+    return text, name
+
+
+def locate_builder(config_path: str | Path, section: str,
+                   overrides: dict[str, str] | None = None):
+    """:func:`extract_builder` plus a function from offsets in the text to the locations in
+    the config file where they were written."""
     path = Path(config_path)
     root = parse_config_file(path)
     for key, value in (overrides or {}).items():
@@ -130,20 +139,36 @@ def extract_builder(config_path: str | Path, section: str,
                                                        if v.lstrip()[:1] in ("[", "{")))
     sec = root.section(section)
     key = next((k for k in _BUILDER_KEYS if sec is not None and sec.has_local(k)), None)
+    if key is None:  # inherited from the top level (CNTK's scope lookup)
+        key = next((k for k in _BUILDER_KEYS if sec is not None and k in sec), None)
     if sec is None or key is None:
-        raise ParseError(f"{path}: section '{section}' has no BrainScriptNetworkBuilder")
+        raise ParseError(f"{path}: section '{section}' has no BrainScriptNetworkBuilder "
+                         "(and the file has none at the top level)")
     if (sec.raw(key) or "")[:1] not in ("[", "{", "("):
-        raise ParseError(f"{path}: BrainScriptNetworkBuilder must start with '[', '{{' or '(' ")
-    return sec.get(key) or "", str(path)
+        raise ParseError(f"{path}: BrainScriptNetworkBuilder must start with '[', '{{' or '(' ",
+                         location=sec.location_of(key))
+    found = sec.locate_value(key)
+    assert found is not None  # the key was found above
+    text, locate = found
+    return text, str(path), locate
 
 
 def build_from_config(config_path: str | Path, section: str, *, seed: int = 1,
                       overrides: dict[str, str] | None = None,
                       max_steps: int | None = MAX_STEPS) -> Network:
     """Build the network of ``section``'s BrainScriptNetworkBuilder in a ``.cntk`` file."""
+    from netsurgeon.lang.brainscript.diagnostics import SourceText, remember
+
     with one_line_errors():
-        body, name = extract_builder(config_path, section, overrides)
+        body, name, locate = locate_builder(config_path, section, overrides)
         if body.strip()[:1] in "[{":
-            body = "new ComputationNetwork " + body
-        toks = program_tokens(body, name, wrap="expr", include_dirs=[Path(config_path).parent])
+            prefix = "new ComputationNetwork "
+            body, inner = prefix + body, locate
+
+            def locate(offset: int, _inner=inner, _n=len(prefix)):
+                return _inner(max(offset - _n, 0))
+        # errors count lines and columns from the config file; --show-source shows its lines
+        remember(SourceText(read_text_file(config_path, "config file"), name))
+        toks = program_tokens(body, name, wrap="expr", include_dirs=[Path(config_path).parent],
+                              locate=locate)
     return evaluate_program(toks, seed=seed, max_steps=max_steps)

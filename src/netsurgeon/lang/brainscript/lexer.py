@@ -150,11 +150,14 @@ def _find_include(name: str, current_dir: Path | None, include_dirs: list[Path])
 
 
 def tokenize(text: str, name: str = "<string>",
-             include_dirs: list[Path] | None = None) -> list[Token]:
-    """All tokens of ``text`` with every ``include "file"`` spliced in (iteratively)."""
+             include_dirs: list[Path] | None = None, locate=None) -> list[Token]:
+    """All tokens of ``text`` with every ``include "file"`` spliced in (iteratively).
+
+    ``locate`` maps offsets of ``text`` to file locations when ``text`` is part of a bigger
+    file (a config's builder block), so errors count lines from the file."""
     dirs = list(include_dirs or [])
     base = Path(name).parent if name and not name.startswith("<") else None
-    main = SourceText(text, name)
+    main = SourceText(text, name, locate)
     pending: list[tuple[list[Token], int, Path | None]] = [(_lex(main), 0, base)]
     out: list[Token] = []
     depth_guard: list[str] = [name]

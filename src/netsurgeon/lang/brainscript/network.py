@@ -146,7 +146,11 @@ def _collect(ev: Evaluator | None, roots: list[Node], renames: dict[Node, str]
         final = renames.get(orig, orig.name)
         key = final.lower()
         if key in taken:
-            if not any(c in final for c in ".[]"):
+            # CNTK refused a top-level clash ("Duplicated name"), also that of an infix
+            # operator's constant with its operator (`s = x * 2`); netsurgeon names that
+            # constant `_s` as it would `_r.s` (docs/brainscript.md)
+            infix = ev is not None and orig in ev.nodes.infix_constants
+            if not infix and not any(c in final for c in ".[]"):
                 raise GraphError(f"Duplicated name '{final}'", node=final,
                                  hint="two different nodes have this name; rename one of them")
             k = prefixes.get(key, 0) + 1

@@ -11,6 +11,7 @@ is complete is initialised at once; one with inferred dimensions when the networ
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import ArgumentError, EvaluationError, NetsurgeonError, close_matches
@@ -70,6 +71,8 @@ class NodeFactory:
         self.deferred: dict[Node, tuple[Thunk, Any]] = {}
         self._unnamed = 0
         self.name_bytes = 0
+        #: the scalar constants of infix operators (they share their operator's name)
+        self.infix_constants: weakref.WeakSet[Node] = weakref.WeakSet()
 
     # ---- helpers ---------------------------------------------------------------------------
     def count_name(self, length: int, location=None) -> None:
@@ -103,21 +106,26 @@ class NodeFactory:
         raise fail(f"unknown operation '{name}'", location,
                    hint=close_matches(name, [o.name for o in OPS]))
 
-    def as_node(self, v: Any, path: str, location=None) -> Node:
+    def as_node(self, v: Any, path: str, location=None, *, infix: bool = False) -> Node:
         if isinstance(v, Node):
             return v
         if isinstance(v, bool):
-            return self.constant(1.0 if v else 0.0, path)
+            return self.constant(1.0 if v else 0.0, path, infix=infix)
         if isinstance(v, float):
-            return self.constant(v, path)
+            return self.constant(v, path, infix=infix)
         raise fail(f"expected a node or a number, got a {type_name(v)}", location)
 
-    def constant(self, value: float, path: PathLike) -> Node:
-        """A scalar turned into a node: CNTK's ``Constant(value)``, a [1] parameter."""
+    def constant(self, value: float, path: PathLike, *, infix: bool = False) -> Node:
+        """A scalar turned into a node: a [1] parameter with learning-rate multiplier 0.
+        ``infix``: the constant of an infix operator, named like the operator node
+        (bs-library.md §1.2), which assembly renames ``_`` + name even at the top level."""
         name = self._node_name(path, "Constant")
         recipe = self._bind("LearnableParameter", [], {
             "shape": [1], "learningRateMultiplier": 0, "initValue": value}, None, name)
-        return self._parameter(recipe, name, None, set())
+        node = self._parameter(recipe, name, None, set())
+        if infix:
+            self.infix_constants.add(node)
+        return node
 
     def _bind(self, op: str, inputs: list[Node], config: dict[str, Any], location,
               name: str) -> NodeRecipe:
@@ -126,8 +134,8 @@ class NodeFactory:
             return NodeRecipe(op=op, inputs=list(inputs))
         try:
             return fn.bind(list(inputs), config)
-        except ArgumentError as exc:
-            raise fail(exc.message, location, node=name or None) from None
+        except ArgumentError as exc:  # a node made by the library: the user's call
+            raise fail(exc.message, self.ev.user_location(location), node=name or None) from None
 
     def _detached(self, name: str, op: str, inputs, location, **fields: Any) -> Node:
         location = self.ev.user_location(location)  # a node made by the library: the user's call
