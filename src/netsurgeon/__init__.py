@@ -5,7 +5,7 @@ Importing this package never imports torch; the runtime loads it on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 __version__ = "0.1.0"
 
@@ -42,18 +42,19 @@ __all__ = [
     "to_torch",
 ]
 
-if TYPE_CHECKING:  # what tools and type checkers see; at run time each is loaded on first use
-    from netsurgeon import mel
+# what tools and type checkers see; at run time each is loaded on first use
+if _typing.TYPE_CHECKING:
     from netsurgeon.errors import NetsurgeonError
     from netsurgeon.formats import dump, load, save
     from netsurgeon.graph import Network, Node
+    from netsurgeon.lang import mel
     from netsurgeon.lang.brainscript import clone_function
     from netsurgeon.lang.ndl import build_ndl
     from netsurgeon.ops import OPS
     from netsurgeon.runtime import Trainer, evaluate, to_torch
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'netsurgeon' has no attribute {name!r}")
@@ -63,3 +64,8 @@ def __getattr__(name: str) -> Any:
     value = mod if module.endswith("." + name) else getattr(mod, name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The public names (loaded or not yet), for ``dir(netsurgeon)`` and completion."""
+    return sorted([*__all__, "__version__"])

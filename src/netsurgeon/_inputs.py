@@ -27,7 +27,7 @@ import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from netsurgeon.errors import NetsurgeonError, SourceLocation
+from netsurgeon.errors import NetsurgeonError, SourceLocation, not_found_error
 
 __all__ = ["TEXT_LIMIT_ENV", "DEFAULT_TEXT_LIMIT", "text_limit", "set_text_limit", "parse_size",
            "check_regular", "open_regular",
@@ -61,7 +61,13 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
 def _fail(error: ErrorClass, path: PathLike, what: str, why: str,
           line: int | None = None, column: int | None = None) -> NetsurgeonError:
     where = SourceLocation(str(path), line, column)
-    return error(f"cannot read the {what or 'file'}: {why}", location=where)
+    message = f"cannot read the {what or 'file'}: {why}"
+    if why == _NOT_FOUND:  # also a FileNotFoundError, for `except FileNotFoundError`
+        return not_found_error(error, message, location=where)
+    return error(message, location=where)
+
+
+_NOT_FOUND = "not found"
 
 
 _override: int | None = None  # set_text_limit (the CLI's --max-text-size)
@@ -96,7 +102,7 @@ def text_limit() -> int:
 
 def _why(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
-        return "not found"
+        return _NOT_FOUND
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, NotADirectoryError):

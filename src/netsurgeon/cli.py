@@ -30,15 +30,54 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("netsurgeon.commands.train", "train a model on CTF data"),
     "bs": ("netsurgeon.commands.bs", "build a network from BrainScript, or print its parse tree"),
     "cleanup": ("netsurgeon.commands.cleanup",
-                "remove temporary files that interrupted netsurgeon saves left behind"),
+                "remove temporary files that interrupted netsurgeon saves left behind, or "
+                "write a model without its unneeded nodes"),
+    "summary": ("netsurgeon.commands.summary", "list every node: op, shapes, parameters"),
+    "diff": ("netsurgeon.commands.diff", "show what changed between two models"),
+    "extract": ("netsurgeon.commands.extract",
+                "copy the sub-network between given inputs and outputs into a new model"),
 }
 
 
+_DESCRIPTION = ("Open, edit, evaluate, train and save trained neural networks: CNTK v1 and v2 "
+                "models, ONNX and netsurgeon's own .nsm files; networks written in NDL, edited "
+                "with MEL or BrainScript.")
+_EPILOG = ("Run 'netsurgeon COMMAND --help' for the options of a command. The options above "
+           "may also be given after the command (netsurgeon eval MODEL DATA --debug). "
+           "Documentation: README.md and docs/.")
+# the options every command takes, before or after its name: (flags, argparse keywords)
+_COMMON = (
+    (("--debug",), {"action": "store_true", "help": "show tracebacks on errors"}),
+    (("-v", "--verbose"), {"action": "count", "default": 0,
+                           "help": "say more (how long the command took); repeatable"}),
+    (("-q", "--quiet"), {"action": "store_true",
+                         "help": "no progress bars or warnings; commands that report "
+                                 "progress (edit, cleanup) print only errors"}),
+)
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """The common options on the top parser, or again on a command's (where a value given
+    there must not reset one given before the command: their defaults are suppressed)."""
+    taken = parser._option_string_actions
+    for flags, kwargs in _COMMON:
+        free = [f for f in flags if f not in taken]
+        if free:
+            parser.add_argument(*free, **(kwargs if top else
+                                          {**kwargs, "default": argparse.SUPPRESS}))
+    if not top:  # a command's own -q/--quiet (edit, cleanup) is the same switch
+        for action in parser._actions:
+            if action.dest in ("debug", "verbose", "quiet"):
+                action.default = argparse.SUPPRESS
+
+
 def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str | None]:
-    parser = argparse.ArgumentParser(
-        prog="netsurgeon", description="open, edit, evaluate, train and save trained networks "
-        "(CNTK models, NDL, MEL, BrainScript)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    from netsurgeon import __version__
+
+    parser = argparse.ArgumentParser(prog="netsurgeon", description=_DESCRIPTION,
+                                     epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"netsurgeon {__version__}")
+    _common_options(parser, top=True)
     parser.add_argument("--max-text-size", type=_size, default=None, metavar="BYTES",
                         help="largest text input read (NDL, MEL, BrainScript, configs); "
                         "default 256M")
@@ -53,6 +92,7 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str | None]:
             except ModuleNotFoundError as exc:
                 if exc.name != module:
                     raise
+            _common_options(p, top=False)
     return parser, chosen
 
 
@@ -76,8 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     from netsurgeon._inputs import set_text_limit
 
     set_text_limit(args.max_text_size)  # for this run only (main may be called again)
+    import time
+    import warnings
+
+    started = time.perf_counter()
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore")
+            status = _run(args)
+        if args.verbose:
+            print(f"netsurgeon: {args.command} took {time.perf_counter() - started:.2f} s "
+                  f"(exit status {status})", file=sys.stderr)
+        return status
     finally:
         set_text_limit(None)
 
@@ -95,27 +146,42 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(module.run(args) or 0)
     except NetsurgeonError as exc:
+        _end_progress()
         if args.debug:
             raise
         print(f"netsurgeon: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _end_progress()
         print("netsurgeon: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         _silence_stdout()
         return 0
     except OSError as exc:
+        _end_progress()
         if args.debug:
             raise
         print(f"netsurgeon: error: {os_error_text(exc)}", file=sys.stderr)
         return 1
     except MemoryError:
+        _end_progress()
         if args.debug:
             raise
         print(f"netsurgeon: error: out of memory in '{args.command}' (the input is too large "
               "for this machine, or asks for more memory than it holds)", file=sys.stderr)
         return 1
+
+
+def _end_progress() -> None:
+    """Close the progress bars still open, so that an error starts on a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    bars = getattr(getattr(tqdm, "tqdm", None), "_instances", None)
+    for bar in list(bars or ()):
+        try:
+            bar.close()
+        except Exception:
+            pass
 
 
 _OS_HINTS = {

@@ -21,6 +21,8 @@ __all__ = [
     "EditError",
     "EvaluationError",
     "ArgumentError",
+    "ModelFileNotFoundError",
+    "not_found_error",
 ]
 
 
@@ -118,6 +120,33 @@ class EvaluationError(NetsurgeonError):
 class ArgumentError(NetsurgeonError):
     """A value an op cannot take: a function argument, an option or an attribute of the wrong
     kind or form (raised by the registry; front-ends add the source location)."""
+
+
+class ModelFileNotFoundError(FormatError, FileNotFoundError):
+    """A model file that does not exist: a FormatError (one line, naming the path) that is
+    also a FileNotFoundError, so ``except FileNotFoundError`` catches it."""
+
+
+_NOT_FOUND: dict[type, type] = {FormatError: ModelFileNotFoundError}
+
+
+def not_found_error(cls: type[NetsurgeonError], message: str, **kwargs) -> NetsurgeonError:
+    """An error of class ``cls`` that is also a FileNotFoundError (errno ENOENT), for a file
+    that does not exist."""
+    import errno
+
+    sub = _NOT_FOUND.get(cls)
+    if sub is None:
+        if issubclass(cls, FileNotFoundError):
+            sub = cls
+        else:
+            sub = type(cls.__name__, (cls, FileNotFoundError),
+                       {"__module__": cls.__module__, "__doc__": cls.__doc__,
+                        "__qualname__": cls.__qualname__})
+        _NOT_FOUND[cls] = sub
+    exc = sub(message, **kwargs)
+    exc.errno = errno.ENOENT  # type: ignore[attr-defined]  # str() stays the message
+    return exc
 
 
 def close_matches(word: str, candidates, n: int = 5) -> str | None:

@@ -10,7 +10,11 @@ are one module::
 """
 
 import sys
+import typing
 
 from netsurgeon.lang import mel as _mel
+
+if typing.TYPE_CHECKING:  # what type checkers see of `import netsurgeon.mel`
+    from netsurgeon.lang.mel import *  # noqa: F403
 
 sys.modules[__name__] = _mel

@@ -26,11 +26,27 @@ def run(args: argparse.Namespace) -> int:
     net = load(args.model, args.format)
     nodes = None
     if args.node:
-        nodes = []
+        chosen: dict = {}  # each node once, however many patterns match it
         for pattern in args.node:
             found = net.match(pattern)
             if not found:
-                raise GraphError(f"no node matches '{pattern}' in {args.model}")
-            nodes.extend(found)
+                raise GraphError(f"no node matches '{pattern}' in {args.model}",
+                                 hint=_close_names(net, pattern))
+            chosen.update(dict.fromkeys(found))
+        nodes = list(chosen)
     write_text(dump_text(net, include_data=args.data, nodes=nodes), args.output)
     return 0
+
+
+def _close_names(net, pattern: str) -> str:
+    """'did you mean' names (or patterns, for a wildcard) close to ``pattern``."""
+    from netsurgeon.errors import close_matches
+
+    names = net.names()
+    if "*" in pattern:
+        pool = {n.split(".")[0] + ".*" for n in names} | {"*." + n.split(".")[-1] for n in names}
+        pool.discard(pattern)
+        hint = close_matches(pattern, sorted(pool))
+    else:
+        hint = close_matches(pattern, names)
+    return hint or f"the model has {len(names)} nodes; dump without --node lists them"

@@ -1,7 +1,8 @@
 """``netsurgeon eval MODEL DATA.ctf``: evaluate a model on CTF data or on .npy arrays.
 
-Prints every criterion and evaluation node's sum and per-sample value; ``--output`` picks
-other (intermediate) nodes and ``--save-outputs DIR`` writes them as ``DIR/NODE.npy``
+Prints every criterion and evaluation node's sum and per-sample value; ``--output`` adds
+other (intermediate) nodes to the report (the sum of their values over the real frames and
+that sum per sample) and ``--save-outputs DIR`` writes them as ``DIR/NODE.npy``
 (frames of all sequences concatenated, plus ``DIR/NODE.lens.npy`` for sequence data).
 """
 
@@ -89,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
         batches = CTFReader(args.data, specs, args.minibatch, args.max_sequences)
         sequence_data = None
     out_dir = _output_dir(args.save_outputs, wanted) if args.save_outputs else None
-    sums = {n.name: 0.0 for n in ev.outputs if not n.dynamic}
-    frames: dict[str, list] = {n.name: [] for n in wanted if n.dynamic}
+    reported = list(dict.fromkeys(scored + wanted))
+    sums = {n.name: 0.0 for n in reported}
+    dynamic = {n.name for n in reported if n.dynamic}
+    frames: dict[str, list] = {n.name: [] for n in wanted if n.dynamic} if out_dir else {}
     static_out: dict[str, np.ndarray] = {}
     lens: list[np.ndarray] = []
     samples = sequences = 0
@@ -101,17 +104,20 @@ def run(args: argparse.Namespace) -> int:
         if sequence_data is None or (mb.steps > 1):
             sequence_data = bool(sequence_data) or mb.steps > 1
         lens.append(mb.lengths)
+        mask = mb.frame_mask() if dynamic else None
         for name in sums:
             v = out[name].detach().numpy()
-            sums[name] += float(v.sum())
-            static_out[name] = v
+            if name in dynamic:  # the real frames only, not the padding
+                sums[name] += float((v if mask is None else v[mask > 0]).sum(dtype=np.float64))
+            else:
+                sums[name] += float(v.sum())
+                static_out[name] = v
         if frames:
-            mask = mb.frame_mask()
             for name in frames:
                 v = out[name].detach().numpy()
                 frames[name].append(v if mask is None else v[mask > 0])
     report = {"model": args.model, "samples": samples, "sequences": sequences, "nodes": {}}
-    for n in scored:
+    for n in reported:
         report["nodes"][n.name] = {"op": n.op, "sum": sums[n.name],
                                    "per_sample": sums[n.name] / max(samples, 1)}
     saved = {}
@@ -136,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         for name, r in report["nodes"].items():
             print(f"  {name} ({r['op']}): sum = {r['sum']:.6g}, per sample = {r['per_sample']:.6g}")
         for n in wanted:
-            if not n.dynamic and n.name not in report["nodes"]:
+            if not n.dynamic and n not in scored and static_out[n.name].size <= 16:
                 print(f"  {n.name}: {static_out[n.name].tolist()}")
         for name, path in saved.items():
             print(f"  saved {name} -> {path}")

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         momentum=args.momentum, unit_gain=not args.no_unit_gain, l2=args.l2,
         clip_threshold=args.clip, clip_truncation=not args.clip_norm, optimizer=args.optimizer,
         dropout_rate=args.dropout, seed=args.seed, checkpoint=checkpoint,
-        progress=not args.no_progress)
+        progress=not (args.no_progress or getattr(args, "quiet", False)))
     trainer = Trainer(net, config)
     if args.resume:
         trainer.load_checkpoint(checkpoint)

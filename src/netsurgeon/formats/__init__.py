@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from netsurgeon._inputs import read_head
-from netsurgeon.errors import FormatError
+from netsurgeon._inputs import check_regular, read_head
+from netsurgeon.errors import FormatError, NetsurgeonError
 from netsurgeon.graph import Network
 
 __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
@@ -86,7 +86,29 @@ def load(path: str | os.PathLike[str], format: str | None = None) -> Network:
 
     Only regular files are read (a FIFO or device is refused before anything is read); every
     problem is a FormatError naming the file."""
-    fmt = _canonical(format) if format else detect_format(path)
+    if not format:
+        return _load(path, detect_format(path))
+    fmt = _canonical(format)
+    check_regular(path, "model file", FormatError)  # missing: also a FileNotFoundError
+    try:
+        return _load(path, fmt)
+    except FormatError:
+        try:
+            real = detect_format(path)
+        except NetsurgeonError:
+            real = fmt
+        if real != fmt:  # the format given does not fit: say what the file is
+            raise FormatError(f"{path}: this is {_FORMAT_NAMES[real]}; use format={real} "
+                              f"(--format {real} on the command line) or give no format to "
+                              f"detect it, not {fmt}") from None
+        raise
+
+
+_FORMAT_NAMES = {"native": "a netsurgeon (.nsm) model file", "cntk": "a CNTK v1 model file",
+                 "cntk-v2": "a CNTK v2 model file", "onnx": "an ONNX model file"}
+
+
+def _load(path: str | os.PathLike[str], fmt: str) -> Network:
     if fmt == "cntk":
         return _cntk().read(path)
     if fmt == "cntk-v2":

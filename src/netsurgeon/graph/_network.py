@@ -171,16 +171,20 @@ class Network:
         file_fields: Mapping[str, Any] | None = None,
     ) -> Node:
         """Create a node. Attributes not given take the op's defaults; inputs may be None.
+        Each of ``tags`` names a group (``feature``, ``label``, ``criterion``,
+        ``evaluation``, ``output``, or an alias such as ``criteria``) and the node joins it.
 
         Raises:
             GraphError: a duplicate name, an unknown input, too many inputs for the op, an
-                unknown attribute or an attribute value of the wrong kind.
+                unknown attribute or an attribute value of the wrong kind, an unknown tag.
             RegistryError: an unknown op.
         """
         key = name.lower()
         nodes = self._nodes
         if not name or key in nodes:
             self._check_new_name(name)  # raises
+        if tags:
+            tags = self._group_tags(name, tags)
         spec = self.registry.op(op)
         ref = self._ref
         resolved = []
@@ -211,8 +215,24 @@ class Network:
                 if new is not None:
                     mine = users[id(new)]
                     mine[me] = mine.get(me, 0) + 1
+        for group in tags:
+            self._groups[group].setdefault(node, None)
         self._version += 1
         return node
+
+    @staticmethod
+    def _group_tags(name: str, tags: Iterable[str]) -> tuple[str, ...]:
+        """The groups that ``tags`` name, in order without repeats; GraphError for one that
+        names none."""
+        if isinstance(tags, str):
+            tags = (tags,)
+        out: dict[str, None] = {}
+        for tag in tags:
+            try:
+                out[group_name(str(tag))] = None
+            except GraphError as exc:
+                raise GraphError(exc.message, node=name) from None
+        return tuple(out)
 
     def add_parameter(
         self,

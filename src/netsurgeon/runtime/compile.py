@@ -121,8 +121,8 @@ def feed(batch: Minibatch, input_shapes: list[tuple[str, tuple[int, ...]]],
     for name, shape in input_shapes:
         data = batch.streams.get(name)
         if data is None:
-            raise EvaluationError(f"no data for input '{name}'; map a stream to it",
-                                  node=name)
+            raise EvaluationError(f"no data for input '{name}'; give an array for it, or map "
+                                  f"a reader stream to it (eval --map {name}=STREAM)", node=name)
         if isinstance(data, SparseRows):
             if name in sparse:
                 args.append(data.to_torch(dtype))

@@ -123,13 +123,19 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
         lengths: sequence lengths when the arrays have a time axis.
 
     Returns:
-        name -> numpy array: (batch, *sample) or (batch, time, *sample) for per-sample nodes,
-        (1,) sums over the minibatch for criteria.
+        name -> numpy array: (batch, *sample) for arrays without a time axis, (batch, time,
+        *sample) for sequences (and for a Minibatch), where ``sample`` is the node's shape
+        (numpy order; CNTK v1 column vectors such as MC.dnn's ``z``, CNTK ``[3 x 1]``, have
+        sample (1, 3), as in CNTK 2.7); (1,) sums over the minibatch for criteria.
+
+    Only the inputs the outputs need must be given: without ``outputs``, default outputs that
+    need an input not given (a criterion needing 'labels') are left out.
     """
     if isinstance(inputs, Minibatch):
         batch, has_time = inputs, True
     else:
         batch, has_time = batch_from_arrays(network, inputs, lengths)
+    outputs = _outputs_for(network, outputs, set(batch.streams))
     ev = Evaluator(network, outputs)
     raw = ev.run(batch)
     result = {}
@@ -140,3 +146,40 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
         else:
             result[node.name] = value.detach().cpu().numpy()
     return result
+
+
+def _outputs_for(network: Network, outputs: Iterable[Node | str] | None,
+                 given: set[str]) -> list[Node]:
+    """The nodes to compute: ``outputs`` (each must have the inputs it needs), or the default
+    outputs computable from the inputs ``given`` (all of them when none is)."""
+    from netsurgeon.graph import reachable_up
+    from netsurgeon.ops import Category
+
+    if any(n.shape is None or n.dynamic is None for n in network.nodes):
+        network.validate()
+    input_ops = network.registry.op_set(Category.INPUT)
+
+    def missing(node: Node) -> list[str]:
+        return sorted(n.name for n in reachable_up(network, [node])
+                      if n.op in input_ops and n.name not in given)
+
+    if outputs:
+        wanted = [network.node(o) for o in outputs]
+        for node in wanted:
+            lacking = missing(node)
+            if lacking:
+                names = ", ".join(f"'{m}'" for m in lacking)
+                example = ", ".join(f"'{m}': ..." for m in lacking)
+                raise EvaluationError(
+                    f"output '{node.name}' needs input {names}, which was not given; add an "
+                    f"array for it (inputs={{{example}}}) or ask for other outputs",
+                    node=node.name)
+        return wanted
+    defaults = default_outputs(network)
+    usable = [n for n in defaults if not missing(n)]
+    if usable:
+        return usable
+    lacking = sorted({m for n in defaults for m in missing(n)})
+    names = ", ".join(f"'{m}'" for m in lacking)
+    raise EvaluationError(f"no output can be computed without input {names}; add an array "
+                          "for it, or name the outputs to compute")

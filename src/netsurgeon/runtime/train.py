@@ -121,8 +121,10 @@ class Trainer:
             network.validate()
         crit = list(criteria) if criteria is not None else network.group("criterion")
         if not crit:
-            raise EvaluationError("the network has no criterion node to train on; tag one "
-                                  "with tag=\"criterion\" or pass criteria=")
+            raise EvaluationError("the network has no criterion node to train on; add one "
+                                  "with tags=[\"criterion\"] (or tag=\"criterion\" in NDL and "
+                                  "BrainScript), call network.add_to_group(\"criterion\", node), "
+                                  "or pass criteria=")
         self.criteria = [network.node(c) for c in crit]
         self.metrics = [network.node(m) for m in (metrics if metrics is not None
                                                     else network.group("evaluation"))
@@ -323,27 +325,29 @@ class Trainer:
             total, samples = 0.0, 0
             metric_sums = [0.0] * len(self.metrics)
             index, mb, previous = 0, None, None
-            for index, mb in enumerate(batches, 1):
-                try:
-                    loss, metrics = self.step(mb)
-                except NonFiniteError as exc:
+            try:
+                for index, mb in enumerate(batches, 1):
+                    try:
+                        loss, metrics = self.step(mb)
+                    except NonFiniteError as exc:
+                        if bar is not None:
+                            bar.close()
+                        if exc.previous_step and previous is not None:
+                            raise self._stopped(exc, index - 1, previous) from None
+                        raise self._stopped(exc, index, mb) from None
+                    previous = mb
+                    total += loss
+                    samples += mb.samples
+                    metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
                     if bar is not None:
-                        bar.close()
-                    if exc.previous_step and previous is not None:
-                        raise self._stopped(exc, index - 1, previous) from None
-                    raise self._stopped(exc, index, mb) from None
-                previous = mb
-                total += loss
-                samples += mb.samples
-                metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
+                        bar.update(mb.samples)
+                        post = {"loss": f"{total / max(samples, 1):.4f}"}
+                        for m, v in zip(self.metrics, metric_sums):
+                            post[m.name] = f"{v / max(samples, 1):.4f}"
+                        bar.set_postfix(post)
+            finally:  # also on an error: the bar's line ends before the error is printed
                 if bar is not None:
-                    bar.update(mb.samples)
-                    post = {"loss": f"{total / max(samples, 1):.4f}"}
-                    for m, v in zip(self.metrics, metric_sums):
-                        post[m.name] = f"{v / max(samples, 1):.4f}"
-                    bar.set_postfix(post)
-            if bar is not None:
-                bar.close()
+                    bar.close()
             if samples == 0:
                 raise EvaluationError("the training data has no samples")
             try:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from netsurgeon import _inputs as inputs
-from netsurgeon.errors import FormatError, GraphError
+from netsurgeon.errors import FormatError, GraphError, not_found_error
 from netsurgeon.formats.cntk import payloads  # noqa: F401  (attaches the cntk_v1 layer)
 from netsurgeon.formats.cntk._binary import MAGIC, BinaryReader, CntkFormatError, wide
 from netsurgeon.formats.cntk._codec import OP_NAME, PRECISION
@@ -49,6 +49,8 @@ def map_file(path: str | os.PathLike[str]) -> Any:
     try:
         return inputs.map_file(path, "model file", FormatError)[0]
     except FormatError as exc:
+        if isinstance(exc, FileNotFoundError):  # stays a FileNotFoundError as well
+            raise not_found_error(CntkFormatError, exc.message, path=str(path)) from None
         raise CntkFormatError(exc.message, path=str(path)) from None
 
 

@@ -86,8 +86,10 @@ def _fuse(net: Network, plus: Node, times: Node, bias: Node) -> None:
     name, groups = plus.name, net.groups_of(plus)
     net.rename(plus, name + "\0fused")
     fused = net.add(name, _FUSED[times.op], [*times.inputs, bias], attrs=times.attrs,
-                    shape=plus.shape, dynamic=plus.dynamic, dtype=plus.dtype, tags=plus.tags,
+                    shape=plus.shape, dynamic=plus.dynamic, dtype=plus.dtype,
                     location=plus.location)
+    if plus.tags:  # the tags as they were; the groups (in their order) follow below
+        net.update(fused, tags=plus.tags)
     net.replace_all_uses_with(plus, fused)
     for g in groups:
         net.add_to_group(g, fused)

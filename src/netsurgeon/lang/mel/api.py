@@ -34,6 +34,7 @@ from typing import Any
 
 from netsurgeon.errors import EditError, GraphError
 from netsurgeon.graph import Network, Node, freeze, reachable_up, topological_order
+from netsurgeon.graph.extract import orphaned_by
 from netsurgeon.lang.mel import _copying, _files, _names, _properties
 from netsurgeon.lang.mel._session import Model, Session
 from netsurgeon.lang.mel._values import (
@@ -204,8 +205,16 @@ class Editor(Session):
             per_model.setdefault(id(m), (m, []))[1].extend(nodes)
         removed = []
         for m, nodes in per_model.values():
+            orphans = orphaned_by(m.network, nodes)
             m.network.remove_many(nodes, detach_users="all")
             removed.extend(nodes)
+            if orphans:
+                shown = ", ".join(n.name for n in orphans[:8])
+                more = f" and {len(orphans) - 8} more" if len(orphans) > 8 else ""
+                self.warn(f"WARNING: Remove left {len(orphans)} node"
+                          f"{'s' * (len(orphans) != 1)} of model {m.name} that no output, "
+                          f"criterion or evaluation node needs: {shown}{more} (netsurgeon "
+                          "cleanup MODEL -o OUT drops them)")
         return removed
 
     def rename(self, old: str, new: str) -> list[Node]:

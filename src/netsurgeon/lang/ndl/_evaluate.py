@@ -341,6 +341,7 @@ class Evaluator:
                 continue
             param = fn.option(opt.name)
             if param is None:
+                _check_unknown_option(fn, opt, name)
                 continue  # CNTK ignored options a function does not know
             options[opt.name] = self.option_value(opt, param, fn.name)
         try:
@@ -507,3 +508,20 @@ class Evaluator:
             return path
         candidate = self.base_dir / p
         return str(candidate) if candidate.exists() else path
+
+
+def _check_unknown_option(fn, opt: NdlOption, node: str | None) -> None:
+    """An option the function does not know is ignored, as CNTK did, unless it is close to
+    one it knows (``initt=``, ``outputRnk=``): a misspelling is an error saying which."""
+    import difflib
+
+    spellings = [(a, o.name) for o in fn.options.values() for a in (o.name, *o.aliases)]
+    lowered = {a.lower(): (a, name) for a, name in [*spellings, ("tag", "tag")]}
+    close = difflib.get_close_matches(opt.name.lower(), list(lowered), n=3, cutoff=0.8)
+    if close:
+        best: dict[str, str] = {}  # one spelling per parameter, the closest (outputRank)
+        for c in close:
+            best.setdefault(lowered[c][1], lowered[c][0])
+        names = ", ".join(best.values())
+        raise ParseError(f"{fn.name} has no parameter '{opt.name}'", location=opt.location,
+                         node=node, hint=f"did you mean: {names}?")
