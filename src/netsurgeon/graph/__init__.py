@@ -7,6 +7,7 @@ from netsurgeon.graph._edit import clone, copy_network, copy_nodes, freeze, infe
 from netsurgeon.graph._network import Network, group_name
 from netsurgeon.graph._node import GROUPS, UNSET, Node, detached
 from netsurgeon.graph._traversal import (
+    closure,
     reachable_down,
     reachable_up,
     recurrent_loops,
@@ -33,6 +34,7 @@ __all__ = [
     "map_name",
     "prepare",
     "reachable_down",
+    "closure",
     "reachable_up",
     "recurrent_loops",
     "roots",

@@ -7,7 +7,7 @@ network into a DAG whose order is a valid evaluation order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from netsurgeon.errors import ValidationError
@@ -88,8 +88,10 @@ def topological_order(
     return order
 
 
-def _closure(starts: Iterable[Node], neighbours) -> list[Node]:
-    """The starts and everything reachable through ``neighbours(node)``, in discovery order."""
+def closure(starts: Iterable[Node], neighbours: Callable[[Node], Iterable[Node | None]]
+            ) -> list[Node]:
+    """The starts and everything reachable through ``neighbours(node)`` (None entries
+    skipped), in discovery order; iterative, linear in what it reaches."""
     seen: dict[Node, None] = {}
     stack = list(starts)
     while stack:
@@ -103,12 +105,12 @@ def _closure(starts: Iterable[Node], neighbours) -> list[Node]:
 
 def reachable_up(net: Network, starts: Iterable[Node]) -> list[Node]:
     """Every node the starts depend on (through all inputs, delayed too), starts included."""
-    return _closure(starts, lambda n: n.inputs)
+    return closure(starts, lambda n: n.inputs)
 
 
 def reachable_down(net: Network, starts: Iterable[Node]) -> list[Node]:
     """Every node that depends on the starts, starts included."""
-    return _closure(starts, net._users_of)
+    return closure(starts, net._users_of)
 
 
 def strongly_connected_components(net: Network, nodes: Iterable[Node] | None = None,

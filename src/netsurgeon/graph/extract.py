@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from netsurgeon.errors import EditError, GraphError
 from netsurgeon.graph._edit import copy_nodes
-from netsurgeon.graph._traversal import reachable_up, topological_order
+from netsurgeon.graph._traversal import closure, reachable_up, topological_order
 from netsurgeon.ops import Category
 
 if TYPE_CHECKING:
@@ -45,15 +45,7 @@ def extract(net: Network, inputs: Sequence[Node | str], outputs: Sequence[Node |
     if not outs:
         raise EditError("extract needs at least one output node")
     stop = set(ins)
-    section: dict[Node, None] = {}
-    stack = list(outs)
-    while stack:
-        n = stack.pop()
-        if n in section:
-            continue
-        section[n] = None
-        if n not in stop:
-            stack.extend(i for i in n.inputs if i is not None and i not in section)
+    section = dict.fromkeys(closure(outs, lambda n: () if n in stop else n.inputs))
     unused = [i.name for i in ins if i not in section]
     if unused:
         raise EditError(f"input '{unused[0]}' does not feed any of the outputs "

@@ -42,7 +42,7 @@ from netsurgeon.errors import FormatError
 from netsurgeon.formats.cntk_v2 import _layer
 from netsurgeon.formats.cntk_v2.reader import GROUPS_KEY, SCORED_GROUPS
 from netsurgeon.formats.cntk_v2.values import Axis, Model, Shape, SizeT, Tensor
-from netsurgeon.graph import Network, Node, roots, topological_order
+from netsurgeon.graph import Network, Node, closure, roots, topological_order
 from netsurgeon.ops import Category, Unsupported
 from netsurgeon.ops.leaves import NO_SEQUENCE_AXIS
 
@@ -142,19 +142,11 @@ class _Writer:
     def _order(self, outputs: list[Node]) -> list[Node]:
         """The nodes the outputs need (precomputed statistics as leaves), inputs first; a
         delay node's operand may come after it."""
-        needed: set[Node] = set()
-        stack = list(outputs)
-        while stack:
-            node = stack.pop()
-            if node in needed:
-                continue
-            needed.add(node)
-            if not self._is_leaf(node):
-                for i, x in enumerate(node.inputs):
-                    if x is None:
-                        raise FormatError(f"input {i} of '{node.name}' ({node.op}) is not "
-                                          "connected", node=node.name)
-                    stack.append(x)
+        needed = set(closure(outputs, lambda n: () if self._is_leaf(n) else n.inputs))
+        for node in needed:
+            if not self._is_leaf(node) and None in node.inputs:
+                raise FormatError(f"input {node.inputs.index(None)} of '{node.name}' "
+                                  f"({node.op}) is not connected", node=node.name)
         ordered = topological_order(self.net, [n for n in self.net.nodes if n in needed])
         return [n for n in ordered if n in needed]
 

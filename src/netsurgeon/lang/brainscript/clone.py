@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 from netsurgeon.errors import EditError, GraphError
-from netsurgeon.graph import Network, Node, copy_nodes, freeze, group_name
+from netsurgeon.graph import Network, Node, closure, copy_nodes, freeze, group_name
 from netsurgeon.lang.brainscript.shapes import infer_local
 from netsurgeon.ops.sets import FREEZABLE
 
@@ -78,16 +78,7 @@ def _live(outputs: list[Node], inputs: set[Node],
     """What the outputs reach without passing through an input. CNTK also copies members of D
     below an input node; no output reaches such copies, so they are skipped (no wasted
     weight copies)."""
-    live: set[Node] = set()
-    stack = list(outputs)
-    while stack:
-        n = stack.pop()
-        if n in live:
-            continue
-        live.add(n)
-        if n not in inputs:
-            stack.extend(i for i in inputs_of[n] if i is not None and i not in live)
-    return live
+    return set(closure(outputs, lambda n: () if n in inputs else inputs_of[n]))
 
 
 class CloneFunction:
