@@ -20,12 +20,16 @@ run "$NS" edit examples/seed.mel --set inModel="$OUT/seed.dnn" --set dumpFile="$
     --set outModel="$OUT/seed4.dnn"
 run "$NS" validate "$OUT/seed4.dnn"
 
-step "3. Look at the new layer and the rewired inputs (CNTK's Dump format)"
+step "3. Look at the new layer and the rewired inputs (CNTK's Dump format), and at what the edit changed"
 run "$NS" dump "$OUT/seed4.dnn" --node 'L4.*' --node 'CE.BFF.FF.T' --node 'L1.BFF.FF.T' --node inputVal
+run "$NS" summary "$OUT/seed4.dnn"
+run "$NS" diff "$OUT/seed.dnn" "$OUT/seed4.dnn" || true  # exit 1: the models differ
 
-step "4. Convert the CNTK file to the native format (safetensors + JSON graph, memory-mapped)"
+step "4. Convert the CNTK file to the native format (safetensors + JSON graph, memory-mapped) and to CNTK 2.x (.model)"
 run "$NS" convert "$OUT/seed4.dnn" "$OUT/seed4.nsm"
 run "$NS" validate "$OUT/seed4.nsm"
+run "$NS" convert "$OUT/seed.dnn" "$OUT/seed.model"
+run "$NS" extract "$OUT/seed.model" --inputs features --outputs L1.RL -o "$OUT/layer1.nsm"
 
 step "5. BrainScript: load a model and clone part of it with CloneFunction (examples/clone_basic.bs)"
 if [ -f ../shared/cntk/models/MC.dnn ]; then
@@ -42,4 +46,4 @@ else
   echo "(skipped: ../shared/cntk is not beside this checkout)"
 fi
 
-printf '\nDone: the models are in %s/ (seed.dnn, seed4.dnn, seed4.nsm, seed.dump).\n' "$OUT"
+printf '\nDone: the models are in %s/ (seed.dnn, seed4.dnn, seed4.nsm, seed.model, layer1.nsm, seed.dump).\n' "$OUT"
