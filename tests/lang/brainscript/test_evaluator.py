@@ -195,10 +195,12 @@ def test_duplicate_plain_name_is_an_error_dotted_gets_underscore(build, mc_path)
     net = build("x = Input(2)\nf(v) = [ y = Tanh(v) ].y\nr = [ a = f(x) ; b = f(x) ]\n"
                 "z = r.a + r.b\n")
     assert net.get("r.a.y") is not None and net.get("r.b.y") is not None
-    # scalars turned into Constants inside library primitives are named at path "" (CNTK)
+    # scalars turned into Constants inside library primitives are named at path "" (CNTK):
+    # _AsNodes's [1 x 1] inputs.arr[k].res (bs-library.md §1.3)
     net = build("x = Input(2)\nz = Plus(x, 1) + Plus(x, 2)\n")
     assert {n.name for n in net.nodes if n.op in PARAMETERS} == {
-        "inputs.inputs[1]", "_inputs.inputs[1]"}
+        "inputs.arr[1].res", "_inputs.arr[1].res"}
+    assert net.node("inputs.arr[1].res").shape == (1, 1)
 
 
 def test_loaded_network_names_reachable_with_underscores(build, mc_path):

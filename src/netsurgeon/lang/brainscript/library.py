@@ -110,9 +110,13 @@ def library_functions() -> dict[str, tuple[str, ...]]:
 
 
 def _with_aliases(names: list[str], aliases: dict[str, str]) -> tuple[str, ...]:
-    """``names`` followed by every alias (also an alias of an alias) of one of them."""
-    found = list(names)
+    """``names`` followed by every alias (also an alias of an alias) of one of them; the
+    library's private ``__`` names (``__Plus``, through which CNTK2 reaches ``Plus``) are
+    followed but not listed."""
+    found = [n for n in names if not n.startswith("__")]
     for alias, target in aliases.items():
+        if alias.startswith("__"):
+            continue
         seen = {alias}
         while target in aliases and target not in seen:
             seen.add(target)

@@ -106,22 +106,24 @@ class NodeFactory:
         raise fail(f"unknown operation '{name}'", location,
                    hint=close_matches(name, [o.name for o in OPS]))
 
-    def as_node(self, v: Any, path: str, location=None, *, infix: bool = False) -> Node:
+    def as_node(self, v: Any, path: str, location=None, *, infix: bool = False,
+                shape: tuple[int, ...] = (1,)) -> Node:
         if isinstance(v, Node):
             return v
         if isinstance(v, bool):
-            return self.constant(1.0 if v else 0.0, path, infix=infix)
+            return self.constant(1.0 if v else 0.0, path, infix=infix, shape=shape)
         if isinstance(v, float):
-            return self.constant(v, path, infix=infix)
+            return self.constant(v, path, infix=infix, shape=shape)
         raise fail(f"expected a node or a number, got a {type_name(v)}", location)
 
-    def constant(self, value: float, path: PathLike, *, infix: bool = False) -> Node:
-        """A scalar turned into a node: a [1] parameter with learning-rate multiplier 0.
-        ``infix``: the constant of an infix operator, named like the operator node
-        (bs-library.md §1.2), which assembly renames ``_`` + name even at the top level."""
+    def constant(self, value: float, path: PathLike, *, infix: bool = False,
+                 shape: tuple[int, ...] = (1,)) -> Node:
+        """A scalar turned into a node: a [1] parameter (``shape``) with learning-rate
+        multiplier 0. ``infix``: the constant of an infix operator, named like the operator
+        node (bs-library.md §1.2), which assembly renames ``_`` + name even at the top level."""
         name = self._node_name(path, "Constant")
         recipe = self._bind("LearnableParameter", [], {
-            "shape": [1], "learningRateMultiplier": 0, "initValue": value}, None, name)
+            "shape": list(shape), "learningRateMultiplier": 0, "initValue": value}, None, name)
         node = self._parameter(recipe, name, None, set())
         if infix:
             self.infix_constants.add(node)
@@ -154,6 +156,11 @@ class NodeFactory:
             raise fail(f"{op} expects {spec.arity_text()} inputs, {len(inputs)} given", location,
                        node=name)
         attrs = self._bind(op, inputs, config, location, name).attrs if config else {}
+        if op == "CosDistanceWithNegativeSamples" and len(inputs) == 4:
+            # shape inference cannot see input 3's value: record it (docs/ops.md)
+            count = inputs[3].value if inputs[3].op in PARAMETERS else None
+            if count is not None and count.size == 1 and float(count.flat[0]).is_integer():
+                attrs = {**attrs, "num_negative_samples": int(count.flat[0])}
         return self._detached(name, op, inputs, location, attrs=attrs, tags=tags)
 
     # ---- new ComputationNode -----------------------------------------------------------------
@@ -200,14 +207,18 @@ class NodeFactory:
         return tuple(dims)
 
     def inputs_from(self, value: Any, path: PathLike) -> list[Node]:
-        """The nodes of an ``inputs`` value: a node, a number, or nested arrays of them (a
-        number becomes a Constant named by its element's path)."""
+        """The nodes of an ``inputs`` value: a node, a number, or nested arrays of them.
+
+        A number that is item k of the list becomes the ``[1 x 1]`` Constant that CNTK's
+        ``_AsNodes`` makes, named ``inputs.arr[k].res`` (bs-library.md §1.3); one deeper in
+        nested arrays is named by its element's path."""
         from netsurgeon.lang.brainscript.evaluator import flatten
 
         if value is None:
             return []
         if not isinstance(value, Array):
-            return [self.as_node(v, path) for v in flatten(self.ev, value)]
+            return [self.as_node(v, f"{path}.arr[0].res", shape=(1, 1))
+                    for v in flatten(self.ev, value)]
         out = []
         stack: list[tuple[Any, PathLike, int]] = [(value.items, path, 0)]
         while stack:
@@ -219,6 +230,8 @@ class NodeFactory:
             v = t.get(self.ev)
             if isinstance(v, Array):
                 stack.append((v.items, t.path, 0))
+            elif len(stack) == 1 and isinstance(v, (bool, float)):  # an item of the list
+                out.append(self.as_node(v, f"{path}.arr[{len(out)}].res", shape=(1, 1)))
             else:
                 out.append(self.as_node(v, t.path or index_path(p, i)))
         return out
