@@ -189,9 +189,12 @@ def register(ops: OpRegistry) -> None:
                                       languages=NDL),),
            doc="√Σx² (Frobenius norm).")
     define(ops, "LambdaRank", (3, 3), _any_scalar, inputs=("gain", "z", "query_id"),
-           categories=crit, dynamic="none", has_math=False, doc="LambdaRank ranking criterion.")
+           categories=crit, dynamic="none",
+           doc="LambdaRank ranking criterion: groups = runs of equal query ids; value "
+               "100·N·mean(1 − DCG/IDCG), gradient CNTK's lambdas.")
     define(ops, "NDCG1Eval", (3, 3), _any_scalar, inputs=("gain", "z", "query_id"),
-           categories=ev, dynamic="none", has_math=False, doc="NDCG@1 metric.")
+           categories=ev, dynamic="none",
+           doc="NDCG@1 metric: 100·N·mean over query groups of gain(top score) / gain(first).")
     define(ops, "NCEBasedCrossEntropyWithSoftmax", (4, 4), _any_scalar,
            inputs=("labels", "h", "W", "bias"),
            attrs={"eval_mode": AttrSpec("str", "none", "softmax, unnormalized or none (file "

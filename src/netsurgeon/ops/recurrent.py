@@ -121,4 +121,11 @@ def register(ops: OpRegistry) -> None:
                                     aliases=("hiddenDims",)),
                          NodeOption("recurrentOp", "recurrent_op", "str"),
                          NodeOption("axis", "axis", "axis")),
-           has_math=False, doc="cuDNN-style stacked RNN over the dynamic axis.")
+           doc="cuDNN-style stacked RNN over the dynamic axis: per frame, the last layer's "
+               "hidden state (forward and backward concatenated when bidirectional), zero "
+               "initial states. W is flat (any shape), in cuDNN's canonical layout (the specs "
+               "are silent): first every matrix, for each layer and direction the input then "
+               "the recurrent matrices of the gates, (hidden, in) row-major each; then every "
+               "bias, in the same layer/direction order, the input then the recurrent biases "
+               "of the gates. Gates: LSTM i, f, g, o; GRU r, z, n; rnnReLU/rnnTanh one. No "
+               "CNTK oracle: CNTK 2.7's CPU build cannot run it (cuDNN only).")

@@ -8,6 +8,7 @@ Each one is a plain function of tensors, so generated source stays straight-line
 from __future__ import annotations
 
 import math
+import struct
 
 import torch
 import torch.nn.functional as F
@@ -225,3 +226,271 @@ def fit_spatial(x: torch.Tensor, start: tuple[int, ...], size: tuple[int, ...]) 
             pad = [0, 0] * (x.dim() - dim - 1) + [0, n - have]
             x = F.pad(x, pad)
     return x
+
+
+def _label_tokens(ids: list[int], squash: bool, ignore: tuple[int, ...]) -> list[int]:
+    """CNTK's ExtractSampleSequence: drop the tokens in ``ignore``; with ``squash`` a token
+    equal to the one before it (ignored tokens included) is dropped too, so "1 - 1" with
+    "-" ignored keeps both 1s (checked against CNTK 2.7)."""
+    out = [t for t in ids[:1] if t not in ignore]
+    for prev, cur in zip(ids, ids[1:]):
+        if (not squash or cur != prev) and cur not in ignore:
+            out.append(cur)
+    return out
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to float32 (CNTK's edit-distance grid is a float matrix)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _edit_count(hyp: list[int], ref: list[int], sub: float, dele: float, ins: float) -> int:
+    """Number of substitutions + deletions + insertions on the cheapest path from ``hyp`` to
+    ``ref`` under the penalties (CNTK's dynamic programme, float32 costs: at equal cost a
+    substitution wins, then a deletion if strictly cheaper than the insertion)."""
+    sub, dele, ins = _f32(sub), _f32(dele), _f32(ins)
+    # multiples of 1/256 summing below 2**15 are exact in float32: skip the rounding then
+    exact = all(math.isfinite(p) and p >= 0 and p * 256 == int(p * 256)
+                for p in (sub, dele, ins)) and \
+        (len(hyp) + len(ref)) * max(sub, dele, ins) < 2 ** 15
+    rnd = float if exact else _f32
+    cost = [rnd(j * ins) for j in range(len(ref) + 1)]
+    count = list(range(len(ref) + 1))
+    for i, h in enumerate(hyp, 1):
+        prev_cost, prev_count = cost, count
+        cost, count = [rnd(i * dele)], [i]
+        for j, r in enumerate(ref, 1):
+            if h == r:
+                cost.append(prev_cost[j - 1])
+                count.append(prev_count[j - 1])
+                continue
+            d = rnd(prev_cost[j] + dele)
+            s = rnd(prev_cost[j - 1] + sub)
+            n = rnd(cost[j - 1] + ins)
+            if s <= d and s <= n:
+                cost.append(s)
+                count.append(prev_count[j - 1] + 1)
+            elif d < n:
+                cost.append(d)
+                count.append(prev_count[j] + 1)
+            else:
+                cost.append(n)
+                count.append(count[j - 1] + 1)
+    return count[-1]
+
+
+def edit_distance_error(a: torch.Tensor, b: torch.Tensor, lengths: torch.Tensor, batch: int,
+                        steps: int, sub: float, dele: float, ins: float, squash: bool,
+                        ignore: tuple[int, ...]) -> torch.Tensor:
+    """CNTK's EditDistanceError of a minibatch, shaped (1,): per sequence, the arg-max label
+    sequences of ``a`` (the hypothesis) and ``b`` (the reference), squashed/filtered, their
+    edit count (penalties only choose the path); the total count times the number of real
+    frames divided by the total reference length (so that the per-frame average CNTK reports
+    is errors per reference token). 0/0 is NaN. Checked against CNTK 2.7."""
+    ia = flat(a).argmax(1).reshape(batch, steps).tolist()
+    ib = flat(b).argmax(1).reshape(batch, steps).tolist()
+    errors = frames = reference = 0
+    for s, n in enumerate(lengths.tolist()):
+        if n <= 0:
+            continue
+        frames += n
+        hyp = _label_tokens(ia[s][:n], squash, ignore)
+        ref = _label_tokens(ib[s][:n], squash, ignore)
+        reference += len(ref)
+        errors += _edit_count(hyp, ref, sub, dele, ins)
+    value = torch.tensor([float(errors)], dtype=a.dtype) * frames
+    return (value / reference if reference else value / 0.0).to(a.device)
+
+
+def class_based_ce_sum(labels: torch.Tensor, h: torch.Tensor, w: torch.Tensor,
+                       class_logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """CNTK's ClassBasedCrossEntropyWithSoftmax, summed over the real frames, shaped (1,).
+
+    A label frame is (word id, class id, first word of the class, end of the class); the
+    value is −Σ [log softmax(class_logits)[class] + log softmax(W[first:end] · h)[word −
+    first]], the word softmax over the class's rows of ``w`` (vocabulary, hidden) only."""
+    lab, hid, cls = flat(labels).detach(), flat(h), flat(class_logits)
+    if mask is not None:
+        keep = mask.nonzero().reshape(-1)
+        lab, hid, cls = lab[keep], hid[keep], cls[keep]
+    word, cid, lo, hi = lab.to(torch.int64).unbind(1)
+    vocab = w.shape[0]
+    w = w.reshape(vocab, hid.shape[1])
+    if lab.shape[0] and not (bool(((lo <= word) & (word < hi) & (hi <= vocab)).all())
+                             and bool(((cid >= 0) & (cid < cls.shape[1])).all())):
+        raise ValueError("ClassBasedCrossEntropyWithSoftmax: a label holds a word outside "
+                         f"its class range, a range beyond the {vocab} words or a class "
+                         f"beyond the {cls.shape[1]} classes")
+    total = -torch.log_softmax(cls, 1).gather(1, cid.unsqueeze(1)).sum()
+    ranges, which = torch.unique(torch.stack([lo, hi], 1), dim=0, return_inverse=True)
+    for k, (first, end) in enumerate(ranges.tolist()):
+        rows = (which == k).nonzero().reshape(-1)
+        z = torch.log_softmax(hid[rows] @ w[first:end].T, 1)
+        total = total - z.gather(1, (word[rows] - first).unsqueeze(1)).sum()
+    return total.reshape(1)
+
+
+def rank_groups(gains: torch.Tensor, scores: torch.Tensor, query: torch.Tensor,
+                mask: torch.Tensor | None) -> list:
+    """The query groups of a ranking criterion (CNTK's LambdaRank/NDCG1Eval): runs of equal
+    query ids among the real frames, in frame order; per group (gains, scores, rank by score)
+    as float64 lists. A url's rank sorts by score descending, ties by gain ascending (CNTK's
+    Url::operator<), then by position."""
+    g, s, q = (flat(t)[:, 0].detach().double() for t in (gains, scores, query))
+    if mask is not None:
+        keep = mask.reshape(-1).bool()
+        g, s, q = g[keep], s[keep], q[keep]
+    g, s, q = g.tolist(), s.tolist(), [int(v) for v in q.tolist()]
+    out, start = [], 0
+    for i in range(1, len(q) + 1):
+        if i == len(q) or q[i] != q[i - 1]:
+            gg, ss = g[start:i], s[start:i]
+            order = sorted(range(len(gg)), key=lambda k: (-ss[k], gg[k], k))
+            rank = [0] * len(gg)
+            for r, k in enumerate(order):
+                rank[k] = r
+            out.append((start, gg, ss, rank))
+            start = i
+    return out
+
+
+def ndcg_at_1(gains: torch.Tensor, scores: torch.Tensor, query: torch.Tensor,
+              mask: torch.Tensor | None) -> torch.Tensor:
+    """CNTK's NDCG1Eval of a minibatch: 100·N·mean over query groups of gain(top-scored url) /
+    gain(first url of the group) (CNTK takes the urls as pre-sorted by gain, so the first is
+    the ideal; 0 where that gain is 0), N the real frames. Checked against CNTK 2.7."""
+    groups = rank_groups(gains, scores, query, mask)
+    total = 0.0
+    for _, g, _, rank in groups:
+        if g[0] > 0:
+            total += g[rank.index(0)] / g[0]
+    n = sum(len(g) for _, g, _, _ in groups)
+    value = 100.0 * n * total / len(groups) if groups else 0.0
+    return torch.tensor([value], dtype=scores.dtype, device=scores.device)
+
+
+def lambda_rank(gains: torch.Tensor, scores: torch.Tensor, query: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+    """CNTK's LambdaRank of a minibatch, shaped (1,).
+
+    Value (what CNTK 2.7 outputs; a report, not the loss that trains): 100·N·mean over query
+    groups of 1 − DCG/IDCG, DCG = Σ gain/ln(2 + rank by score), IDCG the same sum in the
+    given order (CNTK takes the urls as pre-sorted by gain descending; 1 where IDCG is 0).
+    Gradient w.r.t. the scores: CNTK's lambdas (σ = 1) — for each pair i < j of a group with
+    gain_i > gain_j, λ = |ΔDCG_ij| / IDCG / (1 + exp(s_i − s_j)), ΔDCG_ij = (gain_i − gain_j)·
+    (1/ln(2+rank_i) − 1/ln(2+rank_j)); score i gets −λ, score j +λ (times the incoming
+    gradient). Gains and query ids get no gradient."""
+    groups = rank_groups(gains, scores, query, mask)
+    frames = scores.shape[0]
+    lam = [0.0] * frames
+    keep = list(range(frames)) if mask is None else \
+        [i for i, m in enumerate(mask.reshape(-1).tolist()) if m]
+    total = 0.0
+    for start, g, s, rank in groups:
+        disc = [1.0 / math.log(2.0 + r) for r in range(len(g))]
+        ideal = sum(a * d for a, d in zip(g, disc))
+        dcg = sum(a * disc[r] for a, r in zip(g, rank))
+        total += 1.0 - dcg / ideal if ideal > 0 else 1.0
+        if ideal <= 0:
+            continue
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                if g[i] > g[j]:
+                    delta = abs((g[i] - g[j]) * (disc[rank[i]] - disc[rank[j]])) / ideal
+                    x = s[i] - s[j]
+                    sig = 1.0 / (1.0 + math.exp(min(x, 700.0)))
+                    lam[keep[start + i]] -= delta * sig
+                    lam[keep[start + j]] += delta * sig
+    n = len(keep)
+    value = 100.0 * n * total / len(groups) if groups else 0.0
+    lams = torch.tensor(lam, dtype=scores.dtype, device=scores.device)
+    surrogate = (flat(scores)[:, 0] * lams).sum()
+    return (surrogate - surrogate.detach() + value).reshape(1)
+
+
+def max_unpool(z: torch.Tensor, x: torch.Tensor, kernel: tuple[int, ...],
+               strides: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """CNTK's MaxUnpooling of images: ``z`` (N, C, *pooled) holds one value per window of
+    the max pooling of ``x`` (N, C, *spatial) with ``kernel``/``strides``/``pads`` ((low, high)
+    per spatial axis); each value goes to the position of its window's max in ``x`` (the
+    first in memory order on ties), zeros elsewhere. Where windows overlap and pick the same
+    position, the last window (in memory order) wins, as in CNTK 2.7 (assignment, not a sum)."""
+    n, c = max(z.shape[0], x.shape[0]), x.shape[1]
+    z, x = z.expand(n, *z.shape[1:]), x.expand(n, *x.shape[1:])
+    pooled, size = tuple(z.shape[2:]), tuple(x.shape[2:])
+    flat: list[int] = []
+    for (lo, hi), k, s, d, o in reversed(list(zip(pads, kernel, strides, size, pooled))):
+        flat += [lo, max(hi, (o - 1) * s + k - d - lo)]  # a ceil_out_dim window past the end
+    xp = F.pad(x, flat, value=-math.inf)
+    padded = tuple(xp.shape[2:])
+    at = torch.arange(math.prod(padded), device=x.device).reshape(padded)
+    win = xp
+    for a, (k, s) in enumerate(zip(kernel, strides)):
+        win, at = win.unfold(2 + a, k, s), at.unfold(a, k, s)
+    first = tuple(slice(0, o) for o in pooled)
+    windows = math.prod(pooled)
+    win = win[(slice(None), slice(None)) + first].reshape(n, c, windows, -1)
+    at = at[first].reshape(windows, -1).expand(n, c, windows, -1)
+    best = at.gather(-1, win.argmax(-1, keepdim=True)).squeeze(-1)
+    order = torch.arange(windows, device=x.device).expand(n, c, windows)
+    owner = torch.full((n, c, math.prod(padded)), -1, dtype=torch.int64, device=x.device)
+    owner = owner.scatter_reduce(-1, best, order, "amax")
+    out = z.reshape(n, c, windows).gather(-1, owner.clamp(min=0)).masked_fill(owner < 0, 0)
+    crop = tuple(slice(lo, lo + d) for (lo, _), d in zip(pads, size))
+    return out.reshape(n, c, *padded)[(slice(None), slice(None)) + crop]
+
+
+def range_max(t: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Maxima of ``t`` (*B, L, *rest) over the ranges [lo, hi) of its axis L (``lo``/``hi``
+    integer tensors (*B, M), 0 <= lo < hi <= L): a sparse table of maxima over spans of
+    2^k, two look-ups per range. Returns (*B, M, *rest); an empty range gives garbage (mask
+    it)."""
+    lead, size = t.shape[:lo.dim() - 1], t.shape[lo.dim() - 1]
+    t = t.reshape(math.prod(lead), size, *t.shape[lo.dim():])
+    lo, hi = lo.reshape(t.shape[0], -1), hi.reshape(t.shape[0], -1)
+    levels = [t]
+    while 2 ** len(levels) <= size:
+        prev, span = levels[-1], 2 ** (len(levels) - 1)
+        levels.append(torch.cat([torch.maximum(prev[:, :-span], prev[:, span:]),
+                                 prev[:, size - span:]], 1))  # the tail: never read
+    table = torch.stack(levels, 1)  # (nb, K, L, *rest)
+    length = (hi - lo).clamp(1, size)
+    k = torch.floor(torch.log2(length.to(torch.float64))).to(torch.int64)
+    k = (k - (2 ** k > length).to(torch.int64)).clamp(0, len(levels) - 1)
+    a = lo.clamp(0, size - 1)
+    b = (hi - 2 ** k).clamp(0, size - 1)
+    nb = torch.arange(t.shape[0], device=t.device)[:, None]
+    out = torch.maximum(table[nb, k, a], table[nb, k, b])
+    return out.reshape(*lead, out.shape[1], *out.shape[2:])
+
+
+def roi_bins(rois: torch.Tensor, scale: float, bins: int, size: int, axis: int,
+             dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """[start, end) per ROI and output bin along one feature-map axis (CNTK 2.7's
+    MaxROIPoolingForward, after Fast R-CNN): ROI = (x1, y1, x2, y2), absolute and inclusive,
+    each rounded (half away from zero) after ``scale``; ``axis`` 0 takes x, 1 takes y."""
+    corners = rois[..., axis::2].to(torch.float64) * scale
+    corners = (torch.sign(corners) * torch.floor(corners.abs() + 0.5)).to(torch.int64)
+    first, last = corners[..., 0:1], corners[..., 1:2]
+    width = ((last - first + 1).clamp(min=1)).to(dtype) / bins  # ElemType arithmetic
+    step = torch.arange(bins, device=rois.device, dtype=dtype)
+    start = torch.floor(step * width).to(torch.int64) + first
+    end = torch.ceil((step + 1) * width).to(torch.int64) + first
+    return start.clamp(0, size), end.clamp(0, size)
+
+
+def roi_pool(x: torch.Tensor, rois: torch.Tensor, out: tuple[int, int],
+             scale: float) -> torch.Tensor:
+    """CNTK's max ROIPooling: ``x`` (N, C, H, W) feature maps, ``rois`` (N, R, 4) regions
+    (x1, y1, x2, y2) in input-image pixels; (N, R, C, out_h, out_w), the max over each bin of
+    each region (0 for an empty bin, e.g. a region beyond the map)."""
+    n = max(x.shape[0], rois.shape[0])
+    x, rois = x.expand(n, *x.shape[1:]), rois.expand(n, *rois.shape[1:])
+    (ph, pw), (h, w), r = out, x.shape[2:], rois.shape[1]
+    ws, we = roi_bins(rois, scale, pw, w, 0, x.dtype)  # (N, R, pw)
+    hs, he = roi_bins(rois, scale, ph, h, 1, x.dtype)  # (N, R, ph)
+    cols = range_max(x.permute(0, 3, 1, 2), ws.reshape(n, -1), we.reshape(n, -1))
+    cols = cols.reshape(n, r, pw, *cols.shape[2:]).permute(0, 1, 4, 2, 3)  # (N, R, H, pw, C)
+    y = range_max(cols, hs, he).permute(0, 1, 4, 2, 3)  # (N, R, C, ph, pw)
+    empty = (he <= hs)[:, :, None, :, None] | (we <= ws)[:, :, None, None, :]
+    return y.masked_fill(empty, 0)

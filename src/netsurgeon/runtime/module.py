@@ -194,12 +194,12 @@ def module_parts(net: Network, outputs: Iterable[Node | str] | None = None, *,
         entries.append((attr, nodes, list(tensors[attr].shape), str(dtype).split(".")[-1], kind))
     inputs = [(name, arg, list(net.node(name).shape or ()))
               for name, arg in zip(names, _arg_names(names))]
-    delays = net.registry.op_set(Category.DELAY)
+    sequential = net.registry.op_set(Category.RECURRENT)  # delays, and RNN stacks
     spec = {
         "name": net.name,
         "inputs": inputs,
         "outputs": [(n.name, bool(n.dynamic)) for n in outs],
-        "sequences": any(n.op in delays for n in needed),
+        "sequences": any(n.op in sequential for n in needed),
         "state": entries,
         "train_error": train_error,
     }

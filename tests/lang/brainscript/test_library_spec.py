@@ -959,8 +959,6 @@ def test_functions_that_fail_as_in_cntk(build, program, message):
 
 
 @pytest.mark.parametrize("program, feed, op", [
-    ("g = Input (1)\np = Input (1)\nq = Input (1)\nz = NDCG1Eval (g, p, q)\n",
-     {"g": (1, 1), "p": (1, 1), "q": (1, 1)}, "NDCG1Eval"),
     ("w = Parameter (2, 3)\nx = Input (3)\nz = QuantizedTimes (w, x)\n", {"x": (1, 3)},
      "QuantizedTimes"),
 ])

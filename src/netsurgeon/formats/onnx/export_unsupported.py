@@ -18,3 +18,9 @@ ONNX.unsupported("EditDistanceError",
 ONNX.unsupported("MaxUnpooling", "max unpooling is not implemented (not in the runtime either)")
 ONNX.unsupported("ROIPooling",
                  "region-of-interest pooling is not implemented (not in the runtime either)")
+ONNX.unsupported("OptimizedRNNStack",
+                 "export of the cuDNN RNN stack (flat cuDNN weights) to ONNX LSTM/GRU/RNN is "
+                 "not implemented")
+ONNX.unsupported(("LambdaRank", "NDCG1Eval"),
+                 "query-grouped ranking criteria (sorting within runs of equal query ids) have "
+                 "no ONNX form")

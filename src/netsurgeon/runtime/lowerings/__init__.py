@@ -90,7 +90,11 @@ def install(registry: OpRegistry) -> None:
         leaves,
         linear,
         misc,
+        pooling_extra,
+        ranking,
         recurrent,
+        rnn_stack,
+        sequence_criteria,
     )
 
     registry.attach(TORCH)

@@ -94,8 +94,3 @@ _PACKED = ("dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked
            "supported by the PyTorch runtime")
 TORCH.unsupported("DynamicAxis", "a named dynamic axis is a declaration, not a value")
 TORCH.unsupported(("Where", "PackedIndex", "GatherPacked", "ScatterPacked"), _PACKED)
-TORCH.unsupported("ClassBasedCrossEntropyWithSoftmax",
-                  "class-factored softmax is not implemented yet")
-TORCH.unsupported("EditDistanceError", "edit distance over label sequences is not implemented yet")
-TORCH.unsupported("MaxUnpooling", "max unpooling is not implemented yet")
-TORCH.unsupported("ROIPooling", "region-of-interest pooling is not implemented yet")
