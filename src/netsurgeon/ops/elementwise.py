@@ -39,6 +39,11 @@ UNARY: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
     "Tanh": ((), frozenset(), True),
     "StopGradient": ((), frozenset({C.IDENTITY, C.NO_GRADIENT}), True),
     "StraightThrough": ((), frozenset(), False),
+    # CNTK 2.x ops (v2 files, ONNX); NDL reserves their names and fails (BROKEN)
+    "Tan": ((), frozenset(), False),
+    "Atan": ((), frozenset(), False),
+    "Asinh": ((), frozenset(), False),
+    "Atanh": ((), frozenset(), False),
 }
 
 # per-column over the sample: same shape, not element-wise in the math sense

@@ -23,13 +23,15 @@ SPEC = ROOT.parent / "shared" / "spec" / "bs-library.md"
 DOCS = ROOT / "docs" / "brainscript.md"
 
 _NO_OP = "no registry op yet (CNTK could not construct it either: 'undefined operation')"
+_UNDEFINED_IN_CNTK = ("CNTK could not construct it ('undefined operation'); the registry op "
+                      "exists for CNTK v2 and ONNX files")
 _LATER = "not written yet: a composition of existing ops (issue 12)"
 
 #: the spec's functions that netsurgeon's library does not define, and why
 NOT_BUILT: dict[str, str] = {
     "Shift": _NO_OP,
-    "Asinh": _NO_OP,
-    "Atanh": _NO_OP,
+    "Asinh": _UNDEFINED_IN_CNTK,
+    "Atanh": _UNDEFINED_IN_CNTK,
     "GMMLogLikelihood": _NO_OP,
     "TimeReverse": _NO_OP,
     "BS.Seq2Seq.CreateAugmentWithFixedWindowAttentionHook": _LATER,

@@ -13,7 +13,8 @@ UNARY = {
     "Sigmoid": "Sigmoid", "StableSigmoid": "Sigmoid", "Tanh": "Tanh", "RectifiedLinear": "Relu",
     "Abs": "Abs", "Acos": "Acos", "Asin": "Asin", "Cosh": "Cosh", "Cosine": "Cos", "Sin": "Sin",
     "Sinh": "Sinh", "Exp": "Exp", "Log": "Log", "Floor": "Floor", "Sqrt": "Sqrt",
-    "Reciprocal": "Reciprocal", "Negate": "Neg",
+    "Reciprocal": "Reciprocal", "Negate": "Neg", "Tan": "Tan", "Atan": "Atan", "Asinh": "Asinh",
+    "Atanh": "Atanh",
     "Pass": None, "LabelsToGraph": None, "StopGradient": None,
     "Trace": None,  # logging is not reproduced; the value passes through
     "Dropout": None,  # identity at inference

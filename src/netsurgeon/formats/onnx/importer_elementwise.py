@@ -32,7 +32,8 @@ UNARY = {
     "Relu": "RectifiedLinear", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp",
     "Log": "Log", "Abs": "Abs", "Neg": "Negate", "Sqrt": "Sqrt", "Reciprocal": "Reciprocal",
     "Floor": "Floor", "Sin": "Sin", "Cos": "Cosine", "Sinh": "Sinh", "Cosh": "Cosh",
-    "Asin": "Asin", "Acos": "Acos", "Identity": "Pass", "Dropout": "Pass",
+    "Asin": "Asin", "Acos": "Acos", "Tan": "Tan", "Atan": "Atan", "Asinh": "Asinh",
+    "Atanh": "Atanh", "Identity": "Pass", "Dropout": "Pass",
 }
 BINARY = {
     "Add": "Plus", "Sub": "Minus", "Mul": "ElementTimes", "Equal": "Equal", "Less": "Less",
