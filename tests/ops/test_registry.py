@@ -51,7 +51,7 @@ def test_every_v1_op_is_registered():
     assert set(OPS.op_set(Category.INTERNAL)) == {"TimesPlus", "ConvolutionPlus"}
     # ops/imported.py, and CNTK 2.x element-wise ops only v2 files (and ONNX) hold
     assert others == {"TimesPlus", "ConvolutionPlus", "GroupedConvolution", "Tan", "Atan",
-                      "Asinh", "Atanh"}
+                      "Asinh", "Atanh", "ExponentialLinearUnit", "Pow"}
 
 
 @pytest.mark.parametrize("alias, canonical", sorted(V1_ALIASES.items()))

@@ -44,6 +44,7 @@ UNARY: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
     "Atan": ((), frozenset(), False),
     "Asinh": ((), frozenset(), False),
     "Atanh": ((), frozenset(), False),
+    "ExponentialLinearUnit": ((), frozenset(), False),  # CNTK 2.x ELU (alpha 1)
 }
 
 # per-column over the sample: same shape, not element-wise in the math sense
@@ -84,6 +85,9 @@ def register(ops: OpRegistry) -> None:
         define(ops, name, (2, 2), broadcast_rule, inputs=("a", "b"),
                categories={C.ELEMENTWISE, C.BINARY}, aliases=op_aliases,
                functions=(simple_function(name, name, "a", "b", aliases=fn_aliases),))
+    define(ops, "Pow", (2, 2), broadcast_rule, inputs=("base", "exponent"),
+           categories={C.ELEMENTWISE, C.BINARY},
+           doc="base ** exponent, broadcasting (a CNTK 2.x op: v2 files and ONNX).")
     for name in COMPARISON:
         define(ops, name, (2, 2), broadcast_rule, inputs=("a", "b"),
                categories={C.ELEMENTWISE, C.BINARY, C.COMPARISON, C.NO_GRADIENT},

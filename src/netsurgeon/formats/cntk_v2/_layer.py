@@ -599,7 +599,7 @@ _SIMPLE = {  # ops without attributes whose operands keep the registry's order
     "LogSoftmax": 51, "LogPlus": 52, "CosDistance": 53, "Sin": 54, "Cosine": 55, "Pass": 56,
     "LabelsToGraph": 63, "StopGradient": 64, "StableSigmoid": 75, "Sinh": 77, "Cosh": 78,
     "Asin": 81, "Acos": 82, "StraightThrough": 94, "Atanh": 85, "Asinh": 86, "Tan": 95,
-    "Atan": 96,
+    "Atan": 96, "ExponentialLinearUnit": 65, "Pow": 69,
 }
 
 for _name, _code in _SIMPLE.items():

@@ -14,7 +14,7 @@ UNARY = {
     "Abs": "Abs", "Acos": "Acos", "Asin": "Asin", "Cosh": "Cosh", "Cosine": "Cos", "Sin": "Sin",
     "Sinh": "Sinh", "Exp": "Exp", "Log": "Log", "Floor": "Floor", "Sqrt": "Sqrt",
     "Reciprocal": "Reciprocal", "Negate": "Neg", "Tan": "Tan", "Atan": "Atan", "Asinh": "Asinh",
-    "Atanh": "Atanh",
+    "Atanh": "Atanh", "ExponentialLinearUnit": "Elu",
     "Pass": None, "LabelsToGraph": None, "StopGradient": None,
     "Trace": None,  # logging is not reproduced; the value passes through
     "Dropout": None,  # identity at inference
@@ -23,7 +23,7 @@ UNARY = {
 #: op -> (ONNX op, its result is boolean and cast back to the float type, negate it first)
 BINARY = {
     "Plus": ("Add", False, False), "Minus": ("Sub", False, False),
-    "ElementTimes": ("Mul", False, False),
+    "ElementTimes": ("Mul", False, False), "Pow": ("Pow", False, False),
     "Equal": ("Equal", True, False), "NotEqual": ("Equal", True, True),
     "Less": ("Less", True, False), "LessEqual": ("LessOrEqual", True, False),
     "Greater": ("Greater", True, False), "GreaterEqual": ("GreaterOrEqual", True, False),

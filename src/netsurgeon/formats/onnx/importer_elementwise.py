@@ -310,12 +310,15 @@ _POWERS = {1.0: "Pass", 2.0: "square", 0.5: "Sqrt", -1.0: "Reciprocal"}
 
 
 def _pow(b: Builder, n: Any, ins: Inputs, at: Attrs) -> list[Value]:
-    """x ** c for a constant c of 1, 2 (x·x), 0.5 (Sqrt) or -1 (Reciprocal): exact."""
+    """x ** c for a constant c of 1, 2 (x·x), 0.5 (Sqrt) or -1 (Reciprocal), exactly and as
+    the CNTK v1 ops those are; any other exponent is the Pow op."""
     x = data(b, ins[0])
-    y = const(b, ins[1], "exponent")
-    op = _POWERS.get(float(y.reshape(-1)[0])) if y.size == 1 else None
+    y = ins[1]
+    exponent = y.array if y is not None and y.is_const else None
+    op = _POWERS.get(float(exponent.reshape(-1)[0])) \
+        if exponent is not None and exponent.size == 1 else None
     if op is None:
-        raise b.error("Pow is supported with a constant exponent of 1, 2, 0.5 or -1 only")
+        return _binary("Pow")(b, n, ins, at)
     if op == "square":
         return out(n, b.add(n.output[0], "ElementTimes", [x.node, x.node]))
     return out(n, b.add(n.output[0], op, [x.node]))
