@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("netsurgeon.commands.diff", "show what changed between two models"),
     "extract": ("netsurgeon.commands.extract",
                 "copy the sub-network between given inputs and outputs into a new model"),
+    "compare": ("netsurgeon.commands.compare",
+                "run the same inputs through two models or two backends and compare"),
 }
 
 
