@@ -71,3 +71,13 @@ def test_errors_are_one_line_with_exit_2(cntk_dir, cifar_input, capsys, extra, w
     assert main(["compare", str(model), "--input", f"features={cifar_input}", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err
+
+
+def test_ctf_data_feeds_the_inputs(cntk_dir, capsys):
+    model = cntk_dir / "models" / "slu.forward.nobn.cmf"
+    assert main(["compare", str(model), "--data", str(cntk_dir / "data" / "atis.test.ctf"),
+                 "--map", "query=S0", "--map", "slotLabels=S2", "--max-sequences", "20",
+                 "--rtol", "1e-4", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["outputs"]
+    assert row["match"] and row["shape"][-1] == 129
+    assert main(["compare", str(model), "--data", "x.ctf", "--input", "query=q.npy"]) == 2

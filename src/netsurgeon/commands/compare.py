@@ -1,5 +1,6 @@
-"""``netsurgeon compare MODEL [MODEL2] --input NODE=x.npy ... [--lengths L.npy]
-[--backends torch,onnxruntime] [--output NODE ...] [--rtol R] [--atol A] [--json]``.
+"""``netsurgeon compare MODEL [MODEL2] (--input NODE=x.npy ... [--lengths L.npy] | --data
+DATA.ctf [--map NODE=STREAM ...]) [--backends torch,onnxruntime] [--output NODE ...] [--rtol R]
+[--atol A] [--json]``.
 
 Runs the same inputs through two models (on the first backend), or through one model on
 several backends (the first is the reference), and reports per output the largest absolute
@@ -26,9 +27,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``netsurgeon compare``."""
     parser.add_argument("model", help="model file")
     parser.add_argument("model2", nargs="?", help="second model (else compare backends)")
-    parser.add_argument("--input", action="append", required=True, metavar="NODE=ARRAY.npy",
+    parser.add_argument("--input", action="append", metavar="NODE=ARRAY.npy",
                         help="feed input NODE: (batch, *sample), or (batch, time, *sample) "
                              "with --lengths")
+    parser.add_argument("--data", metavar="DATA.ctf",
+                        help="or feed the inputs from CNTK Text Format data (one minibatch of "
+                             "--max-sequences sequences)")
+    parser.add_argument("--map", action="append", metavar="NODE=STREAM",
+                        help="with --data: feed input NODE from stream STREAM")
+    parser.add_argument("--max-sequences", type=int, default=100,
+                        help="with --data: sequences read (default 100)")
     parser.add_argument("--lengths", metavar="L.npy", help="int lengths (batch,) of sequences")
     parser.add_argument("--backends", default="torch,onnxruntime",
                         help="comma-separated: torch, onnxruntime (default both; with two "
@@ -71,10 +79,16 @@ def _compare(args: argparse.Namespace) -> int:
                             f"{', '.join(BACKENDS)}")
     if args.model2 is None and len(backends) < 2:
         raise ArgumentError("give a second model or at least two --backends to compare")
-    feeds = {node: load_npy(path, f"--input {node} array")
-             for node, path in parse_assignments(args.input, "--input").items()}
-    lengths = load_npy(args.lengths, "--lengths array") if args.lengths else None
     first = load(args.model)
+    if bool(args.input) == bool(args.data):
+        raise ArgumentError("give --input NODE=ARRAY.npy or --data DATA.ctf (one of them)")
+    if args.data:
+        feeds, lengths = _ctf_feeds(first, args.data, parse_assignments(args.map, "--map"),
+                                    args.max_sequences)
+    else:
+        feeds = {node: load_npy(path, f"--input {node} array")
+                 for node, path in parse_assignments(args.input, "--input").items()}
+        lengths = load_npy(args.lengths, "--lengths array") if args.lengths else None
     outputs = args.output or [n.name for n in first.group("output")]
     if not outputs:
         raise ArgumentError(f"{args.model} has no output group; name outputs with --output")
@@ -89,6 +103,27 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         _print(report)
     return 0 if report["match"] else 1
+
+
+def _ctf_feeds(net, path: str, mapping: dict[str, str], max_sequences: int):
+    """Dense arrays of the first ``max_sequences`` sequences of a CTF file: (batch, *sample),
+    or (batch, time, *sample) with their lengths when a sequence is longer than 1."""
+    import numpy as np
+
+    from netsurgeon.runtime.batch import SparseRows
+    from netsurgeon.runtime.readers import CTFReader, streams_for
+
+    specs = streams_for(net, mapping)
+    batch = next(iter(CTFReader(path, specs, 10**9, max(1, max_sequences))))
+    sequences = batch.steps > 1
+    feeds = {}
+    for spec in specs:
+        value = batch.streams[spec.input]
+        dense = value.to_dense() if isinstance(value, SparseRows) else np.asarray(value)
+        shape = (batch.batch, batch.steps, *spec.shape) if sequences else \
+            (batch.batch, *spec.shape)
+        feeds[spec.input] = np.asarray(dense, np.float32).reshape(shape)
+    return feeds, (np.asarray(batch.lengths) if sequences else None)
 
 
 def _evaluate(net, backend: str, feeds: dict, lengths, outputs: list[str]) -> dict[str, Any]:
