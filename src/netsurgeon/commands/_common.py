@@ -79,3 +79,19 @@ def add_format_option(parser, flag: str = "--format") -> None:
     ``flag``."""
     parser.add_argument(flag, choices=("native", "cntk", "cntk-v2", "onnx"), default=None,
                         help="model format (default: detected from the file or the extension)")
+
+
+def report_error(args, exc: BaseException) -> int:
+    """Print a netsurgeon or OS error in one line and return 2: the exit status of commands
+    whose 1 means "different" (``diff``, ``compare``). ``--debug`` re-raises it."""
+    import sys
+
+    from netsurgeon.errors import NetsurgeonError
+
+    if getattr(args, "debug", False):
+        raise exc
+    from netsurgeon.cli import os_error_text
+
+    text = str(exc) if isinstance(exc, NetsurgeonError) else os_error_text(exc)
+    print(f"netsurgeon: error: {text}", file=sys.stderr)
+    return 2

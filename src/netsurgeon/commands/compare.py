@@ -51,20 +51,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon compare``; returns 0 (all match), 1 (some output differs) or 2 (an
     error, as ``diff``)."""
-    import sys
-
+    from netsurgeon.commands._common import report_error
     from netsurgeon.errors import NetsurgeonError
 
     try:
         return _compare(args)
     except (NetsurgeonError, OSError) as exc:
-        if getattr(args, "debug", False):
-            raise
-        from netsurgeon.cli import os_error_text
-
-        text = str(exc) if isinstance(exc, NetsurgeonError) else os_error_text(exc)
-        print(f"netsurgeon: error: {text}", file=sys.stderr)
-        return 2
+        return report_error(args, exc)
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -53,13 +53,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         a, b = _load(args.a, args.format), _load(args.b, args.format)
     except (NetsurgeonError, OSError) as exc:
-        if getattr(args, "debug", False):
-            raise
-        from netsurgeon.cli import os_error_text
+        from netsurgeon.commands._common import report_error
 
-        text = str(exc) if isinstance(exc, NetsurgeonError) else os_error_text(exc)
-        print(f"netsurgeon: error: {text}", file=sys.stderr)
-        return 2
+        return report_error(args, exc)
     diff = diff_networks(a, b, values=args.values)
     diff["a"], diff["b"] = str(args.a), str(args.b)
     if args.json:
