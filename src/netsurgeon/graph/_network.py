@@ -105,6 +105,7 @@ class Network:
         return list(self._nodes.values())
 
     def names(self) -> list[str]:
+        """The node names, in insertion order."""
         return [n._name for n in self._nodes.values()]
 
     def sorted_nodes(self) -> list[Node]:
@@ -514,6 +515,7 @@ class Network:
         return list(self._groups[group_name(name)])
 
     def groups(self) -> dict[str, list[Node]]:
+        """Every group (feature, label, criterion, evaluation, output) with its members."""
         return {g: list(m) for g, m in self._groups.items()}
 
     def add_to_group(self, group: str, ref: Node | str) -> None:
@@ -525,6 +527,7 @@ class Network:
             self._version += 1
 
     def remove_from_group(self, group: str, ref: Node | str) -> None:
+        """Take a node out of a group (the node stays in the network)."""
         members = self._groups[group_name(group)]
         node = self.node(ref)
         if node in members:
@@ -532,6 +535,7 @@ class Network:
             self._version += 1
 
     def groups_of(self, ref: Node | str) -> list[str]:
+        """The groups a node is in."""
         node = self.node(ref)
         return [g for g, members in self._groups.items() if node in members]
 

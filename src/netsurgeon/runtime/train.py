@@ -425,6 +425,7 @@ class Trainer:
 
     # ---- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds: parameters, epoch, history, optimizer or momentum state."""
         state: dict[str, Any] = {"optimizer_kind": self.config.optimizer.lower(),
                                  "epoch": self.epoch, "history": self.history,
                                  "params": {n.name: self.tensors[n.name].detach().clone()
@@ -525,6 +526,7 @@ class Trainer:
                     raise bad(f"the optimizer's '{key}' holds NaN or Inf")
 
     def config_dict(self) -> dict[str, Any]:
+        """The TrainConfig as a plain dict (what a checkpoint records)."""
         return asdict(self.config)
 
 
