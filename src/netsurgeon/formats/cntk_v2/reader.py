@@ -66,7 +66,8 @@ def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
                             name or p.stem)
 
 
-def read_bytes_model(data: bytes, where: str = "<bytes>", name: str = "model") -> Network:
+def read_bytes_model(data: bytes | bytearray | memoryview, where: str = "<bytes>",
+                     name: str = "model") -> Network:
     """Build the network of a v2 file held in ``data``."""
     from netsurgeon.formats.cntk_v2 import wire
 

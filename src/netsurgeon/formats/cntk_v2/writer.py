@@ -69,10 +69,14 @@ def write(net: Network, path: str | os.PathLike[str], *, verify: bool = True) ->
         out.writelines(parts)
         out.flush()
         if verify:
+            import mmap
+
             from netsurgeon.formats.cntk_v2.reader import read_bytes_model
 
-            read_bytes_model(b"".join(bytes(p) for p in parts), f"{path} (as written)",
-                             net.name)
+            # parse the bytes just written, mapped rather than copied (as the v1 writer); the
+            # mapping is released with the check network's views
+            written = mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ)
+            read_bytes_model(memoryview(written), f"{path} (as written)", net.name)
 
 
 def to_model(net: Network) -> Model:
@@ -130,7 +134,8 @@ class _Writer:
         chosen = [n for g in ("criterion", "evaluation", "output") for n in self.net.group(g)]
         chosen += [n for n in roots(self.net) if n.op not in self.leaf_ops]
         unique = list(dict.fromkeys(chosen))
-        self.roles = {n: [g for g in SCORED_GROUPS if n in self.net.group(g)] for n in unique}
+        members = {g: set(self.net.group(g)) for g in SCORED_GROUPS}
+        self.roles = {n: [g for g in SCORED_GROUPS if n in members[g]] for n in unique}
         if not unique:
             raise FormatError(f"network '{self.net.name}' has no output, criterion or "
                               "evaluation node to save")
@@ -151,12 +156,14 @@ class _Writer:
         return [n for n in ordered if n in needed]
 
     def _dynamic_axes(self, order: list[Node]) -> None:
-        """Each dynamic node's axes: those of the inputs it depends on (a loop's delay node
-        gets them from its operand, hence the passes)."""
+        """Each dynamic node's axes: those of the inputs it depends on. A loop's delay node
+        comes before its operand, so it gets them in a later pass; passes stop when one adds
+        nothing (each pass that continues assigns at least one node)."""
         for node in order:
             if node.op in ("InputValue", "SparseInputValue"):
                 self.axes[node] = _input_axes(str(node.attrs["dynamic_axis"]))
-        for _ in range(3):
+        changed = True
+        while changed:
             changed = False
             for node in order:
                 if node in self.axes or not node.dynamic:
@@ -165,8 +172,6 @@ class _Writer:
                 if found is not None:
                     self.axes[node] = found
                     changed = True
-            if not changed:
-                break
 
     # ---- uids and records -----------------------------------------------------------------
     def _uid(self, prefix: str, node: Node | None) -> str:
@@ -388,9 +393,7 @@ def _kernel_weight_shape(conv: Node) -> tuple[int, ...] | None:
     geo = conv_geometry(tuple(x.shape), conv.attrs)
     if not all(g.sharing for g in geo):
         return tuple(w.shape)  # locally connected: stored as the runtime has it
-    kernel = int(np.prod([g.kernel for g in geo]))
-    maps = tuple(reversed(tuple(conv.attrs["map_count"])))
-    total = int(np.prod(w.shape)) // max(kernel, 1)
-    if int(np.prod(maps)) not in (0, total) or len(maps) <= 1:
-        maps = (total,)
-    return tuple(reversed(tuple(g.kernel for g in geo) + maps))
+    kernel = tuple(g.kernel for g in geo)
+    total = int(np.prod(w.shape)) // max(int(np.prod(kernel)), 1)
+    maps = tuple(reversed(tuple(conv.attrs["map_count"])))  # as the shape rule splits W
+    return tuple(reversed(kernel + (maps if int(np.prod(maps)) == total else (total,))))
