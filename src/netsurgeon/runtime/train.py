@@ -30,6 +30,7 @@ from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.ops import Category
 from netsurgeon.runtime import checkpoint
+from netsurgeon.runtime._kernels import masked_sum
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, needed_nodes
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
@@ -227,10 +228,9 @@ class Trainer:
         if self.network.version != self._version or module._uncomputed or not module.training:
             self._sync()
         out = module.run_minibatch(batch)
-        mask = batch.frame_mask()
-        loss = _minibatch_sum(out, self.criteria[0], mask)
+        loss = _minibatch_sum(out, self.criteria[0], batch)
         for c in self.criteria[1:]:
-            loss = loss + _minibatch_sum(out, c, mask)
+            loss = loss + _minibatch_sum(out, c, batch)
         value = float(loss.detach())
         params = self._params
         if not math.isfinite(value):
@@ -244,7 +244,7 @@ class Trainer:
         with torch.no_grad():
             self._apply(params, n)
         self._steps += 1
-        return value, [float(_minibatch_sum(out, m, mask).detach()) for m in self.metrics]
+        return value, [float(_minibatch_sum(out, m, batch).detach()) for m in self.metrics]
 
     def _check_parameters(self, after_update: bool = False) -> None:
         """Raise NonFiniteError naming the first trainable parameter that holds NaN/Inf.
@@ -628,8 +628,7 @@ def _pending(node: Node) -> bool:
     return node.value is None or not node.attrs["has_computed"]
 
 
-def _minibatch_sum(out: dict[str, torch.Tensor], node: Node,
-                   mask: np.ndarray | None) -> torch.Tensor:
+def _minibatch_sum(out: dict[str, torch.Tensor], node: Node, batch: Minibatch) -> torch.Tensor:
     """A criterion's or metric's value for the minibatch, as one number: a v1 criterion sums
     over the minibatch itself; a per-sample one (CNTK v2's losses, e.g. the Python API's
     cross_entropy_with_softmax Block) is summed over the real frames, as CNTK's Trainer does."""
@@ -640,7 +639,6 @@ def _minibatch_sum(out: dict[str, torch.Tensor], node: Node,
         raise EvaluationError("a criterion node must output one value (a sum) or one per "
                               f"sample; '{node.name}' has shape {tuple(value.shape)}",
                               node=node.name)
-    frames = value.reshape(value.shape[0], -1).sum(dim=1)
-    if mask is not None:
-        frames = frames * torch.as_tensor(mask, dtype=frames.dtype)
-    return frames.sum().reshape(1)
+    mask = batch.frame_mask()  # only here: v1 criteria (one value) need none
+    return masked_sum(value.reshape(value.shape[0], -1).sum(dim=1),
+                      None if mask is None else torch.as_tensor(mask, dtype=value.dtype))
