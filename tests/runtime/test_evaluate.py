@@ -185,3 +185,28 @@ def test_long_chain_is_generated_without_recursion():
     for i in range(3000):
         want = np.tanh(want) if i % 2 else -want
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_repeated_evaluate_compiles_once_and_recompiles_after_an_edit(monkeypatch):
+    import importlib
+
+    ev_module = importlib.import_module("netsurgeon.runtime.evaluate")
+
+    net = nets.mlp()
+    x = nets.rng(3).normal(size=(5, 6)).astype(np.float32)
+    compiles = []
+    real = ev_module.compile_network
+    monkeypatch.setattr(ev_module, "compile_network",
+                        lambda *a, **k: compiles.append(1) or real(*a, **k))
+    first = evaluate(net, {"features": x}, ["z"])["z"]
+    again = evaluate(net, {"features": x}, ["z"])["z"]
+    assert len(compiles) == 1
+    np.testing.assert_array_equal(first, again)
+    W = net.node("L2.W")
+    net.update(W, value=np.zeros_like(W.value))  # an edit: the cached code must not run
+    after = evaluate(net, {"features": x}, ["z"])["z"]
+    assert len(compiles) == 2
+    np.testing.assert_allclose(after, np.broadcast_to(net.node("L2.b").value, after.shape),
+                               rtol=1e-6)
+    evaluate(net, {"features": x}, ["L1.s"])  # other outputs: their own compiled code
+    assert len(compiles) == 3

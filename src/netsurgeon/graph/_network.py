@@ -79,6 +79,9 @@ class Network:
         self._groups: dict[str, dict[Node, None]] = {g: {} for g in GROUPS}
         self._version = 0
         self.metadata: dict[str, Any] = {}
+        #: data upper layers compute from the network (the evaluator cache), each entry
+        #: checked against ``version`` by its user; never saved, never copied
+        self.derived: dict[str, Any] = {}
         self.registry: OpRegistry = registry if registry is not None else OPS
         self._ref = weakref.ref(self)
 

@@ -135,8 +135,7 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
         batch, has_time = inputs, True
     else:
         batch, has_time = batch_from_arrays(network, inputs, lengths)
-    outputs = _outputs_for(network, outputs, set(batch.streams))
-    ev = Evaluator(network, outputs)
+    ev = _cached_evaluator(network, outputs, frozenset(batch.streams))
     raw = ev.run(batch)
     result = {}
     for node in ev.outputs:
@@ -146,6 +145,25 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
         else:
             result[node.name] = value.detach().cpu().numpy()
     return result
+
+
+def _cached_evaluator(network: Network, outputs: Iterable[Node | str] | None,
+                      given: frozenset[str]) -> Evaluator:
+    """The Evaluator of an earlier ``evaluate`` call with the same outputs and inputs, while the
+    network is unedited (its version unchanged), so repeated calls compile once."""
+    names = None if outputs is None else tuple(
+        o.name if isinstance(o, Node) else str(o) for o in outputs)
+    key = (names, given)
+    # {(outputs asked, inputs given): (version, Evaluator)}, on the network so it dies with it
+    per_network = network.derived.setdefault("evaluators", {})
+    hit = per_network.get(key)
+    if hit is not None and hit[0] == network.version:
+        return hit[1]
+    ev = Evaluator(network, _outputs_for(network, outputs, set(given)))
+    if len(per_network) >= 16:  # many distinct output sets: keep the cache small
+        per_network.clear()
+    per_network[key] = (network.version, ev)
+    return ev
 
 
 def _outputs_for(network: Network, outputs: Iterable[Node | str] | None,
