@@ -331,3 +331,36 @@ def test_locally_connected_weight_shape_is_inferred_by_the_registry():
     assert net.node("c").shape == (5, 3, 4)
     with pytest.raises(NetsurgeonError, match="locally connected"):
         _conv((2, 5, 4), np.zeros((5, 2, 3, 3), np.float32), attrs)
+
+
+@pytest.mark.parametrize("shape, stat_shape, reduce_dims", [
+    ((6, 4, 5, 3), (1, 4, 1, 1), (0, 2, 3)),   # spatial: one statistic per channel
+    ((6, 4, 5), (1, 4, 5), (0,)),              # dense over a rank-2 sample
+    ((9, 7), (1, 7), (0,)),                    # dense vector
+])
+@pytest.mark.parametrize("time_constant", [0.0, 50.0, math.inf])
+def test_fused_batch_norm_equals_the_reference_path(shape, stat_shape, reduce_dims,
+                                                    time_constant):
+    """Without padding torch's fused kernel runs (mask None); an all-ones mask takes the
+    separate-ops path. Outputs, gradients and running statistics must agree."""
+    import torch
+
+    from netsurgeon.runtime import _kernels as K
+
+    r = np.random.default_rng(4)
+    x0 = torch.tensor(r.normal(1.5, 2.0, size=shape), dtype=torch.float32)
+    channels = math.prod(stat_shape)
+    results = []
+    for mask in (None, torch.ones(shape[0])):
+        x = x0.clone().requires_grad_(True)
+        scale = torch.tensor(r.normal(size=channels), dtype=torch.float32, requires_grad=True) \
+            if not results else results[0][4].detach().clone().requires_grad_(True)
+        bias = torch.linspace(-1, 1, channels, requires_grad=True)
+        run_mean, run_var = torch.full((channels,), 0.3), torch.full((channels,), 2.0)
+        y = K.batch_norm_train(x, scale, bias, run_mean, run_var, stat_shape, reduce_dims, 1e-5,
+                               time_constant, 0.0, mask)
+        (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+        results.append((y.detach(), x.grad, run_mean, run_var, scale, scale.grad, bias.grad))
+    fused, reference = results
+    for a, b in zip(fused, reference):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=2e-5, atol=2e-5)
