@@ -131,3 +131,51 @@ def test_fuse_linear_keeps_what_is_needed():
     assert not FuseLinear()(net).modified  # the Times has a second user
     net = _affine()
     assert not FuseLinear(sparse_inputs={"x"})(net).modified
+
+
+def _padded_shortcut(keep_inner_output: bool = False, outer_axes=(-1, -3)):
+    """CIFAR ResNet's channel padding: Transpose(RowStack(Transpose(x), Transpose(pad)))."""
+    from netsurgeon.graph import Network
+
+    net = Network("shortcut")
+    x = net.add("x", "InputValue", shape=(4, 3, 5))
+    pad = net.add_parameter("pad", np.zeros((2, 1, 1), np.float32))
+    tx = net.add("tx", "TransposeDimensions", inputs=(x,), attrs={"axes": (-1, -3)})
+    tp = net.add("tp", "TransposeDimensions", inputs=(pad,), attrs={"axes": (-3, -1)})
+    stack = net.add("stack", "RowStack", inputs=(tx, tp), attrs={"axis": -1})
+    out = net.add("out", "TransposeDimensions", inputs=(stack,), attrs={"axes": outer_axes})
+    net.add_to_group("output", out)
+    if keep_inner_output:
+        net.add_to_group("output", tx)
+    net.validate()
+    return net
+
+
+def test_splice_transposed_stacks_the_untransposed_inputs_on_the_swapped_axis():
+    from netsurgeon.graph.passes import SpliceTransposed
+
+    net = _padded_shortcut()
+    before = net.node("out").shape
+    assert SpliceTransposed(keep=["out"])(net).modified
+    out = net.node("out")
+    assert (out.op, out.attrs["axis"], out.shape) == ("RowStack", -3, before)
+    assert [i.name for i in out.inputs] == ["x", "pad"]
+    assert {n.name for n in net.nodes} == {"x", "pad", "out"}
+    assert net.group("output") == [out]
+    net.validate()  # the shape rule agrees: (6, 3, 5)
+    assert out.shape == (6, 3, 5)
+
+
+def test_splice_transposed_keeps_a_transpose_something_else_needs():
+    from netsurgeon.graph.passes import SpliceTransposed
+
+    net = _padded_shortcut(keep_inner_output=True)
+    assert SpliceTransposed(keep=["out", "tx"])(net).modified
+    assert "tx" in net and net.node("out").op == "RowStack"
+
+
+def test_splice_transposed_leaves_other_swaps_alone():
+    from netsurgeon.graph.passes import SpliceTransposed
+
+    net = _padded_shortcut(outer_axes=(-1, -2))  # a different swap: not the pattern
+    assert not SpliceTransposed(keep=["out"])(net).modified

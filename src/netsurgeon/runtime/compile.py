@@ -22,7 +22,7 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
-from netsurgeon.graph.passes import FuseLinear
+from netsurgeon.graph.passes import FuseLinear, SpliceTransposed
 from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, generate
@@ -197,13 +197,15 @@ def fused_copy(net: Network, outputs: list[Node], *, training: bool = False,
                sparse_inputs: frozenset[str] = frozenset()) -> tuple[Network, list[Node]]:
     """The network the runtime compiles: a copy of ``net`` sharing its values, with
     ``Plus(Times(W, x), b)`` / ``Plus(Convolution(W, x), b)`` fused (``FuseLinear``; the
-    outputs keep their own values). Returns the copy and the outputs' nodes in it; ``net``
-    itself (unchanged) when it has nothing to fuse."""
+    outputs keep their own values) and transposed splices untransposed (``SpliceTransposed``).
+    Returns the copy and the outputs' nodes in it; ``net`` itself (unchanged) when it has
+    nothing to fuse."""
     if not _may_fuse(net):
         return net, list(outputs)
     work = net.copy(share_values=True)
-    FuseLinear(keep=[o.name for o in outputs], sparse_inputs=sparse_inputs,
-               training=training)(work)
+    keep = [o.name for o in outputs]
+    SpliceTransposed(keep=keep)(work)
+    FuseLinear(keep=keep, sparse_inputs=sparse_inputs, training=training)(work)
     return work, [work.node(o.name) for o in outputs]
 
 
@@ -214,8 +216,9 @@ def _may_fuse(net: Network) -> bool:
     """Whether some Plus has a Times/Convolution input (FuseLinear's only patterns). When none
     has, the pass would change nothing and code is generated from ``net`` itself: no copy
     (which is most of the compile time of a long chain)."""
-    return any(n.op == "Plus" and any(i is not None and i.op in _FUSABLE for i in n.inputs)
-               for n in net.nodes)
+    return any((n.op == "Plus" and any(i is not None and i.op in _FUSABLE for i in n.inputs))
+               or (n.op == "TransposeDimensions" and n.inputs and n.inputs[0] is not None
+                   and n.inputs[0].op == "RowStack") for n in net.nodes)
 
 
 def compile_network(net: Network, outputs: list[Node | str] | None = None, *,

@@ -17,13 +17,15 @@ from netsurgeon.graph.passes.initialize_parameters import (
     initialize_node,
     needs_value,
 )
+from netsurgeon.graph.passes.splice_transposed import SpliceTransposed
 
 if TYPE_CHECKING:
     from netsurgeon.graph._network import Network
 
 __all__ = [
     "Pass", "PassResult", "PassManager", "PassError", "CheckStructure", "InferShapes",
-    "InitializeParameters", "FuseLinear", "prepare", "initialize_node", "needs_value",
+    "InitializeParameters", "FuseLinear", "SpliceTransposed", "prepare", "initialize_node",
+    "needs_value",
 ]
 
 
