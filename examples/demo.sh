@@ -24,6 +24,8 @@ step "3. Look at the new layer and the rewired inputs (CNTK's Dump format), and 
 run "$NS" dump "$OUT/seed4.dnn" --node 'L4.*' --node 'CE.BFF.FF.T' --node 'L1.BFF.FF.T' --node inputVal
 run "$NS" summary "$OUT/seed4.dnn"
 run "$NS" diff "$OUT/seed.dnn" "$OUT/seed4.dnn" || true  # exit 1: the models differ
+# a picture of the edited network (Graphviz dot, else graphviz-pure; with neither: seed4.dot)
+run "$NS" plot "$OUT/seed4.dnn" -o "$OUT/seed4.svg" --fallback-dot
 
 step "4. Convert the CNTK file to the native format (safetensors + JSON graph, memory-mapped) and to CNTK 2.x (.model)"
 run "$NS" convert "$OUT/seed4.dnn" "$OUT/seed4.nsm"
@@ -46,4 +48,4 @@ else
   echo "(skipped: ../shared/cntk is not beside this checkout)"
 fi
 
-printf '\nDone: the models are in %s/ (seed.dnn, seed4.dnn, seed4.nsm, seed.model, layer1.nsm, seed.dump).\n' "$OUT"
+printf '\nDone: the models are in %s/ (seed.dnn, seed4.dnn, seed4.nsm, seed.model, layer1.nsm, seed.dump, seed4.svg or seed4.dot).\n' "$OUT"
