@@ -89,7 +89,14 @@ def _compare(args: argparse.Namespace) -> int:
         runs = [(args.model, first, backends[0]), (args.model2, load(args.model2), backends[0])]
     else:
         runs = [(f"{args.model} [{b}]", first, b) for b in backends]
-    values = [_evaluate(net, backend, feeds, lengths, outputs) for _, net, backend in runs]
+    from netsurgeon.commands._progress import bars_for
+    from netsurgeon.progress import bar
+
+    values = []
+    with bar(bars_for(args), "compare", len(runs), "runs") as shown:
+        for _, net, backend in runs:
+            values.append(_evaluate(net, backend, feeds, lengths, outputs))
+            shown.update(1)
     report = _report(runs, values, outputs, args.rtol, args.atol, lengths)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -74,27 +74,31 @@ def run(args: argparse.Namespace) -> int:
     net = _read(args)
     if args.validate:
         net.validate()
-    if fmt == "cntk" and args.cntk_version is not None:
-        from netsurgeon.formats import cntk
+    from netsurgeon.commands._progress import bars_for
+    from netsurgeon.formats import writing
 
-        cntk.write(net, args.output, version=args.cntk_version)
-    elif fmt == "onnx":
-        from netsurgeon.formats import onnx
+    message = f"wrote {args.output} ({fmt}, {len(net)} nodes)"
+    with writing(bars_for(args), net, args.output):  # a bar counting the bytes written
+        if fmt == "cntk" and args.cntk_version is not None:
+            from netsurgeon.formats import cntk
 
-        external = onnx.save(net, args.output, args.outputs, keep_criteria=args.keep_criteria,
-                             opset=args.opset)
-        extra = f", tensors in {args.output}.data" if external else ""
-        print(f"wrote {args.output} (onnx, opset {args.opset or onnx.DEFAULT_OPSET}{extra})")
-        return 0
-    elif fmt == "torch":
-        from netsurgeon.runtime.standalone import write_module
+            cntk.write(net, args.output, version=args.cntk_version)
+        elif fmt == "onnx":
+            from netsurgeon.formats import onnx
 
-        source, weights = write_module(net, args.output, args.outputs)
-        print(f"wrote {source} and {weights} (a PyTorch module: import it and call load())")
-        return 0
-    else:
-        save(net, args.output, fmt)
-    print(f"wrote {args.output} ({fmt}, {len(net)} nodes)")
+            external = onnx.save(net, args.output, args.outputs, keep_criteria=args.keep_criteria,
+                                 opset=args.opset)
+            extra = f", tensors in {args.output}.data" if external else ""
+            message = f"wrote {args.output} (onnx, opset {args.opset or onnx.DEFAULT_OPSET}{extra})"
+        elif fmt == "torch":
+            from netsurgeon.runtime.standalone import write_module
+
+            source, weights = write_module(net, args.output, args.outputs)
+            message = (f"wrote {source} and {weights} (a PyTorch module: import it and call "
+                       "load())")
+        else:
+            save(net, args.output, fmt)
+    print(message)
     return 0
 
 

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from netsurgeon.commands._model import load_model
+    from netsurgeon.commands._progress import bars_for, ctf_samples
+    from netsurgeon.progress import bar
     from netsurgeon.runtime import Evaluator, set_threads
     from netsurgeon.runtime.evaluate import batch_from_arrays
     from netsurgeon.runtime.readers import CTFReader, load_npy, streams_for
@@ -97,25 +99,30 @@ def run(args: argparse.Namespace) -> int:
     static_out: dict[str, np.ndarray] = {}
     lens: list[np.ndarray] = []
     samples = sequences = 0
-    for mb in batches:
-        out = ev.run(mb)
-        samples += mb.samples
-        sequences += mb.batch
-        if sequence_data is None or (mb.steps > 1):
-            sequence_data = bool(sequence_data) or mb.steps > 1
-        lens.append(mb.lengths)
-        mask = mb.frame_mask() if dynamic else None
-        for name in sums:
-            v = out[name].detach().numpy()
-            if name in dynamic:  # the real frames only, not the padding
-                sums[name] += float((v if mask is None else v[mask > 0]).sum(dtype=np.float64))
-            else:
-                sums[name] += float(v.sum())
-                static_out[name] = v
-        if frames:
-            for name in frames:
+    progress = bars_for(args) if not arrays else None
+    total = ctf_samples(args.data, args.max_sequences) if progress else None
+    with bar(progress, "eval", total, "samples") as shown:
+        for mb in batches:
+            out = ev.run(mb)
+            samples += mb.samples
+            sequences += mb.batch
+            if sequence_data is None or (mb.steps > 1):
+                sequence_data = bool(sequence_data) or mb.steps > 1
+            lens.append(mb.lengths)
+            mask = mb.frame_mask() if dynamic else None
+            for name in sums:
                 v = out[name].detach().numpy()
-                frames[name].append(v if mask is None else v[mask > 0])
+                if name in dynamic:  # the real frames only, not the padding
+                    real = v if mask is None else v[mask > 0]
+                    sums[name] += float(real.sum(dtype=np.float64))
+                else:
+                    sums[name] += float(v.sum())
+                    static_out[name] = v
+            if frames:
+                for name in frames:
+                    v = out[name].detach().numpy()
+                    frames[name].append(v if mask is None else v[mask > 0])
+            shown.update(mb.samples)
     report = {"model": args.model, "samples": samples, "sequences": sequences, "nodes": {}}
     for n in reported:
         report["nodes"][n.name] = {"op": n.op, "sum": sums[n.name],

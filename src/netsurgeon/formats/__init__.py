@@ -11,13 +11,18 @@ never imports torch, and imports the onnx package only when an ONNX file is read
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netsurgeon._inputs import check_regular, read_head
 from netsurgeon.errors import FormatError, NetsurgeonError
 from netsurgeon.graph import Network
+
+if TYPE_CHECKING:
+    from netsurgeon.progress import ProgressFactory
 
 __all__ = ["load", "save", "detect_format", "format_for_path", "FORMATS"]
 
@@ -126,15 +131,21 @@ def _load(path: str | os.PathLike[str], fmt: str) -> Network:
 
 def save(network: Network, path: str | os.PathLike[str], format: str | None = None, *,
          outputs: Iterable[str] | None = None, keep_criteria: bool = False,
-         opset: int | None = None) -> str:
+         opset: int | None = None,
+         progress: bool | ProgressFactory | None = None) -> str:
     """Write ``network`` atomically; returns the format used.
 
     ``outputs``, ``keep_criteria`` and ``opset`` choose what an ONNX export contains
-    (:func:`netsurgeon.formats.onnx.save`); the other formats store the whole network."""
+    (:func:`netsurgeon.formats.onnx.save`); the other formats store the whole network.
+    ``progress``: a bar counting the bytes written (see :mod:`netsurgeon.progress`)."""
     fmt = _canonical(format) if format else format_for_path(path)
     if fmt != "onnx" and (outputs or keep_criteria or opset is not None):
         raise FormatError(f"outputs, keep_criteria and opset apply to ONNX export only, not to "
                           f"the {fmt} format (which stores the whole network)")
+    if progress:
+        with writing(progress, network, path):
+            return save(network, path, fmt, outputs=outputs, keep_criteria=keep_criteria,
+                        opset=opset)
     if fmt == "cntk":
         _cntk().write(network, path)
     elif fmt == "cntk-v2":
@@ -150,3 +161,23 @@ def save(network: Network, path: str | os.PathLike[str], format: str | None = No
 
         native.save(network, path)
     return fmt
+
+
+@contextlib.contextmanager
+def writing(progress: bool | ProgressFactory | None, network: Network,
+            path: str | os.PathLike[str]) -> Iterator[None]:
+    """A bar (:mod:`netsurgeon.progress`) counting the bytes the saves in this block write,
+    up to about the size of ``network``'s values."""
+    from netsurgeon.formats._atomic import reporting
+    from netsurgeon.progress import bar
+
+    seen: set[int] = set()
+    total = 0
+    for node in network.nodes:
+        value = node.value
+        if value is not None and id(value) not in seen:
+            seen.add(id(value))
+            total += int(getattr(value, "nbytes", 0))
+    with bar(progress, f"write {os.path.basename(os.fspath(path))}", total or None,
+             "B") as shown, reporting(shown):
+        yield

@@ -14,6 +14,7 @@ Every OS error becomes a one-line :class:`~netsurgeon.errors.FormatError` naming
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import io
 import os
@@ -24,7 +25,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from netsurgeon.errors import FormatError
 
@@ -293,7 +294,11 @@ class _FdWriter(io.RawIOBase):
         return False
 
     def write(self, data) -> int:
-        return os.write(self._fd, data)
+        n = os.write(self._fd, data)
+        shown = _PROGRESS.get()
+        if shown is not None:
+            shown.update(n)
+        return n
 
     def fileno(self) -> int:
         return self._fd
@@ -304,6 +309,20 @@ class _FdWriter(io.RawIOBase):
                 os.close(self._fd)
             finally:
                 super().close()
+
+
+_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("write_progress", default=None)
+
+
+@contextlib.contextmanager
+def reporting(progress: Any) -> Iterator[None]:
+    """Count the bytes every :func:`atomic_write` in this block writes on ``progress``
+    (a bar of :mod:`netsurgeon.progress`: its ``update(n)`` is called per write)."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 @contextlib.contextmanager

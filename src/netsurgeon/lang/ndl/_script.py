@@ -30,6 +30,7 @@ from netsurgeon.lang.ndl._symbols import NdlCall, NdlConst, NdlMacroCall, Scope
 if TYPE_CHECKING:
     from netsurgeon.graph import Network, Node
     from netsurgeon.ops import OpRegistry
+    from netsurgeon.progress import ProgressBar, ProgressFactory
 
 __all__ = ["NdlScript", "build_network", "evaluate_snippet", "file_blocks", "variable_lookup",
            "PASSES"]
@@ -156,8 +157,9 @@ class NdlScript:
         self.parse(SourceText.plain(text, location.file if location else None, location))
         self.run_passes("initial")
 
-    def run_passes(self, upto: str = "final") -> None:
-        """Run each pass up to ``upto`` over the statements it has not processed yet."""
+    def run_passes(self, upto: str = "final", progress: ProgressBar | None = None) -> None:
+        """Run each pass up to ``upto`` over the statements it has not processed yet
+        (``progress``: a bar of :mod:`netsurgeon.progress`, updated per statement and pass)."""
         if upto not in PASSES:
             raise ValueError(f"upto must be one of {PASSES}, not {upto!r}")
         for pass_name in PASSES[:PASSES.index(upto) + 1]:
@@ -166,6 +168,8 @@ class NdlScript:
                 stmt = statements[self._done[pass_name]]
                 self._done[pass_name] += 1
                 self.evaluator.run(stmt, pass_name)
+                if progress is not None:
+                    progress.update(1)
             if pass_name == "resolve" and self.special:
                 self.evaluator.special_lists(
                     self.scope, require_features=self.require_features,
@@ -221,15 +225,18 @@ class NdlScript:
 def build_network(text: str, *, source: str = "<string>", macros: MacroTable | None = None,
                   variables: Any = None, counter: NameCounter | None = None, name: str = "model",
                   seed: int = 1, registry: OpRegistry | None = None, run: str | None = None,
-                  load: str | None = None, validate: bool = True) -> Network:
+                  load: str | None = None, validate: bool = True,
+                  progress: bool | ProgressFactory | None = None) -> Network:
     """Build a network from a whole NDL file (§B.1): ``$var$`` substitution, load/run
     sections, macro definitions, the three passes, special lists and parameter initialisation;
     unless ``validate`` is False, then :func:`~netsurgeon.graph.passes.prepare` (validation,
     shape inference, and the values of parameters whose 0 dimensions it inferred).
 
-    Raises ParseError (with file:line:col) or ValidationError.
+    ``progress``: a bar (see :mod:`netsurgeon.progress`) counting the top-level statements
+    through the three passes. Raises ParseError (with file:line:col) or ValidationError.
     """
     from netsurgeon.graph import Network, prepare
+    from netsurgeon.progress import bar
 
     src = read_source(text, source, variable_lookup(variables))
     network = Network(name, registry)
@@ -242,7 +249,9 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
     try:
         for start, end in file_blocks(src, run, load):
             script.parse(src, start, end)
-        script.run_passes("final")
+        with bar(progress, f"build {network.name}", len(PASSES) * len(script.scope.statements),
+                 "statements") as shown:
+            script.run_passes("final", shown)
     finally:
         if gc_was_enabled:
             gc.enable()
