@@ -17,3 +17,12 @@ def cntk_dir() -> Path:
     if not CNTK.is_dir():
         pytest.fail(f"{CNTK} is missing: tests need ../shared/cntk beside the checkout")
     return CNTK
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cntk_seed_counters():
+    """Each test starts as a new CNTK process: NDL/BrainScript parameter seeds from 1."""
+    from netsurgeon.ops.cntk_random import reset_seed_counters
+
+    reset_seed_counters(force_constant=False)
+    yield

@@ -9,8 +9,12 @@ cntk-config-driver.md §9.1: ``uniform`` (±0.05·scale), ``uniform1``, ``gaussi
 ``glorotNormal``, ``heUniform``, ``heNormal``, ``TruncNormal`` (redrawn outside ±2σ),
 ``fixedValue``, ``fromFile``, ``fromLiteral`` and ``bilinear``.
 
-Shapes are numpy order. Random draws use numpy's PCG64 seeded with the parameter's seed, so a
-build is reproducible (values are not CNTK's own random numbers).
+Shapes are numpy order. Random draws are CNTK's own (cntk-config-driver.md §9.3,
+:mod:`netsurgeon.ops.cntk_random`): a fresh mt19937_64 seeded with the parameter's seed, Boost's
+uniform / ziggurat-normal distributions in double with float32 bounds, in CNTK's column-major
+storage order (= numpy C order of the numpy-shaped array), cast to the element type — the
+values CNTK's CPU path gives, bit for bit (checked against CNTK 2.7 for uniform, normal and
+truncated normal).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from netsurgeon.errors import NetsurgeonError
+from netsurgeon.ops import cntk_random
+from netsurgeon.ops.cntk_random import MT19937_64
 
 __all__ = ["initialize", "read_text_matrix", "fans", "RANDOM_KINDS"]
 
@@ -73,13 +79,23 @@ def initialize(shape: tuple[int, ...], init: dict[str, Any], *, dtype: str = "fl
             )
         # CNTK rows = last numpy axis: the numpy array is the column-major matrix transposed
         return np.ascontiguousarray(matrix.T).reshape(shape).astype(dtype)
-    rng = np.random.Generator(np.random.PCG64(s))
+    n = math.prod(int(d) for d in shape)
     if kind == "uniform":
-        return rng.uniform(-0.05 * scale, 0.05 * scale, size=shape).astype(dtype)
+        r = np.float32(0.05 * scale)
+        return _shaped(cntk_random.uniform(MT19937_64(s), n, -r, r), shape, dtype)
     if kind in _FAN_KINDS:
         fan_in, fan_out = fans(shape, int(init.get("filter_rank", 0)),
                                int(init.get("output_rank", 1)))
-        return _FAN_KINDS[kind](rng, shape, scale, fan_in, fan_out).astype(dtype)
+        dist, rng = _FAN_KINDS[kind]
+        r = np.float32(scale * rng(fan_in, fan_out))
+        gen = MT19937_64(s)
+        if dist == "uniform":
+            values = cntk_random.uniform(gen, n, -r, r)
+        elif dist == "normal":
+            values = cntk_random.normal(gen, n, 0.0, r)
+        else:
+            values = cntk_random.truncated_normal(gen, n, 0.0, r)
+        return _shaped(values, shape, dtype)
     if kind == "bilinear":
         kh, kw = init.get("kernel", (0, 0))
         return _bilinear(shape, int(kh or 0), int(kw or 0), dtype)
@@ -107,29 +123,22 @@ def fans(shape: tuple[int, ...], filter_rank: int = 0, output_rank: int = 1) -> 
     return fan_in, fan_out
 
 
-def _truncated(rng, shape, std):
-    out = rng.normal(0.0, std, size=shape)
-    bad = np.abs(out) > 2 * std
-    while bad.any():  # redraw outliers (bounded: each round keeps ~95%)
-        out[bad] = rng.normal(0.0, std, size=int(bad.sum()))
-        bad = np.abs(out) > 2 * std
-    return out
+def _shaped(values: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Draws in CNTK storage order as a numpy-shaped array (float32 first, as CNTK casts)."""
+    return values.astype(np.float32).reshape(shape).astype(dtype, copy=False)
 
 
+# kind -> (distribution, range or standard deviation before the scale, from fanIn and fanOut)
 _FAN_KINDS = {
-    "uniform1": lambda rng, shape, s, fi, fo: rng.uniform(-s, s, size=shape),
-    "gaussian": lambda rng, shape, s, fi, fo: rng.normal(0.0, 0.2 * s / np.sqrt(fi), size=shape),
-    "normal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s, size=shape),
-    "xavier": lambda rng, shape, s, fi, fo: rng.uniform(
-        -s * np.sqrt(3.0 / fi), s * np.sqrt(3.0 / fi), size=shape),
-    "glorotUniform": lambda rng, shape, s, fi, fo: rng.uniform(
-        -s * np.sqrt(6.0 / (fi + fo)), s * np.sqrt(6.0 / (fi + fo)), size=shape),
-    "glorotNormal": lambda rng, shape, s, fi, fo: rng.normal(
-        0.0, s * np.sqrt(2.0 / (fi + fo)), size=shape),
-    "heUniform": lambda rng, shape, s, fi, fo: rng.uniform(
-        -s * np.sqrt(6.0 / fi), s * np.sqrt(6.0 / fi), size=shape),
-    "heNormal": lambda rng, shape, s, fi, fo: rng.normal(0.0, s * np.sqrt(2.0 / fi), size=shape),
-    "TruncNormal": lambda rng, shape, s, fi, fo: _truncated(rng, shape, s),
+    "uniform1": ("uniform", lambda fi, fo: 1.0),
+    "gaussian": ("normal", lambda fi, fo: 0.2 / math.sqrt(fi)),
+    "normal": ("normal", lambda fi, fo: 1.0),
+    "xavier": ("uniform", lambda fi, fo: math.sqrt(3.0 / fi)),
+    "glorotUniform": ("uniform", lambda fi, fo: math.sqrt(6.0 / (fi + fo))),
+    "glorotNormal": ("normal", lambda fi, fo: math.sqrt(2.0 / (fi + fo))),
+    "heUniform": ("uniform", lambda fi, fo: math.sqrt(6.0 / fi)),
+    "heNormal": ("normal", lambda fi, fo: math.sqrt(2.0 / fi)),
+    "TruncNormal": ("truncated", lambda fi, fo: 1.0),
 }
 
 

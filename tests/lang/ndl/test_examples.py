@@ -59,6 +59,13 @@ def test_seed_network_shapes_and_parameters():
     # automatic seeds 1, 2, 3, 4 in initialisation order (the biases are not random)
     seeds = [net.get(f"{p}.BFF.W").attrs["init"]["seed"] for p in ("L1", "L2", "L3", "CE")]
     assert seeds == [1, 2, 3, 4]
+    # CNTK's counter is process-wide: a second build continues it (5, 6, 7, 8) ...
+    more = build_file(EXAMPLES / "seed.ndl")
+    assert more.get("L1.BFF.W").attrs["init"]["seed"] == 5
+    # ... and a new "process" (reset counters) builds the same values again
+    from netsurgeon.ops.cntk_random import reset_seed_counters
+
+    reset_seed_counters()
     again = build_file(EXAMPLES / "seed.ndl")
     assert np.array_equal(again.get("L3.BFF.W").value, net.get("L3.BFF.W").value)
 

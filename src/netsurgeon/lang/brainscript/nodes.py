@@ -32,6 +32,7 @@ from netsurgeon.lang.brainscript.values import (
     type_name,
 )
 from netsurgeon.ops import OPS, NodeRecipe
+from netsurgeon.ops.cntk_random import next_bs_seed
 from netsurgeon.ops.init import RANDOM_KINDS
 from netsurgeon.ops.sets import INPUTS, LEAVES, PARAMETERS
 
@@ -339,8 +340,9 @@ class NodeFactory:
             raise fail("required parameter 'shape' not found", location, node=name)
         init = dict(recipe.init or {})
         if init.get("kind") in RANDOM_KINDS and int(init.get("seed", -1)) < 0:
-            init["seed"] = self.seed
-            self.seed += 1
+            # CNTK's process-wide BrainScript counter, at construction (§9.2); ``self.seed``
+            # (the evaluation's first seed) is an offset on it
+            init["seed"] = next_bs_seed() + self.seed - 1
         lrm = recipe.learning_rate_multiplier
         node = self._detached(name, "LearnableParameter", (), location, attrs={"init": init},
                               shape=recipe.shape, dynamic=False, tags=tags,

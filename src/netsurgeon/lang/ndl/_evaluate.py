@@ -39,6 +39,7 @@ from netsurgeon.lang.ndl._symbols import (
     join_name,
 )
 from netsurgeon.ops import Category
+from netsurgeon.ops.cntk_random import next_ndl_seed
 from netsurgeon.ops.init import RANDOM_KINDS
 
 if TYPE_CHECKING:
@@ -491,7 +492,10 @@ class Evaluator:
             return
         init = dict(init)
         if init.get("kind") in RANDOM_KINDS and int(init.get("seed", -1)) < 0:
-            init["seed"] = self.counter.next_seed() + self.seed_offset
+            # CNTK's process-wide NDL counter (cntk-config-driver.md §9.2); the script's own
+            # counter still advances (its repr is part of the session state)
+            self.counter.next_seed()
+            init["seed"] = next_ndl_seed() + self.seed_offset
         if init.get("kind") == "fromFile":
             init["path"] = self._find_file(str(init.get("path", "")).strip('"'))
         self.network.set_attrs(node, init=init)
