@@ -5,8 +5,10 @@ from ``--set NAME=VALUE`` first, then from a CNTK config file given with ``--con
 ``--section S``, the ``NDLNetworkBuilder`` block of section S, then S, then the top level;
 without it, the top level and then every nested section in file order. ``$ConfigDir$``
 defaults to the config file's folder. With ``--section``, that section's
-``NDLNetworkBuilder`` also supplies ``ndlMacros`` (``+``-separated macro files, loaded before
-any ``--macros``), ``run``, ``load`` and ``randomSeedOffset`` unless the options say otherwise.
+``NDLNetworkBuilder`` (or the top level's, as CNTK looks keys up through the enclosing blocks)
+also supplies ``ndlMacros`` (``+``-separated macro files, loaded before any ``--macros``),
+``run``, ``load`` and ``randomSeedOffset`` unless the options say otherwise; each of them may
+be set in the block, in the section or at the top level.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def builder_section(path: str, section: str):
-    """The ``NDLNetworkBuilder`` block of command section ``section`` (or None)."""
+    """The ``NDLNetworkBuilder`` block seen from command section ``section`` (its own or the
+    top level's), else the section itself (keys are looked up through its parents), or None."""
     from netsurgeon.lang.config import parse_config_file
 
     root = parse_config_file(path)
     sec = root.section(section) if root.is_section(section) else None
     if sec is None or not sec.is_section("NDLNetworkBuilder"):
-        return None
+        return sec
     return sec.section("NDLNetworkBuilder")
 
 
@@ -97,6 +100,7 @@ def _unquote(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon build``; returns the exit status."""
     from netsurgeon.commands._common import parameter_summary, parse_assignments
+    from netsurgeon.commands._progress import bars_for
     from netsurgeon.lang.ndl import MacroTable, NameCounter, build_file
 
     sets = {k.lower(): v for k, v in parse_assignments(args.set).items()}
@@ -115,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
     macro_files = list(args.macros)
     run_sections, load_sections, seed = args.run, args.load, args.seed
     builder = builder_section(args.config, args.section) if args.config and args.section else None
+    if builder is None and args.config:  # no builder block: the top level's keys (ndlMacros)
+        from netsurgeon.lang.config import parse_config_file
+
+        builder = parse_config_file(args.config)
     if builder is not None:
         def value(key: str) -> str | None:
-            raw = builder.raw(key) if builder.has_local(key) else None
+            raw = builder.raw(key)  # CNTK's lookup: the block, its section, the top level
             if raw is None:
                 return None
             return _unquote(substitute_variables(raw, lookup, builder.location_of(key)))
@@ -136,10 +144,12 @@ def run(args: argparse.Namespace) -> int:
         macros.load_file(path, variables=lookup, counter=counter)
     network = build_file(args.ndl, macros=macros, variables=lookup, counter=counter,
                          name=args.name or Path(args.ndl).stem, seed=seed, run=run_sections,
-                         load=load_sections)
+                         load=load_sections, progress=bars_for(args))
+    from netsurgeon.commands._common import make_parent_dirs
     from netsurgeon.formats import save
 
-    fmt = save(network, args.output, args.format)
+    make_parent_dirs(args.output)  # as CNTK, create the directories of the file written
+    fmt = save(network, args.output, args.format, progress=bars_for(args))
     params, values = parameter_summary(network)
     print(f"{args.ndl}: {len(network)} nodes, {params} parameters ({values:,} values) "
           f"-> {args.output} ({fmt})")

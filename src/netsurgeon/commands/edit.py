@@ -17,7 +17,13 @@ __all__ = ["configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``netsurgeon edit``."""
-    parser.add_argument("script", help="the MEL script to run")
+    parser.add_argument("script", nargs="?",
+                        help="the MEL script to run (default with --config: the section's "
+                             "editPath)")
+    parser.add_argument("--config", metavar="FILE.cntk",
+                        help="a CNTK config file: $NAME$ values, editPath and ndlMacros come "
+                             "from --section (looked up through the enclosing blocks)")
+    parser.add_argument("--section", metavar="NAME", help="the edit section of --config")
     parser.add_argument("--set", dest="variables", action="append", default=[],
                         metavar="NAME=VALUE",
                         help="a value for $NAME$ in the script (repeatable)")
@@ -42,11 +48,20 @@ def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon edit``; returns the exit status."""
     from netsurgeon.lang.mel import run as run_mel
 
+    script, variables, macros = args.script, _variables(args.variables), list(args.macros)
+    if args.config:
+        script, from_config, config_macros = _from_config(args.config, args.section, script)
+        variables = {**from_config, **variables}
+        macros = config_macros + macros
+    elif script is None:
+        raise EditError("give a MEL script, or --config FILE.cntk --section NAME whose "
+                        "editPath names one")
     result = run_mel(
-        args.script,
-        _variables(args.variables),
-        macros=args.macros or None,
+        script,
+        variables,
+        macros=macros or None,
         dry_run=args.dry_run,
+        make_dirs=True,  # CNTK created the directories of the files it wrote
         warn=lambda text: print(text, file=sys.stderr),
     )
     if not args.quiet:
@@ -58,3 +73,45 @@ def run(args: argparse.Namespace) -> int:
         for path in result.written:
             print(f"wrote {path}")
     return 0
+
+
+def _from_config(path: str, section: str | None, script: str | None
+                 ) -> tuple[str, dict[str, str], list[str]]:
+    """(script, $var$ values, ndlMacros files) from a config section: every plain key seen
+    from the section (its own, then the enclosing blocks'), as CNTK's edit action resolved
+    the MEL file's variables."""
+    from netsurgeon.lang.config import parse_config_file, substitute_variables, unquote
+
+    root = parse_config_file(path)
+    scope = root
+    if section:
+        raw = root.raw(section)
+        if raw is None or raw.lstrip()[:1] not in ("[", "{"):
+            blocks = [k for k, v in root.items() if v.lstrip()[:1] in ("[", "{")]
+            raise EditError(f"{path}: no section '{section}'",
+                            hint="sections: " + ", ".join(blocks) if blocks else None)
+        scope = root.section(section)
+    chain = []
+    s = scope
+    while s is not None:
+        chain.append(s)
+        s = s.parent
+    variables: dict[str, str] = {}
+    for s in reversed(chain):
+        for key, value in s.items():
+            if value.lstrip()[:1] not in ("[", "{"):
+                variables[key] = unquote(value)
+
+    def resolved(key: str) -> str | None:
+        raw = scope.raw(key)
+        if raw is None:
+            return None
+        return unquote(substitute_variables(raw, scope.raw, scope.location_of(key)))
+
+    if script is None:
+        script = resolved("editPath")
+        if not script:
+            raise EditError(f"{path}: section '{section}' has no editPath; give the MEL "
+                            "script")
+    macros = [p.strip() for p in (resolved("ndlMacros") or "").split("+") if p.strip()]
+    return script, variables, macros

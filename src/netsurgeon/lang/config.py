@@ -716,7 +716,8 @@ class ConfigDict:
             old.spans.extend(spans)
             self._sections.pop(low, None)
             return
-        self._entries[low] = _Entry(key, value, spans, location)
+        # a replaced key keeps its first spelling (CNTK's case-insensitive map)
+        self._entries[low] = _Entry(old.key if old is not None else key, value, spans, location)
         self._sections.pop(low, None)
 
     def set(self, key: str, value: str) -> None:
@@ -798,7 +799,21 @@ class ConfigDict:
         entry = scope._entries[key.lower()]
         if "$" not in entry.value:
             return entry.value
-        return substitute_variables(entry.value, self.lookup_variable, entry.location)
+        return substitute_variables(entry.value, self._lookup_for(key, scope), entry.location)
+
+    def _lookup_for(self, key: str, scope: ConfigDict) -> Callable[[str], str | None]:
+        """``$var$`` lookup for the value of ``key`` found in ``scope``: ``modelPath =
+        $modelPath$`` takes the enclosing scope's modelPath (a key cannot be its own
+        variable), every other name this scope's chain."""
+        low = key.lower()
+        parent = scope.parent
+
+        def lookup(name: str) -> str | None:
+            if name.lower() == low:
+                return parent.raw(name) if parent is not None else None
+            return self.lookup_variable(name)
+
+        return lookup
 
     def locate_value(self, key: str) -> tuple[str, Callable[[int], SourceLocation]] | None:
         """The value of ``key`` as :meth:`get` gives it, with a function from offsets in that
@@ -841,7 +856,7 @@ class ConfigDict:
                 raw += 1
             if "$" in line:
                 line_loc = raw_location(raw)
-                parts = _substitute_line(line, self.lookup_variable, line_loc)
+                parts = _substitute_line(line, self._lookup_for(key, scope), line_loc)
             else:
                 parts = [(line, 0, False)]
             for text, col, inserted in parts:

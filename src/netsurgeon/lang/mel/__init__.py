@@ -37,6 +37,7 @@ def run(
     dry_run: bool = False,
     editor: Editor | None = None,
     warn: Any = None,
+    make_dirs: bool = False,
 ) -> RunResult:
     """Run a MEL script (a path or the text itself) and return its models by name.
 
@@ -46,12 +47,14 @@ def run(
         dry_run: run and validate everything, write nothing.
         editor: run on an existing Editor (its models stay loaded); files are still staged.
         warn: called with each warning (CNTK printed them).
+        make_dirs: create the missing directories of the files the script writes (CNTK's
+            driver did; ``netsurgeon run`` sets it).
 
     Raises:
         NetsurgeonError: with ``file:line:col`` of the failing statement; nothing was written.
     """
     text, file = read_script(script)
-    writer = StagedWriter(dry_run=dry_run)
+    writer = StagedWriter(dry_run=dry_run, make_dirs=make_dirs)
     if editor is None:
         editor = Editor(macros=macros, writer=writer, warn=warn)
     previous, editor.writer = editor.writer, writer

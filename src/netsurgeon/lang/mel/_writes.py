@@ -65,8 +65,9 @@ def _key(path: str) -> str:
 class StagedWriter(Writer):
     """Stage every write; ``commit`` moves them over their targets, ``discard`` deletes them."""
 
-    def __init__(self, dry_run: bool = False) -> None:
+    def __init__(self, dry_run: bool = False, make_dirs: bool = False) -> None:
         self.dry_run = dry_run
+        self.make_dirs = make_dirs  # create missing directories of targets (as CNTK did)
         self._staged: dict[str, str] = {}  # real target -> staged file
         self._shown: dict[str, str] = {}  # real target -> the path as the script gave it
         self._tmpdir: str | None = None
@@ -79,6 +80,10 @@ class StagedWriter(Writer):
         return str(target.parent / temp_name(target.name))
 
     def write(self, path: str, produce: Callable[[str], object]) -> None:
+        if self.make_dirs and not self.dry_run:
+            from netsurgeon.commands._common import make_parent_dirs
+
+            make_parent_dirs(path)
         target = output_path(path)  # raises before anything is produced
         key = str(target)
         staged = self._stage_path(target)  # a fresh name per write: the older one goes after
