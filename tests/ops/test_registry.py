@@ -51,7 +51,8 @@ def test_every_v1_op_is_registered():
     assert set(OPS.op_set(Category.INTERNAL)) == {"TimesPlus", "ConvolutionPlus"}
     # ops/imported.py, and CNTK 2.x element-wise ops only v2 files (and ONNX) hold
     assert others == {"TimesPlus", "ConvolutionPlus", "GroupedConvolution", "Tan", "Atan",
-                      "Asinh", "Atanh", "ExponentialLinearUnit", "Pow"}
+                      "Asinh", "Atanh", "ExponentialLinearUnit", "Pow",
+                      "TimeReverse", "Shift", "GMMLogLikelihood"}
 
 
 @pytest.mark.parametrize("alias, canonical", sorted(V1_ALIASES.items()))

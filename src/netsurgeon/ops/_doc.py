@@ -106,8 +106,8 @@ Generated from the registry (`python -m netsurgeon.ops._doc > docs/ops.md`); do 
   to each parameter's kind (`input` = a node, `int`/`float`/`bool`, `shape` = a scalar or a
   CNTK-order list, `text`, `any`); options are matched case-insensitively and unknown options
   are ignored. `fn.bind(positional, options)` returns a `NodeRecipe`. Reserved-but-broken names
-  (`Atan`, `Asinh`, `Atanh`, `Tan`, `ROIPooling`) raise ArgumentError("Attempted to instantiate
-  undefined operation X").
+  (`Atan`, `Tan`, `ROIPooling`) raise ArgumentError("Attempted to instantiate undefined
+  operation X"); `Asinh` and `Atanh`, which CNTK refused the same way, are defined.
   NDL `BatchNormalization` with 5 inputs returns `recipe.extra["auto_inputs"] = {5: {...}}`:
   the builder creates `<name>.run_sample_count` (a `[1]` LearnableParameter, multiplier 0,
   value 0) and attaches it as input 5, as current CNTK does. NDL `Cast` and `InputValue` put the

@@ -1,8 +1,9 @@
 """Element-wise ops (ndl-mel.md §B.9.2): unary functions, broadcasting binary and ternary ones,
 comparisons, and the per-column Softmax family (same shape as the input).
 
-Reserved-but-broken NDL names (``Atan``, ``Asinh``, ``Atanh``, ``Tan``) are registered here as
-functions that fail with CNTK's message when called.
+Reserved-but-broken NDL names (``Atan``, ``Tan``) are registered here as functions that fail
+with CNTK's message when called. ``Asinh`` and ``Atanh`` failed the same way in CNTK (not in its
+creation table); netsurgeon defines them in NDL and BrainScript (docs/brainscript.md).
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ UNARY: dict[str, tuple[tuple[str, ...], frozenset[str], bool]] = {
     "Tanh": ((), frozenset(), True),
     "StopGradient": ((), frozenset({C.IDENTITY, C.NO_GRADIENT}), True),
     "StraightThrough": ((), frozenset(), False),
-    # CNTK 2.x ops (v2 files, ONNX); NDL reserves their names and fails (BROKEN)
+    # CNTK 2.x ops (v2 files, ONNX); NDL reserves Tan/Atan and fails (BROKEN); Asinh/Atanh
+    # are callable (CNTK's NDL and BrainScript refused them: "undefined operation")
     "Tan": ((), frozenset(), False),
     "Atan": ((), frozenset(), False),
-    "Asinh": ((), frozenset(), False),
-    "Atanh": ((), frozenset(), False),
+    "Asinh": ((), frozenset(), True),
+    "Atanh": ((), frozenset(), True),
     "ExponentialLinearUnit": ((), frozenset(), False),  # CNTK 2.x ELU (alpha 1)
 }
 
@@ -62,7 +64,7 @@ BINARY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 COMPARISON: tuple[str, ...] = ("Less", "Equal", "Greater", "GreaterEqual", "NotEqual", "LessEqual")
 
 #: names NDL reserves but cannot create (ndl-mel.md §B.9.2)
-BROKEN: tuple[str, ...] = ("Atan", "Asinh", "Atanh", "Tan")
+BROKEN: tuple[str, ...] = ("Atan", "Tan")
 
 
 def broken_function(name: str) -> FunctionSpec:

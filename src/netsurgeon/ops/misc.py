@@ -1,4 +1,5 @@
-"""Ops a v1 file can hold that fit no other family: tracing, sampling, accumulation."""
+"""Ops that fit no other family: tracing, sampling, accumulation, the Gaussian-mixture
+likelihood."""
 
 from __future__ import annotations
 
@@ -44,8 +45,29 @@ def _sample(ctx: ShapeContext) -> Shape:
     return (prod(ctx.shapes[0]),)
 
 
+def _gmm(ctx: ShapeContext) -> Shape:
+    prior, mean, logstd, x = (prod(s) if 0 not in s else 0 for s in ctx.shapes)
+    if mean and logstd and mean != logstd:
+        ctx.fail(f"means ({mean} elements) and log standard deviations ({logstd}) must have "
+                 "the same size")
+    if prior and x and mean and mean != prior * x:
+        ctx.fail(f"means need {prior} components x {x} feature dimensions = {prior * x} "
+                 f"elements, not {mean}")
+    return (1,)
+
+
 def register(ops: OpRegistry) -> None:
     """Register the remaining ops."""
+    define(ops, "GMMLogLikelihood", (4, 4), _gmm,
+           inputs=("unnormalized_prior", "means", "log_stddevs", "x"),
+           categories={C.REDUCTION},
+           doc="Per frame, log p(x) under a diagonal Gaussian mixture of K components over "
+               "D-dimensional x: log Σ_k softmax(prior)_k N(x; μ_k, diag(exp(2 log σ_k))). "
+               "The prior has K elements; means and log σ have K·D each, component k's at "
+               "CNTK column k (numpy row k of a (K, D) view); any input may vary per frame. "
+               "CNTK's BrainScript compiled the node out, so only the formula of its "
+               "GMMLogLikelihoodNode (including the −D/2·log 2π term) is followed, not its "
+               "numbers.")
     define(ops, "Trace", (1, 1), same_as_input(0), inputs=("x",), attrs=TRACE_ATTRS,
            categories={C.IDENTITY, C.DEBUG},
            node_options=(NodeOption("say", "message", "str"),

@@ -1,4 +1,5 @@
-"""Recurrence (ndl-mel.md §B.9.6): PastValue/FutureValue delays and the cuDNN RNN stack.
+"""Recurrence (ndl-mel.md §B.9.6): PastValue/FutureValue delays, the cuDNN RNN stack, and
+the sequence ops TimeReverse and Shift.
 
 A delay's input 0 is *delayed*: loops through it are allowed, and validation may use the
 node's declared shape (``PastValue(rows, x)``) before ``x`` is inferred.
@@ -13,6 +14,7 @@ from netsurgeon.ops._build import define
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, np_shape
 from netsurgeon.ops._registry import OpRegistry
+from netsurgeon.ops._shapes import broadcast, same_as_input
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,
@@ -76,8 +78,42 @@ def _rnn(ctx: ShapeContext) -> Shape:
     return (hidden * (2 if ctx.attrs["bidirectional"] else 1),)
 
 
+def _shift(ctx: ShapeContext) -> Shape:
+    x = tuple(ctx.shapes[0])
+    if int(ctx.attrs["boundary_mode"]) not in (-1, 0):
+        ctx.fail(f"boundaryMode {ctx.attrs['boundary_mode']} is unknown: -1 (boundary value) "
+                 "or 0 (duplicate the edge frame)")
+    b = tuple(ctx.shapes[1])
+    if 0 not in x and 0 not in b and prod(b) != 1 and broadcast(ctx, [x, b]) != x:
+        ctx.fail(f"the boundary value {fmt_shape(b)} must broadcast to the input "
+                 f"{fmt_shape(x)}")
+    return x
+
+
 def register(ops: OpRegistry) -> None:
     """Register the recurrent ops."""
+    define(ops, "TimeReverse", (1, 1), same_as_input(0), inputs=("x",),
+           categories={C.RECURRENT},
+           doc="Each sequence's frames in reverse order (y_t = x_{length-1-t}); a value "
+               "without a dynamic axis passes through. CNTK's BrainScript could not construct "
+               "it ('undefined operation'), so its numbers are unverified.")
+    define(ops, "Shift", (2, 2), _shift, inputs=("x", "boundary"),
+           attrs={
+               "from_offset": AttrSpec("int", 0, "y_t = x_{t+from_offset} (negative: past)"),
+               "boundary_mode": AttrSpec("int", -1, "-1: frames outside the sequence come "
+                                         "from the boundary input (per frame when it has a "
+                                         "dynamic axis); 0: the edge frame is duplicated"),
+               "dim": AttrSpec("int", -1, "CNTK axis to shift along; only -1 (the dynamic "
+                               "axis) is evaluated"),
+           },
+           categories={C.RECURRENT},
+           node_options=(NodeOption("fromOffset", "from_offset", "int"),
+                         NodeOption("boundaryMode", "boundary_mode", "int"),
+                         NodeOption("dim", "dim", "int")),
+           doc="Shift along the dynamic axis within each sequence: y_t = x_{t+from_offset}, "
+               "boundary value (or the edge frame) outside. Not a delay: a loop through it is "
+               "refused. CNTK compiled ShiftNode out of its BrainScript, so the semantics "
+               "follow its source comments, unverified by numbers.")
     ndl_forms = (
         Form((Param("rows", "int"), Param("x", "input"))),
         Form((Param("rows", "int"), Param("cols", "int"), Param("x", "input"))),

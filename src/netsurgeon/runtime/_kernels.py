@@ -17,7 +17,8 @@ __all__ = [
     "straight_through", "weighted_logistic_sum",
     "masked_sum", "flat", "shift_past", "shift_future", "ce_with_softmax", "cross_entropy",
     "logistic", "class_error", "batch_norm_train", "bn_exp_avg_factor", "bn_blend_factor",
-    "to_dense", "times_general",
+    "to_dense", "times_general", "time_reverse", "shift_frames", "gmm_log_likelihood",
+    "where_frames", "mask_frames", "packed_index", "gather_packed", "scatter_packed",
 ]
 
 
@@ -123,6 +124,94 @@ def shift_future(x: torch.Tensor, batch: int, steps: int, k: int, init: torch.Te
     ok = (pos < lengths.unsqueeze(1)).reshape((batch, steps) + (1,) * (x.dim() - 1))
     out = torch.where(ok, out, init.to(x.dtype))
     return out.reshape(x.shape)
+
+
+def time_reverse(x: torch.Tensor, batch: int, steps: int, lengths: torch.Tensor) -> torch.Tensor:
+    """TimeReverse: y[b, t] = x[b, length[b] - 1 - t] for t < length[b]; padding frames 0."""
+    seq = x.reshape((batch, steps) + tuple(x.shape[1:]))
+    src = lengths.unsqueeze(1) - 1 - torch.arange(steps, device=x.device).unsqueeze(0)
+    ok = (src >= 0).reshape((batch, steps) + (1,) * (x.dim() - 1))
+    index = src.clamp(0, max(steps - 1, 0)).reshape((batch, steps) + (1,) * (x.dim() - 1))
+    out = torch.gather(seq, 1, index.expand(seq.shape))
+    return torch.where(ok, out, torch.zeros((), dtype=x.dtype, device=x.device)).reshape(x.shape)
+
+
+def shift_frames(x: torch.Tensor, batch: int, steps: int, offset: int, boundary: torch.Tensor,
+                 boundary_dynamic: bool, duplicate: bool, lengths: torch.Tensor) -> torch.Tensor:
+    """Shift: y[b, t] = x[b, t + offset] inside sequence b; outside, the edge frame
+    (``duplicate``) or ``boundary`` (that frame of it when it has a frame axis)."""
+    sample = tuple(x.shape[1:])
+    seq = x.reshape((batch, steps) + sample)
+    src = torch.arange(steps, device=x.device).unsqueeze(0) + offset
+    last = (lengths.unsqueeze(1) - 1).clamp(min=0)
+    ok = ((src >= 0) & (src <= last)).reshape((batch, steps) + (1,) * len(sample))
+    index = torch.minimum(src.clamp(min=0), last).reshape((batch, steps) + (1,) * len(sample))
+    out = torch.gather(seq, 1, index.expand(seq.shape))
+    if duplicate:
+        return out.reshape(x.shape)
+    fill = boundary.reshape((batch, steps) + tuple(boundary.shape[1:])) if boundary_dynamic \
+        else boundary
+    return torch.where(ok, out, fill.to(x.dtype)).reshape(x.shape)
+
+
+def gmm_log_likelihood(prior: torch.Tensor, means: torch.Tensor, log_std: torch.Tensor,
+                       x: torch.Tensor, dynamic: tuple[bool, bool, bool, bool], k: int,
+                       d: int) -> torch.Tensor:
+    """GMMLogLikelihood per frame: log Σ_k softmax(prior)_k N(x; μ_k, diag σ_k²), shape
+    (frames, 1) (or (1,) when no input has a frame axis)."""
+    def view(t: torch.Tensor, dyn: bool, *tail: int) -> torch.Tensor:
+        return t.reshape((-1 if dyn else 1,) + tail)
+
+    log_prior = torch.log_softmax(view(prior, dynamic[0], k), -1)
+    mu, ls = view(means, dynamic[1], k, d), view(log_std, dynamic[2], k, d)
+    z = (view(x, dynamic[3], 1, d) - mu) * torch.exp(-ls)
+    comp = log_prior - 0.5 * (z * z).sum(-1) - ls.sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    out = torch.logsumexp(comp, -1)
+    return out.reshape(-1, 1) if any(dynamic) else out.reshape(1)
+
+
+def where_frames(cond: torch.Tensor, batch: int, steps: int,
+                 lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where: per sequence, the time indices t with cond[t] != 0, in order, as a new axis in
+    the same (batch, time) grid (frames at the front). Returns (indices (frames, 1), new
+    lengths (batch,), new frame mask (frames,)); padding indices are 0."""
+    t = torch.arange(steps, device=cond.device).unsqueeze(0)
+    hit = (cond.reshape(batch, steps) != 0) & (t < lengths.unsqueeze(1))
+    new_lengths = hit.sum(1)
+    order = torch.where(hit, t, t + steps).argsort(1)
+    real = t < new_lengths.unsqueeze(1)
+    index = torch.where(real, order, torch.zeros_like(order)).to(cond.dtype)
+    return index.reshape(-1, 1), new_lengths, real.reshape(-1).to(cond.dtype)
+
+
+def mask_frames(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x with its padding frames (mask 0) zeroed."""
+    return x * mask.to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
+
+
+def packed_index(index: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
+    """PackedIndex: a time index of sequence b -> its row b·T + t in the (batch x time) frames."""
+    rows = index.reshape(batch, steps) + (torch.arange(batch, device=index.device) * steps
+                                          ).unsqueeze(1).to(index.dtype)
+    return rows.reshape(-1, 1)
+
+
+def gather_packed(index: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GatherPacked: out[f] = source[index[f]] (rows of the frames), 0 on padding frames."""
+    rows = index.reshape(-1).round().long().clamp(0, source.shape[0] - 1)
+    out = source.index_select(0, rows)
+    return out * mask.to(out.dtype).reshape((-1,) + (1,) * (out.dim() - 1))
+
+
+def scatter_packed(layout: torch.Tensor, index: torch.Tensor, source: torch.Tensor,
+                   mask: torch.Tensor) -> torch.Tensor:
+    """ScatterPacked: zeros on layout's frames, then out[index[f]] += source[f] for the real
+    frames f of source."""
+    rows = index.reshape(-1).round().long().clamp(0, layout.shape[0] - 1)
+    real = source * mask.to(source.dtype).reshape((-1,) + (1,) * (source.dim() - 1))
+    out = torch.zeros((layout.shape[0],) + tuple(source.shape[1:]), dtype=source.dtype,
+                      device=source.device)
+    return out.index_add(0, rows, real)
 
 
 def times_general(a: torch.Tensor, b: torch.Tensor, k: int, a_dyn: bool, b_dyn: bool,

@@ -86,6 +86,9 @@ class Arg:
     dynamic: bool
     shape: tuple[int, ...]
     sparse: bool = False
+    #: the lengths variable of the value's dynamic axis: ``lengths`` for the minibatch's,
+    #: another one for an axis a Where made (same (batch, time) grid, frames at the front)
+    axis: str = "lengths"
 
     def __str__(self) -> str:
         return self.expr
@@ -134,6 +137,16 @@ class Emitter:
         self.batch = "B"
         self.steps = "T"
         self.lengths = "lengths"
+        self.out_axis: str | None = None  # a lowering's result on another axis (Where, ...)
+
+    def new_axis(self, hint: str) -> tuple[str, str]:
+        """Names for the lengths and mask of a new dynamic axis (a lowering assigns both in
+        :meth:`pre` statements and sets :attr:`out_axis`)."""
+        lengths, mask = self.ns.mint(hint, "len_"), self.ns.mint(hint, "mask_")
+        if self.builder is not None:
+            self.builder.axis_mask[lengths] = mask
+        self.out_axis = lengths
+        return lengths, mask
 
     def glob(self, value: Any, hint: str = "c") -> str:
         """Put ``value`` in the generated code's globals; returns its name (method code keeps
@@ -163,6 +176,8 @@ class Emitter:
         return self.ns.mint(hint, "t_")
 
 
+#: ops whose inputs may be on different dynamic axes (their lowering sets the result's)
+_CROSS_AXIS = frozenset({"PackedIndex", "GatherPacked", "ScatterPacked", "ReconcileDynamicAxis"})
 _RESERVED = ("torch", "F", "K", "forward", "mask", "lengths", "B", "T", "t", "range", "self")
 
 
@@ -211,6 +226,7 @@ class _Builder:
         self.method = module_attrs is not None
         self.constant_prefix = constant_prefix
         self.constants: dict[str, Any] = {}
+        self.axis_mask: dict[str, str] = {"lengths": "mask"}  # lengths variable -> mask
 
     # ---- emission helpers ----------------------------------------------------------------
     def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
@@ -236,6 +252,12 @@ class _Builder:
         if args is None:
             args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
         em = self.emitter(in_loop)
+        axes = {a.axis for a in args if a.dynamic}
+        if len(axes) > 1 and node.op not in _CROSS_AXIS:
+            raise EvaluationError(f"{node.op}: the inputs are on different dynamic axes (one "
+                                  "made by Where); reconcile them first", node=node.name)
+        axis = next(iter(axes)) if len(axes) == 1 else "lengths"
+        em.lengths, em.mask = axis, self.axis_mask[axis]
         try:
             expr = low(em, node, args)
         except EvaluationError:
@@ -246,13 +268,14 @@ class _Builder:
         for stmt in em.lines:
             self.emit(stmt, node, indent)
         dynamic = bool(node.dynamic)
+        out_axis = em.out_axis or axis
         if expr.isidentifier():
-            return Arg(expr, node, dynamic, tuple(node.shape or ()))
+            return Arg(expr, node, dynamic, tuple(node.shape or ()), axis=out_axis)
         name = self.ns.mint(node.name)
         self.emit(f"{name} = {expr}", node, indent)
         if indent == 1:
             self.locals.add(name)
-        return Arg(name, node, dynamic, tuple(node.shape or ()))
+        return Arg(name, node, dynamic, tuple(node.shape or ()), axis=out_axis)
 
     # ---- whole network -----------------------------------------------------------------------
     def build(self) -> TorchSource:
@@ -312,7 +335,7 @@ class _Builder:
         args = [self.value[n].expr for n in self.inputs]
         extra = ["mask", "lengths", "B", "T"]
         lead = ["self"] if self.method else []
-        rets = ", ".join(self.value[n].expr for n in self.outputs)
+        rets = ", ".join(self._returned(self.value[n]) for n in self.outputs)
         self.emit(f"return ({rets},)")
         split = chunks.split(self.lines, ends, args, extra,
                              self.ns.minted(self.globals),
@@ -391,6 +414,13 @@ class _Builder:
         name = self.ns.mint(hint, "g_")
         self.globals[name] = value
         return name
+
+    def _returned(self, a: Arg) -> str:
+        """An output as returned: on an axis a Where made, its padding frames zeroed (the
+        caller masks with the minibatch's lengths only)."""
+        if not a.dynamic or a.axis == "lengths":
+            return a.expr
+        return f"K.mask_frames({a.expr}, {self.axis_mask[a.axis]})"
 
     def emitter(self, in_loop: bool = False) -> Emitter:
         """What a lowering (or the loop emitter) gets to work with."""

@@ -40,6 +40,7 @@ from netsurgeon.runtime.compile import (
 __all__ = ["to_torch", "TorchModule", "ModuleParts", "module_parts"]
 
 _MODES = (("eval", False), ("train", True))
+_PACKED_OPS = frozenset({"Where", "PackedIndex", "GatherPacked", "ScatterPacked"})
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def module_parts(net: Network, outputs: Iterable[Node | str] | None = None, *,
         entries.append((attr, nodes, list(tensors[attr].shape), str(dtype).split(".")[-1], kind))
     inputs = [(name, arg, list(net.node(name).shape or ()))
               for name, arg in zip(names, _arg_names(names))]
-    sequential = net.registry.op_set(Category.RECURRENT)  # delays, and RNN stacks
+    # delays, RNN stacks, and the ops that make or use a Where axis
+    sequential = net.registry.op_set(Category.RECURRENT) | _PACKED_OPS
     spec = {
         "name": net.name,
         "inputs": inputs,

@@ -51,6 +51,9 @@ def emit_loop(b: _Builder, unit: list[Node], unit_of: dict[Node, int]) -> None:
             if inp is None or inp in members or inp in step_arg:
                 continue
             a = b.value[inp]
+            if a.dynamic and a.axis != "lengths":
+                raise EvaluationError("a recurrent loop over a dynamic axis made by Where is "
+                                      "not supported", node=n.name)
             if a.sparse:
                 dn = b.ns.mint(inp.name + "_dense")
                 b.emit(f"{dn} = {a.expr}.to_dense()", n)

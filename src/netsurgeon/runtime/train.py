@@ -29,6 +29,8 @@ import torch
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.ops import Category
+from netsurgeon.progress import NullProgress, ProgressFactory
+from netsurgeon.progress import bar as progress_bar
 from netsurgeon.runtime import checkpoint
 from netsurgeon.runtime._kernels import masked_sum
 from netsurgeon.runtime.batch import Minibatch, SparseRows
@@ -114,8 +116,12 @@ class Trainer:
 
     def __init__(self, network: Network, config: TrainConfig | None = None, *,
                  criteria: Iterable[Node | str] | None = None,
-                 metrics: Iterable[Node | str] | None = None) -> None:
+                 metrics: Iterable[Node | str] | None = None,
+                 update_rule: Any = None) -> None:
         self.network = network
+        # an object with apply(trainer, samples) that replaces the update step (the gradients
+        # are in p.grad): runtime.cntk_sgd.CNTKUpdate, CNTK's exact rule
+        self.update_rule = update_rule
         self.config = config or TrainConfig()
         check_config(self.config)
         if any(n.shape is None for n in network.nodes):
@@ -268,6 +274,9 @@ class Trainer:
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
             for p, g in zip(params, grads):
                 p.grad = g
+        if self.update_rule is not None:
+            self.update_rule.apply(self, samples)
+            return
         if cfg.l2 > 0:
             torch._foreach_add_(grads, params, alpha=cfg.l2 * samples)
         if math.isfinite(cfg.clip_threshold):
@@ -298,70 +307,80 @@ class Trainer:
             torch._foreach_add_(ts, gs, alpha=-lr)
 
     # ---- epochs ------------------------------------------------------------------------------
-    def fit(self, data: DataSource | Iterable[Minibatch]) -> list[dict[str, Any]]:
+    def fit(self, data: DataSource | Iterable[Minibatch], *,
+            progress: bool | ProgressFactory | None = None,
+            data_samples: int | None = None) -> list[dict[str, Any]]:
         """Train for the configured epochs (from ``self.epoch``, so a resumed trainer goes on).
 
         ``data`` is a callable returning a fresh iterable of minibatches per pass (a reader),
-        or a list of minibatches.
+        or a list of minibatches. ``progress``: one bar for the whole run (see
+        :mod:`netsurgeon.progress`; default: a terminal bar if ``config.progress``) showing
+        the epoch, loss and metrics per sample so far, counting samples up to epochs × the
+        epoch size (``config.epoch_size``, else ``data_samples``: the samples of one pass over
+        the data, counted for a list; the total is unknown without either).
         """
         cfg = self.config
         check_config(cfg)
         source: DataSource = data if callable(data) else (lambda: data)  # type: ignore[assignment]
+        if progress is None and cfg.progress:
+            progress = True
+        if data_samples is None and isinstance(data, (list, tuple)):
+            data_samples = sum(mb.samples for mb in data)
+        per_epoch = cfg.epoch_size or data_samples
         torch.manual_seed(cfg.seed)
-        precompute(self.network, source, self.tensors)
+        precompute(self.network, source, self.tensors, progress=progress, total=data_samples)
         stream = _cycle(source) if cfg.epoch_size > 0 else None
-        while self.epoch < cfg.epochs:
-            batches: Iterable[Minibatch]
-            if stream is not None:
-                batches = _take(stream, cfg.epoch_size)
-            else:
-                batches = source()
-            bar = None
-            if cfg.progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=cfg.epoch_size or None, unit="samples",
-                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=True)
-            total, samples = 0.0, 0
-            metric_sums = [0.0] * len(self.metrics)
-            index, mb, previous = 0, None, None
-            try:
-                for index, mb in enumerate(batches, 1):
-                    try:
-                        loss, metrics = self.step(mb)
-                    except NonFiniteError as exc:
-                        if bar is not None:
-                            bar.close()
-                        if exc.previous_step and previous is not None:
-                            raise self._stopped(exc, index - 1, previous) from None
-                        raise self._stopped(exc, index, mb) from None
-                    previous = mb
-                    total += loss
-                    samples += mb.samples
-                    metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
-                    if bar is not None:
-                        bar.update(mb.samples)
-                        post = {"loss": f"{total / max(samples, 1):.4f}"}
-                        for m, v in zip(self.metrics, metric_sums):
-                            post[m.name] = f"{v / max(samples, 1):.4f}"
-                        bar.set_postfix(post)
-            finally:  # also on an error: the bar's line ends before the error is printed
-                if bar is not None:
-                    bar.close()
-            if samples == 0:
-                raise EvaluationError("the training data has no samples")
-            try:
-                self.write_back()  # checks first that every parameter is finite
-            except NonFiniteError as exc:
-                raise self._stopped(exc, index, mb, epoch_end=True) from None
-            record = {"epoch": self.epoch + 1, "samples": samples,
-                      "loss": total / samples,
-                      "metrics": {m.name: v / samples for m, v in zip(self.metrics, metric_sums)}}
-            self.history.append(record)
-            self.epoch += 1
-            if cfg.checkpoint:
-                self.save_checkpoint(cfg.checkpoint)
+        left = cfg.epochs - self.epoch
+        with progress_bar(progress, f"epoch {self.epoch + 1}/{cfg.epochs}",
+                          per_epoch * left if per_epoch and left > 0 else None,
+                          "samples") as bar:
+            while self.epoch < cfg.epochs:
+                self._fit_epoch(stream, source, bar)
         return self.history
+
+    def _fit_epoch(self, stream: Iterator[Minibatch] | None, source: DataSource,
+                   bar: Any) -> None:
+        """One epoch of :meth:`fit` (``stream``: the endless data when epochs have a size)."""
+        cfg = self.config
+        batches: Iterable[Minibatch]
+        if stream is not None:
+            batches = _take(stream, cfg.epoch_size)
+        else:
+            batches = source()
+        bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs}")
+        total, samples = 0.0, 0
+        metric_sums = [0.0] * len(self.metrics)
+        index, mb, previous = 0, None, None
+        for index, mb in enumerate(batches, 1):
+            try:
+                loss, metrics = self.step(mb)
+            except NonFiniteError as exc:
+                if exc.previous_step and previous is not None:
+                    raise self._stopped(exc, index - 1, previous) from None
+                raise self._stopped(exc, index, mb) from None
+            previous = mb
+            total += loss
+            samples += mb.samples
+            metric_sums = [a + b for a, b in zip(metric_sums, metrics)]
+            if not isinstance(bar, NullProgress):
+                scale = max(samples, 1)
+                bar.set_postfix_str(" ".join(
+                    [f"loss {total / scale:.4f}"]
+                    + [f"{m.name} {v / scale:.4f}" for m, v in zip(self.metrics, metric_sums)]))
+            bar.update(mb.samples)
+        if samples == 0:
+            raise EvaluationError("the training data has no samples")
+        try:
+            self.write_back()  # checks first that every parameter is finite
+        except NonFiniteError as exc:
+            raise self._stopped(exc, index, mb, epoch_end=True) from None
+        record = {"epoch": self.epoch + 1, "samples": samples,
+                  "loss": total / samples,
+                  "metrics": {m.name: v / samples for m, v in zip(self.metrics, metric_sums)}}
+        self.history.append(record)
+        self.epoch += 1
+        if cfg.checkpoint:
+            self.save_checkpoint(cfg.checkpoint)
 
     def _stopped(self, exc: NonFiniteError, index: int, batch: Minibatch | None,
                  epoch_end: bool = False) -> EvaluationError:
@@ -561,14 +580,17 @@ def _take(stream: Iterator[Minibatch], samples: int) -> Iterator[Minibatch]:
 
 
 def precompute(network: Network, source: DataSource,
-               tensors: dict[Any, torch.Tensor] | None = None) -> list[Node]:
+               tensors: dict[Any, torch.Tensor] | None = None, *,
+               progress: bool | ProgressFactory | None = None,
+               total: int | None = None) -> list[Node]:
     """Compute the Mean / InvStdDev nodes not computed yet, in one pass per dependency level.
 
     Not computed: no value, or ``has_computed`` false (a CNTK file may hold statistics with
     its hasComputed flag false; CNTK recomputes those before training, and a file written
     with the flag false does not load in CNTK 2.7). Returns the nodes computed. Their
     values go into ``node.value``, with ``has_computed`` set (and into ``tensors`` when a
-    trainer shares its tensors).
+    trainer shares its tensors). ``progress``: a bar per pass over the data (see
+    :mod:`netsurgeon.progress`), counting samples up to ``total`` (the samples of the data).
     """
     precomputed = network.registry.op_set(Category.PRECOMPUTE)
     todo = [n for n in network.nodes if n.op in precomputed and _pending(n)]
@@ -585,24 +607,29 @@ def precompute(network: Network, source: DataSource,
         sums = [None] * len(ready)
         sqs = [None] * len(ready)
         count = 0
-        for mb in source():
-            check_inputs(mb)  # NaN data would become the nodes' values before a step refuses it
-            sparse = frozenset(k for k, v in mb.streams.items() if isinstance(v, SparseRows))
-            c = compiled.get(sparse)
-            if c is None:
-                c = compiled[sparse] = compile_network(network, inputs, sparse_inputs=sparse)
-            with torch.no_grad():
-                out = c(mb)
-            mask = mb.frame_mask()
-            for i, inp in enumerate(inputs):
-                v = out[inp.name].double()
-                v = v.reshape(v.shape[0], -1)
-                if mask is not None:
-                    v = v[torch.from_numpy(mask) > 0]
-                s, q = v.sum(0), (v * v).sum(0)
-                sums[i] = s if sums[i] is None else sums[i] + s
-                sqs[i] = q if sqs[i] is None else sqs[i] + q
-            count += mb.samples
+        names = ", ".join(n.name for n in ready[:3]) + (", ..." if len(ready) > 3 else "")
+        with progress_bar(progress, f"precompute {names}", total, "samples") as bar:
+            for mb in source():
+                check_inputs(mb)  # NaN data would become the nodes' values before a step
+                sparse = frozenset(k for k, v in mb.streams.items()  # refuses it
+                                   if isinstance(v, SparseRows))
+                c = compiled.get(sparse)
+                if c is None:
+                    c = compiled[sparse] = compile_network(network, inputs,
+                                                           sparse_inputs=sparse)
+                with torch.no_grad():
+                    out = c(mb)
+                mask = mb.frame_mask()
+                for i, inp in enumerate(inputs):
+                    v = out[inp.name].double()
+                    v = v.reshape(v.shape[0], -1)
+                    if mask is not None:
+                        v = v[torch.from_numpy(mask) > 0]
+                    s, q = v.sum(0), (v * v).sum(0)
+                    sums[i] = s if sums[i] is None else sums[i] + s
+                    sqs[i] = q if sqs[i] is None else sqs[i] + q
+                count += mb.samples
+                bar.update(mb.samples)
         if count == 0:
             raise EvaluationError("no data to compute Mean/InvStdDev from")
         for i, n in enumerate(ready):

@@ -43,8 +43,8 @@ def test_cli_unsupported_and_unknown_output_exit_1_with_one_line(tmp_path, cntk_
     assert main(["convert", str(path), str(tmp_path / "u.onnx")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == ("netsurgeon: error: cannot export node 'where1' (Where) to ONNX: dynamic-axis "
-                   "reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not evaluated by "
-                   "netsurgeon, so it is not exported")
+                   "reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) makes a new "
+                   "sequence axis, which the ONNX export does not model")
     assert main(["convert", str(cntk_dir / "models/MC.dnn"), str(tmp_path / "m.onnx"),
                  "--outputs", "zz"]) == 1
     err = capsys.readouterr().err.strip()

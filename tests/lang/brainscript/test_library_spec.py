@@ -22,18 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT.parent / "shared" / "spec" / "bs-library.md"
 DOCS = ROOT / "docs" / "brainscript.md"
 
-_NO_OP = "no registry op yet (CNTK could not construct it either: 'undefined operation')"
-_UNDEFINED_IN_CNTK = ("CNTK could not construct it ('undefined operation'); the registry op "
-                      "exists for CNTK v2 and ONNX files")
 _LATER = "not written yet: a composition of existing ops (issue 12)"
 
 #: the spec's functions that netsurgeon's library does not define, and why
 NOT_BUILT: dict[str, str] = {
-    "Shift": _NO_OP,
-    "Asinh": _UNDEFINED_IN_CNTK,
-    "Atanh": _UNDEFINED_IN_CNTK,
-    "GMMLogLikelihood": _NO_OP,
-    "TimeReverse": _NO_OP,
     "BS.Seq2Seq.CreateAugmentWithFixedWindowAttentionHook": _LATER,
     "BS.Seq2Seq.GreedySequenceDecoderFrom": _LATER,
     "BS.Seq2Seq.BeamSearchSequenceDecoderFrom": _LATER,
@@ -161,6 +153,39 @@ CASES = [
          'm.c.x': ('Sigmoid', (3,), ['x']),
          'm.h': ('Sinh', (3,), ['x']),
          'm.s': ('Asin', (3,), ['x']),
+         'x': ('InputValue', (3,), []),
+     }),
+    ('Asinh/Atanh (CNTK: undefined operation): parameter x',
+     "x = Input (3)\n"
+     "m = [ a = Asinh (Sigmoid (x))\n"
+     "      t = Atanh (x) ]\n"
+     "outputNodes = (m.a : m.t)\n",
+     {
+         'm.a': ('Asinh', (3,), ['m.a.x']),
+         'm.a.x': ('Sigmoid', (3,), ['x']),
+         'm.t': ('Atanh', (3,), ['x']),
+         'x': ('InputValue', (3,), []),
+     }),
+    ('TimeReverse, Shift, GMMLogLikelihood (CNTK: undefined operation)',
+     "x = Input (3)\n"
+     "p = Parameter (2, 1)\n"
+     "mu = Parameter (6, 1)\n"
+     "s = Parameter (6, 1)\n"
+     "m = [ r = TimeReverse (Sigmoid (x))\n"
+     "      h = Shift (Tanh (x), -1, 0)\n"
+     "      g = GMMLogLikelihood (p, mu, s, Sigmoid (x)) ]\n"
+     "outputNodes = (m.r : m.h : m.g)\n",
+     {
+         'inputs.arr[1].res': ('LearnableParameter', (1, 1), []),
+         'm.g': ('GMMLogLikelihood', (1,), ['p', 'mu', 's', 'm.g.dataVectorSequence']),
+         'm.g.dataVectorSequence': ('Sigmoid', (3,), ['x']),
+         'm.h': ('Shift', (3,), ['m.h.input', 'inputs.arr[1].res']),
+         'm.h.input': ('Tanh', (3,), ['x']),
+         'm.r': ('TimeReverse', (3,), ['m.r.vectorSequence']),
+         'm.r.vectorSequence': ('Sigmoid', (3,), ['x']),
+         'mu': ('LearnableParameter', (1, 6), []),
+         'p': ('LearnableParameter', (1, 2), []),
+         's': ('LearnableParameter', (1, 6), []),
          'x': ('InputValue', (3,), []),
      }),
     ('Cast',

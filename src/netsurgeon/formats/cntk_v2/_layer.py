@@ -657,6 +657,9 @@ CNTK_V2.unsupported(("LookupTable", "ClassBasedCrossEntropyWithSoftmax", "Trace"
                      "NCEBasedCrossEntropyWithSoftmax", "QuantizedTimes", "EnvironmentInput",
                      "DynamicAxis", "PerDimMeanVarDeNormalization", "MaxPooling",
                      "AveragePooling", "GroupedConvolution"), _NOT_V2)
+CNTK_V2.unsupported(("TimeReverse", "Shift", "GMMLogLikelihood"),
+                    "CNTK's v2 library has no primitive for it (a v1-era node its BrainScript "
+                    "could not construct either)")
 CNTK_V2.unsupported(("InputValue", "SparseInputValue", "LearnableParameter", "Mean",
                      "InvStdDev"), "a leaf: a Variable in the file's inputs, not a function")
 CNTK_V2.unsupported("PerDimMeanVarNormalization", "not a v2 primitive: CNTK's converter "

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from netsurgeon.formats.onnx._layer import ONNX
 
-_PACKED = ("dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not "
-           "evaluated by netsurgeon, so it is not exported")
+_PACKED = ("dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) makes a "
+           "new sequence axis, which the ONNX export does not model")
 ONNX.unsupported("DynamicAxis", "a named dynamic axis is a declaration, not a value")
 ONNX.unsupported(("Where", "PackedIndex", "GatherPacked", "ScatterPacked"), _PACKED)
 ONNX.unsupported("ClassBasedCrossEntropyWithSoftmax",
@@ -24,3 +24,6 @@ ONNX.unsupported("OptimizedRNNStack",
 ONNX.unsupported(("LambdaRank", "NDCG1Eval"),
                  "query-grouped ranking criteria (sorting within runs of equal query ids) have "
                  "no ONNX form")
+ONNX.unsupported(("TimeReverse", "Shift", "GMMLogLikelihood"),
+                 "export of the CNTK v1 sequence/mixture ops (TimeReverse, Shift, "
+                 "GMMLogLikelihood) to ONNX is not implemented")

@@ -1,8 +1,12 @@
-"""Less common ops: casts, identities, the environment flag, DummyCriterion, Crop, and the
-ops whose math the PyTorch runtime does not have yet (marked unsupported, with the reason).
+"""Less common ops: casts, identities, the environment flag, DummyCriterion, Crop,
+GMMLogLikelihood, the packed-index ops of a new dynamic axis (Where, PackedIndex, GatherPacked,
+ScatterPacked), and the ops the PyTorch runtime cannot evaluate (marked unsupported, with the
+reason).
 """
 
 from __future__ import annotations
+
+from math import prod
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.runtime.lowerings import TORCH, lowering
@@ -23,6 +27,7 @@ def _cast(em, node, args):
 @lowering("ReconcileDynamicAxis")
 def _reconcile(em, node, args):
     data, layout = args
+    em.out_axis = layout.axis if layout.dynamic else data.axis
     if data.dynamic or not layout.dynamic:
         return data.expr
     dims = ", ".join(str(d) for d in data.shape)
@@ -74,6 +79,17 @@ def _cos_neg(em, node, args):
     return f"K.cos_with_negatives({a}, {b}, {k}, {n})"
 
 
+@lowering("GMMLogLikelihood")
+def _gmm(em, node, args):
+    prior, means, _, x = args
+    k, d = prod(prior.shape), prod(x.shape)
+    if not k or not d or prod(means.shape) != k * d:
+        raise EvaluationError("GMMLogLikelihood needs known sizes: K prior components, D "
+                              "features and K*D means", node=node.name)
+    flags = tuple(a.dynamic for a in args)
+    return f"K.gmm_log_likelihood({', '.join(a.expr for a in args)}, {flags}, {k}, {d})"
+
+
 @lowering("Crop")
 def _crop(em, node, args):
     x = args[0]
@@ -90,7 +106,61 @@ def _crop(em, node, args):
     raise EvaluationError("Crop needs 2 or 4 inputs", node=node.name)
 
 
-_PACKED = ("dynamic-axis reshaping (Where/PackedIndex/GatherPacked/ScatterPacked) is not "
-           "supported by the PyTorch runtime")
 TORCH.unsupported("DynamicAxis", "a named dynamic axis is a declaration, not a value")
-TORCH.unsupported(("Where", "PackedIndex", "GatherPacked", "ScatterPacked"), _PACKED)
+
+
+# ---- the packed-index ops: a Where makes a new dynamic axis --------------------------------
+# A new axis lives in the minibatch's (batch, time) grid: sequence b's frames at the front of
+# row b, zeros after its own length (a 0/1 condition never selects more frames than the
+# sequence has). Its lengths and mask are variables of the generated code; every value
+# records which axis it is on (codegen.Arg.axis), so masks, criteria and FutureValue use the
+# right lengths.
+def _needs_axis(node, *args) -> None:
+    for a in args:
+        if not a.dynamic:
+            raise EvaluationError(f"{node.op} needs inputs with a dynamic axis (input "
+                                  f"'{a.node.name}' has none)", node=node.name)
+
+
+@lowering("Where")
+def _where(em, node, args):
+    cond = args[0]
+    _needs_axis(node, cond)
+    if em.in_loop:
+        raise EvaluationError("Where inside a recurrent loop is not supported", node=node.name)
+    out = em.tmp(node.name)
+    lengths, mask = em.new_axis(node.name)
+    em.pre(f"{out}, {lengths}, {mask} = K.where_frames({cond}, {em.batch}, {em.steps}, "
+           f"{em.lengths})")
+    return out
+
+
+@lowering("PackedIndex")
+def _packed_index(em, node, args):
+    source, index = args
+    _needs_axis(node, source, index)
+    em.out_axis = index.axis
+    return f"K.packed_index({index}, {em.batch}, {em.steps})"
+
+
+def _mask_of(em, arg) -> str:
+    mask = em.builder.axis_mask[arg.axis]
+    if mask == "mask":  # the minibatch's mask is None when every frame is real
+        return f"(mask if mask is not None else torch.ones({arg}.shape[0], device={arg}.device))"
+    return mask
+
+
+@lowering("GatherPacked")
+def _gather_packed(em, node, args):
+    index, source = args
+    _needs_axis(node, index, source)
+    em.out_axis = index.axis
+    return f"K.gather_packed({index}, {source}, {_mask_of(em, index)})"
+
+
+@lowering("ScatterPacked")
+def _scatter_packed(em, node, args):
+    layout, index, source = args
+    _needs_axis(node, layout, index, source)
+    em.out_axis = layout.axis
+    return f"K.scatter_packed({layout}, {index}, {source}, {_mask_of(em, source)})"

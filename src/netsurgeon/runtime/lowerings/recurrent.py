@@ -1,4 +1,5 @@
-"""PastValue / FutureValue outside recurrent loops: one shift over whole sequences.
+"""PastValue / FutureValue outside recurrent loops: one shift over whole sequences; the
+sequence ops TimeReverse and Shift (never inside a loop: they are not delays).
 
 Inside a loop the code generator emits the per-step read itself (see ``sequences``).
 """
@@ -44,3 +45,24 @@ def _future(em, node, args):
     step = delay_info(node)[0]
     return (f"K.shift_future({args[0]}, {em.batch}, {em.steps}, {step}, {_init(em, node)}, "
             f"{em.lengths})")
+
+
+@lowering("TimeReverse")
+def _time_reverse(em, node, args):
+    x = args[0]
+    if not x.dynamic:
+        return x.expr
+    return f"K.time_reverse({x}, {em.batch}, {em.steps}, {em.lengths})"
+
+
+@lowering("Shift")
+def _shift(em, node, args):
+    x, boundary = args
+    if node.attrs["dim"] != -1:
+        raise EvaluationError(f"Shift along axis {node.attrs['dim']} is not supported; only "
+                              "dim=-1 (the dynamic axis)", node=node.name)
+    if not x.dynamic:
+        raise EvaluationError("Shift needs an input with a dynamic axis", node=node.name)
+    duplicate = node.attrs["boundary_mode"] == 0
+    return (f"K.shift_frames({x}, {em.batch}, {em.steps}, {int(node.attrs['from_offset'])}, "
+            f"{boundary}, {boundary.dynamic}, {duplicate}, {em.lengths})")
