@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "copy the sub-network between given inputs and outputs into a new model"),
     "compare": ("netsurgeon.commands.compare",
                 "run the same inputs through two models or two backends and compare"),
+    "plot": ("netsurgeon.commands.plot", "draw the graph of a model (Graphviz: .svg, .png, .dot)"),
+    "view": ("netsurgeon.commands.view", "open a model in Netron in the web browser"),
+    "run": ("netsurgeon.commands.run",
+            "run a CNTK config file: command=, actions train/test/write/edit/..."),
 }
 
 
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(exit status {status})", file=sys.stderr)
         return status
     finally:
+        _end_progress()  # a bar a command left open
         set_text_limit(None)
 
 
@@ -177,7 +182,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _end_progress() -> None:
     """Close the progress bars still open, so that an error starts on a line of its own."""
-    tqdm = sys.modules.get("tqdm")
+    progress = sys.modules.get("netsurgeon.progress")
+    if progress is not None:
+        progress.close_all()
+    tqdm = sys.modules.get("tqdm")  # a library's bar, if one is open
     bars = getattr(getattr(tqdm, "tqdm", None), "_instances", None)
     for bar in list(bars or ()):
         try:

@@ -113,7 +113,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none either when stderr is not a "
+                             "terminal, or with -q)")
     parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
     parser.add_argument("--out-format", choices=("native", "cntk", "cntk-v2"), default=None,
                         help="format of OUT (default: from its extension)")
@@ -123,6 +125,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``netsurgeon train``; returns the exit status."""
     from netsurgeon.commands._model import load_model
+    from netsurgeon.commands._progress import bars_for, ctf_samples
     from netsurgeon.formats import save
     from netsurgeon.formats._atomic import output_path
     from netsurgeon.runtime import set_threads
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         momentum=args.momentum, unit_gain=not args.no_unit_gain, l2=args.l2,
         clip_threshold=args.clip, clip_truncation=not args.clip_norm, optimizer=args.optimizer,
         dropout_rate=args.dropout, seed=args.seed, checkpoint=checkpoint,
-        progress=not (args.no_progress or getattr(args, "quiet", False)))
+        progress=False)  # the bar is fit's progress= (on a terminal only)
     trainer = Trainer(net, config)
     if args.resume:
         trainer.load_checkpoint(checkpoint)
@@ -155,16 +158,20 @@ def run(args: argparse.Namespace) -> int:
     inputs = input_names(net, needed)
     specs = streams_for(net, parse_assignments(args.map, "--map"), inputs)
     reader = CTFReader(args.data, specs, args.minibatch)  # checks the data file now
+    progress = bars_for(args)
+    data_samples = ctf_samples(args.data) if progress else None  # the bars' totals
     if trainer.epoch >= args.epochs:
         print(f"nothing to train: the checkpoint is at epoch {trainer.epoch} and --epochs is "
               f"{args.epochs}")
         # the checkpoint holds parameters only: compute Mean/InvStdDev again, as a resumed
         # run's fit does, or the model is saved with its statistics missing (not precomputed)
-        precompute(net, lambda: iter(reader), trainer.tensors)
+        precompute(net, lambda: iter(reader), trainer.tensors, progress=progress,
+                   total=data_samples)
         history = []
     else:
         resumed = trainer.epoch
-        history = [h for h in trainer.fit(lambda: iter(reader)) if h["epoch"] > resumed]
+        history = [h for h in trainer.fit(lambda: iter(reader), progress=progress,
+                                          data_samples=data_samples) if h["epoch"] > resumed]
     for h in history:  # the epochs of this run (a resumed run's earlier ones were printed then)
         metrics = ", ".join(f"{k} = {v:.6g}" for k, v in h["metrics"].items())
         print(f"epoch {h['epoch']}: {h['samples']} samples, loss per sample = {h['loss']:.6g}"
