@@ -14,6 +14,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 step "1. Build the 784-256-256-256-10 network of the MEL documentation from NDL (standard macros RBFF/SMBFF)"
 run "$NS" build examples/seed.ndl -o "$OUT/seed.dnn"
 run "$NS" validate "$OUT/seed.dnn"
+run "$NS" summary "$OUT/seed.dnn"   # before the edit; step 3 shows it after
 
 step "2. Run the documentation's MEL script verbatim: Copy(L3.*, L4.*), rewire L3.RL -> L4 -> CE, add MeanVarNorm"
 run "$NS" edit examples/seed.mel --set inModel="$OUT/seed.dnn" --set dumpFile="$OUT/seed.dump" \
@@ -41,9 +42,11 @@ else
   echo "(skipped: ../shared/cntk is not beside this checkout)"
 fi
 
-step "6. Evaluate a real CNTK model on its test set (MC.dnn, HelloWorld 3-class regression)"
+step "6. Evaluate a real CNTK model on its test set (MC.dnn, HelloWorld 3-class regression), compare backends"
 if [ -f ../shared/cntk/models/MC.dnn ]; then
   run "$NS" eval ../shared/cntk/models/MC.dnn ../shared/cntk/data/Test-3Classes_cntk_text.txt
+  # the same data through PyTorch and through onnxruntime (netsurgeon's ONNX export): equal?
+  run "$NS" compare ../shared/cntk/models/MC.dnn --data ../shared/cntk/data/Test-3Classes_cntk_text.txt
 else
   echo "(skipped: ../shared/cntk is not beside this checkout)"
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from netsurgeon.commands._common import add_format_option, write_text
+from netsurgeon.graph import close_names
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _close_names(net, pattern: str) -> str:
     """'did you mean' names (or patterns, for a wildcard) close to ``pattern``."""
-    from netsurgeon.errors import close_matches
-
     names = net.names()
-    if "*" in pattern:
-        pool = {n.split(".")[0] + ".*" for n in names} | {"*." + n.split(".")[-1] for n in names}
-        pool.discard(pattern)
-        hint = close_matches(pattern, sorted(pool))
-    else:
-        hint = close_matches(pattern, names)
-    return hint or f"the model has {len(names)} nodes; dump without --node lists them"
+    return close_names(names, pattern) or \
+        f"the model has {len(names)} nodes; dump without --node lists them"

@@ -15,7 +15,7 @@ from netsurgeon.graph._traversal import (
     strongly_connected_components,
     topological_order,
 )
-from netsurgeon.graph._wildcard import Pattern, map_name, split_model_prefix
+from netsurgeon.graph._wildcard import Pattern, close_names, map_name, split_model_prefix
 from netsurgeon.graph.passes import prepare
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Network",
     "Node",
     "Pattern",
+    "close_names",
     "clone",
     "copy_network",
     "copy_nodes",

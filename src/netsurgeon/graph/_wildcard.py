@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Pattern", "split_model_prefix", "map_name"]
+__all__ = ["Pattern", "split_model_prefix", "map_name", "close_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +83,15 @@ def map_name(source: Pattern, target: Pattern, name: str) -> str:
     if not target.has_wildcard:
         return target.text + source.middle(name)
     return target.head + source.middle(name) + target.tail
+
+
+def close_names(names: list[str], pattern: str) -> str:
+    """'did you mean' names close to ``pattern`` (for a wildcard: patterns made of the names'
+    first and last parts, ``L1.*`` / ``*.W``); "" when nothing is close."""
+    from netsurgeon.errors import close_matches
+
+    if "*" in pattern:
+        pool = {n.split(".")[0] + ".*" for n in names} | {"*." + n.split(".")[-1] for n in names}
+        pool.discard(pattern)
+        return close_matches(pattern, sorted(pool))
+    return close_matches(pattern, names)

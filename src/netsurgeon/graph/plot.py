@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netsurgeon.errors import GraphError, NetsurgeonError
+from netsurgeon.graph._wildcard import close_names
 
 if TYPE_CHECKING:
     from netsurgeon.graph._network import Network
@@ -112,18 +113,11 @@ def _prefixes(name: str) -> list[str]:
     return [".".join(parts[:k]) for k in range(1, len(parts))]
 
 
-def _close_names(net: Network, pattern: str) -> str:
+def _close_names(net, pattern: str) -> str:
     """'did you mean' names (or patterns, for a wildcard) close to ``pattern``."""
-    from netsurgeon.errors import close_matches
-
     names = net.names()
-    if "*" in pattern:
-        pool = {n.split(".")[0] + ".*" for n in names} | {"*." + n.split(".")[-1] for n in names}
-        pool.discard(pattern)
-        hint = close_matches(pattern, sorted(pool))
-    else:
-        hint = close_matches(pattern, names)
-    return hint or f"the model has {len(names)} nodes; summary MODEL lists them"
+    return close_names(names, pattern) or \
+        f"the model has {len(names)} nodes; summary MODEL lists them"
 
 
 def _select(net: Network, params: frozenset[str], patterns: list[str], depth: int,

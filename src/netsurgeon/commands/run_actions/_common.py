@@ -156,20 +156,17 @@ def build_network(sec: Section, key: str):
 
 
 def _simple_network(sec: Section):
-    try:
-        from netsurgeon.lang import simple_network  # type: ignore[attr-defined]
-    except ImportError:
-        raise sec.error("SimpleNetworkBuilder is not available in this version of netsurgeon "
-                        "(write the network with NDLNetworkBuilder or "
-                        "BrainScriptNetworkBuilder)", "SimpleNetworkBuilder") from None
+    """SimpleNetworkBuilder (§11.3): its keys looked up from the block with the parent walk."""
+    from netsurgeon.lang.simple_network import build_simple_network
+
     block = sec.block("SimpleNetworkBuilder")
-    assert block is not None
-    builder = getattr(simple_network, "build_from_lookup", None) or \
-        getattr(simple_network, "build_network", None)
-    if builder is None:
-        raise sec.error("SimpleNetworkBuilder: netsurgeon.lang.simple_network has no "
-                        "build_from_lookup", "SimpleNetworkBuilder")
-    return builder(block.str)
+    if block is None:
+        raise sec.error("SimpleNetworkBuilder must be a [...] block", "SimpleNetworkBuilder")
+    try:
+        return build_simple_network(block.str)
+    except NetsurgeonError as exc:
+        key = getattr(exc, "config_key", None)
+        raise block.error(exc.message, key if key and block.has(key) else None) from None
 
 
 def _ndl_network(sec: Section):
