@@ -139,13 +139,6 @@ def plan(sec: Section, action: str, commands: list[str]) -> list[str]:
             lines.append(f"network: NDL {path}" + (f" with ndlMacros {macros}" if macros
                                                    else ""))
         else:
-            if key == "SimpleNetworkBuilder":
-                import importlib.util
-
-                if importlib.util.find_spec("netsurgeon.lang.simple_network") is None:
-                    raise sec.error("SimpleNetworkBuilder is not available in this version of "
-                                    "netsurgeon (write the network with NDLNetworkBuilder or "
-                                    "BrainScriptNetworkBuilder)", key)
             lines.append(f"network: {key}")
         spec = reader_spec(sec)
         lines.append(f"reader: {spec.file}" + (" (randomized)" if spec.randomize else ""))
