@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import CNTK
 from tests.runtime import nets
 
 from netsurgeon import formats
@@ -37,3 +39,13 @@ def ctf(tmp_path) -> Path:
     path.write_text("".join(f"|features {a:.6f} {b:.6f} |labels {c:g}\n"
                             for (a, b), c in zip(x, y)))
     return path
+
+
+@pytest.fixture
+def hello(tmp_path, monkeypatch):
+    """A working directory holding the HelloWorld data (the configs' relative paths)."""
+    for name in ("Train_cntk_text.txt", "Test_cntk_text.txt", "Train-3Classes_cntk_text.txt",
+                 "Test-3Classes_cntk_text.txt"):
+        shutil.copy(CNTK / "data" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

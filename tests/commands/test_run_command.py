@@ -82,16 +82,6 @@ def engine_stub(monkeypatch):
     return mod
 
 
-@pytest.fixture
-def hello(tmp_path, monkeypatch):
-    """A working directory holding the HelloWorld data (the configs' relative paths)."""
-    for name in ("Train_cntk_text.txt", "Test_cntk_text.txt", "Train-3Classes_cntk_text.txt",
-                 "Test-3Classes_cntk_text.txt"):
-        shutil.copy(CNTK / "data" / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _banner(command: str, action: str) -> str:
     title = f" {command} command ({action} action)"
     return "\n".join(["#" * 78, "#" + " " * 76 + "#", "#" + title.ljust(76) + "#",

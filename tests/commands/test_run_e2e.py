@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from tests.conftest import CNTK
@@ -15,15 +14,6 @@ pytest.importorskip("netsurgeon.runtime.cntk_sgd")
 
 HELLO = CNTK / "configs" / "HelloWorld-LogisticRegression"
 SIMPLE2D = CNTK / "configs" / "Simple2d"
-
-
-@pytest.fixture
-def hello(tmp_path, monkeypatch):
-    for name in ("Train_cntk_text.txt", "Test_cntk_text.txt", "Train-3Classes_cntk_text.txt",
-                 "Test-3Classes_cntk_text.txt"):
-        shutil.copy(CNTK / "data" / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.mark.parametrize("config, model, out, crit", [

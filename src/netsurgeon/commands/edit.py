@@ -81,26 +81,18 @@ def _from_config(path: str, section: str | None, script: str | None
     from the section (its own, then the enclosing blocks'), as CNTK's edit action resolved
     the MEL file's variables."""
     from netsurgeon.lang.config import parse_config_file, substitute_variables, unquote
+    from netsurgeon.lang.config_assembly import is_block, visible_values
 
     root = parse_config_file(path)
     scope = root
     if section:
         raw = root.raw(section)
-        if raw is None or raw.lstrip()[:1] not in ("[", "{"):
-            blocks = [k for k, v in root.items() if v.lstrip()[:1] in ("[", "{")]
+        if not is_block(raw):
+            blocks = [k for k, v in root.items() if is_block(v)]
             raise EditError(f"{path}: no section '{section}'",
                             hint="sections: " + ", ".join(blocks) if blocks else None)
         scope = root.section(section)
-    chain = []
-    s = scope
-    while s is not None:
-        chain.append(s)
-        s = s.parent
-    variables: dict[str, str] = {}
-    for s in reversed(chain):
-        for key, value in s.items():
-            if value.lstrip()[:1] not in ("[", "{"):
-                variables[key] = unquote(value)
+    variables = visible_values(scope)
 
     def resolved(key: str) -> str | None:
         raw = scope.raw(key)

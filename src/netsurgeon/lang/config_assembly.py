@@ -24,7 +24,8 @@ from pathlib import Path
 from netsurgeon.errors import ParseError, SourceLocation
 from netsurgeon.lang.config import ConfigDict, SourceText, read_source, read_text_file
 
-__all__ = ["AssembledConfig", "JoinedMap", "assemble", "is_block", "scope_lookup"]
+__all__ = ["AssembledConfig", "JoinedMap", "assemble", "is_block", "scope_lookup",
+           "visible_values"]
 
 
 class JoinedMap:
@@ -82,6 +83,20 @@ class AssembledConfig:
 def is_block(value: str | None) -> bool:
     """Whether a raw config value is a ``[...]``/``{...}`` block."""
     return value is not None and value.lstrip()[:1] in ("[", "{")
+
+
+def visible_values(scope: ConfigDict) -> dict[str, str]:
+    """Every plain (non-block) value seen from ``scope``, its own winning over the enclosing
+    blocks', quotes removed: the ``$var$`` values CNTK's edit action gives a MEL script."""
+    from netsurgeon.lang.config import unquote
+
+    chain = []
+    s: ConfigDict | None = scope
+    while s is not None:
+        chain.append(s)
+        s = s.parent
+    return {key: unquote(value) for s in reversed(chain) for key, value in s.items()
+            if not is_block(value)}
 
 
 def scope_lookup(scope: ConfigDict) -> Callable[[str], str | None]:

@@ -113,20 +113,18 @@ def build_simple_network(get: Callable[[str], str | None], *,
     if act is None:
         raise fail("layerTypes", f"'{layer_type}' is not supported (Sigmoid, Tanh, "
                                  "RectifiedLinear)")
-    crit_text = _text(get, "trainingCriterion")
-    if not crit_text:
-        raise fail("trainingCriterion", "required (e.g. CrossEntropyWithSoftmax)")
-    crit = _TRAINING.get(crit_text.lower())
-    if crit is None:
-        raise fail("trainingCriterion", f"'{crit_text}' is not supported "
-                                        f"({', '.join(sorted(set(_TRAINING.values())))})")
-    eval_text = _text(get, "evalCriterion")
-    if not eval_text:
-        raise fail("evalCriterion", "required (e.g. ClassificationError)")
-    ev = _EVAL.get(eval_text.lower())
-    if ev is None:
-        raise fail("evalCriterion", f"'{eval_text}' is not supported "
-                                    f"({', '.join(sorted(set(_EVAL.values())))})")
+    def criterion(key: str, table: dict[str, str], example: str) -> str:
+        text = _text(get, key)
+        if not text:
+            raise fail(key, f"required (e.g. {example})")
+        op = table.get(text.lower())
+        if op is None:
+            raise fail(key, f"'{text}' is not supported "
+                            f"({', '.join(sorted(set(table.values())))})")
+        return op
+
+    crit = criterion("trainingCriterion", _TRAINING, "CrossEntropyWithSoftmax")
+    ev = criterion("evalCriterion", _EVAL, "ClassificationError")
     try:
         scale = to_float(_text(get, "initValueScale") or "1.0", "initValueScale")
     except NetsurgeonError as exc:

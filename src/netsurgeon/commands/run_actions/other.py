@@ -16,8 +16,7 @@ from netsurgeon.commands.run_actions._common import (
     save_model,
 )
 from netsurgeon.errors import ArgumentError, EditError
-from netsurgeon.lang.config import unquote
-from netsurgeon.lang.config_assembly import is_block
+from netsurgeon.lang.config_assembly import visible_values
 
 __all__ = ["do_dump_node", "do_edit", "do_plot", "do_create_label_map", "dump_target",
            "plot_targets"]
@@ -59,21 +58,6 @@ def do_dump_node(sec: Section) -> None:
     sec.ctx.written.append(out)
 
 
-def mel_variables(sec: Section) -> dict[str, str]:
-    """Every plain value visible from the edit section (inner scopes win), for ``$var$``."""
-    chain = []
-    scope = sec.scope
-    while scope is not None:
-        chain.append(scope)
-        scope = scope.parent
-    out: dict[str, str] = {}
-    for s in reversed(chain):
-        for key, value in s.items():
-            if not is_block(value):
-                out[key] = unquote(value)
-    return out
-
-
 def do_edit(sec: Section) -> None:
     """A BrainScript edit (``BrainScriptNetworkBuilder`` + ``outputModelPath``) or a MEL
     script (``editPath``, ``$var$`` from this section's scope, ``ndlMacros``)."""
@@ -99,7 +83,7 @@ def do_edit(sec: Section) -> None:
                         "file", "editPath", EditError)
     macros = [str(sec.ctx.path(p.strip())) for p in (sec.str("ndlMacros") or "").split("+")
               if p.strip()]
-    result = mel.run(script, mel_variables(sec), macros=macros or None, make_dirs=True,
+    result = mel.run(script, visible_values(sec.scope), macros=macros or None, make_dirs=True,
                      warn=sec.ctx.plain)
     for path in result.written:
         sec.ctx.written.append(path)
