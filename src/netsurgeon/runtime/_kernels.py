@@ -257,25 +257,22 @@ def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
     :func:`bn_exp_avg_factor` of the number of real frames; the statistics used are the
     minibatch ones blended with the (updated) running ones by :func:`bn_blend_factor`.
     """
-    blend = bn_blend_factor(blend_time_constant, float(x.shape[0]) if mask is None else
-                            float(mask.sum()))
+    frames = float(x.shape[0]) if mask is None else float(mask.sum())
+    factor = bn_exp_avg_factor(norm_time_constant, frames)
+    blend = bn_blend_factor(blend_time_constant, frames)
     if mask is None and blend == 0:
-        fused = _fused_batch_norm(x, scale, bias, run_mean, run_var, reduce_dims, eps,
-                                  norm_time_constant)
+        fused = _fused_batch_norm(x, scale, bias, run_mean, run_var, reduce_dims, eps, factor)
         if fused is not None:
             return fused
     if mask is None:
-        frames = float(x.shape[0])
         mean = x.mean(reduce_dims, keepdim=True)
         var = x.var(reduce_dims, keepdim=True, unbiased=False)
     else:
         m = mask.to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
-        frames = float(mask.sum())
         per_frame = math.prod(x.shape[d] for d in reduce_dims if d != 0)
         count = max(frames * per_frame, 1.0)
         mean = (x * m).sum(reduce_dims, keepdim=True) / count
         var = ((x - mean).square() * m).sum(reduce_dims, keepdim=True) / count
-    factor = bn_exp_avg_factor(norm_time_constant, frames)
     if factor > 0:
         with torch.no_grad():
             run_mean.mul_(1 - factor).add_(mean.detach().reshape(run_mean.shape) * factor)
@@ -291,11 +288,11 @@ def batch_norm_train(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
 
 def _fused_batch_norm(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
                       run_mean: torch.Tensor, run_var: torch.Tensor, reduce_dims: tuple[int, ...],
-                      eps: float, norm_time_constant: float) -> torch.Tensor | None:
+                      eps: float, factor: float) -> torch.Tensor | None:
     """:func:`batch_norm_train` through torch's fused kernel, for all-real frames and no
     blending: the statistics are over the leading axis and the trailing ``reduce_dims`` (None
-    for any other layout). The running statistics get CNTK's update (biased variance, factor of
-    the frame count) from the mean and inverse std dev the kernel returns; 4-5x faster than the
+    for any other layout). The running statistics get CNTK's update with ``factor`` (biased
+    variance) from the mean and inverse std dev the kernel returns; 4-5x faster than the
     separate mean/var/elementwise ops with their backward."""
     kept = [d for d in range(x.dim()) if d not in reduce_dims]
     if 0 not in reduce_dims or kept != list(range(1, len(kept) + 1)) or not kept:
@@ -304,7 +301,6 @@ def _fused_batch_norm(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
     x3 = x.reshape(x.shape[0], channels, -1)
     y, mean, invstd = torch.native_batch_norm(x3, scale.reshape(channels),
                                               bias.reshape(channels), None, None, True, 0.0, eps)
-    factor = bn_exp_avg_factor(norm_time_constant, float(x.shape[0]))
     if factor > 0:
         with torch.no_grad():
             var = (invstd.double().pow(-2) - eps).clamp_min(0).to(run_var.dtype)
