@@ -235,9 +235,8 @@ def test_a_module_of_a_stack_without_delays_takes_sequences():
 
 @pytest.mark.parametrize("build_net, message", [
     (lambda: _net(w=normal(7)), "needs 56"),
-    (lambda: _net(w=np.zeros((0, 3), np.float32)), "unknown dimensions"),
     (lambda: _net(axis=-2), "dynamic axis"),
-], ids=["weight-count", "weights-not-inferred", "spatial-axis"])
+], ids=["weight-count", "spatial-axis"])
 def test_what_the_kernel_cannot_run_is_an_error_naming_the_node(build_net, message):
     try:
         net = build_net()
@@ -261,3 +260,41 @@ def test_the_op_has_a_kernel_and_cases_here():
     assert OPS.op("OptimizedRNNStack").has_math
     assert OPS.entry("torch", "OptimizedRNNStack") is not None
     assert {c.op for c in CASES} == {"OptimizedRNNStack"}
+
+
+def _infer_w(w_shape, x_shape, **attrs):
+    """(output shape, W's shape after inference) by the registry's OptimizedRNNStack rule."""
+    from netsurgeon.ops import OPS
+    from netsurgeon.ops._spec import ShapeContext
+
+    full = {"recurrent_op": "lstm", "num_layers": 1, "bidirectional": False, "axis": 1} | attrs
+    ctx = ShapeContext("OptimizedRNNStack", "y", full, [w_shape, x_shape], [False, True],
+                       input_ops=["LearnableParameter", "InputValue"])
+    out = OPS.op("OptimizedRNNStack").infer_shape(ctx)
+    return tuple(out), tuple(ctx.shapes[0])
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnnTanh", "rnnReLU", "RNN_RELU"])
+@pytest.mark.parametrize("layers, bidirectional", [(1, False), (3, True)])
+def test_unknown_weights_get_cudnns_count(mode, layers, bidirectional):
+    from netsurgeon.runtime.lowerings.rnn_stack import rnn_mode, weight_count
+
+    want = cudnn_size(rnn_mode(mode), 6, 5, layers, bidirectional)
+    assert weight_count(rnn_mode(mode), 6, 5, layers, bidirectional) == want
+    # BrainScript's ParameterTensor {0:0}: CNTK [count x 1]; the sample (2, 3) is 6 inputs
+    out, w = _infer_w((0, 0), (2, 3), recurrent_op=mode, hidden_size=5, num_layers=layers,
+                      bidirectional=bidirectional)
+    assert w == (1, want) and out == (10 if bidirectional else 5,)
+
+
+def test_a_single_unknown_weight_dimension_is_completed():
+    n = cudnn_size("gru", 4, 2, 1, False)  # 3 * 2 * (4 + 2 + 2) = 48
+    assert _infer_w((0, 4), (4,), recurrent_op="gru", hidden_size=2)[1] == (n // 4, 4)
+    assert _infer_w((0,), (4,), recurrent_op="gru", hidden_size=2)[1] == (n,)
+    assert _infer_w((7, 7), (4,), recurrent_op="gru", hidden_size=2)[1] == (7, 7)  # known: kept
+    with pytest.raises(netsurgeon.errors.ShapeError, match=r"cannot infer input 0 .* 48 "
+                                                           "elements"):
+        _infer_w((0, 5), (4,), recurrent_op="gru", hidden_size=2)
+    # a network is refused at validation, naming the node
+    with pytest.raises(netsurgeon.errors.ShapeError, match=r"node 'y'.*\(0, 3\) to hold 56"):
+        _net(w=np.zeros((0, 3), np.float32))

@@ -14,7 +14,7 @@ from netsurgeon.ops._build import define
 from netsurgeon.ops._category import Category as C
 from netsurgeon.ops._convert import NodeOption, np_shape
 from netsurgeon.ops._registry import OpRegistry
-from netsurgeon.ops._shapes import broadcast, same_as_input
+from netsurgeon.ops._shapes import broadcast, complete_dims, same_as_input
 from netsurgeon.ops._spec import (
     AttrSpec,
     Form,
@@ -26,7 +26,7 @@ from netsurgeon.ops._spec import (
     fmt_shape,
 )
 
-__all__ = ["register", "DELAY_ATTRS", "RNN_OPS"]
+__all__ = ["register", "DELAY_ATTRS", "RNN_OPS", "rnn_weight_count"]
 
 DELAY_ATTRS = {
     "time_step": AttrSpec("int", 1, "delay in steps (file i32 timeStep)"),
@@ -71,10 +71,38 @@ def _finish_delay(recipe: NodeRecipe, bound: dict[str, Any]) -> None:
         recipe.shape = np_shape(bound["shape"])
 
 
+#: gates per cell of each recurrent_op, by its lower-cased spelling (old and new)
+_RNN_GATES = {"lstm": 4, "gru": 3, "rnnrelu": 1, "rnntanh": 1, "rnn_relu": 1, "rnn_tanh": 1}
+
+
+def rnn_weight_count(recurrent_op: str, input_size: int, hidden: int, layers: int,
+                     bidirectional: bool) -> int | None:
+    """Elements of an OptimizedRNNStack's flat weights (cuDNN's parameter count): for each
+    layer and direction, gates x hidden x (in + hidden + 2), ``in`` = the input dimension for
+    layer 0 and hidden x directions above; None for an unknown recurrent_op."""
+    gates = _RNN_GATES.get(str(recurrent_op).lower())
+    if gates is None:
+        return None
+    dirs = 2 if bidirectional else 1
+    return sum(dirs * gates * hidden * ((input_size if layer == 0 else hidden * dirs)
+                                        + hidden + 2) for layer in range(layers))
+
+
 def _rnn(ctx: ShapeContext) -> Shape:
     hidden = int(ctx.attrs["hidden_size"])
     if hidden <= 0:
         ctx.fail("hidden_size must be positive")
+    w, x = tuple(ctx.shapes[0]), tuple(ctx.shapes[1])
+    layers = int(ctx.attrs["num_layers"])
+    if 0 in w and w and x and 0 not in x and layers > 0:
+        # ParameterTensor {0:0}: W gets cuDNN's element count; when every dimension is unknown
+        # the last numpy one takes it all (CNTK [count x 1]), else the single unknown one
+        count = rnn_weight_count(ctx.attrs["recurrent_op"], prod(x), hidden, layers,
+                                 bool(ctx.attrs["bidirectional"]))
+        if count is not None:
+            if all(d == 0 for d in w):
+                w = (1,) * (len(w) - 1) + (0,)
+            ctx.refine(0, complete_dims(ctx, 0, w, count))
     return (hidden * (2 if ctx.attrs["bidirectional"] else 1),)
 
 
@@ -160,7 +188,10 @@ def register(ops: OpRegistry) -> None:
            doc="cuDNN-style stacked RNN over the dynamic axis: per frame, the last layer's "
                "hidden state (forward and backward concatenated when bidirectional), zero "
                "initial states. W is flat (any shape), in cuDNN's canonical layout (the specs "
-               "are silent): first every matrix, for each layer and direction the input then "
+               "are silent); unknown (0) dimensions of W are inferred from x to cuDNN's "
+               "element count, sum over layers and directions of gates * hidden * (in + "
+               "hidden + 2) (all unknown: numpy (1, count), CNTK [count x 1]). Layout: "
+               "first every matrix, for each layer and direction the input then "
                "the recurrent matrices of the gates, (hidden, in) row-major each; then every "
                "bias, in the same layer/direction order, the input then the recurrent biases "
                "of the gates. Gates: LSTM i, f, g, o; GRU r, z, n; rnnReLU/rnnTanh one. No "

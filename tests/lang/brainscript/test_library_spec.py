@@ -22,14 +22,8 @@ ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT.parent / "shared" / "spec" / "bs-library.md"
 DOCS = ROOT / "docs" / "brainscript.md"
 
-_LATER = "not written yet: a composition of existing ops (issue 12)"
-
 #: the spec's functions that netsurgeon's library does not define, and why
-NOT_BUILT: dict[str, str] = {
-    "BS.Seq2Seq.CreateAugmentWithFixedWindowAttentionHook": _LATER,
-    "BS.Seq2Seq.GreedySequenceDecoderFrom": _LATER,
-    "BS.Seq2Seq.BeamSearchSequenceDecoderFrom": _LATER,
-}
+NOT_BUILT: dict[str, str] = {}
 
 #: defined functions whose parameters differ from the spec's signature (besides `precision`,
 #: which netsurgeon's library leaves to the program's top-level `precision`)
@@ -523,17 +517,20 @@ CASES = [
          'm.z.x': ('Sigmoid', (6,), ['x']),
          'x': ('InputValue', (6,), []),
      }),
+    # W {0:0} gets cuDNN's count: 4 gates * hidden * (in + hidden + 2) per layer (in = 3, 4)
     ('OptimizedRNNStack, RNNStack',
      "w = ParameterTensor {(0:0)}\n"
+     "v = ParameterTensor {(0:0)}\n"
      "x = Input (3)\n"
      "m = [ o = OptimizedRNNStack (w, Sigmoid (x), 4, numLayers = 2)\n"
-     "      r = RNNStack (x, w, hiddenSize = 5, numLayers = 3) ]\n"
+     "      r = RNNStack (x, v, hiddenSize = 5, numLayers = 3) ]\n"
      "outputNodes = (m.o : m.r)\n",
      {
          'm.o': ('OptimizedRNNStack', (4,), ['w', 'm.o.input']),
          'm.o.input': ('Sigmoid', (3,), ['x']),
-         'm.r': ('OptimizedRNNStack', (5,), ['w', 'x']),
-         'w': ('LearnableParameter', (0, 0), []),
+         'm.r': ('OptimizedRNNStack', (5,), ['v', 'x']),
+         'w': ('LearnableParameter', (1, 4 * 4 * (3 + 4 + 2) + 4 * 4 * (4 + 4 + 2)), []),
+         'v': ('LearnableParameter', (1, 4 * 5 * (3 + 5 + 2)), []),  # RNNStack: 1 layer
          'x': ('InputValue', (3,), []),
      }),
     ('ConvolutionTranspose',
@@ -1154,3 +1151,38 @@ def test_get_top_n_tensor_names(build):
         f"{nb}.PlusArgs[1].ElementTimesArgs[0]", f"{R}[0].best"])
     assert got[f"{nb}.PlusArgs[1].ElementTimesArgs[0]"] == ("LearnableParameter", (1, 1), [])
     assert got["m.t.spliced.out"] == ("RowStack", (2, 1, 4), [f"{R}[0].best", f"{R}[1].best"])
+
+
+def test_optimized_lstm_layers_infer_their_weights_and_run(build):
+    # bs-library.md §2.8: allowOptimizedEngine -> OptimizedRNNStack@Q with P.W {0:0}; W gets
+    # cuDNN's count, 4 * hidden * (in + hidden + 2) per layer, as CNTK [count x 1]
+    from tests.runtime.test_op_reference_rnn_stack import rnn_stack_ref
+
+    from netsurgeon.runtime import evaluate
+
+    net = build("x = Input (3)\nL = RecurrentLSTMLayer {4, allowOptimizedEngine = true}\n"
+                "S = RecurrentLSTMLayerStack {(5:5:5), allowOptimizedEngine = true}\n"
+                "m = [ z = L (x) ; s = S (x) ]\noutputNodes = (m.z : m.s)\n")
+    got = nodes(net)
+    assert got["m.z"] == ("OptimizedRNNStack", (4,), ["L.W", "x"])
+    assert got["m.s"] == ("OptimizedRNNStack", (5,), ["S.W", "x"])
+    assert got["L.W"] == ("LearnableParameter", (1, 4 * 4 * 9), [])
+    assert got["S.W"] == ("LearnableParameter", (1, 4 * 5 * 10 + 2 * 4 * 5 * 12), [])
+    attrs = net.node("m.s").attrs
+    assert (attrs["hidden_size"], attrs["num_layers"], attrs["recurrent_op"]) == (5, 3, "lstm")
+    init = net.node("S.W").attrs["init"]
+    assert (init["kind"], init["filter_rank"], init["output_rank"]) == ("glorotUniform", 0, -1)
+    x = np.random.default_rng(0).normal(size=(2, 4, 3))
+    out = evaluate(net, {"x": x.astype(np.float32)}, ["m.z", "m.s"], lengths=[4, 2])
+    for name, layer, hidden, layers in (("m.z", "L", 4, 1), ("m.s", "S", 5, 3)):
+        w = net.node(f"{layer}.W").value.astype(np.float64)
+        want = rnn_stack_ref(w, x, "lstm", hidden, layers, lengths=[4, 2])
+        np.testing.assert_allclose(out[name], want, atol=1e-5)
+    # any option cuDNN lacks (or unequal layer dims) keeps the BrainScript LSTM
+    got = nodes(build("x = Input (3)\nm = [ a = RecurrentLSTMLayer {4, goBackwards = true,\n"
+                      "                                     allowOptimizedEngine = true} (x)\n"
+                      "      b = RecurrentLSTMLayerStack {(5:6), allowOptimizedEngine = true} (x)"
+                      " ]\noutputNodes = (m.a : m.b)\n"))
+    assert got["m.a.lstmState._.ht"][0] == "ElementTimes"
+    assert got["m.b.lstmState._.ht"][1] == (6,)
+    assert "OptimizedRNNStack" not in {v[0] for v in got.values()}

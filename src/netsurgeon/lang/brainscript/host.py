@@ -62,8 +62,10 @@ def evaluate_program(tokens: list[Token], *, seed: int = 1,
 
         def program():
             top = ev.eval(tree, Record(), "")
+            # members of the top-level record are at their own name, so `network = (f(x))`
+            # names f's nodes `network.…` (CNTK's G2P log); `new ComputationNetwork [...]`
+            # resets the path to "" (brainscript.md §4.1)
             t = top.members["network"]
-            t.path = ""  # the program is evaluated via the 'network' lookup at path ""
             value = t.value if t.state == DONE else (yield t)
             if not isinstance(value, _Net):
                 raise fail(f"the network description must evaluate to a network, not a "

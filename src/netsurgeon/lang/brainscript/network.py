@@ -194,6 +194,7 @@ def edit_network(ev: Evaluator, model: Network, functions: list[Any], extra_root
                  path: str) -> Network:
     """BS.Network.Edit (§5.4): replace nodes, copy their consumers, keep the original intact."""
     replaced: dict[Node, Node | None] = {}
+    seen: set[Node] = set()
     for node in model.sorted_nodes():
         for fn in functions:
             result = ev.call_value(fn, [node], path)
@@ -201,20 +202,55 @@ def edit_network(ev: Evaluator, model: Network, functions: list[Any], extra_root
                 raise EvaluationError("an edit function must return a node "
                                       f"(it returned something else for '{node.name}')")
             if result is not node:
+                if result.network is None and result.name == str(path) and result not in seen:
+                    # a node the edit function made itself (beam widening) takes the name
+                    # of the node it stands for
+                    result.rename(node.name)
+                seen.add(result)
                 replaced[node] = result
                 break
-    # every consumer (transitively) of a replaced node is copied, keeping its name
+    # every consumer (transitively) of a replaced node is copied, keeping its name: among the
+    # model's nodes and among what the additional roots reach (a decoder built on the model's
+    # outputs, bs-library.md §2.10), delay inputs attached on the way
+    outside_users = _users_outside(ev, model, [*extra_roots, *replaced.values()])
     affected: list[Node] = []
     seen = set(replaced)
     queue = deque(replaced)
     while queue:
-        for u in queue.popleft().users:
+        node = queue.popleft()
+        for u in [*node.users, *outside_users.get(node, ())]:
             if u not in seen:
                 seen.add(u)
                 affected.append(u)
                 queue.append(u)
-    mapping: dict[Node, Node] = {**replaced, **copy_nodes(affected, substitute=replaced,
-                                                          share_values=True)}
+    copies = copy_nodes(affected, substitute=replaced, share_values=True)
+    # a replacement that itself depends on a replaced node (the decoders' feedback, such as
+    # decoderHistoryFromOutput) is linked as its copy, closing the loop in the edited network
+    for twin in copies.values():
+        for index, node in enumerate(twin.inputs):
+            if node in copies:
+                twin.set_input(index, copies[node])
+    mapping: dict[Node, Node] = {**replaced, **copies}
     roots = [mapping.get(n, n) for n in model.nodes if not n.users]
     roots += [mapping.get(n, n) for n in extra_roots]
     return build_network(ev, roots, name=str(path) or model.name)
+
+
+def _users_outside(ev: Evaluator, model: Network, roots: list[Node]) -> dict[Node, list[Node]]:
+    """node -> its consumers among the nodes ``roots`` reach outside ``model`` (the walk
+    stops at the model's nodes; delay inputs are attached as assembly would)."""
+    users: dict[Node, list[Node]] = {}
+    seen: set[Node] = set()
+    queue = deque(n for n in roots if n is not None and n.network is not model)
+    while queue:
+        node = queue.popleft()
+        if node in seen:
+            continue
+        seen.add(node)
+        for i in ev.nodes.inputs_of(node):
+            if i is None:
+                continue
+            users.setdefault(i, []).append(node)
+            if i.network is not model:
+                queue.append(i)
+    return users

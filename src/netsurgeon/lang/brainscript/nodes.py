@@ -362,12 +362,17 @@ def node_member(ev: Evaluator, node: Node, name: str, location) -> Any:
         return node.name
     if name == "operation":
         return node.op
-    if name == "dim":
+    if name in ("dim", "_dims"):
         if node.shape is None or 0 in node.shape:
             infer_local(_ancestors_first(ev, node), strict=False)
         if node.shape is None or 0 in node.shape:
             raise fail(f"the dimension of '{node.name}' is not known yet", location, node=node.name)
+        if name == "_dims":  # netsurgeon's library only: the dims in CNTK order, for delays
+            return Array(0, [Thunk.of(float(d)) for d in reversed(node.shape)])
         return float(math.prod(node.shape))
+    if name in ("_timeStep", "_initialState") and "time_step" in node.attrs:
+        # netsurgeon's library only: a delay's settings, to rebuild it with other dimensions
+        return float(node.attrs["time_step" if name == "_timeStep" else "initial_state"])
     if name == "inputs" or (name.endswith("Args") and name[:-4] == node.op):
         ins = ev.nodes.inputs_of(node)
         return Array(0, [Thunk.of(i) for i in ins])
