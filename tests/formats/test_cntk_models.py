@@ -161,3 +161,25 @@ def test_cli_dump_and_convert(models: Path, tmp_path: Path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["convert", str(tmp_path / "d.txt"), str(tmp_path / "x.dnn")]) == 1
     assert "not a netsurgeon" in capsys.readouterr().err
+
+
+def test_reading_and_writing_restore_the_collector(models: Path, tmp_path: Path):
+    import gc
+
+    from netsurgeon.formats.cntk import CntkFormatError
+
+    path = models / "LR_reg.dnn"
+    assert gc.isenabled()
+    net = cntk.read(path)
+    assert gc.isenabled()
+    bad = tmp_path / "bad.dnn"
+    bad.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CntkFormatError):
+        cntk.read(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        cntk.write(net, tmp_path / "again.dnn")
+        assert not gc.isenabled()  # left off when it was off
+    finally:
+        gc.enable()

@@ -171,3 +171,33 @@ def test_times_mismatch_message():
     net.add("t", "Times", inputs=(w, x))
     with pytest.raises(ValidationError, match="'t'"):
         net.validate()
+
+
+def test_attrs_of_canonical_type_are_kept_and_others_coerced():
+    net = Network("m")
+    kernel = (3, 3)
+    conv = net.add("c", "Convolution", attrs={"kernel_shape": kernel, "transpose": False})
+    assert conv.attrs["kernel_shape"] is kernel  # already canonical: taken as it is
+    other = net.add("d", "Convolution", attrs={"kernel_shape": [3.0, 2], "transpose": 1})
+    assert other.attrs["kernel_shape"] == (3, 2) and type(other.attrs["kernel_shape"]) is tuple
+    assert all(type(d) is int for d in other.attrs["kernel_shape"])
+    assert other.attrs["transpose"] is True
+    with pytest.raises(GraphError, match="kernel_shape"):
+        net.add("e", "Convolution", attrs={"kernel_shape": ("x",)})
+    with pytest.raises(GraphError, match="no attribute 'kernel'"):
+        net.add("f", "Convolution", attrs={"kernel": (3,)})
+
+
+def test_set_inputs_takes_nodes_names_and_iterators():
+    net = Network("m")
+    a = net.add("a", "InputValue", shape=(2,))
+    b = net.add("b", "InputValue", shape=(2,))
+    p = net.add("p", "Plus")
+    net.set_inputs(p, (x for x in (a, b)))
+    assert p.inputs == (a, b) and net.users(a) == [p]
+    net.set_inputs("p", ["b", a])
+    assert p.inputs == (b, a)
+    other = Network("o").add("z", "InputValue", shape=(2,))
+    with pytest.raises(GraphError, match="not in network"):
+        net.set_inputs(p, [a, other])
+    assert p.inputs == (b, a)

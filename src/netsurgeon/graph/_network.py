@@ -372,8 +372,13 @@ class Network:
             GraphError: unknown nodes, more inputs than the op takes, or (with ``complete``)
                 fewer than it needs.
         """
-        node = self.node(target)
-        resolved = self._resolve_inputs(inputs)
+        ref = self._ref
+        node = target if type(target) is Node and target._net is ref else self.node(target)
+        resolved = tuple(inputs)
+        for i in resolved:  # inputs already of this network (what loaders pass) need no lookup
+            if i is not None and (type(i) is not Node or i._net is not ref):
+                resolved = self._resolve_inputs(resolved)
+                break
         self._check_arity(node, len(resolved), complete=complete)
         self._link(node, resolved)
 

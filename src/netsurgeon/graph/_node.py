@@ -308,16 +308,54 @@ def canonical_attrs(node: Node, spec: Any, given: Mapping[str, Any] | None) -> d
     """``spec``'s defaults updated with ``given``, coerced; errors name the node.
 
     Without ``given`` the result is the op's shared default dict itself (no copy): attribute
-    changes always replace a node's dict, never update it in place.
+    changes always replace a node's dict, never update it in place. Values that already have
+    their canonical type (an ``int`` for an ``int`` attribute, a tuple of floats for
+    ``floats``) are taken as they are, so readers of files pay no coercion per node.
     """
     from netsurgeon.errors import ArgumentError
 
     if not given:
         return spec._defaults
+    exact = _exact_kinds(spec)
+    out = dict(spec._defaults)
+    for key, value in given.items():
+        want = exact.get(key)
+        t = type(value)
+        if t is not want:
+            if t is not tuple or type(want) is not tuple:
+                break
+            item = want[0]
+            for v in value:
+                if type(v) is not item:
+                    break
+            else:
+                out[key] = value
+                continue
+            break
+        out[key] = value
+    else:
+        return out  # every value already canonical: what coercion would return, uncopied
     try:
         return spec.canonical_attrs(given)
     except ArgumentError as exc:
         raise GraphError(exc.message, node=node._name, hint=exc.hint) from None
+
+
+#: attribute kind -> the type a canonical value has (a tuple: a tuple of that type)
+_CANONICAL_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str,
+                                    "ints": (int,), "floats": (float,), "bools": (bool,)}
+_EXACT_KINDS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _exact_kinds(spec: Any) -> dict[str, Any]:
+    """``spec``'s attributes -> the exact type of their canonical values (``any`` excluded:
+    its values are copied); cached per op."""
+    found = _EXACT_KINDS.get(id(spec))
+    if found is None or found[0] is not spec:
+        kinds = {k: _CANONICAL_TYPES[a.kind] for k, a in spec.attrs.items()
+                 if a.kind in _CANONICAL_TYPES}
+        found = _EXACT_KINDS[id(spec)] = (spec, kinds)
+    return found[1]
 
 
 def checked_attrs(node: Node, spec: Any, given: Mapping[str, Any]) -> dict[str, Any]:

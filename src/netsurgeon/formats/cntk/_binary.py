@@ -7,6 +7,12 @@ remaining bytes can hold *before* anything is allocated, so a corrupt or hostile
 neither hang the reader nor make it allocate more than the file's size suggests. Every
 failure raises :class:`CntkFormatError` naming the file, the byte offset and the section.
 
+Reads are fast paths with the checks in front: a fixed-layout group of fields is one
+``struct.unpack_from``, a string one ``find`` of its terminator. Code that decodes a whole
+record at once (``_fields``, ``_matrix``, ``_reader``) uses :func:`wide_end` and the structs
+here, and on anything unusual rewinds and reads the record again through the methods, which
+raise the error with its exact offset.
+
 :class:`BinaryWriter` is the mirror image: it collects byte chunks (large arrays as
 zero-copy memoryviews) that are written out in one go.
 """
@@ -23,7 +29,7 @@ import numpy as np
 from netsurgeon.errors import FormatError
 
 __all__ = ["CntkFormatError", "BinaryReader", "BinaryWriter", "ELEM_DTYPES", "MAX_STRING_UNITS",
-           "MAGIC", "wide"]
+           "MAGIC", "wide", "wide_end", "MAX_STRING_BYTES", "U32", "U64", "dims_struct"]
 
 #: element size in a BMAT header -> numpy dtype (little-endian)
 ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
@@ -42,8 +48,35 @@ def wide(text: str) -> bytes:
 #: the first 8 bytes of every v1 file: the marker "BCN" (the one place it is spelled)
 MAGIC = wide("BCN")
 
-_MAX_STRING_BYTES = 2 * MAX_STRING_UNITS + 2
+#: the most bytes a wide string and its terminator may take
+MAX_STRING_BYTES = _MAX_STRING_BYTES = 2 * MAX_STRING_UNITS + 2
 _MARKERS: dict[str, bytes] = {}
+
+
+def wide_end(buf: Any, start: int) -> int:
+    """Offset of the two-byte terminator of the wide string at ``start`` (at an even distance
+    from it, within :data:`MAX_STRING_BYTES`), or -1 when there is none."""
+    limit = start + _MAX_STRING_BYTES
+    end = buf.find(b"\0\0", start, limit)
+    while end >= 0 and (end - start) & 1:
+        end = buf.find(b"\0\0", end + 1, limit)
+    return end
+
+
+_DIMS: dict[int, struct.Struct] = {}
+
+
+def dims_struct(rank: int) -> struct.Struct:
+    """The struct of ``rank`` u32 dimensions (cached; ranks up to 16 are what files hold)."""
+    found = _DIMS.get(rank)
+    if found is None:
+        found = _DIMS[rank] = struct.Struct(f"<{rank}I")
+    return found
+
+
+for _rank in range(17):
+    dims_struct(_rank)
+
 
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
@@ -51,6 +84,7 @@ _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
+U64, U32 = _U64, _U32
 
 
 class CntkFormatError(FormatError):
@@ -162,9 +196,7 @@ class BinaryReader:
         """A NUL-terminated UTF-16LE string (any alignment)."""
         start = self.pos
         buf = self.buf
-        end = buf.find(b"\0\0", start, start + _MAX_STRING_BYTES)
-        while end >= 0 and (end - start) & 1:
-            end = buf.find(b"\0\0", end + 1, start + _MAX_STRING_BYTES)
+        end = wide_end(buf, start)
         if end < 0:
             if start + _MAX_STRING_BYTES < self.size:
                 raise self.error(f"{what}: string longer than {MAX_STRING_UNITS} characters", start)
@@ -234,12 +266,16 @@ class BinaryReader:
 
     def shape(self, what: str = "TensorShape") -> list[int]:
         """A TensorShape: u32 rank, rank x u32 dims (CNTK order)."""
-        rank = self.count(f"{what} rank", 4, wide=False)
-        if rank == 0:
-            return []
-        dims = np.frombuffer(self.buf, "<u4", rank, self.pos)
-        self.pos += 4 * rank
-        return [int(d) for d in dims]
+        pos = self.pos
+        if pos + 4 <= self.size:
+            (rank,) = _U32.unpack_from(self.buf, pos)
+            if rank <= (self.size - pos - 4) >> 2:
+                self.pos = pos + 4 + 4 * rank
+                if rank <= 16:
+                    return list(dims_struct(rank).unpack_from(self.buf, pos + 4)) if rank else []
+                return [int(d) for d in np.frombuffer(self.buf, "<u4", rank, pos + 4)]
+        self.count(f"{what} rank", 4, wide=False)  # raises
+        raise AssertionError("unreachable")
 
     def legacy_shape(self, what: str = "TensorShape") -> tuple[list[int], bool]:
         """A legacy-accepting TensorShape (§1.1): returns (dims, was_legacy_WHC)."""

@@ -59,13 +59,23 @@ class WriteContext:
         return np.dtype(node.dtype if node.dtype in DTYPE_TAGS else "float32")
 
 
-@dataclass
 class Parts:
     """What a codec read for one node: attributes, file fields (full ``cntk_v1.`` keys), and
-    for leaves shape, value and multiplier."""
+    for leaves shape, value and multiplier. (A slotted class: one is made per node read.)"""
 
-    attrs: dict[str, Any] = field(default_factory=dict)
-    file_fields: dict[str, Any] = field(default_factory=dict)
-    shape: tuple[int, ...] | None = None
-    value: np.ndarray | None = None
-    learning_rate_multiplier: float | None = None
+    __slots__ = ("attrs", "file_fields", "shape", "value", "learning_rate_multiplier")
+
+    def __init__(self, attrs: dict[str, Any] | None = None,
+                 file_fields: dict[str, Any] | None = None, shape: tuple[int, ...] | None = None,
+                 value: np.ndarray | None = None,
+                 learning_rate_multiplier: float | None = None) -> None:
+        self.attrs: dict[str, Any] = {} if attrs is None else attrs
+        self.file_fields: dict[str, Any] = {} if file_fields is None else file_fields
+        self.shape = shape
+        self.value = value
+        self.learning_rate_multiplier = learning_rate_multiplier
+
+    def __repr__(self) -> str:
+        return (f"Parts(attrs={self.attrs!r}, file_fields={self.file_fields!r}, "
+                f"shape={self.shape!r}, value={self.value!r}, "
+                f"learning_rate_multiplier={self.learning_rate_multiplier!r})")

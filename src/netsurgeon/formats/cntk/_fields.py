@@ -13,11 +13,19 @@ its own.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
+from netsurgeon.formats.cntk._binary import (
+    U32,
+    BinaryReader,
+    BinaryWriter,
+    CntkFormatError,
+    dims_struct,
+)
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 
@@ -25,8 +33,8 @@ if TYPE_CHECKING:
     from netsurgeon.graph import Node
     from netsurgeon.ops import OpSpec
 
-__all__ = ["F", "FieldCodec", "CONVERTERS", "read_kind", "write_kind", "write_field",
-           "raw_value", "raw_to_parts"]
+__all__ = ["F", "FieldCodec", "CONVERTERS", "read_kind", "read_fields", "write_kind",
+           "write_field", "raw_value", "raw_to_parts"]
 
 #: kinds read and written by the reader/writer method of the same name
 _DIRECT = frozenset({"u64", "i64", "u32", "i32", "f32", "f64", "bool", "wstr", "nstr", "shape"})
@@ -42,7 +50,11 @@ def read_kind(r: BinaryReader, kind: str, what: str, ctx: ReadContext) -> Any:
         return r.elem(ctx.dtype, what)
     if kind == "bools":
         n = r.count(f"{what} count", 1)
-        return [r.bool(what) for _ in range(n)]
+        data = r.buf[r.pos:r.pos + n]
+        if not n or max(data) <= 1:
+            r.pos += n
+            return [b == 1 for b in data]
+        return [r.bool(what) for _ in range(n)]  # raises at the bad byte
     if kind == "u64s":
         n = r.count(f"{what} count", 8)
         return [int(v) for v in r.array("<u8", n, what)]
@@ -77,7 +89,7 @@ def write_kind(w: BinaryWriter, kind: str, value: Any, what: str, dtype: Any = N
 
 # ---- converters between raw CNTK values and attribute values ---------------------------------
 def _dims_in(raw: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in reversed(raw))
+    return tuple(map(int, reversed(raw)))
 
 
 def _dims_out(value: Any) -> list[int]:
@@ -85,7 +97,7 @@ def _dims_out(value: Any) -> list[int]:
 
 
 def _bools_in(raw: Any) -> tuple[bool, ...]:
-    return tuple(bool(b) for b in reversed(raw))
+    return tuple(map(bool, reversed(raw)))
 
 
 def _bools_out(value: Any) -> list[bool]:
@@ -162,16 +174,22 @@ class F:
     def active(self, version: int) -> bool:
         return self.since <= version < self.until
 
-    @property
+    @cached_property
     def key(self) -> str:
         return key(self.name)
 
     def converter(self) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
         return CONVERTERS[self.conv or _BY_KIND.get(self.kind, "int")]
 
+    @cached_property
+    def into(self) -> Callable[[Any], Any]:
+        """The converter from the raw value to the attribute value."""
+        return self.converter()[0]
+
 
 def raw_to_parts(r: BinaryReader, fields: tuple[F, ...], raw: dict[str, Any], parts: Parts) -> None:
     """Store each raw field under its registry attribute (converted) or as a file field."""
+    attrs = parts.attrs
     for f in fields:
         if f.name not in raw:
             continue
@@ -180,9 +198,96 @@ def raw_to_parts(r: BinaryReader, fields: tuple[F, ...], raw: dict[str, Any], pa
             parts.file_fields[f.key] = tuple(value) if isinstance(value, list) else value
             continue
         try:
-            parts.attrs[f.attr] = f.converter()[0](value)
+            attrs[f.attr] = f.into(value)
         except CntkFormatError as exc:
             raise r.error(f"{f.name}: {exc.message}") from None
+
+
+# ---- one-pass reading of a field list ------------------------------------------------------
+#: struct codes of the fixed-size kinds (``elem`` is the node's element type)
+_CODES = {"u64": "Q", "i64": "q", "u32": "I", "i32": "i", "f32": "f", "f64": "d", "bool": "B"}
+_ELEM_CODES = {2: "e", 4: "f", 8: "d"}
+#: (fields, version, element size) -> steps: (struct, names, bool names) for a run of fixed-size
+#: fields, or (None, name, kind) for one variable-size field
+_PLANS: dict[tuple[int, int, int], tuple[tuple[Any, Any, Any], ...]] = {}
+
+
+def _plan(fields: tuple[F, ...], version: int, elem_size: int) -> tuple[tuple[Any, Any, Any], ...]:
+    plan_key = (id(fields), version, elem_size)
+    found = _PLANS.get(plan_key)
+    if found is not None:
+        return found
+    steps: list[tuple[Any, Any, Any]] = []
+    codes: list[str] = []
+    names: list[str] = []
+
+    def close() -> None:
+        if codes:
+            bools = tuple(n for n, c in zip(names, codes) if c == "B")
+            steps.append((struct.Struct("<" + "".join(codes)), tuple(names), bools))
+            codes.clear()
+            names.clear()
+
+    for f in fields:
+        if not f.active(version):
+            continue
+        code = _ELEM_CODES.get(elem_size) if f.kind == "elem" else _CODES.get(f.kind)
+        if code is None:
+            close()
+            steps.append((None, f.name, f.kind))
+        else:
+            codes.append(code)
+            names.append(f.name)
+    close()
+    found = _PLANS[plan_key] = tuple(steps)
+    _KEEP.append(fields)  # the plan is keyed by id(fields): keep the tuple alive
+    return found
+
+
+_KEEP: list[tuple[F, ...]] = []
+
+
+def read_fields(r: BinaryReader, fields: tuple[F, ...], ctx: ReadContext) -> dict[str, Any]:
+    """The raw values of the ``fields`` active in ``ctx.version``, by field name.
+
+    Each run of fixed-size fields is one ``unpack_from``; when a run does not fit in the
+    bytes left or a bool holds neither 0 nor 1, the fields are read again one by one from
+    the first, which raises the error with its exact offset.
+    """
+    start = r.pos
+    buf = r.buf
+    size = r.size
+    raw: dict[str, Any] = {}
+    for st, names, extra in _plan(fields, ctx.version, ctx.dtype.itemsize):
+        if st is None:
+            if extra == "shape":  # inline: the most common variable-size field
+                pos = r.pos
+                if pos + 4 <= size:
+                    (rank,) = U32.unpack_from(buf, pos)
+                    if rank <= 16 and pos + 4 + 4 * rank <= size:
+                        raw[names] = list(dims_struct(rank).unpack_from(buf, pos + 4))
+                        r.pos = pos + 4 + 4 * rank
+                        continue
+            raw[names] = read_kind(r, extra, names, ctx)
+            continue
+        pos = r.pos
+        if pos + st.size > size:
+            break
+        values = st.unpack_from(buf, pos)
+        raw.update(zip(names, values))
+        for name in extra:
+            flag = raw[name]
+            if flag > 1:
+                break
+            raw[name] = flag == 1
+        else:
+            r.pos = pos + st.size
+            continue
+        break
+    else:
+        return raw
+    r.pos = start
+    return {f.name: read_kind(r, f.kind, f.name, ctx) for f in fields if f.active(ctx.version)}
 
 
 def raw_value(f: F, node: Node) -> Any:
@@ -226,8 +331,7 @@ class FieldCodec(Codec):
         return frozenset(f.attr for f in self.fields if f.attr is not None)
 
     def read_raw(self, r: BinaryReader, ctx: ReadContext) -> dict[str, Any]:
-        return {f.name: read_kind(r, f.kind, f.name, ctx)
-                for f in self.fields if f.active(ctx.version)}
+        return read_fields(r, self.fields, ctx)
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()

@@ -7,11 +7,20 @@ column-major data is a plain reshape to the reversed dims.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from netsurgeon.formats.cntk._binary import ELEM_DTYPES, BinaryReader, BinaryWriter, CntkFormatError
+from netsurgeon.formats.cntk._binary import (
+    ELEM_DTYPES,
+    U64,
+    BinaryReader,
+    BinaryWriter,
+    CntkFormatError,
+    wide,
+    wide_end,
+)
 
 __all__ = ["MatrixRecord", "read_matrix", "write_matrix"]
 
@@ -20,7 +29,7 @@ CSC_FORMAT = 6
 CSR_FORMAT = 7
 
 
-@dataclass
+@dataclass(slots=True)
 class MatrixRecord:
     """A decoded matrix: flat data in column-major order (element (r,c) at r + c*rows)."""
 
@@ -31,8 +40,60 @@ class MatrixRecord:
     sparse_format: int | None = None  # 6 (CSC) / 7 (CSR) when stored sparse
 
 
+_BMAT = wide("BMAT")
+_EMAT = wide("EMAT")
+_UNNAMED = wide("unnamed")[:-2]
+_DENSE_HEAD = struct.Struct("<iQQ")  # format, rows, cols
+
+
+def _read_dense(r: BinaryReader, dtype: np.dtype | None) -> MatrixRecord | None:
+    """A well-formed dense record decoded in one pass, or None (nothing consumed) for
+    anything else: the caller reads it field by field, which names the defect."""
+    buf, pos, size = r.buf, r.pos, r.size
+    if pos + 19 > size or buf[pos] != 100 or buf[pos + 1:pos + 11] != _BMAT:  # 'd', BMAT
+        return None
+    (elem_size,) = U64.unpack_from(buf, pos + 11)
+    elem = ELEM_DTYPES.get(elem_size)
+    if elem is None or (dtype is not None and elem.itemsize != dtype.itemsize):
+        return None
+    start = pos + 19
+    end = wide_end(buf, start)
+    if end < 0:
+        return None
+    raw_name = buf[start:end]
+    if raw_name == _UNNAMED:
+        name = "unnamed"
+    else:
+        try:
+            name = raw_name.decode("utf-16-le")
+        except UnicodeDecodeError:
+            return None
+    pos = end + 2
+    if pos + 20 > size:
+        return None
+    fmt, rows, cols = _DENSE_HEAD.unpack_from(buf, pos)
+    n = rows * cols
+    nbytes = n * elem_size
+    pos += 20
+    if fmt != DENSE_FORMAT or pos + nbytes + 10 > size:
+        return None
+    data = np.frombuffer(buf, elem, n, pos)
+    pos += nbytes
+    if buf[pos:pos + 10] != _EMAT:
+        return None
+    if data.flags.writeable:
+        data.flags.writeable = False
+    r.pos = pos + 10
+    return MatrixRecord(data, rows, cols, name)
+
+
 def read_matrix(r: BinaryReader, dtype: np.dtype, what: str) -> MatrixRecord:
     """Read one matrix record; the element size must match the node's precision ``dtype``."""
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+    record = _read_dense(r, dtype)
+    if record is not None:
+        return record
     start = r.pos
     kind = r.byte(f"{what} kind")
     if kind not in (ord("d"), ord("s")):

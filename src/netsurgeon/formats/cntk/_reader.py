@@ -18,7 +18,15 @@ import numpy as np
 from netsurgeon import _inputs as inputs
 from netsurgeon.errors import FormatError, GraphError, not_found_error
 from netsurgeon.formats.cntk import payloads  # noqa: F401  (attaches the cntk_v1 layer)
-from netsurgeon.formats.cntk._binary import MAGIC, BinaryReader, CntkFormatError, wide
+from netsurgeon.formats.cntk._binary import (
+    MAGIC,
+    U64,
+    BinaryReader,
+    CntkFormatError,
+    wide,
+    wide_end,
+)
+from netsurgeon.formats.cntk._bulk import collector_paused
 from netsurgeon.formats.cntk._codec import OP_NAME, PRECISION
 from netsurgeon.formats.cntk._context import PRECISIONS, ReadContext
 from netsurgeon.formats.cntk._layer import resolve_op
@@ -58,7 +66,8 @@ def read(path: str | os.PathLike[str], name: str | None = None) -> Network:
     """Read the CNTK v1 model at ``path``. Raises CntkFormatError (a FormatError) on any defect."""
     p = Path(path)
     buf = map_file(p)
-    return read_buffer(buf, str(p), name or p.stem)
+    with collector_paused():
+        return read_buffer(buf, str(p), name or p.stem)
 
 
 def _precision_from_bmat(buf: Any) -> str:
@@ -104,33 +113,23 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
     r.marker("BNodeList")
     order: list[str] = []
     precisions: list[str] = []
+    # the stored spelling of each name -> (node, its op): relations and groups look names up
+    # by their bytes, without decoding them again (equal bytes are the same exact name)
+    by_raw: dict[bytes, tuple[Node, Any]] = {}
+    head_cache = _op_cache(net.registry)
+    fixed_tag = default_precision or "float"
     for index in range(count):
         r.section = "node list"
-        start = r.pos
-        if version >= 7:
-            tag = r.wstr("precision tag")
-            base = tag.split(",")[0]
-            if base not in PRECISIONS:
-                raise r.error(f"precision tag {tag!r} is not float, double or half", start)
-            if "," in tag and (version < 31 or tag.split(",")[1] not in PRECISIONS):
-                raise r.error(f"precision tag {tag!r} is not valid in a version {version} file",
-                              start)
+        head = _fast_head(r, version, fixed_tag, head_cache)
+        if head is not None:
+            tag, op_name, spec, codec, node_name, name_at, raw_name = head
         else:
-            tag = default_precision or "float"
-        op_at = r.pos
-        op_name = r.wstr("operation name")
-        name_at = r.pos
-        node_name = r.wstr("node name")
-        if not node_name:
-            raise r.error("empty node name", name_at)
-        try:
-            spec, codec = resolve_op(op_name)
-        except KeyError:
-            raise r.error(f"unknown node type '{op_name}' (node '{node_name}'); CNTK's v1 loader "
-                          "does not know it either", op_at) from None
+            tag, op_name, spec, codec, node_name, name_at = _read_head(r, version,
+                                                                       default_precision)
+            raw_name = None
         r.section = f"node '{node_name}' ({op_name}) payload"
-        own = tag.split(",")[0]  # Cast: "<own type>,<input type>"
-        ctx.dtype = np.dtype(PRECISIONS[own])
+        own = tag.split(",")[0] if "," in tag else tag  # Cast: "<own type>,<input type>"
+        ctx.dtype = _DTYPES[own]
         ctx.tag = tag
         parts = codec.read(r, ctx, spec)
         fields = parts.file_fields
@@ -138,16 +137,17 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
             fields[OP_NAME] = op_name
         if "," in tag:
             fields[PRECISION] = tag
+        lrm = parts.learning_rate_multiplier
         try:
-            net.add(
+            node = net.add(
                 node_name, spec.name, attrs=parts.attrs, shape=parts.shape, value=parts.value,
-                learning_rate_multiplier=(parts.learning_rate_multiplier
-                                          if parts.learning_rate_multiplier is not None else 1.0),
+                learning_rate_multiplier=lrm if lrm is not None else 1.0,
                 dtype=PRECISIONS[own], file_fields=fields or None,
             )
         except GraphError as exc:
             raise CntkFormatError(f"node record {index}: {exc.message}", path=path, offset=name_at,
                                   section="node list") from None
+        by_raw[raw_name if raw_name is not None else wide(node_name)[:-2]] = (node, spec)
         order.append(node_name)
         precisions.append(tag)
     r.section = "node list"
@@ -159,23 +159,14 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
     relation_order: list[str] = []
     seen: set[str] = set()
     for _ in range(count):
-        at = r.pos
-        node_name = r.wstr("node name")
-        node = _stored(r, net, node_name, at, "relation")
-        if node_name in seen:
-            raise r.error(f"node '{node_name}' has two relation records", at)
+        found = _fast_relation(r, by_raw, seen)
+        if found is not None:
+            node, node_name, inputs = found
+        else:
+            node, node_name, inputs = _read_relation(r, net, seen)
         seen.add(node_name)
-        r.section = "relation"
-        n_inputs = r.count("input count", 2)
-        inputs = []
-        for i in range(n_inputs):
-            in_at = r.pos
-            inputs.append(_stored(r, net, r.wstr("input name"), in_at,
-                                  f"input {i} of '{node_name}'"))
-        if not spec_accepts(net, node, n_inputs):
-            raise r.error(f"{node.op} node '{node_name}' has {n_inputs} inputs; it takes "
-                          f"{net.registry.op(node.op).arity_text()}", at)
-        net.set_inputs(node, inputs)
+        if inputs:  # a fresh node has none: leaves need no edge update
+            net.set_inputs(node, inputs)
         relation_order.append(node_name)
     r.marker("ERelation")
 
@@ -198,7 +189,9 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
             member = r.wstr("group member")
             names.append(member)
             if group is not None:
-                net.add_to_group(group, _stored(r, net, member, at, f"group {base}"))
+                entry = by_raw.get(wide(member)[:-2])
+                net.add_to_group(group, entry[0] if entry is not None else
+                                 _stored(r, net, member, at, f"group {base}"))
         if base == "PairNodes" and n:
             raise r.error("PairNodes is no longer supported; only an empty list loads")
         r.marker("E" + base)
@@ -230,6 +223,150 @@ def read_buffer(buf: Any, path: str | None = None, name: str = "model") -> Netwo
             meta["trailing"] = base64.b64encode(bytes(buf[r.pos:])).decode("ascii")
     net.metadata["cntk"] = meta
     return net
+
+
+_DTYPES = {tag: np.dtype(name) for tag, name in PRECISIONS.items()}
+#: the common precision tags as stored (UTF-16, no terminator) -> the tag
+_PLAIN_TAGS = {wide(tag)[:-2]: tag for tag in PRECISIONS}
+
+
+_OP_CACHES: dict[int, tuple[Any, dict[bytes, tuple[str, Any, Any]]]] = {}
+
+
+def _op_cache(registry: Any) -> dict[bytes, tuple[str, Any, Any]]:
+    """Stored operation names (UTF-16, no terminator) -> (name, spec, codec), per registry;
+    only names :func:`resolve_op` knows enter it."""
+    found = _OP_CACHES.get(id(registry))
+    if found is None or found[0] is not registry:
+        found = _OP_CACHES[id(registry)] = (registry, {})
+    return found[1]
+
+
+def _read_head(r: BinaryReader, version: int, default_precision: str | None
+               ) -> tuple[str, str, Any, Any, str, int]:
+    """A node record's precision tag, operation and name, read field by field (each defect
+    reported at its offset): ``(tag, op name, spec, codec, node name, offset of the name)``."""
+    start = r.pos
+    if version >= 7:
+        tag = r.wstr("precision tag")
+        base = tag.split(",")[0]
+        if base not in PRECISIONS:
+            raise r.error(f"precision tag {tag!r} is not float, double or half", start)
+        if "," in tag and (version < 31 or tag.split(",")[1] not in PRECISIONS):
+            raise r.error(f"precision tag {tag!r} is not valid in a version {version} file",
+                          start)
+    else:
+        tag = default_precision or "float"
+    op_at = r.pos
+    op_name = r.wstr("operation name")
+    name_at = r.pos
+    node_name = r.wstr("node name")
+    if not node_name:
+        raise r.error("empty node name", name_at)
+    try:
+        spec, codec = resolve_op(op_name)
+    except KeyError:
+        raise r.error(f"unknown node type '{op_name}' (node '{node_name}'); CNTK's v1 loader "
+                      "does not know it either", op_at) from None
+    return tag, op_name, spec, codec, node_name, name_at
+
+
+def _fast_head(r: BinaryReader, version: int, fixed_tag: str,
+               cache: dict[bytes, tuple[str, Any, Any]]) -> tuple | None:
+    """:func:`_read_head` in one pass for a plain record (precision float/double/half, a
+    known op, a non-empty valid name), plus the name's stored bytes; else None (nothing
+    consumed) and the caller reads it field by field."""
+    buf = r.buf
+    pos = r.pos
+    if version >= 7:
+        end = wide_end(buf, pos)
+        if end < 0:
+            return None
+        tag = _PLAIN_TAGS.get(buf[pos:end])
+        if tag is None:
+            return None
+        pos = end + 2
+    else:
+        tag = fixed_tag
+    end = wide_end(buf, pos)
+    if end < 0:
+        return None
+    raw_op = buf[pos:end]
+    op = cache.get(raw_op)
+    if op is None:
+        try:
+            op_name = raw_op.decode("utf-16-le")
+            spec, codec = resolve_op(op_name)
+        except (UnicodeDecodeError, KeyError):
+            return None
+        op = cache[raw_op] = (op_name, spec, codec)
+    name_at = end + 2
+    end = wide_end(buf, name_at)
+    if end <= name_at:
+        return None
+    raw_name = buf[name_at:end]
+    try:
+        node_name = raw_name.decode("utf-16-le")
+    except UnicodeDecodeError:
+        return None
+    r.pos = end + 2
+    return tag, op[0], op[1], op[2], node_name, name_at, raw_name
+
+
+def _read_relation(r: BinaryReader, net: Network, seen: set[str]
+                   ) -> tuple[Node, str, list[Node]]:
+    """One relation record read field by field (each defect reported at its offset)."""
+    at = r.pos
+    node_name = r.wstr("node name")
+    node = _stored(r, net, node_name, at, "relation")
+    if node_name in seen:
+        raise r.error(f"node '{node_name}' has two relation records", at)
+    r.section = "relation"
+    n_inputs = r.count("input count", 2)
+    inputs = []
+    for i in range(n_inputs):
+        in_at = r.pos
+        inputs.append(_stored(r, net, r.wstr("input name"), in_at,
+                              f"input {i} of '{node_name}'"))
+    if not spec_accepts(net, node, n_inputs):
+        raise r.error(f"{node.op} node '{node_name}' has {n_inputs} inputs; it takes "
+                      f"{net.registry.op(node.op).arity_text()}", at)
+    return node, node_name, inputs
+
+
+def _fast_relation(r: BinaryReader, by_raw: dict[bytes, tuple[Node, Any]], seen: set[str]
+                   ) -> tuple[Node, str, list[Node]] | None:
+    """:func:`_read_relation` in one pass for a well-formed record (names looked up by their
+    stored bytes); else None (nothing consumed)."""
+    buf, at, size = r.buf, r.pos, r.size
+    end = wide_end(buf, at)
+    if end < 0:
+        return None
+    entry = by_raw.get(buf[at:end])
+    if entry is None:
+        return None
+    node, spec = entry
+    name = node.name
+    pos = end + 2
+    if name in seen or pos + 8 > size:
+        return None
+    (n,) = U64.unpack_from(buf, pos)
+    pos += 8
+    lo, hi = spec.arity
+    if n > (size - pos) >> 1 or n < lo or (hi is not None and n > hi):
+        return None
+    inputs = []
+    for _ in range(n):
+        end = wide_end(buf, pos)
+        if end < 0:
+            return None
+        found = by_raw.get(buf[pos:end])
+        if found is None:
+            return None
+        inputs.append(found[0])
+        pos = end + 2
+    r.pos = pos
+    return node, name, inputs
 
 
 def _stored(r: BinaryReader, net: Network, name: str, at: int, where: str) -> Node:

@@ -19,6 +19,7 @@ from typing import Any
 
 from netsurgeon.formats._atomic import atomic_write
 from netsurgeon.formats.cntk._binary import BinaryWriter, CntkFormatError
+from netsurgeon.formats.cntk._bulk import collector_paused
 from netsurgeon.formats.cntk._codec import PayloadCodec
 from netsurgeon.formats.cntk._context import WriteContext
 from netsurgeon.formats.cntk._layer import codec_for, file_name_for
@@ -159,6 +160,11 @@ def encode(net: Network, version: int | None = None) -> BinaryWriter:
 def write(net: Network, path: str | os.PathLike[str], version: int | None = None,
           verify: bool = True) -> None:
     """Write ``net`` to ``path`` atomically; with ``verify`` the bytes are parsed back first."""
+    with collector_paused():
+        _write(net, path, version, verify)
+
+
+def _write(net: Network, path: str | os.PathLike[str], version: int | None, verify: bool) -> None:
     w = encode(net, version)
     chunks = w.getvalue_chunks()
     try:

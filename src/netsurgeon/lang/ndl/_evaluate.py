@@ -98,8 +98,16 @@ class Evaluator:
         self.seed_offset = seed_offset
         self.base_dir = base_dir
         self._forms: dict[tuple[int, int], tuple[Any, list[Any]]] = {}
+        #: (function, converted arguments and options) -> its recipe: a function's recipe
+        #: depends on nothing else, and the chains of one function that big scripts repeat
+        #: bind it once
+        self._recipes: dict[tuple[Any, ...], Any] = {}
         self.params = registry.op_set(Category.PARAMETER)
         self.inputs = registry.op_set(Category.INPUT)
+        #: connect a node when it is created if every input is an earlier call's node (what
+        #: the resolve pass would give it): for whole scripts, where nothing runs between the
+        #: passes; in-line NDL leaves it off, so MEL sees nodes connected only when resolved
+        self.link_early = False
 
     # ---- traversal -------------------------------------------------------------------------------
     def run(self, stmt: Any, pass_name: str) -> None:
@@ -317,34 +325,127 @@ class Evaluator:
             return
         fn = call.fn
         loc = call.location
-        name = join_name(base, call.name)
+        name = f"{base}.{call.name}" if base else call.name  # join_name
         if fn.broken:
             raise ParseError(f"{fn.broken}: '{fn.name}' is reserved but CNTK never implemented it",
                              location=loc, node=name)
-        positional = call.positional
+        positional = args = call.args
+        for a in args:
+            if type(a) is NdlOption:
+                positional = call.positional
+                break
         key = (id(fn), len(positional))
         cached = self._forms.get(key)
         if cached is None:
             form = fn.form_for(len(positional))
-            cached = (form, slot_params(form, len(positional)) if form is not None else [])
-            self._forms[key] = cached
-        form, params = cached
+            params = slot_params(form, len(positional)) if form is not None else []
+            # the recipe key of a call whose arguments are all inputs (and no options)
+            inputs_only = (id(fn), *range(len(params))) if form is not None and all(
+                p.is_input for p in params) else None
+            cached = self._forms[key] = (form, params, inputs_only)
+        form, params, inputs_only = cached
         if form is None:
             raise ParseError(
                 f"{fn.name}: {len(positional)} positional arguments given, expected "
                 f"{fn.describe_forms()}", location=loc, node=name)
+        if inputs_only is not None and positional is args:
+            plan = self._recipes.get(inputs_only)
+            if plan is None:
+                plan = self._recipes[inputs_only] = self._plan(
+                    fn, [_Slot(i) for i in range(len(params))], {}, loc, name)
+        else:
+            plan = self._bound_plan(call, fn, positional, params, loc, name)
+        self._make(call, plan, name, positional, loc, anchor)
+
+    def _bound_plan(self, call: NdlCall, fn: Any, positional: list[Any], params: list[Any],
+                    loc: SourceLocation | None, name: str) -> Any:
+        """The plan of a call with scalar arguments or options: converted, then looked up."""
         values: list[Any] = []
+        signature: list[Any] = [id(fn)]
         for i, (arg, param) in enumerate(zip(positional, params)):
-            values.append(_Slot(i) if param.is_input else self.convert(arg, param, fn.name))
+            if param.is_input:
+                values.append(_Slot(i))
+                signature.append(i)
+            else:
+                value = self.convert(arg, param, fn.name)
+                values.append(value)
+                signature.append((type(value), value))
         options: dict[str, Any] = {}
-        for opt in call.options:
-            if opt.name.lower() == "tag":
+        for opt in call.args:
+            if type(opt) is not NdlOption or opt.name.lower() == "tag":
                 continue
             param = fn.option(opt.name)
             if param is None:
                 _check_unknown_option(fn, opt, name)
                 continue  # CNTK ignored options a function does not know
-            options[opt.name] = self.option_value(opt, param, fn.name)
+            value = options[opt.name] = self.option_value(opt, param, fn.name)
+            signature.append((opt.name, type(value), value))
+        try:
+            key = tuple(signature)
+            plan = self._recipes.get(key)
+        except TypeError:  # an unhashable value: bind it every time
+            key, plan = None, None
+        if plan is None:
+            plan = self._plan(fn, values, options, loc, name)
+            if key is not None:
+                self._recipes[key] = plan
+        return plan
+
+    def _make(self, call: NdlCall, plan: Any, name: str, positional: list[Any],
+              loc: SourceLocation | None, anchor: SourceLocation | None) -> None:
+        """Create the call's node from its plan (see :meth:`_plan`)."""
+        recipe, input_template, attrs, dtype, lrm = plan
+        if recipe.op in self.inputs:
+            existing = self.network.get(name)
+            if existing is not None and existing.op == recipe.op:
+                call.comp = existing  # CNTK reuses an existing input of that name
+                call.input_map = []
+                return
+        input_map = list(input_template)
+        auto = recipe.extra.get("auto_inputs") if recipe.extra else None
+        inputs: list[Any] = [None] * len(recipe.inputs) if recipe.inputs else []
+        if self.link_early and inputs and not auto:
+            early = self._early_inputs(positional, input_map)
+            if early is not None:
+                inputs, input_map = early, []  # connected: nothing left for the resolve pass
+        try:
+            node = self.network.add(
+                name, recipe.op, inputs, attrs=attrs, shape=recipe.shape,
+                learning_rate_multiplier=lrm, dtype=dtype, location=anchor or loc,
+            )
+        except GraphError as exc:
+            raise self._add_error(exc, name, recipe.op, loc) from None
+        if auto:
+            for index, spec in sorted(auto.items()):
+                input_map[index] = self._auto_input(name, spec, anchor or loc)
+        call.input_map = input_map
+        if recipe.tag:
+            self.apply_tag(node, recipe.tag, loc)
+        call.comp = node
+
+    def _early_inputs(self, positional: list[Any], input_map: list[Any]) -> list[Any] | None:
+        """The node inputs when every argument feeding one is a call whose node exists (what
+        :meth:`connect` would find), else None."""
+        net = self.network
+        inputs: list[Any] = []
+        for idx in input_map:
+            if idx is None:
+                inputs.append(None)
+                continue
+            arg = positional[idx]
+            comp = arg.comp if type(arg) is NdlCall else None
+            if comp is None or comp.network is not net:
+                return None
+            inputs.append(comp)
+        return inputs
+
+    @staticmethod
+    def _plan(fn: Any, values: list[Any], options: dict[str, Any], loc: SourceLocation | None,
+              name: str) -> tuple[Any, list[Any], dict[str, Any] | None, str, float]:
+        """What ``fn`` called with ``values`` and ``options`` creates: its recipe, the input
+        map (argument index per node input, None for inputs to fill later), the attributes,
+        element type and learning-rate multiplier (shared by every call with equal values;
+        nothing here is changed in place)."""
         try:
             recipe = fn.bind(values, options)
         except ArgumentError as exc:
@@ -354,35 +455,16 @@ class Evaluator:
             if loc:
                 exc.with_location(loc)
             raise
-        if recipe.op in self.inputs:
-            existing = self.network.get(name)
-            if existing is not None and existing.op == recipe.op:
-                call.comp = existing  # CNTK reuses an existing input of that name
-                call.input_map = []
-                return
         input_map: list[Any] = [v.index if isinstance(v, _Slot) else None for v in recipe.inputs]
-        auto = dict(recipe.extra.get("auto_inputs") or {}) if recipe.extra else {}
+        auto = recipe.extra.get("auto_inputs") if recipe.extra else None
         if auto:
             input_map.extend([None] * (max(auto) + 1 - len(input_map)))
         attrs = dict(recipe.attrs)
         if recipe.init is not None:
             attrs["init"] = dict(recipe.init)
         precision = str(recipe.extra.get("precision") or "") if recipe.extra else ""
-        try:
-            node = self.network.add(
-                name, recipe.op, [None] * len(recipe.inputs), attrs=attrs, shape=recipe.shape,
-                learning_rate_multiplier=(1.0 if recipe.learning_rate_multiplier is None
-                                          else recipe.learning_rate_multiplier),
-                dtype=_DTYPES.get(precision, "float32"), location=anchor or loc,
-            )
-        except GraphError as exc:
-            raise self._add_error(exc, name, recipe.op, loc) from None
-        for index, spec in sorted(auto.items()):
-            input_map[index] = self._auto_input(name, spec, anchor or loc)
-        call.input_map = input_map
-        if recipe.tag:
-            self.apply_tag(node, recipe.tag, loc)
-        call.comp = node
+        lrm = 1.0 if recipe.learning_rate_multiplier is None else recipe.learning_rate_multiplier
+        return recipe, input_map, attrs or None, _DTYPES.get(precision, "float32"), lrm
 
     def _auto_input(self, owner: str, spec: dict, loc: SourceLocation | None) -> Node:
         """A node a function asks for besides its arguments (BatchNormalization's
@@ -413,15 +495,23 @@ class Evaluator:
     # ---- resolve pass ----------------------------------------------------------------------------
     def connect(self, call: NdlCall) -> None:
         node = call.comp
-        if node is None or node.network is not self.network:
+        net = self.network
+        if node is None or node.network is not net:
             return
         if call.input_map:
             positional = call.positional
-            inputs = [idx if not isinstance(idx, int) else self.input_node(positional[idx])
-                      for idx in call.input_map]
-            self.network.set_inputs(node, inputs)
-        for opt in call.options:
-            if opt.name.lower() == "tag":
+            inputs = []
+            for idx in call.input_map:
+                if isinstance(idx, int):
+                    arg = positional[idx]
+                    comp = arg.comp if type(arg) is NdlCall else None
+                    # an earlier call's node (the common case), else the general lookup
+                    idx = comp if comp is not None and comp.network is net else \
+                        self.input_node(arg)
+                inputs.append(idx)
+            net.set_inputs(node, inputs)
+        for opt in call.args:
+            if type(opt) is NdlOption and opt.name.lower() == "tag":
                 self.apply_tag(node, opt.value, opt.location)
 
     def apply_macro_tags(self, call: NdlMacroCall) -> None:

@@ -20,10 +20,12 @@ so no input can exhaust the Python stack.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import ParseError, SourceLocation, close_matches
 from netsurgeon.lang.config import (
+    CUSTOM_SEPARATORS,
     OPEN_BRACES,
     Record,
     SourceText,
@@ -54,6 +56,12 @@ __all__ = ["Parser", "MAX_DEPTH"]
 
 MAX_DEPTH = 60
 
+#: the common statement ``name = Function(arg, arg, option=value)`` on one line, with plain
+#: arguments (no brackets, quotes, repeats, ``:`` or variables): parsed in one step
+_SIMPLE_CALL = re.compile(
+    r"[ \t,\r\n;]*([A-Za-z_]\w*)[ \t]*=[ \t]*([A-Za-z_]\w*)[ \t]*"
+    r"\(([^()\[\]{}\"'\r\n;:*#$`]*)\)[ \t]*(?=[,\r\n;]|\Z)")
+
 
 class Parser:
     """Parses NDL blocks into a :class:`Scope`, expanding macro calls into instance scopes."""
@@ -65,6 +73,7 @@ class Parser:
         self.registry = registry
         self.strict = strict  # False: a macro whose body fails is kept, marked broken
         self.standard = standard  # definitions are standard-library macros
+        self._functions: dict[str, FunctionSpec | None] = {}  # function name -> NDL function
 
     # ---- blocks and statements -----------------------------------------------------------------
     def parse_block(self, src: SourceText, start: int, end: int, scope: Scope, *, mode: str,
@@ -72,7 +81,12 @@ class Parser:
                     depth: int = 0) -> None:
         """Parse the statements of ``src.text[start:end]`` into ``scope``."""
         tok = Tokenizer(src, ";", start, end, block=True)
+        # top-level statements of a block without its own brackets may take the one-step path
+        simple = (mode == "normal" and templates is None and tok.seps == tok.base_seps
+                  and tok._limit() == end)
         while True:
+            if simple:
+                self.simple_calls(src, tok, scope, end)
             rec = tok.next_record()
             if rec is None:
                 return
@@ -81,6 +95,81 @@ class Parser:
                            template=template, depth=depth)
             if template is not None:
                 templates.append(template)
+
+    def simple_calls(self, src: SourceText, tok: Tokenizer, scope: Scope, end: int) -> None:
+        """Parse the statements from ``tok.pos`` on in one step each while they are plain
+        ``name = Function(args)`` (see ``_SIMPLE_CALL``) that cannot fail here; stop, having
+        consumed nothing more, at the first that is not.
+
+        The result is exactly what :meth:`statement` makes of them: the same symbols, names,
+        ``unnamedN`` numbers and locations; anything unusual (a macro, a reserved or taken
+        name, an unknown function, an empty option name, a custom separator) takes the
+        general path, which also reports the errors.
+        """
+        text = src.text
+        match = _SIMPLE_CALL.match
+        table = scope.table
+        find_function = self.registry.find_function
+        macro = self.macros.get
+        functions = self._functions
+        locate = src.location
+        counter = self.counter
+        statements = scope.statements
+        while True:
+            m = match(text, tok.pos, end)
+            if m is None:
+                return
+            key, fname, body = m.group(1, 2, 3)
+            if body[:1] in CUSTOM_SEPARATORS:
+                return  # a character after '(' that becomes the list's separator
+            low = key.lower()
+            old = table.get(low)
+            if old is not None and type(old) is not NdlRef and type(old) is not NdlParam:
+                return
+            if find_function(key, "ndl") is not None:
+                return  # a reserved name
+            local = table.get(fname.lower())  # scope.find of a name without dots
+            if (local is not None and type(local) is not NdlRef) or macro(fname) is not None:
+                return
+            fn = functions.get(fname)
+            if fn is None:
+                fn = functions[fname] = find_function(fname, "ndl")
+                if fn is None:
+                    return
+            # the arguments: (offset, text, number, '=' at), checked before anything changes
+            args: list[tuple[int, str, float | None, int]] = []
+            at = m.start(3)
+            for piece in body.split(",") if "," in body else (body,):
+                arg = piece.strip(" \t")
+                if arg:
+                    first = arg[0]
+                    # a name is not a number (strtod's words: inf, infinity, nan)
+                    number = (None if (first.isalpha() or first == "_")
+                              and arg[:3].lower() not in ("inf", "nan") else strtod(arg))
+                    eq = arg.find("=") if number is None else -1
+                    if eq == 0 or (eq > 0 and not arg[:eq].strip()):
+                        return
+                    args.append((at + piece.index(first), arg, number, eq))
+                at += len(piece) + 1
+            # what statement() -> assignment() -> call() -> parse_args() make of it
+            counter.next()
+            sym = NdlCall(key, fn, scope, locate(m.start(1)))
+            out = sym.args
+            for start, arg, number, eq in args:
+                if number is not None:
+                    out.append(NdlConst(f"unnamed{counter.next()}", arg, number, locate(start)))
+                elif eq > 0:
+                    out.append(NdlOption(arg[:eq].strip(), unquote(arg[eq + 1:].strip()),
+                                         scope, locate(start)))
+                else:
+                    found = table.get(arg.lower()) if "." not in arg else scope.find(arg)
+                    if found is None:
+                        found = NdlRef(arg, scope, locate(start))
+                        table[arg.lower()] = found
+                    out.append(found)
+            table[low] = sym  # bind_key: the name was checked free above
+            statements.append(sym)
+            tok.pos = m.end()
 
     def statement(self, src: SourceText, rec: Record, tok: Tokenizer | None, scope: Scope, *,
                   mode: str, allow_definitions: bool, template: StmtTemplate | None,

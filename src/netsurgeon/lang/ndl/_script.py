@@ -162,12 +162,20 @@ class NdlScript:
         (``progress``: a bar of :mod:`netsurgeon.progress`, updated per statement and pass)."""
         if upto not in PASSES:
             raise ValueError(f"upto must be one of {PASSES}, not {upto!r}")
+        ev = self.evaluator
         for pass_name in PASSES[:PASSES.index(upto) + 1]:
             statements = self.scope.statements
-            while self._done[pass_name] < len(statements):
-                stmt = statements[self._done[pass_name]]
-                self._done[pass_name] += 1
-                self.evaluator.run(stmt, pass_name)
+            # a call without nested calls (most statements) goes to its step directly
+            direct = {"initial": lambda call: ev.create(call, "", None),
+                      "resolve": ev.connect, "final": ev.initialize}[pass_name]
+            done = self._done
+            while done[pass_name] < len(statements):
+                stmt = statements[done[pass_name]]
+                done[pass_name] += 1
+                if type(stmt) is NdlCall and not stmt.nested:
+                    direct(stmt)
+                else:
+                    ev.run(stmt, pass_name)
                 if progress is not None:
                     progress.update(1)
             if pass_name == "resolve" and self.special:
@@ -244,6 +252,7 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
     script = NdlScript(network, macros=macros, counter=counter, allow_definitions=True, seed=seed,
                        registry=registry, special_lists=True, require_features=True,
                        base_dir=base_dir, source=source)
+    script.evaluator.link_early = True  # nothing runs between the passes of a whole file
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small objects and no cycles to free: the collector only slows us
     try:

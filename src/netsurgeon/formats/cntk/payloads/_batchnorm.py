@@ -9,7 +9,7 @@ import numpy as np
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
-from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_kind, write_field
+from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_fields, write_field
 from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.graph import detached
 from netsurgeon.ops.normalization import RUN_COUNT_SUFFIX
@@ -58,16 +58,14 @@ class BatchNormalizationCodec(Codec):
         v = ctx.version
         raw: dict[str, Any] = {}
         if v >= 6:
-            for f in _HEAD:
-                raw[f.name] = read_kind(r, f.kind, f.name, ctx)
+            raw.update(read_fields(r, _HEAD, ctx))
             if v < 13:
                 ff[self._MINIBATCHES] = r.u64("minibatchCount")
             elif v != 19:
                 parts.attrs["running_sample_count"] = r.u64("runningSampleCount")
             else:
                 ff[self._COUNT_IS_ZERO] = r.bool("runCountIsZero")
-            for f in _TAIL:
-                raw[f.name] = read_kind(r, f.kind, f.name, ctx)
+            raw.update(read_fields(r, _TAIL, ctx))
         else:
             written = r.i32("verWritten")
             readable = r.i32("verReadable")

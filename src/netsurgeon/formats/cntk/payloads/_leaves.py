@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
+from netsurgeon.formats.cntk._binary import (
+    BinaryReader,
+    BinaryWriter,
+    CntkFormatError,
+    dims_struct,
+)
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._layer import CNTK_V1
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LearnableParameterCodec", "InputValueCodec", "PrecomputeCodec"]
 
+_LRM_RANK = struct.Struct("<fI")
 _MATRIX_NAME = key("matrix_name")  # the matrix's name when not "unnamed"
 _SPARSE_FORMAT = key("sparse_format")  # 6 (CSC) / 7 (CSR) when the matrix was stored sparse
 
@@ -46,8 +53,19 @@ class LearnableParameterCodec(Codec):
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
         parts = Parts()
         if ctx.version >= 3:
-            parts.learning_rate_multiplier = r.f32("learningRateMultiplier")
-            dims = r.shape("sample shape")
+            pos = r.pos
+            rank = -1
+            if pos + 8 <= r.size:  # multiplier, rank and dims in two reads (the common case)
+                lrm, rank = _LRM_RANK.unpack_from(r.buf, pos)
+                if rank > 16 or pos + 8 + 4 * rank > r.size:
+                    rank = -1
+            if rank >= 0:
+                parts.learning_rate_multiplier = lrm
+                dims = list(dims_struct(rank).unpack_from(r.buf, pos + 8))
+                r.pos = pos + 8 + 4 * rank
+            else:  # field by field: the error names the field and its offset
+                parts.learning_rate_multiplier = r.f32("learningRateMultiplier")
+                dims = r.shape("sample shape")
         else:
             parts.learning_rate_multiplier = 1.0 if r.bool("needsGradient") else 0.0
             rows = r.u64("rows")
