@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from _models import CifarConvNet, OneHidden
 
 ROOT = Path(__file__).resolve().parents[1]
 CNTK = ROOT.parent / "shared" / "cntk"
@@ -45,58 +46,6 @@ def _compare(ours, hand, min_time: float, rounds: int = 7) -> tuple[float, float
                     break
             results[name].append(elapsed / n)
     return float(np.median(results["ours"])), float(np.median(results["hand"]))
-
-
-def _t(net, name):
-    return torch.tensor(np.asarray(net.node(name).value))
-
-
-class OneHidden(torch.nn.Module):
-    """z = W2ᵀ·sigmoid(W1ᵀ·(s·x) + b1) + b2 as a hand-written torch module."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.s = torch.nn.Parameter(_t(net, "featScaled.ElementTimesArgs[0]").reshape(()).clone(),
-                                    requires_grad=False)
-        self.l1 = torch.nn.Linear(784, 200)
-        self.l2 = torch.nn.Linear(200, 10)
-        with torch.no_grad():
-            self.l1.weight.copy_(_t(net, "h1._.W").t())
-            self.l1.bias.copy_(_t(net, "h1._.b").reshape(-1))
-            self.l2.weight.copy_(_t(net, "z.W").t())
-            self.l2.bias.copy_(_t(net, "z.b").reshape(-1))
-
-    def forward(self, x):
-        return self.l2(torch.sigmoid(self.l1(x * self.s)))
-
-
-class CifarConvNet(torch.nn.Module):
-    """cifar10.pretrained by hand: 3 conv 5x5 + ReLU + maxpool 3/2, dense 64 ReLU, dense 10."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.mean = _t(net, "_z.featNorm").clone()
-        self.convs = torch.nn.ModuleList()
-        for layer in ("l1", "l2", "l3"):
-            w = _t(net, f"z.{layer}.W")
-            conv = torch.nn.Conv2d(w.shape[1], w.shape[0], 5, padding=2)
-            with torch.no_grad():
-                conv.weight.copy_(w)
-                conv.bias.copy_(_t(net, f"z.{layer}.b").reshape(-1))
-            self.convs.append(conv)
-        self.d1 = torch.nn.Linear(576, 64)
-        self.d2 = torch.nn.Linear(64, 10)
-        with torch.no_grad():
-            self.d1.weight.copy_(_t(net, "z.d1.arrayOfFunctions[0].W").reshape(576, 64).t())
-            self.d1.bias.copy_(_t(net, "z.d1.arrayOfFunctions[0].b"))
-            self.d2.weight.copy_(_t(net, "z.z.W").t())
-            self.d2.bias.copy_(_t(net, "z.z.b"))
-
-    def forward(self, x):
-        x = x - self.mean
-        for conv in self.convs:
-            x = F.max_pool2d(torch.relu(conv(x)), 3, 2)
-        return self.d2(torch.relu(self.d1(x.flatten(1))))
 
 
 def _data(net, rng):

@@ -43,10 +43,13 @@ def engine_stub(monkeypatch):
             s = cls()
             s.model_path = get("modelPath")
             s.max_epochs = int(get("maxEpochs"))
-            s.minibatch = int((get("minibatchSize") or "256").split(":")[0])
+            s.minibatch_size = int((get("minibatchSize") or "256").split(":")[0])
             s.epoch_size = int(get("epochSize") or 0)
             s.where = where
             return s
+
+        def minibatch(self, epoch):
+            return self.minibatch_size
 
     def train(network, settings, source, *, build=None, load_model, save_model, cv_source=None,
               make_mode=True, trace_level=0, log=print):
@@ -64,7 +67,7 @@ def engine_stub(monkeypatch):
             save_model(net, path + ".0")
         record["network"] = net
         for epoch in range(settings.max_epochs):
-            n = sum(int(mb.lengths.sum()) for mb in source(epoch, settings.minibatch,
+            n = sum(int(mb.lengths.sum()) for mb in source(epoch, settings.minibatch(epoch),
                                                            settings.epoch_size))
             record["samples"].append(n)
             log(f"Finished Epoch[{epoch + 1:2d} of {settings.max_epochs}]: [Training] "
@@ -75,6 +78,8 @@ def engine_stub(monkeypatch):
     mod.SGDSettings = SGDSettings
     mod.train = train
     mod.calls = calls
+    mod.small_model_threads = lambda net, minibatch_size: None
+    mod.restore_threads = lambda count: None
     monkeypatch.setitem(sys.modules, "netsurgeon.runtime.cntk_sgd", mod)
     import netsurgeon.runtime as runtime_pkg
 
@@ -357,3 +362,61 @@ def test_build_and_edit_take_top_level_keys(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     net = formats.load(tmp_path / "m" / "Pre2" / "dnn.2.nsm")
     assert net.node("OL.t").inputs[1].name == "HL2.y"
+
+
+# ---- NDLNetworkBuilder with run=/load= sections of the config (ndl-mel.md B.1) ---------------
+NDL_SECTIONS = """\
+command = Train
+modelPath = "Models/m.dnn"
+FeatDim = 2
+Train = [
+    action = "train"
+    NDLNetworkBuilder = [ run = ndlNet ; load = ndlDefs ]
+    SGD = [ minibatchSize = 25 ; learningRatesPerSample = 0.04 ; maxEpochs = 1 ]
+    reader = [
+        readerType = "CNTKTextFormatReader"
+        file = "Train_cntk_text.txt"
+        input = [ features = [ dim = 2 ; format = "dense" ]
+                  labels = [ dim = 1 ; format = "dense" ] ]
+    ]
+]
+ndlDefs = [
+    Affine(x, W, b) = [ z = Plus(Times(W, x), b) ]
+    features = Input($FeatDim$, tag=feature)
+]
+ndlNet = [
+    labels = Input(1, tag=label)
+    W = Parameter(1, $FeatDim$) ; b = Parameter(1, 1)
+    p = Sigmoid(Affine(features, W, b))
+    lr = Logistic(labels, p, tag=criterion)
+    BODY
+]
+"""
+
+
+def test_ndl_run_and_load_sections(hello, capsys):
+    """The network comes from the config's own sections: load= first (macros, inputs), then
+    run=, with $var$ from the config."""
+    from netsurgeon import formats
+
+    cfg = hello / "sections.cntk"
+    cfg.write_text(NDL_SECTIONS.replace("BODY", "OutputNodes = (p)"))
+    status, out, err = run(capsys, str(cfg))
+    assert status == 0, err
+    net = formats.load(hello / "Models" / "m.dnn")
+    assert {"features", "labels", "W", "b", "p", "lr"} <= {n.name for n in net.nodes}
+    assert net.node("W").shape == (2, 1)  # numpy order of CNTK's [1 x 2]
+
+
+@pytest.mark.parametrize("change, message, line", [
+    (("run = ndlNet", "run = nowhere"), "'run=nowhere' doesn't specify another section", "6"),
+    (("BODY", "q = Sigmoid(nothing)"), "could not be resolved 'nothing'", "24:17"),
+])
+def test_ndl_sections_errors_point_at_the_config(hello, capsys, change, message, line):
+    cfg = hello / "sections.cntk"
+    cfg.write_text(NDL_SECTIONS.replace(*change).replace("BODY", "OutputNodes = (p)"))
+    status, out, err = run(capsys, str(cfg))
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{cfg}:{line}:" in err and message in err, err
+    assert not list(hello.glob("Models/*"))  # no model file written

@@ -222,3 +222,72 @@ def test_auto_adjust_decrease_and_rollback(tmp_path):
 def test_search_before_epoch_is_refused(tmp_path):
     with pytest.raises(NetsurgeonError, match="SearchBeforeEpoch is not supported"):
         _run(tmp_path, lambda e: _data(), **{"AutoAdjust.autoAdjustLR": "SearchBeforeEpoch"})
+
+
+def _params(net):
+    return {n.name: n.value for n in net.nodes if n.op == "LearnableParameter"}
+
+
+def test_auto_adjust_rollback_restores_the_best_model(tmp_path):
+    """Epoch 3 first sees shuffled labels: its criterion is worse, so CNTK's AdjustAfterEpoch
+    rolls back to epoch 2's model and SGD state, reduces the learning rate and redoes epoch 3.
+    The result equals a straight run with that reduced rate from epoch 3 on."""
+    good, bad = _data(0), _data(1)
+    asked: list[int] = []
+
+    def data(e):
+        asked.append(e)
+        return bad if asked.count(2) == 1 and e == 2 else good
+
+    lines: list[str] = []
+    rolled, _ = _run(tmp_path / "a", data, lines, maxEpochs="4", learningRatesPerMB="0.5:0.5",
+                     **{"AutoAdjust.autoAdjustLR": "AdjustAfterEpoch"})
+    assert asked == [0, 1, 2, 2, 3]
+    model = tmp_path / "a" / "m" / "model.nsm"
+    assert f"Loading (rolling back to) previous model with best training-criterion value: " \
+        f"{model}.2." in lines
+    assert "SGD: revoke back to and update checkpoint file for epoch 2" in lines
+    reduced = float(np.float32(0.1)) * 0.618
+    assert f"learnRatePerSample reduced to {reduced:.8g}" in lines
+    assert sum(x.startswith("Finished Epoch[ 3 of 4]") for x in lines) == 2
+    straight, _ = _run(tmp_path / "b", lambda e: good, maxEpochs="4", learningRatesPerMB=None,
+                       learningRatesPerSample=f"0.1:0.1:{reduced!r}")
+    for name, value in _params(straight).items():
+        np.testing.assert_array_equal(_params(rolled)[name], value, err_msg=name)
+
+
+def test_auto_adjust_increase(tmp_path):
+    lines: list[str] = []
+    _run(tmp_path, lambda e: _data(0), lines, maxEpochs="3", learningRatesPerMB="0.5",
+         **{"AutoAdjust.autoAdjustLR": "AdjustAfterEpoch",
+            "AutoAdjust.increaseLearnRateIfImproveMoreThan": "0.01",
+            "AutoAdjust.learnRateIncreaseFactor": "1.5"})
+    increased = [x for x in lines if x.startswith("learnRatePerSample increased to")]
+    # epoch 1 sets the reference (the single-entry schedule covers it); epochs 2 and 3
+    # improve by more than 1 %
+    assert increased == [f"learnRatePerSample increased to {float(np.float32(0.1)) * 1.5:.8g}",
+                         f"learnRatePerSample increased to "
+                         f"{float(np.float32(0.1)) * 1.5 * 1.5:.8g}"], lines
+    # the rate raised after epoch 2 is epoch 3's
+    assert "learningRatePerSample = 0.15;" in [x for x in lines
+                                               if x.startswith("Finished Epoch[ 3")][0]
+
+
+def test_small_models_train_on_one_thread(monkeypatch):
+    from netsurgeon.runtime import backends
+    from netsurgeon.runtime.cntk_sgd import restore_threads, small_model_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(backends, "_threads", None)
+    torch.set_num_threads(2)
+    try:
+        previous = small_model_threads(nets.mlp(), 25)
+        assert previous == 2 and torch.get_num_threads() == 1
+        restore_threads(previous)
+        assert torch.get_num_threads() == 2
+        assert small_model_threads(nets.mlp(), 1 << 22) is None  # enough work per minibatch
+        monkeypatch.setattr(backends, "_threads", 2)  # numCPUThreads / --threads chose
+        assert small_model_threads(nets.mlp(), 25) is None
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

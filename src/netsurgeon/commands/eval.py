@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from netsurgeon.commands._common import add_format_option, input_names, parse_assignments
-from netsurgeon.commands.train import count
+from netsurgeon.commands.train import add_device_options, count
 from netsurgeon.errors import FormatError, NetsurgeonError
 
 
@@ -32,7 +32,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many sequences of the data file")
     parser.add_argument("--save-outputs", metavar="DIR", help="save output nodes as DIR/NODE.npy")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=count(1), default=None,
+                        help="intra-op CPU threads of every backend (torch, onnxruntime)")
+    parser.add_argument("--backend", choices=("auto", "torch", "compile", "onnxruntime"),
+                        default="auto", help="what runs the network: the generated torch code, "
+                        "torch.compile of it, onnxruntime on its ONNX export, or the fastest "
+                        "measured per batch size (auto, default)")
+    add_device_options(parser)
     add_format_option(parser)
 
 
@@ -58,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     scored = [n for g in ("criterion", "evaluation") for n in net.group(g)]
     wanted = [net.node(o) for o in (args.output or [])]
     outputs = list(dict.fromkeys(scored + wanted)) or None
-    ev = Evaluator(net, outputs)
+    ev = Evaluator(net, outputs, backend=args.backend,
+                   device=args.device, precision=args.precision)
     arrays = parse_assignments(args.input, "--input")
     if bool(arrays) == bool(args.data):
         raise NetsurgeonError("give either a CTF data file or --input NODE=ARRAY.npy, not both"
@@ -82,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise NetsurgeonError("no --input for " + ", ".join(missing))
         scored = [n for n in scored if n in computable]
-        ev = Evaluator(net, list(dict.fromkeys(scored + wanted)))
+        ev = Evaluator(net, list(dict.fromkeys(scored + wanted)), backend=args.backend,
+                       device=args.device, precision=args.precision)
         batch, _ = batch_from_arrays(net, loaded)
         batches = [batch]
         sequence_data = False

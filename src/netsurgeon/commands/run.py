@@ -42,14 +42,19 @@ class _Log:
     def __init__(self) -> None:
         self.stamp = False
         self.file = None
+        self.muted = _follower()  # under torchrun only rank 0 logs
 
     def open(self, path: str, append: bool) -> None:
         from netsurgeon.commands._common import make_parent_dirs
 
+        if self.muted:
+            return
         make_parent_dirs(path)
         self.file = open(path, "a" if append else "w", encoding="utf-8")
 
     def _write(self, text: str) -> None:
+        if self.muted:
+            return
         if self.file is not None:
             self.file.write(text + "\n")
             self.file.flush()
@@ -169,6 +174,8 @@ def _run(argv: list[str], log: _Log, dry_run: bool, cwd: str | None) -> int:
         log.log("Commands: " + " ".join(commands))
         log.log(f'precision = "{ctx.precision}"')
     for command, sec, action, _lines in plans:
+        if log.muted and action not in ("train", "trainRNN"):
+            continue  # under torchrun, rank 0 alone tests, writes outputs, edits models
         _banner(log, command, action)
         run_action(sec, action)
         log.plain("")
@@ -176,7 +183,7 @@ def _run(argv: list[str], log: _Log, dry_run: bool, cwd: str | None) -> int:
             log.log(f'Action "{action}" complete.')
             log.plain("")
     done = top.str("doneFile")
-    if done:
+    if done and not log.muted:
         from netsurgeon.commands._common import make_parent_dirs, write_text
 
         path = str(ctx.path(done))
@@ -185,6 +192,11 @@ def _run(argv: list[str], log: _Log, dry_run: bool, cwd: str | None) -> int:
                    f"{socket.gethostname()}\n", path)
     log.log("__COMPLETED__" if log.stamp else "COMPLETED.")
     return 0
+
+
+def _follower() -> bool:
+    """Whether this process is a torchrun rank other than 0 (docs/distributed.md)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
 
 
 def _top(ctx):
@@ -202,18 +214,21 @@ def _precision(top) -> str:
 
 
 def _device(top, quiet: bool = False) -> str:
-    """deviceId: -1/cpu -> CPU; auto or a GPU number -> the CPU, with a warning: the SGD
-    engine and evaluation of netsurgeon run compute on the CPU (CNTK's CPU numbers)."""
+    """deviceId: -1/cpu and auto -> the CPU (CNTK's CPU numbers); a GPU number N -> cuda:N
+    when torch sees that GPU, else the CPU with a warning."""
     value = (top.str("deviceId", "auto") or "auto").strip()
-    if value.lower() in ("-1", "cpu"):
+    if value.lower() in ("-1", "cpu", "auto"):
         return "cpu"
-    if value.lower() != "auto" and not value.lstrip("-").isdigit():
+    if not value.isdigit():
         raise ParseError(f"deviceId={value}: give -1 (CPU), auto or a GPU number",
                          location=top.location("deviceId"))
-    if not quiet and value.lower() != "auto":
-        print(f"netsurgeon run: warning: deviceId={value}: computing on the CPU (netsurgeon "
-              "run reproduces CNTK's CPU path)", file=sys.stderr)
-    return "cpu"
+    from netsurgeon.runtime.device import cntk_device
+
+    device = cntk_device(value)
+    if not quiet and device == "cpu":
+        print(f"netsurgeon run: warning: deviceId={value}: no such CUDA device, computing on "
+              "the CPU", file=sys.stderr)
+    return device
 
 
 def _threads(ctx, top) -> None:

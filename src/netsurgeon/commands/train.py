@@ -116,10 +116,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (there is none either when stderr is not a "
                              "terminal, or with -q)")
-    parser.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=count(1), default=None,
+                        help="intra-op CPU threads (torch and torch.compile)")
+    parser.add_argument("--backend", choices=("auto", "torch", "compile", "onnxruntime"),
+                        default="auto", help="run the training code eagerly (torch), through "
+                        "torch.compile, or pick the faster, measured on the real steps (auto, "
+                        "default); onnxruntime only evaluates")
     parser.add_argument("--out-format", choices=("native", "cntk", "cntk-v2"), default=None,
                         help="format of OUT (default: from its extension)")
+    add_device_options(parser)
+    parallel = parser.add_argument_group(
+        "data-parallel training (under torchrun --nproc-per-node N; see docs/distributed.md)")
+    parallel.add_argument("--parallel", choices=("data", "model-averaging", "block-momentum"),
+                          default=None, help="DataParallelSGD (default under torchrun), "
+                          "ModelAveragingSGD or BlockMomentumSGD")
+    parallel.add_argument("--sync-period", type=count(0), default=0, metavar="N",
+                          help="global samples per block of model averaging / block momentum "
+                               "(0 = CNTK's 40000*N / 120000*N)")
+    parallel.add_argument("--parallel-start-epoch", type=count(1), default=1, metavar="E",
+                          help="first epoch trained in parallel (1-based)")
+    parallel.add_argument("--block-lr", type=real(0, low_open=True), default=1.0, metavar="R",
+                          help="block learning rate (block momentum)")
+    parallel.add_argument("--block-momentum", type=real(0, 1, high_open=True), default=None,
+                          metavar="M",
+                          help="momentum per block (default 1 - 1/N)")
     add_format_option(parser)
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision`` (train and eval)."""
+    parser.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N|auto",
+                        help="where to compute (auto: a GPU when there is one; under torchrun "
+                             "cuda means each rank's own GPU)")
+    parser.add_argument("--precision", choices=("float32", "float16", "bfloat16"),
+                        default="float32", help="autocast mixed precision (float16 needs a "
+                                                "GPU; parameters stay float32)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         set_threads(args.threads)
+    device, parallel = _device_and_parallel(args)
+    say = print if parallel is None or parallel.is_writer else _quiet
     checkpoint = args.checkpoint or (args.out + ".ckpt")
     # every place written is checked before hours of training, not after
     if output_path(args.out) == output_path(checkpoint):
@@ -148,20 +181,25 @@ def run(args: argparse.Namespace) -> int:
         clip_threshold=args.clip, clip_truncation=not args.clip_norm, optimizer=args.optimizer,
         dropout_rate=args.dropout, seed=args.seed, checkpoint=checkpoint,
         progress=False)  # the bar is fit's progress= (on a terminal only)
-    trainer = Trainer(net, config)
+    trainer = Trainer(net, config, device=device, precision=args.precision, parallel=parallel,
+                      backend=args.backend)
+    if parallel is not None:
+        say(parallel.describe())
+        for text in parallel.warnings():
+            say(f"warning: {text}")
     if args.resume:
         trainer.load_checkpoint(checkpoint)
-        print(f"resuming after epoch {trainer.epoch} from {checkpoint}")
+        say(f"resuming after epoch {trainer.epoch} from {checkpoint}")
     from netsurgeon.runtime.codegen import needed_nodes
 
     needed = needed_nodes(net, trainer.criteria + trainer.metrics)
     inputs = input_names(net, needed)
     specs = streams_for(net, parse_assignments(args.map, "--map"), inputs)
     reader = CTFReader(args.data, specs, args.minibatch)  # checks the data file now
-    progress = bars_for(args)
+    progress = bars_for(args) if say is print else None
     data_samples = ctf_samples(args.data) if progress else None  # the bars' totals
     if trainer.epoch >= args.epochs:
-        print(f"nothing to train: the checkpoint is at epoch {trainer.epoch} and --epochs is "
+        say(f"nothing to train: the checkpoint is at epoch {trainer.epoch} and --epochs is "
               f"{args.epochs}")
         # the checkpoint holds parameters only: compute Mean/InvStdDev again, as a resumed
         # run's fit does, or the model is saved with its statistics missing (not precomputed)
@@ -174,8 +212,39 @@ def run(args: argparse.Namespace) -> int:
                                           data_samples=data_samples) if h["epoch"] > resumed]
     for h in history:  # the epochs of this run (a resumed run's earlier ones were printed then)
         metrics = ", ".join(f"{k} = {v:.6g}" for k, v in h["metrics"].items())
-        print(f"epoch {h['epoch']}: {h['samples']} samples, loss per sample = {h['loss']:.6g}"
+        say(f"epoch {h['epoch']}: {h['samples']} samples, loss per sample = {h['loss']:.6g}"
               + (f", {metrics}" if metrics else ""))
-    save(net, args.out, args.out_format)
-    print(f"saved {args.out}")
+    if trainer.is_writer:
+        save(net, args.out, args.out_format)
+        say(f"saved {args.out}")
     return 0
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    """The print of ranks other than 0."""
+
+
+def _device_and_parallel(args: argparse.Namespace):
+    """The device, and the data-parallel rank when run under torchrun (None otherwise)."""
+    import os
+
+    from netsurgeon.runtime.device import resolve_device
+
+    device = resolve_device(args.device)
+    from netsurgeon.runtime import distributed
+
+    if not distributed.launched():
+        if args.parallel and not getattr(args, "quiet", False):
+            import sys
+
+            print(f"netsurgeon: warning: --parallel {args.parallel} without torchrun: training "
+                  "in one process (start it with torchrun --nproc-per-node N)", file=sys.stderr)
+        return device, None
+    if device.type == "cuda" and args.device.strip().lower() in ("cuda", "auto"):
+        device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+    config = distributed.ParallelConfig(
+        method=args.parallel or "data", sync_period=args.sync_period,
+        start_epoch=args.parallel_start_epoch, block_learning_rate=args.block_lr,
+        block_momentum=args.block_momentum)
+    distributed.init_process_group(device, config.timeout)
+    return device, distributed.Parallel(config)

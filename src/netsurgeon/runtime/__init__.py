@@ -34,10 +34,11 @@ __all__ = [
 
 
 def set_threads(count: int) -> None:
-    """Use ``count`` CPU threads for torch's kernels (the CLI's ``--threads``)."""
-    import torch
+    """Use ``count`` intra-op CPU threads in every backend: torch's kernels, torch.compile's
+    code and onnxruntime sessions made from now on (the CLI's ``--threads``)."""
+    from netsurgeon.runtime.backends import set_threads as _set
 
-    torch.set_num_threads(int(count))
+    _set(count)
 
 
 def __getattr__(name: str):

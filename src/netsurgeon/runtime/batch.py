@@ -30,18 +30,29 @@ class SparseRows:
         out[np.repeat(np.arange(self.rows), counts), self.indices] = self.values
         return out
 
-    def to_torch(self, dtype=None):
+    def to_torch(self, dtype=None, device=None):
+        """A torch sparse CSR tensor (on ``device``, default the CPU)."""
         import warnings
 
         import torch
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            return torch.sparse_csr_tensor(
+            out = torch.sparse_csr_tensor(
                 torch.from_numpy(self.indptr.astype(np.int64)),
                 torch.from_numpy(self.indices.astype(np.int64)),
                 torch.from_numpy(self.values.astype(np.float32)).to(dtype or torch.float32),
                 size=(self.rows, self.dim), check_invariants=False)
+            return out if device is None else out.to(device)
+
+    def select_rows(self, rows: np.ndarray) -> SparseRows:
+        """The CSR matrix of the given rows, in that order."""
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        counts = ends - starts
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        take = np.repeat(starts - indptr[:-1], counts) + np.arange(int(indptr[-1]))
+        return SparseRows(indptr, self.indices[take], self.values[take], len(rows), self.dim)
 
 
 @dataclass
@@ -72,3 +83,17 @@ class Minibatch:
         if np.all(self.lengths == t):
             return None
         return (np.arange(t)[None, :] < self.lengths[:, None]).reshape(b * t).astype(np.float32)
+
+    def select(self, start: int, stop: int) -> Minibatch:
+        """The minibatch of sequences ``start:stop`` (its time axis trimmed to their longest):
+        a data-parallel rank's part of a global minibatch."""
+        lengths = self.lengths[start:stop]
+        t = int(lengths.max()) if len(lengths) else 0
+        streams: dict[str, np.ndarray | SparseRows] = {}
+        for name, data in self.streams.items():
+            if isinstance(data, SparseRows):
+                rows = (np.arange(start, stop)[:, None] * self.steps + np.arange(t)[None, :])
+                streams[name] = data.select_rows(rows.reshape(-1))
+            else:
+                streams[name] = data[start:stop, :t]
+        return Minibatch(streams, lengths, self.first_line, self.sequence_ids[start:stop])

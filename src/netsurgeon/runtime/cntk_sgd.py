@@ -412,7 +412,8 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
           load_model: Callable[[str], Network],
           save_model: Callable[[Network, str], None],
           cv_source: EpochSource | None = None, make_mode: bool = True, trace_level: int = 0,
-          log: Callable[[str], None] = print, seed: int = 0) -> Network:
+          log: Callable[[str], None] = print, seed: int = 0,
+          parallel: Any = None, device: Any = None, precision: str | None = None) -> Network:
     """CNTK's ``train`` action after the network source is chosen (spec §5.1–5.7).
 
     Args:
@@ -427,6 +428,9 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
         trace_level: the command's traceLevel (SGD.traceLevel wins when given).
         log: receives each log line (without newline; "" for an empty line).
         seed: seed of the gaussian-noise generator.
+        parallel: a :class:`~netsurgeon.runtime.distributed.Parallel` under torchrun (the
+            ParallelTrain block); only its rank 0 logs and writes files.
+        device, precision: where the Trainer computes and its autocast precision.
 
     Returns the trained network (the final model's, as saved).
     """
@@ -439,10 +443,18 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
     if aa.auto_adjust_minibatch:
         raise NetsurgeonError("SGD.AutoAdjust.autoAdjustMinibatch: the minibatch-size search "
                               "is not supported")
-    if s.parallel_train:
+    writer = parallel is None or parallel.is_writer
+    if not writer:  # ranks other than 0 neither log nor write
+        log = save_model = _silent
+    save_checkpoint, _remove = _file_writers(writer)
+    if s.parallel_train and parallel is None:
         log("parallelTrain option is not enabled. ParallelTrain config will be ignored.")
     Path(s.model_path).parent.mkdir(parents=True, exist_ok=True)
+    if parallel is not None:
+        parallel.barrier()  # rank 0's earlier actions have written their files
     start = determine_start_epoch(s, make_mode, log)
+    if parallel is not None:
+        parallel.barrier()  # every rank decided before rank 0 writes modelPath.0
     if start == s.max_epochs:
         log("No further training is necessary.")
         return load_model(s.model_path)
@@ -465,7 +477,8 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
     dropout0 = s.dropout(start)
     trainer = Trainer(net, TrainConfig(epochs=s.max_epochs, minibatch_size=s.minibatch(0),
                                        dropout_rate=dropout0),
-                      criteria=[crit], metrics=evals, update_rule=rule)
+                      criteria=[crit], metrics=evals, update_rule=rule, parallel=parallel,
+                      device=device, precision=precision)
     _header(net, trainer, crit, evals, tl, log)
     if _precompute(net, trainer, s, source, tl, log) or not from_checkpoint:
         save_model(net, model_name_for_epoch(s, start - 1))
@@ -525,7 +538,7 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
             log(f"Starting Epoch {i + 1}: learning rate per sample = {lr:f}  effective momentum"
                 f" = {eff:f}  momentum as time constant = {tc:.1f} samples")
             log("")
-        log("Starting minibatch loop.")
+        log(_loop_line(parallel, i))
         sums, count, seconds = _train_epoch(trainer, s, source(i, mb_size, s.epoch_size), i,
                                             names, tl, known_epoch_samples, mb_size, log)
         total_seen += count
@@ -604,8 +617,7 @@ def train(network: Network | None, settings: SGDSettings, source: EpochSource, *
                 log(f"SGD: removing model and checkpoint files for epoch {gone + 1} after "
                     f"rollback to epoch {i - interval + 1}")
                 for f in (model_name_for_epoch(s, gone), _checkpoint_name(s, gone)):
-                    if os.path.exists(f):
-                        os.remove(f)
+                    _remove(f)
             i -= interval
             log(f"SGD: revoke back to and update checkpoint file for epoch {i + 1}")
             if i >= 0:
@@ -637,12 +649,37 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
+def _silent(*_args: Any) -> None:
+    """The log and model writer of data-parallel ranks other than 0."""
+
+
+def _file_writers(writer: bool):
+    """(save_checkpoint, _remove) of this rank: no-ops on ranks other than 0."""
+    return (save_checkpoint, _remove) if writer else (_silent, _silent)
+
+
+def _loop_line(parallel: Any, epoch: int) -> str:
+    """CNTK's line before an epoch's minibatches (with the rank in parallel epochs)."""
+    if parallel is None or not parallel.active(epoch):
+        return "Starting minibatch loop."
+    if parallel.config.method == "data":
+        return (f"Starting minibatch loop, DataParallelSGD training (myRank = {parallel.rank}, "
+                f"numNodes = {parallel.world}, numGradientBits = 32), distributed reading is "
+                "ENABLED.")
+    return "Starting minibatch loop, distributed reading is ENABLED."
+
+
 def _train_epoch(trainer: Trainer, s: SGDSettings, batches: Iterable[Minibatch], epoch: int,
                  names: list[str], tl: int, known_samples: int | None, mb_size: int,
                  log: Callable[[str], None]) -> tuple[list[np.float32], int, float]:
     """One epoch: (criterion and metric sums accumulated in float32, samples, seconds).
     Progress lines with traceLevel > 0, from sums since the last printed line."""
     t0 = time.perf_counter()
+    trainer.epoch = epoch  # the Trainer's parallel epochs count from it
+    par = trainer.parallel if trainer.parallel is not None and trainer.parallel.active(epoch) \
+        else None
+    if par is not None:
+        par.start(trainer)
     acc = [_F(0)] * len(names)
     count = 0
     last_acc, last_count, last_mb, last_t = list(acc), 0, 0, t0
@@ -668,6 +705,9 @@ def _train_epoch(trainer: Trainer, s: SGDSettings, batches: Iterable[Minibatch],
             log(minibatch_line(epoch + 1, s.max_epochs, last_mb + 1, index, values, now - last_t,
                                n, prog, prec))
             last_acc, last_count, last_mb, last_t = list(acc), count, index, now
+    if par is not None and par.config.method != "data":
+        par.end_epoch(trainer)  # ranks equal again; the epoch's sums over all ranks
+        acc = [_F(v) for v in par.reduce_sums(acc)]
     if count == 0:
         raise EvaluationError(f"epoch {epoch + 1}: the training data has no samples")
     trainer.write_back()
@@ -709,3 +749,31 @@ def evaluate_criteria(network: Network, nodes: Sequence[Node | str], batches: It
         log(line(last_mb + 1, index, acc, last_acc, count - last_count, False))
     log(line(1, index, acc, [_F(0)] * len(chosen), count, True))
     return {c.name: (float(a), count) for c, a in zip(chosen, acc)}
+
+
+#: parameters x minibatch size below which training runs on one CPU thread
+SMALL_MODEL_WORK = 1 << 22
+
+
+def small_model_threads(network: Network, minibatch_size: int) -> int | None:
+    """One intra-op thread for a small network, unless a thread count was chosen
+    (numCPUThreads, --threads): below about 4M multiply-adds a minibatch torch's threads cost
+    more than they gain (Simple2d trains 10x slower on two busy cores; see
+    bench/bench_cntk_sgd_threads.py). Returns the count to put back with
+    :func:`restore_threads`, or None when nothing changed."""
+    from netsurgeon.runtime import backends
+
+    if backends._threads is not None or torch.get_num_threads() <= 1:
+        return None
+    size = sum(int(np.size(n.value)) for n in network.nodes
+               if n.op == "LearnableParameter" and n.value is not None)
+    if size * max(1, int(minibatch_size)) >= SMALL_MODEL_WORK:
+        return None
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return previous
+
+
+def restore_threads(count: int) -> None:
+    """Put back the thread count :func:`small_model_threads` changed."""
+    torch.set_num_threads(int(count))

@@ -11,6 +11,7 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.runtime.backends import BackendSet, backend_set, bucket, check_backend, threads
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, default_outputs
 
@@ -83,36 +84,92 @@ def unpad(value: torch.Tensor, batch: Minibatch, time_axis: bool) -> np.ndarray:
 
 
 class Evaluator:
-    """Evaluates chosen nodes of a network, compiling once per input sparsity."""
+    """Evaluates chosen nodes of a network, compiling once per input sparsity.
+
+    ``backend``: ``auto`` (default; the fastest measured per batch-size bucket), ``torch``,
+    ``compile`` or ``onnxruntime`` (:mod:`~netsurgeon.runtime.backends`). The compiled code,
+    sessions and measurements are shared with every Evaluator of the same network, outputs
+    and options (they live in ``network.derived``).
+
+    ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``) and ``precision`` (``float32``,
+    ``bfloat16``, ``float16`` on a GPU; :mod:`~netsurgeon.runtime.device`): off the defaults
+    the generated torch code runs there (its tensors moved once per compile) under autocast,
+    and :meth:`run` returns float32 tensors on the CPU.
+    """
 
     def __init__(self, network: Network, outputs: Iterable[Node | str] | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, *, backend: str = "auto",
+                 device: Any = None, precision: str | None = None) -> None:
+        from netsurgeon.runtime.device import check_precision, resolve_device
+
         self.network = network
+        self.device = resolve_device(device)
+        self.precision = check_precision(precision, self.device)
+        self._placed: dict[frozenset[str], CompiledNetwork] = {}  # code moved to the device
         if any(n.shape is None or n.dynamic is None for n in network.nodes):
             network.validate()
         self.outputs = [network.node(o) for o in outputs] if outputs else default_outputs(network)
         self.config = dict(config or {})
-        self._compiled: dict[frozenset[str], CompiledNetwork] = {}
+        self.backend = check_backend(backend)
+        self._sets: dict[frozenset[str], BackendSet] = {}
 
-    def compiled(self, batch: Minibatch) -> CompiledNetwork:
+    def backends(self, batch: Minibatch) -> BackendSet:
+        """The backends for ``batch``'s input sparsity at the network's current version."""
         sparse = frozenset(k for k, v in batch.streams.items() if type(v) is SparseRows) \
             if any(type(v) is SparseRows for v in batch.streams.values()) else _NONE
-        c = self._compiled.get(sparse)
-        if c is None or c.version != self.network.version:
-            c = compile_network(self.network, self.outputs, sparse_inputs=sparse,
-                                config=self.config)
-            self._compiled[sparse] = c
-        return c
+        s = self._sets.get(sparse)
+        if s is None or s.version != self.network.version:
+            s = self._sets[sparse] = backend_set(self.network, self.outputs, sparse,
+                                                 self.config, compile_network)
+        return s
+
+    def compiled(self, batch: Minibatch) -> CompiledNetwork:
+        """The generated torch code for ``batch``'s input sparsity."""
+        return self.backends(batch).compiled
+
+    def chosen(self, batch: Minibatch) -> str:
+        """The backend that runs ``batch`` (for ``auto``: its bucket's choice so far)."""
+        if self.backend != "auto":
+            return self.backend
+        state = self.backends(batch).choices.get((bucket(batch.batch * batch.steps),
+                                                  threads()))
+        return state.choice if state is not None else "torch"
 
     def run(self, batch: Minibatch) -> dict[str, torch.Tensor]:
         """Raw torch outputs (frames) for one minibatch, in inference mode."""
+        if self.device.type != "cpu" or self.precision != "float32":
+            return self._run_placed(batch)
         with torch.inference_mode():
-            return self.compiled(batch)(batch)
+            return self.backends(batch).run(self.backend, batch)
+
+    def _run_placed(self, batch: Minibatch) -> dict[str, torch.Tensor]:
+        """The torch code on ``device`` under ``precision``'s autocast."""
+        from netsurgeon.runtime.compile import compile_network
+        from netsurgeon.runtime.device import autocast
+
+        sparse = frozenset(k for k, v in batch.streams.items() if type(v) is SparseRows)
+        c = self._placed.get(sparse)
+        if c is None or c.version != self.network.version:
+            # code of its own (the backends' is shared with CPU evaluators of the network)
+            c = compile_network(self.network, self.outputs, sparse_inputs=sparse,
+                                config=self.config)
+            scope = c.forward.__globals__  # the parameters and constants the code reads
+            for name, value in list(scope.items()):
+                if isinstance(value, torch.Tensor):
+                    scope[name] = value.to(self.device)
+            self._placed[sparse] = c
+        args = [a.to(self.device) if isinstance(a, torch.Tensor) else a for a in c.feed(batch)]
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            out = c.run(args)
+        return {k: v.float().cpu() if v.is_floating_point() else v.cpu()
+                for k, v in out.items()}
 
 
 def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
              outputs: Iterable[Node | str] | None = None, *,
-             lengths: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+             lengths: Iterable[int] | None = None,
+             backend: str = "auto", device: Any = None,
+             precision: str | None = None) -> dict[str, np.ndarray]:
     """Evaluate ``outputs`` (default: output, criterion and evaluation nodes).
 
     Args:
@@ -121,6 +178,11 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
             sequences (zero-padded; give ``lengths``); or a :class:`Minibatch`.
         outputs: nodes or names to compute (any intermediate node works).
         lengths: sequence lengths when the arrays have a time axis.
+        backend: ``auto`` (default), ``torch``, ``compile`` or ``onnxruntime``
+            (docs/runtime.md, "Backends").
+        device, precision: where to compute (``cpu``, ``cuda``, ``cuda:N``, ``auto``) and the
+            autocast precision (``float32``, ``bfloat16``, ``float16`` on a GPU); see
+            docs/distributed.md.
 
     Returns:
         name -> numpy array: (batch, *sample) for arrays without a time axis, (batch, time,
@@ -135,7 +197,8 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
         batch, has_time = inputs, True
     else:
         batch, has_time = batch_from_arrays(network, inputs, lengths)
-    ev = _cached_evaluator(network, outputs, frozenset(batch.streams))
+    ev = _cached_evaluator(network, outputs, frozenset(batch.streams), check_backend(backend),
+                           (device, precision))
     raw = ev.run(batch)
     result = {}
     for node in ev.outputs:
@@ -148,18 +211,20 @@ def evaluate(network: Network, inputs: Mapping[str, Any] | Minibatch,
 
 
 def _cached_evaluator(network: Network, outputs: Iterable[Node | str] | None,
-                      given: frozenset[str]) -> Evaluator:
+                      given: frozenset[str], backend: str = "auto",
+                      placement: tuple[Any, str | None] = (None, None)) -> Evaluator:
     """The Evaluator of an earlier ``evaluate`` call with the same outputs and inputs, while the
     network is unedited (its version unchanged), so repeated calls compile once."""
     names = None if outputs is None else tuple(
         o.name if isinstance(o, Node) else str(o) for o in outputs)
-    key = (names, given)
+    key = (names, given, backend, tuple(str(p) for p in placement))
     # {(outputs asked, inputs given): (version, Evaluator)}, on the network so it dies with it
     per_network = network.derived.setdefault("evaluators", {})
     hit = per_network.get(key)
     if hit is not None and hit[0] == network.version:
         return hit[1]
-    ev = Evaluator(network, _outputs_for(network, outputs, set(given)))
+    ev = Evaluator(network, _outputs_for(network, outputs, set(given)), backend=backend,
+                   device=placement[0], precision=placement[1])
     if len(per_network) >= 16:  # many distinct output sets: keep the cache small
         per_network.clear()
     per_network[key] = (network.version, ev)

@@ -268,7 +268,12 @@ class TorchModule(NetworkModule):
         if variant is None:
             variant = self._make_variant(sparse, self.training)
         fn, shapes = variant
-        values = self._call(fn, feed(batch, shapes, sparse, self._dtype))
+        args = feed(batch, shapes, sparse, self._dtype)
+        device = getattr(self, "_input_device", None)  # set by a Trainer on a GPU
+        if device is not None:
+            args = [a.to(device, non_blocking=True) if isinstance(a, torch.Tensor) else a
+                    for a in args]
+        values = self._call(fn, args)
         return dict(zip(self._out_names, values))
 
     def _network_or_fail(self) -> Network:

@@ -18,6 +18,7 @@ the new values are written back into ``node.value``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,9 +34,12 @@ from netsurgeon.progress import NullProgress, ProgressFactory
 from netsurgeon.progress import bar as progress_bar
 from netsurgeon.runtime import checkpoint
 from netsurgeon.runtime._kernels import masked_sum
+from netsurgeon.runtime.backends import check_backend
+from netsurgeon.runtime.backends_train import TrainBackend
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import TorchSource, needed_nodes
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, network_dtype
+from netsurgeon.runtime.device import autocast, check_precision, resolve_device
 from netsurgeon.runtime.guards import (
     NonFiniteError,
     check_config,
@@ -112,16 +116,30 @@ class Trainer:
 
         trainer = Trainer(net, TrainConfig(epochs=3, learning_rate=0.04))
         trainer.fit(lambda: CTFReader("Train.txt", streams_for(net)))
+
+    ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``) is where the module and its state
+    live; ``precision`` (``float32``, ``bfloat16``, ``float16`` on a GPU) the autocast of the
+    forward pass; ``parallel`` a :class:`~netsurgeon.runtime.distributed.Parallel` under
+    torchrun (docs/distributed.md): its rank trains its share of each minibatch, only rank 0
+    writes checkpoints.
     """
 
     def __init__(self, network: Network, config: TrainConfig | None = None, *,
                  criteria: Iterable[Node | str] | None = None,
                  metrics: Iterable[Node | str] | None = None,
-                 update_rule: Any = None) -> None:
+                 update_rule: Any = None, device: Any = None, precision: str | None = None,
+                 parallel: Any = None, backend: str = "auto") -> None:
         self.network = network
+        # where the module runs (cpu, cuda, cuda:N, auto) and its autocast precision
+        self.device = resolve_device(device)
+        self.precision = check_precision(precision, self.device)
+        # a runtime.distributed.Parallel: data-parallel steps, rank 0 writes (None: one process)
+        self.parallel = parallel
         # an object with apply(trainer, samples) that replaces the update step (the gradients
         # are in p.grad): runtime.cntk_sgd.CNTKUpdate, CNTK's exact rule
         self.update_rule = update_rule
+        # torch, compile or auto (runtime.backends_train; auto measures on the real steps)
+        self.backend = check_backend(backend, training=True)
         self.config = config or TrainConfig()
         check_config(self.config)
         if any(n.shape is None for n in network.nodes):
@@ -141,6 +159,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self._make_tensors()
+        self._runner = TrainBackend(self.module, self.backend)
         self._make_optimizer()
 
     # ---- parameters --------------------------------------------------------------------------
@@ -155,6 +174,9 @@ class Trainer:
         roots = self.criteria + self.metrics
         self.module = to_torch(net, roots, config={"dropout_rate": self.config.dropout_rate},
                                uncomputed=True).train()
+        if self.device.type != "cpu":
+            self.module.to(self.device)
+            self.module._input_device = self.device
         self._version = net.version
         params = net.registry.op_set(Category.PARAMETER)
         self.param_nodes = [n for n in needed_nodes(net, roots) if n.op in params]
@@ -227,16 +249,26 @@ class Trainer:
         Raises NonFiniteError, before any parameter changes, when the data or the loss holds
         NaN/Inf. An update that makes a parameter NaN/Inf is not looked for here (a check of
         every parameter costs a tenth of a small network's step): the next step's loss is then
-        NaN, and that error names the parameter; :meth:`write_back` checks them all.
+        NaN, and that error names the parameter; :meth:`write_back` checks them all. In a
+        data-parallel epoch ``batch`` is the global minibatch, of which this rank trains its
+        share (:class:`~netsurgeon.runtime.distributed.Parallel`); the sums returned are global.
         """
+        par = self.parallel
+        if par is not None and par.active(self.epoch):
+            return par.step(self, batch)
+        return self._local_step(batch)
+
+    def _local_step(self, batch: Minibatch) -> tuple[float, list[float]]:
+        start = time.perf_counter()
         check_inputs(batch)
         module = self.module
         if self.network.version != self._version or module._uncomputed or not module.training:
             self._sync()
-        out = module.run_minibatch(batch)
-        loss = _minibatch_sum(out, self.criteria[0], batch)
-        for c in self.criteria[1:]:
-            loss = loss + _minibatch_sum(out, c, batch)
+        with self._autocast():
+            out = self._runner(batch)
+            loss = _minibatch_sum(out, self.criteria[0], batch)
+            for c in self.criteria[1:]:
+                loss = loss + _minibatch_sum(out, c, batch)
         value = float(loss.detach())
         params = self._params
         if not math.isfinite(value):
@@ -250,7 +282,27 @@ class Trainer:
         with torch.no_grad():
             self._apply(params, n)
         self._steps += 1
+        self._runner.record(time.perf_counter() - start)
         return value, [float(_minibatch_sum(out, m, batch).detach()) for m in self.metrics]
+
+    def _autocast(self) -> Any:
+        return autocast(self.precision, self.device)
+
+    def _forward_backward(self, batch: Minibatch) -> tuple[float, list[float]]:
+        """Forward and backward of a data-parallel rank's share, no update: (loss, metrics);
+        the gradients are left in ``p.grad`` to be all-reduced (a non-finite loss is checked
+        after the reduction, on every rank alike)."""
+        module = self.module
+        if self.network.version != self._version or module._uncomputed or not module.training:
+            self._sync()
+        with self._autocast():
+            out = self._runner(batch)  # the backend a one-process step uses
+            loss = _minibatch_sum(out, self.criteria[0], batch)
+            for c in self.criteria[1:]:
+                loss = loss + _minibatch_sum(out, c, batch)
+        loss.backward(torch.ones_like(loss))
+        return float(loss.detach()), [float(_minibatch_sum(out, m, batch).detach())
+                                      for m in self.metrics]
 
     def _check_parameters(self, after_update: bool = False) -> None:
         """Raise NonFiniteError naming the first trainable parameter that holds NaN/Inf.
@@ -343,6 +395,10 @@ class Trainer:
         """One epoch of :meth:`fit` (``stream``: the endless data when epochs have a size)."""
         cfg = self.config
         batches: Iterable[Minibatch]
+        par = self.parallel if self.parallel is not None and self.parallel.active(self.epoch) \
+            else None
+        if par is not None:
+            par.start(self)
         if stream is not None:
             batches = _take(stream, cfg.epoch_size)
         else:
@@ -368,6 +424,9 @@ class Trainer:
                     [f"loss {total / scale:.4f}"]
                     + [f"{m.name} {v / scale:.4f}" for m, v in zip(self.metrics, metric_sums)]))
             bar.update(mb.samples)
+        if par is not None and par.config.method != "data":
+            par.end_epoch(self)  # all ranks equal again; the epoch's sums over all ranks
+            total, *metric_sums = par.reduce_sums([total, *metric_sums])
         if samples == 0:
             raise EvaluationError("the training data has no samples")
         try:
@@ -379,8 +438,13 @@ class Trainer:
                   "metrics": {m.name: v / samples for m, v in zip(self.metrics, metric_sums)}}
         self.history.append(record)
         self.epoch += 1
-        if cfg.checkpoint:
+        if cfg.checkpoint and self.is_writer:
             self.save_checkpoint(cfg.checkpoint)
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes models and checkpoints (rank 0, or the only one)."""
+        return self.parallel is None or self.parallel.is_writer
 
     def _stopped(self, exc: NonFiniteError, index: int, batch: Minibatch | None,
                  epoch_end: bool = False) -> EvaluationError:
@@ -447,13 +511,17 @@ class Trainer:
         """What a checkpoint holds: parameters, epoch, history, optimizer or momentum state."""
         state: dict[str, Any] = {"optimizer_kind": self.config.optimizer.lower(),
                                  "epoch": self.epoch, "history": self.history,
-                                 "params": {n.name: self.tensors[n.name].detach().clone()
+                                 "params": {n.name: self.tensors[n.name].detach().cpu().clone()
                                             for n in self.param_nodes}}
         if self.optimizer is not None:
             state["optimizer"] = self.optimizer.state_dict()
         else:
             names = {id(t): nodes[0].name for t, _, nodes in self.trainable.values()}
-            state["momentum"] = {names[k]: v.clone() for k, v in self.momentum_buffers.items()}
+            state["momentum"] = {names[k]: v.cpu().clone()
+                                 for k, v in self.momentum_buffers.items()}
+        parallel = self.parallel.state_dict() if self.parallel is not None else {}
+        if parallel:
+            state["parallel"] = parallel
         return state
 
     def save_checkpoint(self, path: str | Path) -> None:
@@ -490,6 +558,8 @@ class Trainer:
                     self.momentum_buffers[ids[name]].copy_(buf)
         self.epoch = state["epoch"]
         self.history = list(state.get("history", []))
+        if self.parallel is not None and state.get("parallel"):
+            self.parallel.load_state_dict(state["parallel"])
         self.write_back()
 
     def _check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:

@@ -130,14 +130,25 @@ def plan(sec: Section, action: str, commands: list[str]) -> list[str]:
         if key == "NDLNetworkBuilder":
             block = sec.block(key)
             assert block is not None
-            desc = block.required("networkDescription")
-            path = sec.ctx.path(desc)
-            if not path.is_file():
+            desc = block.str("networkDescription")
+            run = block.str("run")
+            if not desc and not run:
+                block.required("networkDescription")
+            path = sec.ctx.path(desc) if desc else None
+            if path is not None and not path.is_file():
                 raise block.error(f"cannot read the networkDescription {desc} ({path}): no "
                                   "such file", "networkDescription")
+            if path is None:
+                for which in ("load", "run"):
+                    name = block.str(which)
+                    if name and not is_block(block.scope.raw(name)):
+                        raise block.error(f"the configuration parameter '{which}={name}' "
+                                          "doesn't specify another section in this "
+                                          "configuration file", which)
             macros = block.str("ndlMacros") or ""
-            lines.append(f"network: NDL {path}" + (f" with ndlMacros {macros}" if macros
-                                                   else ""))
+            shown = path if path is not None else f"section {run} of the config"
+            lines.append(f"network: NDL {shown}" + (f" with ndlMacros {macros}" if macros
+                                                    else ""))
         else:
             lines.append(f"network: {key}")
         spec = reader_spec(sec)

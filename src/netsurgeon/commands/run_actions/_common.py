@@ -147,12 +147,31 @@ def builder_key(sec: Section) -> str | None:
 
 
 def build_network(sec: Section, key: str):
-    """Build the network of the builder ``key`` visible from ``sec``."""
+    """Build the network of the builder ``key`` visible from ``sec`` (in float64 with
+    ``precision=double``)."""
     if key == "SimpleNetworkBuilder":
-        return _simple_network(sec)
-    if key == "NDLNetworkBuilder":
-        return _ndl_network(sec)
-    return _bs_network(sec, key)
+        net = _simple_network(sec)
+    elif key == "NDLNetworkBuilder":
+        net = _ndl_network(sec)
+    else:
+        net = _bs_network(sec, key)
+    if sec.ctx.precision == "double":
+        to_double(net)
+    return net
+
+
+def to_double(net) -> None:
+    """``precision=double``: every float32 value of the network (parameters, constants) in
+    float64, so that the runtime computes in float64 (it follows the parameters' dtype).
+    The initial values are those of CNTK's float generator, widened."""
+    import numpy as np
+
+    for node in net.nodes:
+        value = node.value
+        if value is not None and getattr(value, "dtype", None) == np.float32:
+            net.update(node, value=np.asarray(value, dtype=np.float64), dtype="float64")
+        elif node.dtype == "float32":
+            net.update(node, dtype="float64")
 
 
 def _simple_network(sec: Section):
@@ -177,19 +196,79 @@ def _ndl_network(sec: Section):
         raise sec.error("NDLNetworkBuilder must be a [...] block", "NDLNetworkBuilder")
     desc = block.str("networkDescription")
     lookup = block.lookup()
-    if not desc:
-        raise block.error("NDLNetworkBuilder: give networkDescription=FILE.ndl (run=/load= "
-                          "sections of NDL inside the config are not supported)",
-                          "NDLNetworkBuilder")
-    path = sec.ctx.path(desc)
+    run, load = block.str("run"), block.str("load")
+    if not desc and not run:
+        raise block.error("In NDLNetworkBuilder section either a 'networkDescription=filename' "
+                          "or 'run=sectionName' must exist", "NDLNetworkBuilder")
     counter = NameCounter()
     macros = MacroTable.standard()
     for name in (block.str("ndlMacros") or "").split("+"):
         if name.strip():
             macros.load_file(sec.ctx.path(name.strip()), variables=lookup, counter=counter)
     seed = 1 + block.int("randomSeedOffset", 0)
-    return build_file(path, macros=macros, variables=lookup, counter=counter, seed=seed,
-                      name=path.stem)
+    if desc:  # the config's run=/load= override the file's
+        path = sec.ctx.path(desc)
+        return build_file(path, macros=macros, variables=lookup, counter=counter, seed=seed,
+                          name=path.stem, run=run, load=load)
+    return _ndl_from_sections(block, run, load, macros=macros, variables=lookup,
+                              counter=counter, seed=seed)
+
+
+_NDL_SECTIONS = "<NDL sections of the config>"
+
+
+def _ndl_from_sections(block: Section, run: str, load: str | None, **kwargs):
+    """NDLNetworkBuilder without networkDescription (ndl-mel.md B.1): ``run=`` names one
+    section of the config holding NDL, ``load=`` optionally one more (executed first); errors
+    point at the config file's lines."""
+    from netsurgeon.lang.ndl import build_network as build_ndl
+
+    pieces = []  # (start offset of the value in the text, locate in the config file)
+    text = ""
+    for which, name in (("load", load), ("run", run)):
+        if name is None:
+            continue
+        if not re.fullmatch(r"[\w.]+", name):
+            raise block.error(f"{which}={name}: without networkDescription, {which}= names one "
+                              "section of the config", which)
+        if not is_block(block.scope.raw(name)):
+            raise block.error(f"the configuration parameter '{which}={name}' doesn't specify "
+                              "another section in this configuration file", which)
+        found = block.scope.find(name)
+        assert found is not None
+        located = found.locate_value(name)
+        head = f"{name}="
+        first = text.count("\n") + 1  # the line of the text where this section starts
+        pieces.append((first, len(head), located, found.location_of(name)))
+        text += head + (block.scope.raw(name) or "") + "\n"
+    try:
+        return build_ndl(text, source=_NDL_SECTIONS, run=run, load=load, name=run, **kwargs)
+    except NetsurgeonError as exc:
+        loc = exc.location
+        if loc is not None and loc.file == _NDL_SECTIONS and loc.line is not None:
+            exc.location = _config_location(pieces, loc.line, (loc.column or 1) - 1)
+            exc.args = (exc._render(),)
+        raise
+
+
+def _config_location(pieces, line: int, column: int) -> SourceLocation | None:
+    """Where line ``line`` (1-based), ``column`` (0-based) of the text of config sections
+    was written in the config. ``pieces``: (first line, head length, locate_value's result,
+    the key's location) per section; the value's lines map one to one to the substituted
+    value's, whose offsets locate_value maps (a ``$var$`` earlier on the same line shifts the
+    column)."""
+    first, head, located, where = max((p for p in pieces if p[0] <= line), key=lambda p: p[0],
+                                      default=pieces[0])
+    if located is None:
+        return where
+    subst, locate = located
+    k = line - first
+    lines = subst.split("\n")
+    if k >= len(lines):
+        return where
+    col = max(0, column - (head if k == 0 else 0))
+    start = sum(len(x) + 1 for x in lines[:k])
+    return locate(start + min(col, max(len(lines[k]) - 1, 0)))
 
 
 def _bs_network(sec: Section, key: str):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -149,19 +148,19 @@ def do_cv(sec: Section) -> None:
         raise sec.error("crossValidationInterval: the step must be positive",
                         "crossValidationInterval")
     reader = reader_spec(sec)
-    model = str(sec.file("modelPath") or sec.required("modelPath"))
+    model = sec.required("modelPath")  # logged as written, read from currentDirectory
     mb = int(sec.list("minibatchSize")[0]) if sec.list("minibatchSize") else 40960
     results: list[tuple[str, list[float]]] = []
     substituted = False
     nodes: list[str] = []
     for i in range(start, end + 1, step):
         path = f"{model}.{i}"
-        if not Path(path).is_file():
+        if not sec.ctx.path(path).is_file():
             sec.ctx.log(f"Model {path} does not exist.")
-            if substituted or not Path(model).is_file():
+            if substituted or not sec.ctx.path(model).is_file():
                 continue
             path, substituted = model, True
-        network = load_model(path)
+        network = load_model(str(sec.ctx.path(path)))
         nodes = nodes or _eval_nodes(sec, network)
         sec.ctx.log(f"Model {path} --> ")
         values = evaluate_criteria(network, nodes, reader.minibatches(network, mb),

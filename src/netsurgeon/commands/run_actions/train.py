@@ -3,6 +3,8 @@ SGD engine's epoch source, and the engine (``netsurgeon.runtime.cntk_sgd``)."""
 
 from __future__ import annotations
 
+import os
+
 from netsurgeon.commands.run_actions._common import (
     Section,
     build_network,
@@ -57,7 +59,8 @@ def epoch_source(spec, network_ref):
         return ctf_epoch_minibatches(
             reader, epoch, minibatch_size, epoch_size, spec.randomize, spec.seed,
             randomization_window=window,
-            sample_based_window=block.bool("sampleBasedRandomizationWindow", False))
+            sample_based_window=block.bool("sampleBasedRandomizationWindow", False),
+            chunk_size_in_bytes=block.int("chunkSizeInBytes", 32 * 1024 * 1024))
 
     return source
 
@@ -92,14 +95,18 @@ def do_train(sec: Section) -> None:
     def current():
         return holder["net"]
 
+    threads = _SmallModelThreads(sgd, settings.minibatch(0))
+
     def build():
         net = build_network(sec, key)
         holder["net"] = net
+        threads.fit(net)
         return net
 
     def load(path: str):
         net = load_model(path)
         holder["net"] = net
+        threads.fit(net)
         return net
 
     def source_for(spec):
@@ -114,11 +121,68 @@ def do_train(sec: Section) -> None:
 
         return source
 
-    trained = sgd.train(None, settings, source_for(reader), build=build, load_model=load,
-                        save_model=_saver(sec), cv_source=source_for(cv),
-                        make_mode=sec.bool("makeMode", True),
-                        trace_level=sec.int("traceLevel", 0), log=sec.ctx.log)
+    try:
+        trained = sgd.train(None, settings, source_for(reader), build=build, load_model=load,
+                            save_model=_saver(sec), cv_source=source_for(cv),
+                            make_mode=sec.bool("makeMode", True),
+                            trace_level=sec.int("traceLevel", 0), log=sec.ctx.log,
+                            **_placement(sec, block))
+    finally:
+        threads.restore()
     holder["net"] = trained
+
+
+class _SmallModelThreads:
+    """One CPU thread while a small network trains (the engine's ``small_model_threads``),
+    the thread count put back afterwards."""
+
+    def __init__(self, sgd, minibatch_size: int) -> None:
+        self.sgd = sgd
+        self.minibatch_size = minibatch_size
+        self.previous: int | None = None
+
+    def fit(self, net) -> None:
+        if self.previous is None:
+            self.previous = self.sgd.small_model_threads(net, self.minibatch_size)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            self.sgd.restore_threads(self.previous)
+            self.previous = None
+
+
+_PARALLEL_KEYS = ("parallelizationStartEpoch", "distributedMBReading", "gradientBits",
+                  "blockSize", "blockSizePerWorker", "syncPeriod", "syncFrequencyInFrames",
+                  "resetSGDMomentum", "useNesterovMomentum", "blockLearningRate",
+                  "blockMomentumAsTimeConstant", "blockMomentumPerSync")
+
+
+def _placement(sec: Section, block: Section) -> dict:
+    """The engine's ``device``, ``precision`` and ``parallel`` when not the defaults: deviceId's
+    GPU, precision's autocast, and under torchrun the ParallelTrain block as a data-parallel
+    rank (in one process the block is ignored, as CNTK without MPI does)."""
+    from netsurgeon.runtime import distributed
+    from netsurgeon.runtime.device import cntk_precision, resolve_device
+
+    device = resolve_device(sec.ctx.device)
+    precision = cntk_precision(sec.ctx.precision, device)
+    placed = {"device": device, "precision": precision} if device.type != "cpu" else {}
+    parallel_block = block.block("ParallelTrain")
+    if parallel_block is None or not distributed.launched():
+        return placed
+    method = parallel_block.str("parallelizationMethod", "none") or "none"
+    values = {k.lower(): v for k in _PARALLEL_KEYS
+              for v in [parallel_block.str(k)] if v is not None}
+    own = parallel_block.block(method)
+    if own is not None:
+        values.update({k.lower(): v for k in _PARALLEL_KEYS for v in [own.str(k)]
+                       if v is not None})
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # method none: every rank trains on all the data, never in parallel; rank 0 writes
+    config = distributed.from_cntk(method, values, world) or \
+        distributed.ParallelConfig(start_epoch=2 ** 31)
+    distributed.init_process_group(device, config.timeout)
+    return {**placed, "parallel": distributed.Parallel(config)}
 
 
 def _resolved_paths(sec: Section, get):
