@@ -100,7 +100,8 @@ def _train_args(model, data, out, *extra) -> list[str]:
             "--momentum", "0.9", "--backend", "torch", "--no-progress", *extra]
 
 
-@pytest.mark.slow  # 2 processes importing torch: 4-10 s on 2 loaded cores
+# 2 processes importing torch: ~3 s, 4-10 s on 2 loaded cores; the one multi-process test
+# of the quick suite
 def test_two_ranks_train_mc_as_one_process(tmp_path, capsys):
     """DataParallelSGD: each rank takes half of every global minibatch of 50, the summed
     gradients give the one-process update; only rank 0 prints and writes."""

@@ -42,14 +42,11 @@ the interpreter's limit is an error, never a RecursionError. What load refuses, 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import mmap
 import os
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -72,6 +69,7 @@ from netsurgeon.formats._native_json import (
     strs,
 )
 from netsurgeon.graph import Network, Node
+from netsurgeon.graph._bulk import collector_paused
 
 __all__ = ["save", "load", "MAGIC_FORMAT", "GRAPH_VERSION", "looks_native"]
 
@@ -100,21 +98,6 @@ def looks_native(head: bytes) -> bool:
     return 2 <= n < _MAX_HEADER and head[8:9] == b"{"
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a graph is converted.
-
-    NOTE: why. A network holds no reference cycles (nodes keep only a weak reference to it),
-    so the collector has nothing to free here, but its passes over a million fresh nodes cost
-    more than building them. It is switched back on afterwards only if it was on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ---- the graph by columns ----------------------------------------------------------------------
@@ -262,7 +245,7 @@ def save(net: Network, path: str | os.PathLike[str]) -> None:
         header[name] = {"dtype": _DTYPES[str(arr.dtype)], "shape": list(arr.shape),
                         "data_offsets": [offset, offset + size]}
         offset += size
-    with _collector_paused():
+    with collector_paused():
         graph = _graph_json(net, tensor_of, str(path))
     header[_METADATA] = {"format": MAGIC_FORMAT, "version": str(GRAPH_VERSION), "graph": graph}
     blob = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -397,7 +380,7 @@ def load(path: str | os.PathLike[str]) -> Network:
             tensors = _tensor_table(header, size - data_start)
         except Bad as bad:
             raise FormatError(f"{path}: header key '{bad.shown}' {bad.why}") from None
-        with _collector_paused():
+        with collector_paused():
             doc, version = _graph_doc(path, header)
             buffer = None
             if tensors and size > data_start:

@@ -190,44 +190,50 @@ class OnnxSession:
         # the binding's run without the Python wrapper's per-call input checks (the feeds are
         # made here, always complete): a third of a batch-1 call of a small network
         inner = getattr(self.session, "_sess", None)
-        self._run = (lambda names, feeds: inner.run(names, feeds, None)) if inner is not None \
-            else self.session.run
+        self._run = inner.run if inner is not None else \
+            (lambda names, feeds, _options: self.session.run(names, feeds))
 
     def __call__(self, batch: Minibatch) -> dict[str, torch.Tensor]:
         c = self.compiled
         if c.network.version != c.version:
             c.check_version()
-        if self.threads != threads():
+        if self.threads != (_threads or torch.get_num_threads()):
             self._session()
         lengths = batch.lengths
         b = len(lengths)
-        t = int(lengths.max()) if b else 0
-        mask = None if b == 0 or int(lengths.min()) == t else batch.frame_mask()
+        if b == 1:  # one sequence (or sample): no padding, no reduction over the lengths
+            t = int(lengths[0])
+            mask = None
+        else:
+            t = int(lengths.max()) if b else 0
+            mask = None if b == 0 or int(lengths.min()) == t else batch.frame_mask()
         real = None if mask is None or self.sequences else np.flatnonzero(mask > 0)
+        lead = (b, t) if self.sequences else (b * t,)
         feeds: dict[str, np.ndarray] = {}
+        streams = batch.streams
         for name, shape in self.inputs:
-            data = batch.streams.get(name)
+            data = streams.get(name)
             if data is None:
                 c(batch)  # the torch path's one-line error for the missing input
-            if isinstance(data, SparseRows):
-                data = data.to_dense()
-            arr = data if type(data) is np.ndarray and data.dtype == np.float32 and \
-                data.flags.c_contiguous else np.ascontiguousarray(data, dtype=np.float32)
-            if self.sequences:
-                arr = arr.reshape((b, t) + shape)
-            else:
-                arr = arr.reshape((b * t,) + shape)
-                if real is not None:
-                    arr = arr[real]
+            if type(data) is not np.ndarray or data.dtype != np.float32 or \
+                    not data.flags.c_contiguous:
+                if isinstance(data, SparseRows):
+                    data = data.to_dense()
+                data = np.ascontiguousarray(data, dtype=np.float32)
+            arr = data.reshape(lead + shape)
+            if real is not None:
+                arr = arr[real]
             feeds[name] = arr
         if self.sequences:
             feeds["lengths"] = np.asarray(lengths, np.int64)
         try:
-            values = self._run(self.outputs, feeds)
+            values = self._run(self.outputs, feeds, None)
         except Exception as exc:
             first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise BackendFailure(f"onnxruntime failed on network '{c.network.name}': {first}; "
                                  "use --backend torch") from exc
+        if mask is None and not self.sequences:  # the common case: outputs as they come
+            return dict(zip(self.outputs, map(torch.from_numpy, values)))
         out: dict[str, torch.Tensor] = {}
         for name, value in zip(self.outputs, values):
             tensor = torch.from_numpy(value)
@@ -303,18 +309,33 @@ class BackendSet:
         return made
 
     def run(self, backend: str, batch: Minibatch) -> dict[str, torch.Tensor]:
-        """Outputs of ``batch`` through ``backend`` (``auto``: see :meth:`auto`)."""
+        """Outputs of ``batch`` through ``backend`` (``auto``: see :meth:`auto`); the torch
+        code runs in inference mode, onnxruntime without the cost of entering it."""
         if backend == "auto":
             return self.auto(batch)
-        return self.get(backend, strict=True)(batch)
+        fn = self.get(backend, strict=True)
+        if backend == "onnxruntime":
+            return fn(batch)
+        with torch.inference_mode():
+            return fn(batch)
 
     def auto(self, batch: Minibatch) -> dict[str, torch.Tensor]:
-        key = (bucket(batch.batch * batch.steps), threads())
+        lengths = batch.lengths
+        frames = int(lengths[0]) if len(lengths) == 1 else batch.batch * batch.steps
+        key = (max(frames, 1).bit_length(), _threads or torch.get_num_threads())  # bucket()
         state = self.choices.get(key)
         if state is None:
             state = self.choices[key] = AutoChoice()
-        if state.settled():
-            return self._chosen(state, batch)
+        if state.measured and state.compile_tried:  # settled
+            if state.choice == "onnxruntime":
+                return self._chosen(state, batch)
+            with torch.inference_mode():
+                return self._chosen(state, batch)
+        with torch.inference_mode():
+            return self._unsettled(state, batch)
+
+    def _unsettled(self, state: AutoChoice, batch: Minibatch) -> dict[str, torch.Tensor]:
+        """A batch of a bucket still measuring: time the candidates when due, then run."""
         mode = measure_mode()
         if mode == "off":
             return self.compiled(batch)
@@ -353,7 +374,8 @@ class BackendSet:
         for other in self.choices.values():
             if other.choice == name:
                 other.choice = "torch"
-        return self.compiled(batch)
+        with torch.inference_mode():
+            return self.compiled(batch)
 
     def compile_cost(self) -> float:
         """The guessed cost of torch.compile of this code (``COMPILE_COST_S``), in seconds."""

@@ -24,7 +24,6 @@ from netsurgeon.runtime.backends import (
     measure_mode,
 )
 from netsurgeon.runtime.batch import Minibatch, SparseRows
-from netsurgeon.runtime.compile import feed
 
 __all__ = ["TrainBackend"]
 
@@ -122,21 +121,10 @@ class TrainBackend:
 
     def _run_compiled(self, batch: Minibatch, strict: bool) -> dict[str, torch.Tensor] | None:
         module = self.module
-        if module._uncomputed:
-            module._fail_uncomputed()
-        sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
-        variant = module._variants.get((sparse, module.training))
-        if variant is None:
-            variant = module._make_variant(sparse, module.training)
-        fn, shapes = variant
+        fn, args = module.minibatch_call(batch)
         compiled = self._compiled.get(fn)
         if compiled is None:
             compiled = self._compiled[fn] = torch.compile(fn, dynamic=True)
-        args = feed(batch, shapes, sparse, module._dtype)
-        device = getattr(module, "_input_device", None)  # a Trainer on a GPU
-        if device is not None:
-            args = [a.to(device, non_blocking=True) if isinstance(a, torch.Tensor) else a
-                    for a in args]
         for a in args:
             if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] > 1 and \
                     a.layout == torch.strided:

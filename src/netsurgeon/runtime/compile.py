@@ -9,8 +9,6 @@ that name), so tracebacks show the generated lines. A :class:`CompiledNetwork` r
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import linecache
 import uuid
 import weakref
@@ -22,6 +20,7 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.graph._bulk import collector_paused
 from netsurgeon.graph.passes import FuseLinear, SpliceTransposed
 from netsurgeon.ops import Category
 from netsurgeon.runtime.batch import Minibatch, SparseRows
@@ -243,7 +242,7 @@ def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
     cfg = dict(config or {})
     cfg.setdefault("dtype", network_dtype(net))
     sparse = frozenset(sparse_inputs)
-    with _collector_paused():
+    with collector_paused():
         work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse)
         source = generate(work, work_outs, training=training, sparse_inputs=sparse,
                           tensors=tensors, config=cfg)
@@ -251,15 +250,3 @@ def compile_network(net: Network, outputs: list[Node | str] | None = None, *,
         return CompiledNetwork(net, source, training)
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Pause Python's cyclic garbage collector while compiling: generation makes millions of
-    small acyclic objects for a long network, and the collector's passes over them were a
-    third of the time of a 1,000,000-node chain. Reference counting still frees everything."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

@@ -139,8 +139,7 @@ class Evaluator:
         """Raw torch outputs (frames) for one minibatch, in inference mode."""
         if self.device.type != "cpu" or self.precision != "float32":
             return self._run_placed(batch)
-        with torch.inference_mode():
-            return self.backends(batch).run(self.backend, batch)
+        return self.backends(batch).run(self.backend, batch)  # in inference mode where it matters
 
     def _run_placed(self, batch: Minibatch) -> dict[str, torch.Tensor]:
         """The torch code on ``device`` under ``precision``'s autocast."""

@@ -23,12 +23,12 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
+from netsurgeon.graph._bulk import collector_paused
 from netsurgeon.ops import Category
 from netsurgeon.runtime._module_base import NetworkModule
 from netsurgeon.runtime.batch import Minibatch, SparseRows
 from netsurgeon.runtime.codegen import Namespace, TorchSource, generate, needed_nodes
 from netsurgeon.runtime.compile import (
-    _collector_paused,
     compile_source,
     default_outputs,
     feed,
@@ -136,7 +136,7 @@ def method_source(net: Network, outs: list[Node], attrs: dict[str, str], *, trai
                   sparse_inputs: frozenset[str] = frozenset()) -> TorchSource:
     """Method code computing ``outs`` from the fused copy of ``net``, reading the parameters
     as ``self.<attrs[node]>`` and its constants as ``self.<prefix>...``."""
-    with _collector_paused():
+    with collector_paused():
         work, work_outs = fused_copy(net, outs, training=training, sparse_inputs=sparse_inputs)
         return generate(work, work_outs, training=training, sparse_inputs=sparse_inputs,
                         module_attrs=attrs, name=name, constant_prefix=prefix, config=config)
@@ -261,6 +261,13 @@ class TorchModule(NetworkModule):
         ``(frames, *sample)`` as the generated code computes them (criteria ``(1,)`` sums).
         Sparse streams are fed as CSR tensors to code generated for them (one variant per
         sparsity, made on first use, sharing this module's tensors)."""
+        fn, args = self.minibatch_call(batch)
+        values = self._call(fn, args)
+        return dict(zip(self._out_names, values))
+
+    def minibatch_call(self, batch: Minibatch) -> tuple[Any, list[Any]]:
+        """The generated function for this minibatch's sparsity and the current mode, and its
+        arguments (on the Trainer's device, if it set one); also what ``torch.compile`` wraps."""
         if self._uncomputed:
             self._fail_uncomputed()
         sparse = frozenset(k for k, v in batch.streams.items() if isinstance(v, SparseRows))
@@ -273,8 +280,7 @@ class TorchModule(NetworkModule):
         if device is not None:
             args = [a.to(device, non_blocking=True) if isinstance(a, torch.Tensor) else a
                     for a in args]
-        values = self._call(fn, args)
-        return dict(zip(self._out_names, values))
+        return fn, args
 
     def _network_or_fail(self) -> Network:
         net = self._network()

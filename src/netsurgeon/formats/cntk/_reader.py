@@ -26,11 +26,11 @@ from netsurgeon.formats.cntk._binary import (
     wide,
     wide_end,
 )
-from netsurgeon.formats.cntk._bulk import collector_paused
 from netsurgeon.formats.cntk._codec import OP_NAME, PRECISION
 from netsurgeon.formats.cntk._context import PRECISIONS, ReadContext
 from netsurgeon.formats.cntk._layer import resolve_op
 from netsurgeon.graph import Network, Node
+from netsurgeon.graph._bulk import collector_paused
 
 __all__ = ["read", "read_buffer", "MAX_VERSION", "GROUP_SECTIONS", "map_file"]
 

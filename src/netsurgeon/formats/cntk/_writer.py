@@ -19,12 +19,12 @@ from typing import Any
 
 from netsurgeon.formats._atomic import atomic_write
 from netsurgeon.formats.cntk._binary import BinaryWriter, CntkFormatError
-from netsurgeon.formats.cntk._bulk import collector_paused
 from netsurgeon.formats.cntk._codec import PayloadCodec
 from netsurgeon.formats.cntk._context import WriteContext
 from netsurgeon.formats.cntk._layer import codec_for, file_name_for
 from netsurgeon.formats.cntk._reader import GROUP_SECTIONS, MAX_VERSION
 from netsurgeon.graph import GROUPS, Network, Node
+from netsurgeon.graph._bulk import collector_paused
 from netsurgeon.ops import Unsupported
 
 __all__ = ["write", "encode", "DEFAULT_VERSION"]

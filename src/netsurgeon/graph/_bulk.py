@@ -1,4 +1,5 @@
-"""Pausing Python's cyclic garbage collector while a whole model is read or written.
+"""Pausing Python's cyclic garbage collector while a whole network is built, read, written or
+compiled.
 
 NOTE: why, and why this and not ``gc.freeze``. Reading or writing a model makes one or two
 tracked objects per node and frees none of them until it is done; a network holds no
@@ -7,7 +8,7 @@ finds nothing, yet each full pass visits every object made so far, which turns a
 into a superlinear one (1.3x slower at 100k nodes). Pausing the collector for the length of
 the call and switching it back on (only if it was on) is what large-object loaders commonly
 do; ``gc.freeze`` would instead keep every model ever loaded out of later collections.
-The native format and the NDL builder do the same.
+Used by the CNTK and native formats and by the runtime's code generation.
 """
 
 from __future__ import annotations
