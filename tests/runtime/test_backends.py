@@ -45,6 +45,21 @@ def test_onnxruntime_equals_torch(cntk_dir, model):
     _close(got, ref)
 
 
+def test_onnxruntime_one_sample_and_one_padded_sequence(cntk_dir):
+    # one sequence takes the per-call fast path (no reduction over the lengths): one sample,
+    # then one sequence of 2 frames
+    net = _load(cntk_dir, "01_OneHidden.dnn")
+    data = _inputs(net, 1)
+    _close(evaluate(net, data, backend="onnxruntime"), evaluate(net, data, backend="torch"))
+    rng = np.random.default_rng(2)
+    feeds = {"features": rng.random((1, 2, 784), dtype=np.float32),
+             "labels": np.eye(10, dtype=np.float32)[rng.integers(0, 10, (1, 2))]}
+    ref = evaluate(net, feeds, lengths=[2], backend="torch")
+    got = evaluate(net, feeds, lengths=[2], backend="onnxruntime")
+    _close(got, ref)
+    assert got["z.z"].shape == ref["z.z"].shape
+
+
 def test_onnxruntime_drops_padding_of_a_feed_forward_net(cntk_dir):
     # sequences of 3, 1 and 2 frames through a feed-forward net: onnxruntime sees the 6 real
     # frames only, the criterion sums those, and padded frames come back as zeros

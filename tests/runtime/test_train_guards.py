@@ -158,6 +158,21 @@ def test_nan_in_a_sparse_input_is_named():
     check_inputs(Minibatch({"n": np.array([[[1]], [[2]]])}, np.ones(2, np.int64)))  # ints
 
 
+def test_finite_data_whose_squares_overflow_passes_and_nan_is_found_anywhere():
+    """The quick check (a sum of squares) overflows on large finite values: the element
+    scan behind it decides; NaN/Inf are found in float64, in float32 and in strided data."""
+    big = np.full((3, 1, 2), 3e38, np.float32)
+    check_inputs(Minibatch({"x": big}, np.ones(3, np.int64)))
+    for dtype in (np.float32, np.float64):
+        for bad in (np.nan, np.inf, -np.inf):
+            data = np.ones((4, 1, 3), dtype)
+            data[2, 0, 1] = bad
+            for arr in (data, np.asfortranarray(data)):
+                with pytest.raises(NonFiniteError, match=r"^input 'x' holds NaN or Inf "
+                                                         r"\(sequence 3 of"):
+                    check_inputs(Minibatch({"x": arr}, np.ones(4, np.int64)))
+
+
 def test_nan_data_does_not_reach_precomputed_nodes():
     """Mean/InvStdDev are computed from the data before the first step: NaN data must be
     refused there too, or the network would be changed before the refusal."""

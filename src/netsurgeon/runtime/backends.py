@@ -52,6 +52,7 @@ COMPILE_COST_S = (3.0, 0.15)
 TIMED_CALLS = 3
 
 _threads: int | None = None
+_FLOAT32 = np.dtype(np.float32)  # (native float32 dtypes are this one object)
 
 
 class BackendFailure(EvaluationError):
@@ -215,7 +216,7 @@ class OnnxSession:
             data = streams.get(name)
             if data is None:
                 c(batch)  # the torch path's one-line error for the missing input
-            if type(data) is not np.ndarray or data.dtype != np.float32 or \
+            if type(data) is not np.ndarray or data.dtype is not _FLOAT32 or \
                     not data.flags.c_contiguous:
                 if isinstance(data, SparseRows):
                     data = data.to_dense()

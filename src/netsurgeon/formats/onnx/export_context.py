@@ -101,6 +101,13 @@ class Context:
         self._mask: str | None = None
         self._ints: dict[tuple[int, ...], str] = {}
         self._params: dict[int, str] = {}  # id(numpy array) -> initializer name
+        #: main-graph frame tensor -> the same data as a (frames, size) matrix (a "twin" an
+        #: entry made on the way, so a dense layer needs no Reshape to get back to rows)
+        self.flat: dict[str, str] = {}
+        #: main-graph tensor -> (rows, weight) of the 2-d MatMul that computed its twin
+        self.products: dict[str, tuple[str, str]] = {}
+        #: node -> how many exported nodes read it (+1 for a graph output), set by the exporter
+        self.uses: dict[Node, int] = {}
 
     # ---- nodes ---------------------------------------------------------------------------
     def _hint(self, hint: str) -> str:
@@ -233,6 +240,40 @@ class Context:
             return v.name
         dims = (-1, *shape) if v.dynamic else shape
         return self.add("Reshape", [v.name, self.ints(dims)], hint)
+
+    def twin(self, v: Value) -> str | None:
+        """``v`` (a frame value) as a (frames, size) matrix without adding a node: itself for a
+        1-d sample, else the twin an earlier entry left (:meth:`unflat`), else None."""
+        if not v.dynamic:
+            return None
+        if len(v.shape) == 1:
+            return v.name
+        return self.flat.get(v.name) if self.scope is self.main else None
+
+    def rows(self, v: Value) -> str:
+        """``v`` (a frame value) as a (frames, size) matrix: :meth:`twin`, else a Reshape."""
+        twin = self.twin(v)
+        if twin is not None:
+            return twin
+        return self.add("Reshape", [v.name, self.ints((-1, int(np.prod(v.shape))))], "rows")
+
+    def unflat(self, node: Node, flat: str) -> str:
+        """``node``'s frame value from ``flat``, its (frames, size) matrix: ``flat`` itself for a
+        1-d sample, else a Reshape whose input is remembered as the value's twin."""
+        shape = tuple(node.shape or ())
+        if len(shape) == 1:
+            return flat
+        out = self.add("Reshape", [flat, self.ints((-1, *shape))], node.op)
+        if self.scope is self.main:
+            self.flat[out] = flat
+        return out
+
+    def renamed(self, old: str, new: str) -> None:
+        """The exporter renamed tensor ``old`` to ``new``: move what is known about it."""
+        if old in self.flat:
+            self.flat[new] = self.flat.pop(old)
+        if old in self.products:
+            self.products[new] = self.products.pop(old)
 
     def with_frames(self, dims: Sequence[int]) -> str:
         """1-d int64 ``[rows, *dims]`` (for Expand / Reshape of frame values)."""

@@ -222,6 +222,9 @@ def _batch_norm(ctx, node, args):
     channel (spatial) or per element. Model versions < 13 store the inverse standard deviation:
     CNTK converts it to var = 1/isd² + eps and then adds eps again (the runtime's rule)."""
     x, scale, bias, mean, var = args[:5]
+    fused = _batch_norm_op(ctx, node, x, scale, bias, mean, var)
+    if fused is not None:
+        return fused
     rank = len(x.shape)
     stat = (-1,) + (1,) * (rank - 1) if node.attrs["spatial"] else tuple(x.shape)
     eps = node.attrs["epsilon"]
@@ -239,6 +242,35 @@ def _batch_norm(ctx, node, args):
     add = ctx.add("Sub", [per(bias, "bias"), ctx.add("Mul", [per(mean, "mean"), mul],
                                                       "mean_mul")], "add")
     return ctx.add("Add", [ctx.add("Mul", [x.name, mul], "scaled"), add], "BatchNormalization")
+
+
+def _batch_norm_op(ctx, node, x, scale, bias, mean, var) -> str | None:
+    """ONNX's BatchNormalization (inference) for the per-channel (spatial) case with constant
+    statistics, the form onnxruntime folds into a preceding Conv; None when it does not
+    apply. An inverse standard deviation becomes the variance CNTK derives from it
+    (1/isd² + eps, computed here: BatchNormalization adds eps once more)."""
+    stats = (scale, bias, mean, var)
+    if not node.attrs["spatial"] or not x.dynamic or not x.shape or \
+            any(v.dynamic for v in stats):
+        return None
+    channels = x.shape[0]
+    if any(math.prod(v.shape) != channels for v in stats):
+        return None
+    eps = float(node.attrs["epsilon"])
+
+    def vector(v):
+        return ctx.reshape(v, (channels,), "vector")
+
+    if node.attrs["running_inv_std_dev"]:
+        if var.node.value is None:
+            return None
+        isd = np.asarray(var.node.value, np.float64).reshape(channels)
+        with np.errstate(divide="ignore"):
+            variance = ctx.const(1.0 / (isd * isd) + eps, "var_from_isd")
+    else:
+        variance = vector(var)
+    return ctx.add("BatchNormalization", [x.name, vector(scale), vector(bias), vector(mean),
+                                          variance], "BatchNormalization", epsilon=eps)
 
 
 @export_entry("GroupedConvolution")

@@ -6,6 +6,8 @@ rank is below the output's gets size-1 sample axes in front (:func:`aligned`).
 
 from __future__ import annotations
 
+from math import prod
+
 from netsurgeon.formats.onnx._layer import ONNX, Export, export_entry
 
 #: op -> ONNX op of one input (None: the value passes through)
@@ -46,15 +48,47 @@ def unary(op: str | None) -> Export:
     """The entry of a unary element-wise op (``None``: identity)."""
 
     def fn(ctx, node, args):
-        return args[0].name if op is None else ctx.add(op, [args[0].name], op)
+        if op is None:
+            return args[0].name
+        twin = ctx.twin(args[0]) if len(args[0].shape) > 1 else None
+        if twin is not None:  # on the (frames, size) matrix, whose own twin the result is
+            return ctx.unflat(node, ctx.add(op, [twin], op))
+        return ctx.add(op, [args[0].name], op)
 
     return Export(fn)
+
+
+def _on_rows(ctx, node, op: str, args) -> str | None:
+    """A frame value and a one-element constant on the value's (frames, size) matrix (when
+    there is one without a Reshape), else None; a Plus of a Times by a constant matrix and a
+    bias row is one Gemm (the dense layer)."""
+    if not node.dynamic or len(args) != 2 or not node.shape or ctx.scope is not ctx.main:
+        return None
+    size = prod(node.shape)
+    for i, (x, c) in enumerate((args, args[::-1])):
+        if not x.dynamic or c.dynamic or prod(x.shape) != size:
+            continue
+        if op == "Add" and ctx.uses.get(x.node) == 1 and x.name in ctx.products and \
+                tuple(x.shape) == tuple(node.shape) and c.shape and \
+                c.shape[-1] == prod(c.shape) and c.shape[-1] in (1, x.shape[-1]):
+            rows, w = ctx.products[x.name]
+            bias = c.name if len(c.shape) == 1 else ctx.reshape(c, (c.shape[-1],), "bias")
+            return ctx.unflat(node, ctx.add("Gemm", [rows, w, bias], "Gemm"))
+        twin = ctx.twin(x)
+        if twin is not None and prod(c.shape) == 1 and len(c.shape) <= 2:
+            return ctx.unflat(node, ctx.add(op, [twin, c.name] if i == 0 else [c.name, twin],
+                                            op))
+    return None
 
 
 def binary(op: str, boolean: bool, negate: bool) -> Export:
     """The entry of a binary element-wise op."""
 
     def fn(ctx, node, args):
+        if not boolean:
+            found = _on_rows(ctx, node, op, args)
+            if found is not None:
+                return found
         out = ctx.add(op, aligned(ctx, node, args), op)
         if negate:
             out = ctx.add("Not", [out], "not")

@@ -32,7 +32,7 @@ from netsurgeon.graph import (
 )
 from netsurgeon.ops import Category
 
-__all__ = ["Exporter", "loop_units"]
+__all__ = ["Exporter", "loop_units", "prune"]
 
 
 def loop_units(net: Network, needed: list[Node]) -> list[list[Node]]:
@@ -48,6 +48,34 @@ def loop_units(net: Network, needed: list[Node]) -> list[list[Node]]:
             comp.sort(key=lambda n: position[n])
             units.append(comp)
     return units
+
+
+def _graph_inputs(graphs: list[Any]) -> set[str]:
+    """Every tensor the nodes of these (sub)graphs read, subgraphs of theirs included."""
+    names: set[str] = set()
+    for g in graphs:
+        for p in g.node:
+            names.update(p.input)
+            names |= _graph_inputs([a.g for a in p.attribute if a.HasField("g")]
+                                   + [x for a in p.attribute for x in a.graphs])
+    return names
+
+
+def prune(ctx: Context, outputs: list[str]) -> None:
+    """Drop the main-graph nodes nothing reads (what an entry left behind when a later one
+    found a shorter way, e.g. a MatMul folded into a Gemm) and the constants no node reads."""
+    needed = set(outputs)
+    kept = []
+    for p in reversed(ctx.main.nodes):
+        if any(o in needed for o in p.output):
+            kept.append(p)
+            needed.update(p.input)
+            needed |= _graph_inputs([a.g for a in p.attribute if a.HasField("g")]
+                                    + [x for a in p.attribute for x in a.graphs])
+    if len(kept) < len(ctx.main.nodes):
+        ctx.main.nodes[:] = kept[::-1]
+        ctx.initializers[:] = [t for t in ctx.initializers if t.name in needed]
+        ctx.streamed[:] = [t for t in ctx.streamed if t.proto.name in needed]
 
 
 def is_loop(unit: list[Node]) -> bool:
@@ -79,6 +107,13 @@ class Exporter:
                            reserved=[n.name for n in net.nodes])
         self.values: dict[Node, Value] = {}
         self.out_set = set(outputs)
+        uses = self.ctx.uses
+        for n in self.needed:
+            for i in n.inputs:
+                if i is not None:
+                    uses[i] = uses.get(i, 0) + 1
+        for n in self.out_set:
+            uses[n] = uses.get(n, 0) + 1
 
     # ---- checks before anything is built ---------------------------------------------------
     def _entries(self) -> dict[str, Any]:
@@ -118,6 +153,7 @@ class Exporter:
                 args = [self.values[i] for i in node.inputs if i is not None]
                 self.values[node] = self.run(node, args, self._target(node))
         graph_outputs = [self._declare_output(n) for n in self.outputs]
+        prune(ctx, [o.name for o in graph_outputs])
         doc = (f"exported by netsurgeon from network '{self.net.name}'"
                + ("; sequence mode: inputs (batch, time, ...) plus lengths" if ctx.sequences
                   else ""))
@@ -169,6 +205,8 @@ class Exporter:
         except Exception as exc:  # an entry that cannot handle these attributes or shapes
             raise refuse(node, f"{type(exc).__name__}: {exc}") from exc
         self._rename(name, target, start)
+        if name != target:
+            ctx.renamed(name, target)
         return Value(target, node, bool(node.dynamic), tuple(node.shape or ()))
 
     def _rename(self, name: str, target: str, start: int) -> None:

@@ -25,12 +25,15 @@ def _times(ctx, node, args):
     out = tuple(node.shape)
     if not a.dynamic and b.dynamic:
         w = a.name if len(a.shape) == 2 and k_rank == 1 else ctx.reshape(a, (k, o), "matrix")
-        x = b.name if len(b.shape) == 1 else ctx.add("Reshape", [b.name, ctx.ints((-1, k))],
-                                                      "rows")
-        y = ctx.add("MatMul", [x, w], "MatMul")
-        if out == (o,) and len(b.shape) == 1:
-            return y
-        return _framed(ctx, node, y, out)
+        if prod(b.shape) == k:  # one row per frame: the product is the (frames, o) matrix
+            x = ctx.rows(b)
+            y = ctx.add("MatMul", [x, w], "MatMul")
+            value = ctx.unflat(node, y)
+            if ctx.scope is ctx.main:
+                ctx.products[value] = (x, w)  # a Plus of a bias may make it one Gemm
+            return value
+        x = ctx.add("Reshape", [b.name, ctx.ints((-1, k))], "rows")
+        return _framed(ctx, node, ctx.add("MatMul", [x, w], "MatMul"), out)
     # the general case (the runtime's K.times_general): either side may carry frames
     am = ctx.add("Reshape", [a.name, ctx.ints((0, k, -1) if a.dynamic else (k, -1))], "a")
     bm = ctx.add("Reshape", [b.name, ctx.ints((0, -1, k) if b.dynamic else (-1, k))], "b")

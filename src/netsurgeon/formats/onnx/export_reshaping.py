@@ -54,6 +54,9 @@ def _row_stack(ctx, node, args):
     if sum(s[axis] for s in shapes) != out[axis]:
         raise refuse(node, f"input shapes {[tuple(a.shape) for a in args]} do not concatenate "
                            f"to {out} on axis {node.attrs['axis']}")
+    padded = _as_pad(ctx, node, args, shapes, axis)
+    if padded is not None:
+        return padded
     parts = []
     for a, s in zip(args, shapes):
         e = ctx.reshape(a, s, "padded")
@@ -64,6 +67,44 @@ def _row_stack(ctx, node, args):
             e = ctx.add("Expand", [e, ctx.ints(((1,) if a.dynamic else ()) + full)], "expand")
         parts.append(e)
     return ctx.add("Concat", parts, "RowStack", axis=axis + (1 if node.dynamic else 0))
+
+
+def _uniform(node) -> float | None:
+    """The one value every element of a constant node holds (through transposes and
+    reshapes of it), else None."""
+    while node.value is None and node.op in ("TransposeDimensions", "Reshape", "LegacyReshape") \
+            and len(node.inputs) == 1 and node.inputs[0] is not None:
+        node = node.inputs[0]
+    if node.value is None or node.dynamic:
+        return None
+    arr = np.asarray(node.value)
+    if arr.size == 0 or arr.dtype.kind != "f" or not np.all(arr == arr.flat[0]):
+        return None
+    return float(arr.flat[0])
+
+
+def _as_pad(ctx, node, args, shapes, axis: int) -> str | None:
+    """A frame value stacked with constant blocks of one value (a shortcut's zero channels)
+    as one Pad of it, else None: no broadcast of the constant to every frame, and nothing
+    onnxruntime cannot move transposes through."""
+    dynamic = [i for i, a in enumerate(args) if a.dynamic]
+    out = tuple(node.shape)
+    if not node.dynamic or len(dynamic) != 1 or len(args) < 2:
+        return None
+    k = dynamic[0]
+    if any(shapes[k][i] != out[i] for i in range(len(out)) if i != axis):
+        return None
+    values = {_uniform(a.node) for i, a in enumerate(args) if i != k}
+    if len(values) != 1 or None in values:
+        return None
+    before = sum(s[axis] for s in shapes[:k])
+    after = sum(s[axis] for s in shapes[k + 1:])
+    lo = [0] * (len(out) + 1)
+    hi = [0] * (len(out) + 1)
+    lo[axis + 1], hi[axis + 1] = before, after
+    x = ctx.reshape(args[k], shapes[k], "padded")
+    return ctx.add("Pad", [x, ctx.ints(lo + hi), ctx.scalar(values.pop(), "value")], "RowStack",
+                   mode="constant")
 
 
 @export_entry("RowRepeat")

@@ -257,6 +257,11 @@ def _pool(em, node, x, kind: str, geometry: Geometry, include: bool = False) -> 
     ks, ss = f"({_dims(g.k)},)", f"({_dims(g.s)},)"
     if any(d != 1 for d in g.d):
         raise EvaluationError("dilated pooling is not supported", node=node.name)
+    if all(k == 1 for k in g.k) and not any(lo or hi for lo, hi in g.pads) and kind in (
+            "max", "average") and all(-(-int(x.shape[i]) // s) == int(node.shape[i])
+                                      for i, s in zip(g.spatial, g.s)):
+        # a one-cell window is the cell: a strided slice (no indices kept for the backward)
+        return _back(node, f"{xs}[:, :, " + ", ".join(f"::{s}" for s in g.s) + "]")
     # torch pools pad symmetrically, at most half the kernel; otherwise pad explicitly
     native = g.symmetric and all(lo * 2 <= k for (lo, _), k in zip(g.pads, g.k))
     ps = f"({_dims([p[0] for p in g.pads])},)"
