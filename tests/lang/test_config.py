@@ -215,6 +215,26 @@ def test_plain_source_text_maps_continuation_lines():
     assert src.location(0).column == 5 and src.location(3).line == 11
 
 
+def test_deferred_location_is_the_location_it_stands_for():
+    import copy
+    import pickle
+
+    from netsurgeon.errors import SourceLocation
+
+    src = read_source("a = 1\n  # note\n  b = Sigmoid(a)  # c\n", "f.ndl")
+    offset = src.text.index("Sigmoid")
+    lazy, plain = src.map.deferred(offset), src.location(offset)
+    assert plain == SourceLocation("f.ndl", 3, 7)
+    assert lazy == plain and plain == lazy and hash(lazy) == hash(plain)
+    assert (str(lazy), repr(lazy)) == (str(plain), repr(plain)) == ("f.ndl:3:7", repr(plain))
+    assert isinstance(lazy, SourceLocation) and (lazy.file, lazy.line, lazy.column) == \
+        ("f.ndl", 3, 7)
+    for back in (pickle.loads(pickle.dumps(lazy)), copy.deepcopy(lazy)):
+        assert type(back) is SourceLocation and back == plain
+    with pytest.raises(AttributeError):
+        lazy.line = 4  # frozen, as SourceLocation
+
+
 # ---- reading files (issue 10: through netsurgeon._inputs) ----------------------------------------
 def test_read_text_file_names_the_kind_of_file_and_raises_parse_error(tmp_path):
     from netsurgeon.lang.config import parse_config_file, read_file, read_text_file

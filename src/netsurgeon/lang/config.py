@@ -36,6 +36,7 @@ __all__ = [
     "OPEN_BRACES",
     "CLOSE_BRACE",
     "TextMap",
+    "DeferredLocation",
     "SourceText",
     "Record",
     "Tokenizer",
@@ -107,6 +108,14 @@ class TextMap:
         return SourceLocation(self.source, line,
                               column if fixed else column + offset - self._offsets[i])
 
+    def deferred(self, offset: int) -> SourceLocation:
+        """:meth:`location` computed on first use (a parser keeps one per symbol, and nearly
+        all of them are never read)."""
+        loc = _new_deferred(DeferredLocation)
+        _set_map(loc, self)
+        _set_offset(loc, offset)
+        return loc
+
     @classmethod
     def starting_at(cls, text: str, location: SourceLocation | None) -> TextMap:
         """A map for ``text`` that starts at ``location`` (continuation lines start at column 1)."""
@@ -120,6 +129,63 @@ class TextMap:
             tmap.add(pos + 1, line, 1)
             pos = text.find("\n", pos + 1)
         return tmap
+
+
+class DeferredLocation(SourceLocation):
+    """A :class:`SourceLocation` for an offset of processed text whose line and column are
+    looked up in the :class:`TextMap` when first read; equal to, hashing, printing and
+    pickling as the plain location it stands for."""
+
+    __slots__ = ("_map", "_offset", "_real")
+
+    def __init__(self, tmap: TextMap, offset: int) -> None:
+        _set_map(self, tmap)
+        _set_offset(self, offset)
+
+    def _resolved(self) -> SourceLocation:
+        try:
+            return self._real
+        except AttributeError:
+            real = self._map.location(self._offset)
+            _set_real(self, real)
+            return real
+
+    @property
+    def file(self) -> str | None:  # type: ignore[override]
+        return self._map.source
+
+    @property
+    def line(self) -> int | None:  # type: ignore[override]
+        return self._resolved().line
+
+    @property
+    def column(self) -> int | None:  # type: ignore[override]
+        return self._resolved().column
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")  # frozen, like its base
+
+    def __eq__(self, other: object) -> bool:
+        return self._resolved() == other
+
+    def __hash__(self) -> int:
+        return hash(self._resolved())
+
+    def __repr__(self) -> str:
+        return repr(self._resolved())
+
+    def __str__(self) -> str:
+        return str(self._resolved())
+
+    def __reduce__(self) -> tuple:
+        real = self._resolved()
+        return SourceLocation, (real.file, real.line, real.column)
+
+
+_new_deferred = object.__new__
+_set_map = DeferredLocation._map.__set__  # type: ignore[attr-defined]
+_set_offset = DeferredLocation._offset.__set__  # type: ignore[attr-defined]
+_set_real = DeferredLocation._real.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -178,31 +244,40 @@ def read_source(text: str, source: str | None = None,
     """
     text = text.translate(_TYPOGRAPHIC)
     tmap = TextMap(source)
-    parts: list[str] = []
+    offsets, segments = tmap._offsets, tmap._segments  # appended to directly: offsets grow
+    lines: list[str] = []  # each kept line, without its newline
     out = 0
-    for index, raw in enumerate(text.split("\n")):
+    substitute = lookup is not None and "$" in text
+    for index, raw in enumerate(text.split("\n"), first_line):
+        if raw and raw[0] not in " \t#" and "#" not in raw and not substitute:
+            # the common line (strip_line keeps it whole): one segment
+            offsets.append(out)
+            segments.append((index, 1, False))
+            lines.append(raw)
+            out += len(raw) + 1
+            continue
         kept = strip_line(raw)
         if kept is None:
             if keep_empty_lines:
-                tmap.add(out, first_line + index, 1)
-                parts.append("\n")
+                offsets.append(out)
+                segments.append((index, 1, False))
+                lines.append("")
                 out += 1
             continue
         body, col = kept
-        line_no = first_line + index
-        if lookup is not None and "$" in body:
-            pieces = _substitute_line(body, lookup, SourceLocation(source, line_no, col + 1))
+        if substitute and "$" in body:
+            pieces = _substitute_line(body, lookup, SourceLocation(source, index, col + 1))
             for piece_text, piece_col, fixed in pieces:
-                tmap.add(out, line_no, col + piece_col + 1, fixed)
-                parts.append(piece_text)
+                tmap.add(out, index, col + piece_col + 1, fixed)
                 out += len(piece_text)
+            lines.append("".join(p[0] for p in pieces))
         else:
-            tmap.add(out, line_no, col + 1)
-            parts.append(body)
+            offsets.append(out)
+            segments.append((index, col + 1, False))
+            lines.append(body)
             out += len(body)
-        parts.append("\n")
         out += 1
-    return SourceText("".join(parts), tmap)
+    return SourceText("\n".join(lines) + "\n" if lines else "", tmap)
 
 
 def read_text_file(path: str | Path, what: str = "") -> str:

@@ -17,7 +17,7 @@ what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 from typing import Any
 
 from netsurgeon.errors import RegistryError, close_matches
@@ -161,6 +161,11 @@ class OpRegistry:
             if language is None or language in fn.languages:
                 return fn
         return None
+
+    def function_spellings(self) -> KeysView[str]:
+        """Every function's lower-case spellings, a live view (``in`` is one hash lookup: what
+        a parser asks per statement before :meth:`find_function`)."""
+        return self._functions.keys()
 
     def is_reserved(self, name: str, language: str = "ndl") -> bool:
         """True if ``name`` is a built-in function name (NDL forbids it as a key)."""

@@ -102,12 +102,17 @@ class Evaluator:
         #: depends on nothing else, and the chains of one function that big scripts repeat
         #: bind it once
         self._recipes: dict[tuple[Any, ...], Any] = {}
+        #: (function, argument count) -> what :meth:`build_now` needs of a call of it whose
+        #: arguments are all inputs
+        self._quick: dict[tuple[int, int], tuple[Any, ...]] = {}
         self.params = registry.op_set(Category.PARAMETER)
         self.inputs = registry.op_set(Category.INPUT)
         #: connect a node when it is created if every input is an earlier call's node (what
         #: the resolve pass would give it): for whole scripts, where nothing runs between the
         #: passes; in-line NDL leaves it off, so MEL sees nodes connected only when resolved
         self.link_early = False
+        #: calls built by :meth:`build_now` whose ``tag=`` options the resolve pass applies
+        self.pending_tags: list[NdlCall] = []
 
     # ---- traversal -------------------------------------------------------------------------------
     def run(self, stmt: Any, pass_name: str) -> None:
@@ -334,15 +339,9 @@ class Evaluator:
             if type(a) is NdlOption:
                 positional = call.positional
                 break
-        key = (id(fn), len(positional))
-        cached = self._forms.get(key)
+        cached = self._forms.get((id(fn), len(positional)))
         if cached is None:
-            form = fn.form_for(len(positional))
-            params = slot_params(form, len(positional)) if form is not None else []
-            # the recipe key of a call whose arguments are all inputs (and no options)
-            inputs_only = (id(fn), *range(len(params))) if form is not None and all(
-                p.is_input for p in params) else None
-            cached = self._forms[key] = (form, params, inputs_only)
+            cached = self._form(fn, len(positional))
         form, params, inputs_only = cached
         if form is None:
             raise ParseError(
@@ -356,6 +355,135 @@ class Evaluator:
         else:
             plan = self._bound_plan(call, fn, positional, params, loc, name)
         self._make(call, plan, name, positional, loc, anchor)
+
+    def _form(self, fn: Any, count: int) -> tuple[Any, list[Any], tuple[int, ...] | None]:
+        """(form, parameter per positional argument, recipe key if every argument is an
+        input) of ``fn`` called with ``count`` positional arguments; cached."""
+        form = fn.form_for(count)
+        params = slot_params(form, count) if form is not None else []
+        # the recipe key of a call whose arguments are all inputs (and no options)
+        inputs_only = (id(fn), *range(len(params))) if form is not None and all(
+            p.is_input for p in params) else None
+        cached = self._forms[(id(fn), count)] = (form, params, inputs_only)
+        return cached
+
+    # ---- the three passes at once ----------------------------------------------------------------
+    def build_now(self, call: NdlCall, finalize: bool) -> int:
+        """What the three passes do to a top-level call, done as soon as it is parsed (whole
+        scripts, where nothing runs between the passes; the caller keeps the statement order).
+
+        Returns 2: created, connected and (``finalize``) initialised; 1: created and connected
+        (a learnable parameter waits for the final pass, which gives automatic seeds in
+        order); 0: nothing done, because the call could fail or needs what is not built yet
+        (a forward reference, a name still unresolved): the passes then do it all and report
+        any error where they would. Its ``tag=`` options wait in :attr:`pending_tags` for the
+        resolve pass.
+        """
+        fn = call.fn
+        args = call.args
+        quick = self._quick.get((id(fn), len(args)))
+        if quick is not None:
+            # a function seen before with as many arguments, all inputs: its prepared plan
+            for a in args:
+                if type(a) is NdlOption:
+                    break
+            else:
+                op, template, attrs, shape, lrm, dtype, finish = quick
+                inputs: list[Any] = []
+                for idx in template:
+                    if idx is None:
+                        inputs.append(None)
+                        continue
+                    arg = args[idx]
+                    comp = arg.comp if type(arg) is NdlCall else None
+                    if comp is None:
+                        return 0
+                    inputs.append(comp)
+                try:
+                    node = self.network.add(
+                        call.name, op, inputs, attrs=attrs, shape=shape,
+                        learning_rate_multiplier=lrm, dtype=dtype, location=call.location)
+                except GraphError:
+                    return 0
+                call.comp = node
+                call.input_map = []
+                if finalize and finish:
+                    call.initialized = True
+                    return 2
+                return 1
+        if fn.broken:
+            return 0
+        positional = args
+        for a in args:
+            if type(a) is NdlOption:
+                positional = call.positional
+                break
+        cached = self._forms.get((id(fn), len(positional)))
+        if cached is None:
+            cached = self._form(fn, len(positional))
+        form, params, inputs_only = cached
+        if form is None:
+            return 0
+        name = call.name
+        loc = call.location
+        try:
+            if inputs_only is not None and positional is args:
+                plan = self._recipes.get(inputs_only)
+                if plan is None:
+                    plan = self._recipes[inputs_only] = self._plan(
+                        fn, [_Slot(i) for i in range(len(params))], {}, loc, name)
+            else:
+                plan = self._bound_plan(call, fn, positional, params, loc, name)
+        except NetsurgeonError:
+            return 0
+        recipe, input_template, attrs, dtype, lrm = plan
+        if recipe.extra and recipe.extra.get("auto_inputs"):
+            return 0
+        tag = recipe.tag
+        if tag and not _is_tag(tag):
+            return 0
+        if inputs_only is not None and positional is args and not tag:
+            self._quick[(id(fn), len(args))] = (
+                recipe.op, input_template, attrs, recipe.shape, lrm, dtype,
+                recipe.op not in self.params)
+        inputs: list[Any] = []
+        for idx in input_template:
+            if idx is None:
+                inputs.append(None)
+                continue
+            arg = positional[idx]
+            comp = arg.comp if type(arg) is NdlCall else None
+            if comp is None:
+                return 0  # not built (yet): the resolve pass looks it up
+            inputs.append(comp)
+        try:
+            node = self.network.add(
+                name, recipe.op, inputs, attrs=attrs, shape=recipe.shape,
+                learning_rate_multiplier=lrm, dtype=dtype, location=loc)
+        except GraphError:
+            return 0  # a duplicate name (or an input of that name to reuse): the passes decide
+        if tag:
+            self.apply_tag(node, tag, loc)
+        call.comp = node
+        call.input_map = []
+        if positional is not args:
+            for opt in args:
+                if type(opt) is NdlOption and opt.name.lower() == "tag":
+                    self.pending_tags.append(call)
+                    break
+        if finalize and node.op not in self.params:
+            call.initialized = True
+            return 2
+        return 1
+
+    def apply_pending_tags(self) -> None:
+        """The ``tag=`` options of calls :meth:`build_now` built (the start of the resolve
+        pass, in statement order)."""
+        for call in self.pending_tags:
+            for opt in call.args:
+                if type(opt) is NdlOption and opt.name.lower() == "tag":
+                    self.apply_tag(call.comp, opt.value, opt.location)
+        self.pending_tags.clear()
 
     def _bound_plan(self, call: NdlCall, fn: Any, positional: list[Any], params: list[Any],
                     loc: SourceLocation | None, name: str) -> Any:
@@ -602,6 +730,19 @@ class Evaluator:
             return path
         candidate = self.base_dir / p
         return str(candidate) if candidate.exists() else path
+
+
+def _is_tag(value: str) -> bool:
+    """Whether :meth:`Evaluator.apply_tag` accepts ``value``."""
+    from netsurgeon.graph import group_name
+
+    if value.lower() == "multiseq":
+        return True
+    try:
+        group_name(value)
+    except GraphError:
+        return False
+    return True
 
 
 def _check_unknown_option(fn, opt: NdlOption, node: str | None) -> None:

@@ -21,11 +21,11 @@ so no input can exhaust the Python stack.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from netsurgeon.errors import ParseError, SourceLocation, close_matches
+from netsurgeon.errors import GraphError, ParseError, SourceLocation, close_matches
 from netsurgeon.lang.config import (
-    CUSTOM_SEPARATORS,
     OPEN_BRACES,
     Record,
     SourceText,
@@ -57,10 +57,11 @@ __all__ = ["Parser", "MAX_DEPTH"]
 MAX_DEPTH = 60
 
 #: the common statement ``name = Function(arg, arg, option=value)`` on one line, with plain
-#: arguments (no brackets, quotes, repeats, ``:`` or variables): parsed in one step
+#: arguments (no brackets, quotes, repeats, ``:`` or variables, and none of the characters
+#: that become a list's own separator right after its ``(``): parsed in one step
 _SIMPLE_CALL = re.compile(
     r"[ \t,\r\n;]*([A-Za-z_]\w*)[ \t]*=[ \t]*([A-Za-z_]\w*)[ \t]*"
-    r"\(([^()\[\]{}\"'\r\n;:*#$`]*)\)[ \t]*(?=[,\r\n;]|\Z)")
+    r"\((?![)`~!@$%^&*_\-+|:;,?.])([^()\[\]{}\"'\r\n;:*#$`]*)\)[ \t]*(?=[,\r\n;]|\Z)")
 
 
 class Parser:
@@ -74,6 +75,10 @@ class Parser:
         self.strict = strict  # False: a macro whose body fails is kept, marked broken
         self.standard = standard  # definitions are standard-library macros
         self._functions: dict[str, FunctionSpec | None] = {}  # function name -> NDL function
+        #: building while parsing (see :meth:`simple_calls`): an object with ``done`` (the
+        #: script's statements through each pass), ``build`` (``Evaluator.build_now``) and
+        #: ``undo()`` (back to nothing built); None: parse only
+        self.early: Any = None
 
     # ---- blocks and statements -----------------------------------------------------------------
     def parse_block(self, src: SourceText, start: int, end: int, scope: Scope, *, mode: str,
@@ -104,72 +109,158 @@ class Parser:
         The result is exactly what :meth:`statement` makes of them: the same symbols, names,
         ``unnamedN`` numbers and locations; anything unusual (a macro, a reserved or taken
         name, an unknown function, an empty option name, a custom separator) takes the
-        general path, which also reports the errors.
+        general path, which also reports the errors. With :attr:`early` set (whole scripts),
+        each call is also built at once while every statement before it was
+        (:meth:`~netsurgeon.lang.ndl._evaluate.Evaluator.build_now`).
         """
-        text = src.text
-        match = _SIMPLE_CALL.match
+        scan = _SIMPLE_CALL.scanner(src.text, tok.pos, end).match
         table = scope.table
+        get = table.get
         find_function = self.registry.find_function
-        macro = self.macros.get
+        # every function's lower-case spellings (a name not among them is not reserved)
+        spellings = self.registry.function_spellings()
         functions = self._functions
-        locate = src.location
+        callable_here: dict[str, FunctionSpec] = {}  # names checked callable in this scope
+        deferred = src.map.deferred
         counter = self.counter
         statements = scope.statements
-        while True:
-            m = match(text, tok.pos, end)
-            if m is None:
-                return
-            key, fname, body = m.group(1, 2, 3)
-            if body[:1] in CUSTOM_SEPARATORS:
-                return  # a character after '(' that becomes the list's separator
-            low = key.lower()
-            old = table.get(low)
-            if old is not None and type(old) is not NdlRef and type(old) is not NdlParam:
-                return
-            if find_function(key, "ndl") is not None:
-                return  # a reserved name
-            local = table.get(fname.lower())  # scope.find of a name without dots
-            if (local is not None and type(local) is not NdlRef) or macro(fname) is not None:
-                return
-            fn = functions.get(fname)
-            if fn is None:
-                fn = functions[fname] = find_function(fname, "ndl")
-                if fn is None:
+        early = self.early
+        building = finalizing = False  # every statement so far built / also initialised
+        if early is not None:
+            done = early.done
+            build = early.build
+            built, finalized = done["initial"], done["final"]
+            building = built == done["resolve"] == len(statements)
+            finalizing = building and finalized == built
+            quick = early.quick
+            add = early.network.add
+            one_input: dict[str, tuple] = {}  # function name -> build_now's plan
+        pos = tok.pos
+        try:
+            while True:
+                m = scan()
+                if m is None:
                     return
-            # the arguments: (offset, text, number, '=' at), checked before anything changes
-            args: list[tuple[int, str, float | None, int]] = []
-            at = m.start(3)
-            for piece in body.split(",") if "," in body else (body,):
-                arg = piece.strip(" \t")
-                if arg:
-                    first = arg[0]
-                    # a name is not a number (strtod's words: inf, infinity, nan)
-                    number = (None if (first.isalpha() or first == "_")
-                              and arg[:3].lower() not in ("inf", "nan") else strtod(arg))
-                    eq = arg.find("=") if number is None else -1
-                    if eq == 0 or (eq > 0 and not arg[:eq].strip()):
+                key, fname, body = m.group(1, 2, 3)
+                low = key.lower()
+                old = get(low)
+                if old is not None and type(old) is not NdlRef and type(old) is not NdlParam:
+                    return
+                if low in spellings and find_function(key, "ndl") is not None:
+                    return  # a reserved name
+                fn = callable_here.get(fname)
+                if fn is None:
+                    # scope.find of a name without dots; the scope gains only names that are
+                    # no function and references, so the answer holds for this whole run
+                    local = get(fname.lower())
+                    if (local is not None and type(local) is not NdlRef) or \
+                            self.macros.get(fname) is not None:
                         return
-                    args.append((at + piece.index(first), arg, number, eq))
-                at += len(piece) + 1
-            # what statement() -> assignment() -> call() -> parse_args() make of it
-            counter.next()
-            sym = NdlCall(key, fn, scope, locate(m.start(1)))
-            out = sym.args
-            for start, arg, number, eq in args:
-                if number is not None:
-                    out.append(NdlConst(f"unnamed{counter.next()}", arg, number, locate(start)))
-                elif eq > 0:
-                    out.append(NdlOption(arg[:eq].strip(), unquote(arg[eq + 1:].strip()),
-                                         scope, locate(start)))
-                else:
-                    found = table.get(arg.lower()) if "." not in arg else scope.find(arg)
+                    fn = functions.get(fname)
+                    if fn is None:
+                        fn = functions[fname] = find_function(fname, "ndl")
+                        if fn is None:
+                            return
+                    callable_here[fname] = fn
+                if body.isidentifier() and (body[0] not in "iInN"
+                                            or body[:3].lower() not in ("inf", "nan")):
+                    # one plain name (the common case)
+                    found = get(body.lower())
                     if found is None:
-                        found = NdlRef(arg, scope, locate(start))
-                        table[arg.lower()] = found
-                    out.append(found)
-            table[low] = sym  # bind_key: the name was checked free above
-            statements.append(sym)
-            tok.pos = m.end()
+                        found = table[body.lower()] = NdlRef(body, scope, deferred(m.start(3)))
+                    counter.next()
+                    args = [found]
+                    if building and type(found) is NdlCall and found.comp is not None:
+                        # built at once from the plan of a one-input call of fn, if known
+                        # (Evaluator.build_now's step for it)
+                        plan = one_input.get(fname)
+                        if plan is None:
+                            plan = quick.get((id(fn), 1))
+                            if plan is not None and plan[1] == [0]:
+                                one_input[fname] = plan
+                            else:
+                                plan = None
+                        if plan is not None:
+                            op, _template, attrs, shape, lrm, dtype, finish = plan
+                            loc = deferred(m.start(1))
+                            try:
+                                node = add(key, op, [found.comp], attrs=attrs, shape=shape,
+                                           learning_rate_multiplier=lrm, dtype=dtype,
+                                           location=loc)
+                            except GraphError:
+                                return  # the general path (and the passes) decide
+                            sym = NdlCall(key, fn, scope, loc, args)
+                            sym.comp = node
+                            table[low] = sym
+                            statements.append(sym)
+                            pos = m.end()
+                            built += 1
+                            if finalizing and finish:
+                                sym.initialized = True
+                                finalized += 1
+                            else:
+                                finalizing = False
+                            continue
+                else:
+                    args = self._simple_args(body, m.start(3), scope, deferred)
+                    if args is None:
+                        return
+                # what statement() -> assignment() -> call() -> parse_args() make of it
+                sym = NdlCall(key, fn, scope, deferred(m.start(1)), args)
+                table[low] = sym  # bind_key: the name was checked free above
+                statements.append(sym)
+                pos = m.end()
+                if building:
+                    step = build(sym, finalizing)
+                    if step:
+                        built += 1
+                        if step == 2:
+                            finalized += 1
+                        else:
+                            finalizing = False
+                    else:
+                        building = finalizing = False
+        finally:
+            tok.pos = pos
+            if early is not None and built != done["initial"]:
+                done["initial"] = done["resolve"] = built
+                done["final"] = finalized
+
+    def _simple_args(self, body: str, at: int, scope: Scope,
+                     deferred: Callable[[int], SourceLocation]) -> list[Sym] | None:
+        """The symbols of a plain argument list ``body`` (at offset ``at``) and the call's
+        ``unnamedN`` number, or None (nothing changed) if the general path must read it."""
+        # the arguments: (offset, text, number, '=' at), checked before anything changes
+        pieces: list[tuple[int, str, float | None, int]] = []
+        for piece in body.split(",") if "," in body else (body,):
+            arg = piece.strip(" \t")
+            if arg:
+                first = arg[0]
+                # a name is not a number (strtod's words: inf, infinity, nan)
+                number = (None if (first.isalpha() or first == "_")
+                          and arg[:3].lower() not in ("inf", "nan") else strtod(arg))
+                eq = arg.find("=") if number is None else -1
+                if eq == 0 or (eq > 0 and not arg[:eq].strip()):
+                    return None
+                pieces.append((at + piece.index(first), arg, number, eq))
+            at += len(piece) + 1
+        counter = self.counter
+        counter.next()
+        table = scope.table
+        out: list[Sym] = []
+        for start, arg, number, eq in pieces:
+            if number is not None:
+                out.append(NdlConst(f"unnamed{counter.next()}", arg, number, deferred(start)))
+            elif eq > 0:
+                out.append(NdlOption(arg[:eq].strip(), unquote(arg[eq + 1:].strip()),
+                                     scope, deferred(start)))
+            else:
+                found = table.get(arg.lower()) if "." not in arg else scope.find(arg)
+                if found is None:
+                    found = NdlRef(arg, scope, deferred(start))
+                    table[arg.lower()] = found
+                out.append(found)
+        return out
 
     def statement(self, src: SourceText, rec: Record, tok: Tokenizer | None, scope: Scope, *,
                   mode: str, allow_definitions: bool, template: StmtTemplate | None,
@@ -280,6 +371,8 @@ class Parser:
         # the alias rule (§B.4): the existing node is registered under the key and renamed
         if (isinstance(found, (NdlConst, NdlCall, NdlMacroCall, NdlArray))
                 and found.name.lower() != key.lower()):
+            if self.early is not None and type(found) is NdlCall and found.comp is not None:
+                self.early.undo()  # built under its old name: leave everything to the passes
             self.bind_key(scope, key, found, loc)
             found.name = key
         else:

@@ -55,7 +55,7 @@ def file_blocks(src: SourceText, run: str | None = None, load: str | None = None
     values, load first; otherwise the whole text as one block.
     """
     text = src.text
-    if run is None and load is None and not _SECTION_KEYS.search(text):
+    if run is None and load is None and not _has_section_keys(text):
         return [(0, len(text))]
     entries: dict[str, list[tuple[int, int]]] = {}
     values: dict[str, str] = {}
@@ -105,6 +105,13 @@ def file_blocks(src: SourceText, run: str | None = None, load: str | None = None
 _SECTION_KEYS = re.compile(r"(?i)(?<![\w.])(load|run)\s*=")
 
 
+def _has_section_keys(text: str) -> bool:
+    """Whether ``text`` assigns ``load`` or ``run`` (the words looked for first: the regex
+    alone costs more than the rest of reading a big file)."""
+    low = text.lower()
+    return ("load" in low or "run" in low) and _SECTION_KEYS.search(text) is not None
+
+
 class NdlScript:
     """NDL statements bound to a network, evaluated pass by pass.
 
@@ -139,6 +146,17 @@ class NdlScript:
         self._done = {p: 0 for p in PASSES}
         self._source = source  # the file, for errors about the whole script
 
+    def build_while_parsing(self) -> None:
+        """Build plain calls as they are parsed (:meth:`Parser.simple_calls`), each one while
+        every statement before it is built: for a whole script into a new network, where
+        nothing runs between the passes. The network, its nodes and groups, the symbols and
+        the errors are what the passes alone make (an alias of a built call, which renames
+        its node, starts again from an empty network and leaves everything to the passes)."""
+        if len(self.network):
+            raise ValueError("building while parsing needs an empty network")
+        self.evaluator.link_early = True
+        self.parser.early = _EarlyBuild(self)
+
     # ---- adding statements -----------------------------------------------------------------------
     def parse(self, src: SourceText, start: int = 0, end: int | None = None) -> None:
         """Parse a block of statements (no passes run)."""
@@ -164,6 +182,8 @@ class NdlScript:
             raise ValueError(f"upto must be one of {PASSES}, not {upto!r}")
         ev = self.evaluator
         for pass_name in PASSES[:PASSES.index(upto) + 1]:
+            if pass_name == "resolve" and ev.pending_tags:
+                ev.apply_pending_tags()  # of the statements built while parsing: the first
             statements = self.scope.statements
             # a call without nested calls (most statements) goes to its step directly
             direct = {"initial": lambda call: ev.create(call, "", None),
@@ -230,6 +250,38 @@ class NdlScript:
         return list(self.scope.statements)
 
 
+class _EarlyBuild:
+    """The parser's view of a script that builds while parsing (``Parser.early``)."""
+
+    __slots__ = ("script", "done", "build", "quick")
+
+    def __init__(self, script: NdlScript) -> None:
+        self.script = script
+        self.done = script._done
+        self.build = script.evaluator.build_now
+        self.quick = script.evaluator._quick  # build_now's plans of calls of inputs only
+
+    @property
+    def network(self) -> Network:
+        return self.script.network
+
+    def undo(self) -> None:
+        """Back to nothing built, in a new empty network; parse only from now on."""
+        from netsurgeon.graph import Network
+
+        script = self.script
+        for stmt in script.scope.statements[:self.done["initial"]]:
+            stmt.comp = None
+            stmt.input_map = []
+            stmt.initialized = False
+        for name in self.done:
+            self.done[name] = 0
+        old = script.network
+        script.network = script.evaluator.network = Network(old.name, old.registry)
+        script.evaluator.pending_tags.clear()
+        script.parser.early = None
+
+
 def build_network(text: str, *, source: str = "<string>", macros: MacroTable | None = None,
                   variables: Any = None, counter: NameCounter | None = None, name: str = "model",
                   seed: int = 1, registry: OpRegistry | None = None, run: str | None = None,
@@ -252,14 +304,18 @@ def build_network(text: str, *, source: str = "<string>", macros: MacroTable | N
     script = NdlScript(network, macros=macros, counter=counter, allow_definitions=True, seed=seed,
                        registry=registry, special_lists=True, require_features=True,
                        base_dir=base_dir, source=source)
-    script.evaluator.link_early = True  # nothing runs between the passes of a whole file
+    script.build_while_parsing()  # nothing runs between the passes of a whole file
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small objects and no cycles to free: the collector only slows us
     try:
         for start, end in file_blocks(src, run, load):
             script.parse(src, start, end)
+        network = script.network  # a new one if building while parsing was undone
         with bar(progress, f"build {network.name}", len(PASSES) * len(script.scope.statements),
                  "statements") as shown:
+            built = sum(script._done.values())
+            if built:
+                shown.update(built)  # statement passes done while parsing
             script.run_passes("final", shown)
     finally:
         if gc_was_enabled:

@@ -114,10 +114,10 @@ class NdlCall:
     kind = "function"
 
     def __init__(self, name: str, fn: FunctionSpec, scope: Scope,
-                 location: SourceLocation | None) -> None:
+                 location: SourceLocation | None, args: list[Sym] | None = None) -> None:
         self.name = name
         self.fn = fn
-        self.args: list[Sym] = []
+        self.args: list[Sym] = [] if args is None else args
         self.scope = scope
         self.location = location
         self.comp: Node | None = None
