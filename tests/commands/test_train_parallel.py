@@ -77,22 +77,23 @@ def _params(net: Network) -> dict[str, np.ndarray]:
 
 
 def _assert_same_training(one: Path, two: Path) -> None:
-    """Models and checkpoints ``X`` / ``X.ckpt`` equal to 1e-6."""
+    """Models and checkpoints ``X`` / ``X.ckpt`` equal to float32 rounding (summing each half
+    of a minibatch first changes the last bits; 2e-6 seen on AMD EPYC, 5e-7 on Intel)."""
     a, b = _params(formats.load(one)), _params(formats.load(two))
     assert a.keys() == b.keys() and a
     for name in a:
-        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5, err_msg=name)
     ca, cb = checkpoint.read(f"{one}.ckpt"), checkpoint.read(f"{two}.ckpt")
     assert ca.keys() == cb.keys() and ca["epoch"] == cb["epoch"] == 3
     for ha, hb in zip(ca["history"], cb["history"], strict=True):
         assert ha["samples"] == hb["samples"]
-        assert hb["loss"] == pytest.approx(ha["loss"], rel=1e-6)
-        assert hb["metrics"] == pytest.approx(ha["metrics"], rel=1e-6, abs=1e-9)
+        assert hb["loss"] == pytest.approx(ha["loss"], rel=1e-5)
+        assert hb["metrics"] == pytest.approx(ha["metrics"], rel=1e-5, abs=1e-9)
     for part in ("params", "momentum"):
         assert ca[part].keys() == cb[part].keys()
         for name, value in ca[part].items():
-            np.testing.assert_allclose(cb[part][name].numpy(), value.numpy(), rtol=1e-6,
-                                       atol=1e-6, err_msg=f"{part} {name}")
+            np.testing.assert_allclose(cb[part][name].numpy(), value.numpy(), rtol=1e-5,
+                                       atol=1e-5, err_msg=f"{part} {name}")
 
 
 def _train_args(model, data, out, *extra) -> list[str]:
@@ -171,13 +172,13 @@ def test_torchrun_trains_a_conv_net_and_a_cntk_config_as_one_process(tmp_path, h
     finished, expected = _epoch_values(log), _epoch_values(single)
     assert len(finished) == len(expected) == 2
     for got, want in zip(finished, expected):
-        assert got == pytest.approx(want, rel=1e-6)  # ce sums in float32, in another order
+        assert got == pytest.approx(want, rel=1e-5)  # ce sums in float32, in another order
     names = sorted(p.name for p in (tmp_path / "run2").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "run1").iterdir())
     a = _params(formats.load(tmp_path / "run1" / "MC.dnn"))
     b = _params(formats.load(tmp_path / "run2" / "MC.dnn"))
     for name in a:
-        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
 
 
 def _epoch_values(log: str) -> list[list[float]]:

@@ -334,6 +334,16 @@ class Evaluator:
         if fn.broken:
             raise ParseError(f"{fn.broken}: '{fn.name}' is reserved but CNTK never implemented it",
                              location=loc, node=name)
+        positional, cached = self._call_form(call, fn)
+        if cached[0] is None:
+            raise ParseError(
+                f"{fn.name}: {len(positional)} positional arguments given, expected "
+                f"{fn.describe_forms()}", location=loc, node=name)
+        plan = self._call_plan(call, fn, positional, cached, loc, name)
+        self._make(call, plan, name, positional, loc, anchor)
+
+    def _call_form(self, call: NdlCall, fn: Any) -> tuple[Any, tuple[Any, list[Any], Any]]:
+        """The call's positional arguments and its (cached) :meth:`_form`."""
         positional = args = call.args
         for a in args:
             if type(a) is NdlOption:
@@ -342,19 +352,20 @@ class Evaluator:
         cached = self._forms.get((id(fn), len(positional)))
         if cached is None:
             cached = self._form(fn, len(positional))
-        form, params, inputs_only = cached
-        if form is None:
-            raise ParseError(
-                f"{fn.name}: {len(positional)} positional arguments given, expected "
-                f"{fn.describe_forms()}", location=loc, node=name)
-        if inputs_only is not None and positional is args:
+        return positional, cached
+
+    def _call_plan(self, call: NdlCall, fn: Any, positional: Any, cached: tuple,
+                   loc: SourceLocation | None, name: str) -> Any:
+        """The build plan of a call whose form was found: one recipe shared by every call
+        that passes only inputs, else bound to this call's arguments and options."""
+        _form, params, inputs_only = cached
+        if inputs_only is not None and positional is call.args:
             plan = self._recipes.get(inputs_only)
             if plan is None:
                 plan = self._recipes[inputs_only] = self._plan(
                     fn, [_Slot(i) for i in range(len(params))], {}, loc, name)
-        else:
-            plan = self._bound_plan(call, fn, positional, params, loc, name)
-        self._make(call, plan, name, positional, loc, anchor)
+            return plan
+        return self._bound_plan(call, fn, positional, params, loc, name)
 
     def _form(self, fn: Any, count: int) -> tuple[Any, list[Any], tuple[int, ...] | None]:
         """(form, parameter per positional argument, recipe key if every argument is an
@@ -413,27 +424,13 @@ class Evaluator:
                 return 1
         if fn.broken:
             return 0
-        positional = args
-        for a in args:
-            if type(a) is NdlOption:
-                positional = call.positional
-                break
-        cached = self._forms.get((id(fn), len(positional)))
-        if cached is None:
-            cached = self._form(fn, len(positional))
-        form, params, inputs_only = cached
-        if form is None:
+        positional, cached = self._call_form(call, fn)
+        if cached[0] is None:
             return 0
         name = call.name
         loc = call.location
         try:
-            if inputs_only is not None and positional is args:
-                plan = self._recipes.get(inputs_only)
-                if plan is None:
-                    plan = self._recipes[inputs_only] = self._plan(
-                        fn, [_Slot(i) for i in range(len(params))], {}, loc, name)
-            else:
-                plan = self._bound_plan(call, fn, positional, params, loc, name)
+            plan = self._call_plan(call, fn, positional, cached, loc, name)
         except NetsurgeonError:
             return 0
         recipe, input_template, attrs, dtype, lrm = plan
@@ -442,7 +439,7 @@ class Evaluator:
         tag = recipe.tag
         if tag and not _is_tag(tag):
             return 0
-        if inputs_only is not None and positional is args and not tag:
+        if cached[2] is not None and positional is args and not tag:  # a recipe of inputs only
             self._quick[(id(fn), len(args))] = (
                 recipe.op, input_template, attrs, recipe.shape, lrm, dtype,
                 recipe.op not in self.params)
