@@ -30,7 +30,7 @@ import torch
 
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
-from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.batch import Minibatch, SparseRows, extent
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network
 
 __all__ = ["BACKENDS", "TRAIN_BACKENDS", "BackendFailure", "BackendSet", "AutoChoice",
@@ -163,6 +163,7 @@ class OnnxSession:
 
     def __init__(self, compiled: CompiledNetwork) -> None:
         from netsurgeon.formats.onnx.export import to_model
+        from netsurgeon.formats.onnx.inference import for_inference
 
         if compiled.dtype != torch.float32:
             raise EvaluationError(f"network '{compiled.network.name}' computes in "
@@ -170,7 +171,7 @@ class OnnxSession:
         net = compiled.network
         self.compiled = compiled
         self.outputs = list(compiled.source.outputs)
-        self.model = to_model(net, self.outputs).SerializeToString()
+        self.model = for_inference(to_model(net, self.outputs)).SerializeToString()
         self.threads = 0
         self._session()
         names = [i.name for i in self.session.get_inputs()]
@@ -178,6 +179,7 @@ class OnnxSession:
         self.inputs = [(n, tuple(net.node(n).shape or ())) for n in names if n != "lengths"
                        or not self.sequences]
         self.dynamic = {n: bool(net.node(n).dynamic) for n in self.outputs}
+        self._single = self.inputs[0] if len(self.inputs) == 1 and not self.sequences else None
 
     def _session(self) -> None:
         """(Re)make the session with the current thread count (:func:`set_threads`)."""
@@ -194,20 +196,32 @@ class OnnxSession:
         self._run = inner.run if inner is not None else \
             (lambda names, feeds, _options: self.session.run(names, feeds))
 
-    def __call__(self, batch: Minibatch) -> dict[str, torch.Tensor]:
+    def _failure(self, exc: Exception) -> BackendFailure:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return BackendFailure(f"onnxruntime failed on network '{self.compiled.network.name}': "
+                              f"{first}; use --backend torch")
+
+    def __call__(self, batch: Minibatch,
+                 shape: tuple[int, int, bool] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of ``batch`` (``shape``: its :func:`extent`, when the caller has it)."""
         c = self.compiled
         if c.network.version != c.version:
             c.check_version()
         if self.threads != (_threads or torch.get_num_threads()):
             self._session()
         lengths = batch.lengths
-        b = len(lengths)
-        if b == 1:  # one sequence (or sample): no padding, no reduction over the lengths
-            t = int(lengths[0])
-            mask = None
-        else:
-            t = int(lengths.max()) if b else 0
-            mask = None if b == 0 or int(lengths.min()) == t else batch.frame_mask()
+        b, t, full = shape or extent(lengths)
+        if full and self._single is not None:  # one dense feed-forward input: the short way
+            name, sample = self._single
+            data = batch.streams.get(name)
+            if type(data) is np.ndarray and data.dtype is _FLOAT32 and data.flags.c_contiguous:
+                try:
+                    values = self._run(self.outputs, {name: data.reshape((b * t,) + sample)},
+                                       None)
+                except Exception as exc:
+                    raise self._failure(exc) from exc
+                return dict(zip(self.outputs, map(torch.from_numpy, values)))
+        mask = None if full else batch.frame_mask()
         real = None if mask is None or self.sequences else np.flatnonzero(mask > 0)
         lead = (b, t) if self.sequences else (b * t,)
         feeds: dict[str, np.ndarray] = {}
@@ -230,9 +244,7 @@ class OnnxSession:
         try:
             values = self._run(self.outputs, feeds, None)
         except Exception as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise BackendFailure(f"onnxruntime failed on network '{c.network.name}': {first}; "
-                                 "use --backend torch") from exc
+            raise self._failure(exc) from exc
         if mask is None and not self.sequences:  # the common case: outputs as they come
             return dict(zip(self.outputs, map(torch.from_numpy, values)))
         out: dict[str, torch.Tensor] = {}
@@ -321,15 +333,14 @@ class BackendSet:
             return fn(batch)
 
     def auto(self, batch: Minibatch) -> dict[str, torch.Tensor]:
-        lengths = batch.lengths
-        frames = int(lengths[0]) if len(lengths) == 1 else batch.batch * batch.steps
-        key = (max(frames, 1).bit_length(), _threads or torch.get_num_threads())  # bucket()
-        state = self.choices.get(key)
+        shape = extent(batch.lengths)
+        key = ((shape[0] * shape[1]).bit_length() or 1, _threads or torch.get_num_threads())
+        state = self.choices.get(key)  # (the key is bucket()'s)
         if state is None:
             state = self.choices[key] = AutoChoice()
         if state.measured and state.compile_tried:  # settled
             if state.choice == "onnxruntime":
-                return self._chosen(state, batch)
+                return self._chosen(state, batch, shape)
             with torch.inference_mode():
                 return self._chosen(state, batch)
         with torch.inference_mode():
@@ -354,16 +365,18 @@ class BackendSet:
         state.spent += time.perf_counter() - start
         return result
 
-    def _chosen(self, state: AutoChoice, batch: Minibatch) -> dict[str, torch.Tensor]:
+    def _chosen(self, state: AutoChoice, batch: Minibatch,
+                shape: tuple[int, int, bool] | None = None) -> dict[str, torch.Tensor]:
         """``batch`` through the bucket's choice; a choice that fails where torch would not is
-        dropped (for every bucket) and torch runs the batch."""
+        dropped (for every bucket) and torch runs the batch. ``shape``: the batch's
+        :func:`extent`, given when the choice is onnxruntime."""
         name = state.choice
         fn = self.made.get(name)
         if name == "torch" or fn is None:
             state.choice = "torch"
             return self.compiled(batch)
         try:
-            return fn(batch)
+            return fn(batch) if shape is None else fn(batch, shape)
         except BackendFailure as exc:
             reason = str(exc)
         except EvaluationError:

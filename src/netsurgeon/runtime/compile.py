@@ -23,7 +23,7 @@ from netsurgeon.graph import Network, Node
 from netsurgeon.graph._bulk import collector_paused
 from netsurgeon.graph.passes import FuseLinear, SpliceTransposed
 from netsurgeon.ops import Category
-from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.batch import Minibatch, SparseRows, extent
 from netsurgeon.runtime.codegen import TorchSource, generate
 
 __all__ = ["CompiledNetwork", "compile_source", "compile_network", "feed", "fused_copy",
@@ -114,8 +114,7 @@ def feed(batch: Minibatch, input_shapes: list[tuple[str, tuple[int, ...]]],
     """The generated function's arguments for a minibatch: one tensor per input (frames,
     *sample), CSR for the ``sparse`` inputs, then mask, lengths, B and T."""
     lengths = batch.lengths
-    b = len(lengths)
-    t = int(lengths.max()) if b else 0
+    b, t, full = extent(lengths)
     args: list[Any] = []
     for name, shape in input_shapes:
         data = batch.streams.get(name)
@@ -141,7 +140,6 @@ def feed(batch: Minibatch, input_shapes: list[tuple[str, tuple[int, ...]]],
         if dtype != torch.float32:
             tensor = tensor.to(dtype)
         args.append(tensor.reshape((b * t,) + shape))
-    full = b == 0 or int(lengths.min()) == t
     mask = None if full else batch.frame_mask()
     args.append(None if mask is None else torch.from_numpy(mask).to(dtype))
     args.append(torch.from_numpy(np.asarray(lengths, np.int64)))

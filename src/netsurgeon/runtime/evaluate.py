@@ -105,6 +105,7 @@ class Evaluator:
         self.network = network
         self.device = resolve_device(device)
         self.precision = check_precision(precision, self.device)
+        self._placed_only = self.device.type != "cpu" or self.precision != "float32"
         self._placed: dict[frozenset[str], CompiledNetwork] = {}  # code moved to the device
         if any(n.shape is None or n.dynamic is None for n in network.nodes):
             network.validate()
@@ -115,8 +116,11 @@ class Evaluator:
 
     def backends(self, batch: Minibatch) -> BackendSet:
         """The backends for ``batch``'s input sparsity at the network's current version."""
-        sparse = frozenset(k for k, v in batch.streams.items() if type(v) is SparseRows) \
-            if any(type(v) is SparseRows for v in batch.streams.values()) else _NONE
+        sparse = _NONE
+        for v in batch.streams.values():  # (a loop: a generator costs more than small runs)
+            if type(v) is SparseRows:
+                sparse = frozenset(k for k, v in batch.streams.items() if type(v) is SparseRows)
+                break
         s = self._sets.get(sparse)
         if s is None or s.version != self.network.version:
             s = self._sets[sparse] = backend_set(self.network, self.outputs, sparse,
@@ -137,8 +141,10 @@ class Evaluator:
 
     def run(self, batch: Minibatch) -> dict[str, torch.Tensor]:
         """Raw torch outputs (frames) for one minibatch, in inference mode."""
-        if self.device.type != "cpu" or self.precision != "float32":
+        if self._placed_only:
             return self._run_placed(batch)
+        if self.backend == "auto":
+            return self.backends(batch).auto(batch)
         return self.backends(batch).run(self.backend, batch)  # in inference mode where it matters
 
     def _run_placed(self, batch: Minibatch) -> dict[str, torch.Tensor]:

@@ -1,0 +1,84 @@
+"""The inference-only rewrites of an exported model (formats/onnx/inference.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from tests.conftest import CNTK
+
+import netsurgeon
+from netsurgeon.formats.onnx.export import to_model
+from netsurgeon.formats.onnx.inference import fold_input_scales, for_inference
+
+
+def _run(model, feeds):
+    return onnxruntime.InferenceSession(model.SerializeToString(),
+                                        providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def test_one_hidden_reads_its_features_unscaled():
+    """CNTK's featScaled = s .* features moves into h1's weight: the Mul is gone and the
+    outputs agree with the file's model to rounding."""
+    net = netsurgeon.load(CNTK / "models" / "01_OneHidden.dnn")
+    plain = to_model(net, ["z.z"])
+    lean = for_inference(to_model(net, ["z.z"]))
+    onnx.checker.check_model(lean)
+    assert "Mul" in [n.op_type for n in plain.graph.node]
+    assert "Mul" not in [n.op_type for n in lean.graph.node]
+    assert "featScaled.ElementTimesArgs[0]" not in {t.name for t in lean.graph.initializer}
+    x = np.random.default_rng(0).random((7, 784), dtype=np.float32) * 255
+    want, = _run(plain, {"features": x})
+    got, = _run(lean, {"features": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def _dense(scale: np.ndarray, weight: np.ndarray, trans_b: int, extra_reader: bool = False):
+    nodes = [helper.make_node("Mul", ["x", "c"], ["xs"]),
+             helper.make_node("Gemm", ["xs", "W"], ["y"], transB=trans_b)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["xs"], ["r"]))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    k = weight.shape[1] if trans_b else weight.shape[0]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [None, k])], outputs,
+        [numpy_helper.from_array(scale, "c"), numpy_helper.from_array(weight, "W")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize("scale_shape", [(), (1, 1), (4,), (1, 4)])
+def test_scalar_and_row_scales_fold_into_the_weight(trans_b, scale_shape):
+    rng = np.random.default_rng(1)
+    scale = (rng.random(scale_shape, dtype=np.float32) + 0.5).astype(np.float32)
+    weight = rng.standard_normal((3, 4) if trans_b else (4, 3)).astype(np.float32)
+    model = _dense(scale, weight, trans_b)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    want, = _run(model, {"x": x})
+    assert fold_input_scales(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Gemm"]
+    assert model.graph.node[0].input[0] == "x"
+    got, = _run(model, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_a_scaled_input_read_twice_is_left_alone():
+    model = _dense(np.float32(2.0).reshape(()), np.ones((4, 3), np.float32), 0,
+                   extra_reader=True)
+    assert fold_input_scales(model) == 0
+    assert [n.op_type for n in model.graph.node] == ["Mul", "Gemm", "Relu"]
+
+
+def test_a_scale_that_is_not_a_row_is_left_alone():
+    """A (5, 4) constant broadcasts the input to five rows: not a scale of the contracted
+    axis, so it stays a Mul."""
+    scale = np.arange(1, 21, dtype=np.float32).reshape(5, 4)
+    model = _dense(scale, np.ones((4, 3), np.float32), 0)
+    x = np.ones((1, 4), np.float32)
+    want, = _run(model, {"x": x})
+    assert fold_input_scales(model) == 0
+    assert [n.op_type for n in model.graph.node] == ["Mul", "Gemm"]
+    np.testing.assert_array_equal(_run(model, {"x": x})[0], want)
