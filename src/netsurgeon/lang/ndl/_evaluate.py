@@ -400,16 +400,9 @@ class Evaluator:
                     break
             else:
                 op, template, attrs, shape, lrm, dtype, finish = quick
-                inputs: list[Any] = []
-                for idx in template:
-                    if idx is None:
-                        inputs.append(None)
-                        continue
-                    arg = args[idx]
-                    comp = arg.comp if type(arg) is NdlCall else None
-                    if comp is None:
-                        return 0
-                    inputs.append(comp)
+                inputs = _built_inputs(template, args)
+                if inputs is None:
+                    return 0
                 try:
                     node = self.network.add(
                         call.name, op, inputs, attrs=attrs, shape=shape,
@@ -443,16 +436,9 @@ class Evaluator:
             self._quick[(id(fn), len(args))] = (
                 recipe.op, input_template, attrs, recipe.shape, lrm, dtype,
                 recipe.op not in self.params)
-        inputs: list[Any] = []
-        for idx in input_template:
-            if idx is None:
-                inputs.append(None)
-                continue
-            arg = positional[idx]
-            comp = arg.comp if type(arg) is NdlCall else None
-            if comp is None:
-                return 0  # not built (yet): the resolve pass looks it up
-            inputs.append(comp)
+        inputs = _built_inputs(input_template, positional)
+        if inputs is None:
+            return 0  # an input not built (yet): the resolve pass looks it up
         try:
             node = self.network.add(
                 name, recipe.op, inputs, attrs=attrs, shape=recipe.shape,
@@ -757,3 +743,19 @@ def _check_unknown_option(fn, opt: NdlOption, node: str | None) -> None:
         names = ", ".join(best.values())
         raise ParseError(f"{fn.name} has no parameter '{opt.name}'", location=opt.location,
                          node=node, hint=f"did you mean: {names}?")
+
+
+def _built_inputs(template: Any, args: Any) -> list[Any] | None:
+    """The nodes of a recipe's input ``template`` (argument indices, None for an absent
+    input) from ``args``; None if one of them is not built yet."""
+    inputs: list[Any] = []
+    for idx in template:
+        if idx is None:
+            inputs.append(None)
+            continue
+        arg = args[idx]
+        comp = arg.comp if type(arg) is NdlCall else None
+        if comp is None:
+            return None
+        inputs.append(comp)
+    return inputs
