@@ -12,7 +12,7 @@ import torch
 from netsurgeon.errors import EvaluationError
 from netsurgeon.graph import Network, Node
 from netsurgeon.runtime.backends import BackendSet, backend_set, bucket, check_backend, threads
-from netsurgeon.runtime.batch import Minibatch, SparseRows
+from netsurgeon.runtime.batch import Minibatch, SparseRows, extent
 from netsurgeon.runtime.compile import CompiledNetwork, compile_network, default_outputs
 
 _NONE: frozenset[str] = frozenset()
@@ -63,8 +63,9 @@ def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
         streams[node.name] = arr
     if batch is None:
         raise EvaluationError("no inputs given")
-    lens = np.asarray(list(lengths), np.int64) if lengths is not None else \
-        np.full(batch, steps, np.int64)
+    if lengths is None:
+        return Minibatch(streams, np.full(batch, steps, np.int64)), has_time
+    lens = np.asarray(list(lengths), np.int64)
     if len(lens) != batch or (len(lens) and lens.max() > steps):
         raise EvaluationError(f"lengths {lens.tolist()} do not fit batch {batch} x time {steps}")
     return Minibatch(streams, lens), has_time
@@ -73,11 +74,11 @@ def batch_from_arrays(net: Network, inputs: Mapping[str, Any],
 def unpad(value: torch.Tensor, batch: Minibatch, time_axis: bool) -> np.ndarray:
     """Frames (B*T, *s) -> (B, T, *s) with padding zeroed, or (B, *s) without a time axis."""
     arr = value.detach().cpu().numpy()
-    b, t = batch.batch, batch.steps
+    b, t, full = extent(batch.lengths)
     arr = arr.reshape((b, t) + arr.shape[1:])
     if not time_axis:
         return arr[:, 0]
-    mask = batch.frame_mask()
+    mask = None if full else batch.frame_mask()
     if mask is not None:
         arr = arr * mask.reshape((b, t) + (1,) * (arr.ndim - 2))
     return arr
@@ -222,7 +223,8 @@ def _cached_evaluator(network: Network, outputs: Iterable[Node | str] | None,
     network is unedited (its version unchanged), so repeated calls compile once."""
     names = None if outputs is None else tuple(
         o.name if isinstance(o, Node) else str(o) for o in outputs)
-    key = (names, given, backend, tuple(str(p) for p in placement))
+    key = (names, given, backend, placement if placement == (None, None) else
+           tuple(str(p) for p in placement))
     # {(outputs asked, inputs given): (version, Evaluator)}, on the network so it dies with it
     per_network = network.derived.setdefault("evaluators", {})
     hit = per_network.get(key)
