@@ -9,8 +9,8 @@ Per file, alternating rounds of (best of --repeat, min and median over --rounds)
   open+read read() plus one full pass over every parameter value (forces every page in),
             the fair comparison with an eager reader (synthetic file only)
 The ratios printed are open/raw (and (open+read)/raw), each from a fresh process pinned to 1
-and to 2 CPUs. Goals (issue 14): open/raw <= 5 for every real file; the synthetic file
-(weights memory-mapped) stays <= 1.
+and to 2 CPUs; us/node is the open time over the file's node count. Goals (issue 14):
+open/raw <= 5 for every real file; the synthetic file (weights memory-mapped) stays <= 1.
 
 Run: .venv/bin/python bench/bench_cntk_load.py [--rounds 7] [--repeat 5] [--threads 1,2]
                                                [--skip-synthetic] [--layers 48] [--width 2048]
@@ -75,6 +75,7 @@ def child(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     out = {}
     for path in sorted(MODELS.glob("*")):
         out[path.name] = measure(path, args.rounds, args.repeat, False)
+        out[path.name]["nodes"] = [float(len(cntk.read(path)))]
     if args.synthetic:
         out["synthetic.dnn"] = measure(Path(args.synthetic), max(2, args.rounds // 3),
                                        max(1, args.repeat // 3), True)
@@ -95,17 +96,19 @@ def run_child(args: argparse.Namespace, threads: int, synthetic: Path | None) ->
 
 def report(results: dict[int, dict], sizes: dict[str, int]) -> None:
     counts = sorted(results)
-    print(f"{'file':<26} {'MB':>7} " + "".join(
-        f"| {t} CPU: raw ms open ms  open/raw min  median " for t in counts))
+    print(f"{'file':<26} {'MB':>7} {'nodes':>5} " + "".join(
+        f"| {t} CPU: raw ms open ms  open/raw min  median  us/node " for t in counts))
     worst_real, worst_big = 0.0, 0.0
     for name in results[counts[0]]:
-        row = f"{name:<26} {sizes[name] / 1e6:7.2f} "
+        nodes = int(results[counts[0]][name].get("nodes", [0])[0])
+        row = f"{name:<26} {sizes[name] / 1e6:7.2f} {nodes or '':>5} "
         for t in counts:
             tm = results[t][name]
             ratios = [o / r for o, r in zip(tm["open"], tm["raw"])]
             lo = min(tm["open"]) / min(tm["raw"])
+            per_node = f"{min(tm['open']) * 1e6 / nodes:8.2f}" if nodes else " " * 8
             row += (f"| {min(tm['raw']) * 1e3:10.3f} {min(tm['open']) * 1e3:7.3f} "
-                    f"{lo:12.2f} {statistics.median(ratios):7.2f} ")
+                    f"{lo:12.2f} {statistics.median(ratios):7.2f} {per_node} ")
             if "open+read" in tm:
                 worst_big = max(worst_big, lo)
                 full = min(tm["open+read"]) / min(tm["raw"])

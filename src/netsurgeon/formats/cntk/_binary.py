@@ -29,7 +29,8 @@ import numpy as np
 from netsurgeon.errors import FormatError
 
 __all__ = ["CntkFormatError", "BinaryReader", "BinaryWriter", "ELEM_DTYPES", "MAX_STRING_UNITS",
-           "MAGIC", "wide", "wide_end", "MAX_STRING_BYTES", "U32", "U64", "dims_struct"]
+           "MAGIC", "wide", "wide_end", "decode_utf16", "MAX_STRING_BYTES", "U32", "U64",
+           "dims_struct"]
 
 #: element size in a BMAT header -> numpy dtype (little-endian)
 ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
@@ -38,6 +39,9 @@ ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
 MAX_STRING_UNITS = 1 << 20
 
 _decode_utf16 = codecs.utf_16_le_decode
+#: ``decode_utf16(data, "strict", True)[0]`` is ``data.decode("utf-16-le")`` without the
+#: codec's Python wrapper (a call per name read)
+decode_utf16 = codecs.utf_16_le_decode
 
 
 def wide(text: str) -> bytes:
@@ -56,8 +60,17 @@ _MARKERS: dict[str, bytes] = {}
 def wide_end(buf: Any, start: int) -> int:
     """Offset of the two-byte terminator of the wide string at ``start`` (at an even distance
     from it, within :data:`MAX_STRING_BYTES`), or -1 when there is none."""
+    end = buf.find(b"\0\0", start, start + _MAX_STRING_BYTES)
+    if end < 0 or not (end - start) & 1:
+        return end
+    # an odd hit is the high byte of a character below 256 and the terminator's first byte
+    # (ASCII text ends so): the terminator starts one byte on when its second byte is 0
+    try:
+        if buf[end + 2] == 0 and end + 3 - start <= _MAX_STRING_BYTES:
+            return end + 1
+    except IndexError:  # the buffer ends there
+        pass
     limit = start + _MAX_STRING_BYTES
-    end = buf.find(b"\0\0", start, limit)
     while end >= 0 and (end - start) & 1:
         end = buf.find(b"\0\0", end + 1, limit)
     return end
@@ -114,7 +127,12 @@ class CntkFormatError(FormatError):
 
 
 class BinaryReader:
-    """Sequential little-endian reader over ``buf`` with an offset in every error."""
+    """Sequential little-endian reader over ``buf`` with an offset in every error.
+
+    ``section`` names the part of the file being read in errors: a string, or the pair
+    ``(node name, op name)`` while a node record's payload is read (formatted only when an
+    error is raised, not once per node).
+    """
 
     __slots__ = ("buf", "pos", "size", "path", "section")
 
@@ -130,9 +148,12 @@ class BinaryReader:
               hint: str | None = None) -> CntkFormatError:
         """A CntkFormatError at ``offset`` (default: the current position) in the current
         section."""
+        section = self.section
+        if type(section) is tuple:  # a node record's payload, named only when needed
+            section = f"node '{section[0]}' ({section[1]}) payload"
         return CntkFormatError(message, path=self.path,
                                offset=self.pos if offset is None else offset,
-                               section=self.section, hint=hint)
+                               section=section, hint=hint)
 
     @property
     def remaining(self) -> int:

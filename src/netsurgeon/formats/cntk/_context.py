@@ -61,9 +61,14 @@ class WriteContext:
 
 class Parts:
     """What a codec read for one node: attributes, file fields (full ``cntk_v1.`` keys), and
-    for leaves shape, value and multiplier. (A slotted class: one is made per node read.)"""
+    for leaves shape, value and multiplier. (A slotted class: one is made per node read.)
 
-    __slots__ = ("attrs", "file_fields", "shape", "value", "learning_rate_multiplier")
+    ``canonical``: the codec's guarantee that every attribute is one of the op's and has its
+    canonical type (checked once per op and layout, see ``NodeBatch.add``).
+    """
+
+    __slots__ = ("attrs", "file_fields", "shape", "value", "learning_rate_multiplier",
+                 "canonical")
 
     def __init__(self, attrs: dict[str, Any] | None = None,
                  file_fields: dict[str, Any] | None = None, shape: tuple[int, ...] | None = None,
@@ -74,6 +79,7 @@ class Parts:
         self.shape = shape
         self.value = value
         self.learning_rate_multiplier = learning_rate_multiplier
+        self.canonical = False
 
     def __repr__(self) -> str:
         return (f"Parts(attrs={self.attrs!r}, file_fields={self.file_fields!r}, "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsurgeon.formats.cntk._binary import (
     U32,
+    U64,
     BinaryReader,
     BinaryWriter,
     CntkFormatError,
@@ -28,13 +29,15 @@ from netsurgeon.formats.cntk._binary import (
 )
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
+from netsurgeon.graph._batch import canonical_kinds
 
 if TYPE_CHECKING:
     from netsurgeon.graph import Node
     from netsurgeon.ops import OpSpec
 
-__all__ = ["F", "FieldCodec", "CONVERTERS", "read_kind", "read_fields", "write_kind",
-           "write_field", "raw_value", "raw_to_parts"]
+__all__ = ["F", "FieldCodec", "CONVERTERS", "read_kind", "read_fields", "decode_fields",
+           "canonical_for", "types_match", "write_kind", "write_field", "raw_value",
+           "raw_to_parts"]
 
 #: kinds read and written by the reader/writer method of the same name
 _DIRECT = frozenset({"u64", "i64", "u32", "i32", "f32", "f64", "bool", "wstr", "nstr", "shape"})
@@ -290,6 +293,182 @@ def read_fields(r: BinaryReader, fields: tuple[F, ...], ctx: ReadContext) -> dic
     return {f.name: read_kind(r, f.kind, f.name, ctx) for f in fields if f.active(ctx.version)}
 
 
+# ---- one-pass decoding of a field list into attributes --------------------------------------
+_INT_CODES = frozenset("QqIi")
+_FLOAT_CODES = frozenset("fde")
+#: step kinds of a decoder: a run of fixed-size fields, a shape, a bool list, anything else
+_RUN, _SHAPE, _BOOLS, _OTHER = range(4)
+#: (fields, version, element size) -> decoder steps
+_DECODERS: dict[tuple[int, int, int], tuple[tuple[Any, ...], ...]] = {}
+
+
+def _target(f: F, code: str | None) -> tuple[str | None, str, Any]:
+    """(attribute or None, file-field key, converter or None where the raw value is already
+    the attribute's) of field ``f`` whose raw struct code is ``code``."""
+    if f.attr is None:
+        return None, f.key, None
+    into = f.into
+    same = ((into is int and code in _INT_CODES) or (into is float and code in _FLOAT_CODES)
+            or (into is bool and code == "B"))
+    return f.attr, f.key, None if same else into
+
+
+def _decoder(fields: tuple[F, ...], version: int, elem_size: int) -> tuple[tuple[Any, ...], ...]:
+    """The steps :func:`decode_fields` runs for ``fields`` in ``version`` (cached)."""
+    plan_key = (id(fields), version, elem_size)
+    found = _DECODERS.get(plan_key)
+    if found is not None:
+        return found
+    steps: list[tuple[Any, ...]] = []
+    by_name = {f.name: f for f in fields}
+    for st, names, bools in _plan(fields, version, elem_size):
+        if st is None:
+            f = by_name[names]
+            if f.kind == "shape":
+                steps.append((_SHAPE, f.name, *_target(f, None), f.into is _dims_in))
+            elif f.kind == "bools":
+                steps.append((_BOOLS, f.name, *_target(f, None), f.into is _bools_in))
+            else:
+                steps.append((_OTHER, f.name, *_target(f, None), f.kind))
+            continue
+        codes = st.format[1:]
+        targets = tuple((*_target(by_name[n], c), c == "B") for n, c in zip(names, codes))
+        steps.append((_RUN, st, targets, bool(bools)))
+    found = _DECODERS[plan_key] = tuple(steps)
+    return found
+
+
+def decode_fields(r: BinaryReader, fields: tuple[F, ...], ctx: ReadContext,
+                  parts: Parts) -> bool:
+    """The ``fields`` active in ``ctx.version`` decoded straight into ``parts`` (attributes
+    converted, the rest as file fields), as :func:`read_fields` and :func:`raw_to_parts`
+    do together, in one pass with the per-field work planned once per field list.
+
+    Returns False, with ``r.pos`` where it was, for anything unusual (too few bytes left, a
+    bool that is neither 0 nor 1, an empty bool list, a value a converter refuses): the
+    caller then reads with a fresh ``Parts`` the slow way, which raises the error at its exact
+    offset. ``parts`` may hold some of the fields then.
+    """
+    start = pos = r.pos
+    buf = r.buf
+    size = r.size
+    attrs = parts.attrs
+    ff = parts.file_fields
+    for step in _decoder(fields, ctx.version, ctx.dtype.itemsize):
+        kind = step[0]
+        if kind == _RUN:
+            _, st, targets, has_bools = step
+            if pos + st.size > size:
+                r.pos = start
+                return False
+            values = st.unpack_from(buf, pos)
+            pos += st.size
+            for (attr, fkey, into, is_bool), value in zip(targets, values):
+                if is_bool:
+                    if value > 1:
+                        r.pos = start
+                        return False
+                    value = value == 1
+                if attr is None:
+                    ff[fkey] = value
+                elif into is None:
+                    attrs[attr] = value
+                else:
+                    try:
+                        attrs[attr] = into(value)
+                    except (CntkFormatError, TypeError, ValueError):
+                        r.pos = start
+                        return False
+            continue
+        _, name, attr, fkey, into, extra = step
+        if kind == _SHAPE:
+            if pos + 4 > size:
+                r.pos = start
+                return False
+            (rank,) = U32.unpack_from(buf, pos)
+            if rank > 16 or pos + 4 + 4 * rank > size:
+                r.pos = start
+                return False
+            dims = dims_struct(rank).unpack_from(buf, pos + 4)
+            pos += 4 + 4 * rank
+            if attr is None:
+                ff[fkey] = dims
+                continue
+            value = dims[::-1] if extra else into(list(dims))
+        elif kind == _BOOLS:
+            if pos + 8 > size:
+                r.pos = start
+                return False
+            (n,) = U64.unpack_from(buf, pos)
+            data = buf[pos + 8:pos + 8 + n]
+            if not n or len(data) != n or max(data) > 1:
+                r.pos = start
+                return False
+            pos += 8 + n
+            if attr is None:
+                ff[fkey] = tuple(b == 1 for b in data)
+                continue
+            value = tuple(map(bool, data[::-1])) if extra else into([b == 1 for b in data])
+        else:
+            r.pos = pos
+            raw = read_kind(r, extra, name, ctx)  # an error here is the slow path's error
+            pos = r.pos
+            if attr is None:
+                ff[fkey] = tuple(raw) if isinstance(raw, list) else raw
+                continue
+            if into is None:
+                value = raw
+            else:
+                try:
+                    value = into(raw)
+                except (CntkFormatError, TypeError, ValueError):
+                    r.pos = start
+                    return False
+        attrs[attr] = value
+    r.pos = pos
+    return True
+
+
+#: converter name -> the exact type of the attribute values it makes (``(item,)``: a tuple)
+_MAKES: dict[str, Any] = {"dims": (int,), "bools": (bool,), "axis": int, "pool_kind": str,
+                          "image_layout": str, "int": int, "float": float, "bool": bool,
+                          "bool_int": bool, "str": str}
+#: (fields, version, spec) -> whether decode_fields makes canonical attributes of the op
+_CANONICAL: dict[tuple[int, int, int], bool] = {}
+
+
+def _makes(f: F) -> Any:
+    """The exact type of the attribute value :func:`decode_fields` makes for ``f`` (None
+    when it depends on the value)."""
+    conv = f.conv or _BY_KIND.get(f.kind, "int")
+    if conv == "tuple":
+        return (int,) if f.kind == "u64s" else None
+    return _MAKES.get(conv)
+
+
+def types_match(spec: OpSpec, makes: dict[str, Any]) -> bool:
+    """Whether every attribute in ``makes`` (attribute -> the exact type of the values a
+    decoder makes for it) is one of ``spec``'s and that type is its canonical one."""
+    kinds = canonical_kinds(spec)
+    return all(t is not None and kinds.get(a) == t for a, t in makes.items())
+
+
+def canonical_for(fields: tuple[F, ...], ctx: ReadContext, spec: OpSpec) -> bool:
+    """Whether the attributes :func:`decode_fields` makes from ``fields`` are ``spec``'s in
+    canonical form (so the network takes them unchecked); decided once per op and version."""
+    plan_key = (id(fields), ctx.version, id(spec))
+    found = _CANONICAL.get(plan_key)
+    if found is None:
+        makes = {f.attr: _makes(f) for f in fields if f.attr is not None and f.active(ctx.version)}
+        found = _CANONICAL[plan_key] = types_match(spec, makes)
+        _KEEP.append(fields)
+        _KEEP_SPECS.append(spec)  # the key holds ids: keep both alive
+    return found
+
+
+_KEEP_SPECS: list[OpSpec] = []
+
+
 def raw_value(f: F, node: Node) -> Any:
     """The raw value of field ``f`` for ``node``: its file field, else from the attribute,
     else derived."""
@@ -334,6 +513,10 @@ class FieldCodec(Codec):
         return read_fields(r, self.fields, ctx)
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
+        parts = Parts()
+        if decode_fields(r, self.fields, ctx, parts):
+            parts.canonical = canonical_for(self.fields, ctx, spec)
+            return parts
         parts = Parts()
         raw_to_parts(r, self.fields, self.read_raw(r, ctx), parts)
         return parts

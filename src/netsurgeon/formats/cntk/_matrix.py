@@ -18,11 +18,12 @@ from netsurgeon.formats.cntk._binary import (
     BinaryReader,
     BinaryWriter,
     CntkFormatError,
+    decode_utf16,
     wide,
     wide_end,
 )
 
-__all__ = ["MatrixRecord", "read_matrix", "write_matrix"]
+__all__ = ["MatrixRecord", "read_matrix", "write_matrix", "dense_view"]
 
 DENSE_FORMAT = 0
 CSC_FORMAT = 6
@@ -65,7 +66,7 @@ def _read_dense(r: BinaryReader, dtype: np.dtype | None) -> MatrixRecord | None:
         name = "unnamed"
     else:
         try:
-            name = raw_name.decode("utf-16-le")
+            name = decode_utf16(raw_name, "strict", True)[0]
         except UnicodeDecodeError:
             return None
     pos = end + 2
@@ -85,6 +86,52 @@ def _read_dense(r: BinaryReader, dtype: np.dtype | None) -> MatrixRecord | None:
         data.flags.writeable = False
     r.pos = pos + 10
     return MatrixRecord(data, rows, cols, name)
+
+
+_UNNAMED_Z = wide("unnamed")  # the usual name, terminator included
+
+
+def dense_view(r: BinaryReader, pos: int, dtype: np.dtype, shape: tuple[int, ...], rows: int,
+               cols: int) -> tuple[np.ndarray, str, int] | None:
+    """The dense matrix record at ``pos`` when it is well-formed and holds exactly ``rows`` x
+    ``cols`` elements of ``dtype``'s size: ``(read-only view of the data in numpy ``shape``,
+    matrix name, offset after EMAT)``; else None (the caller reads it with
+    :func:`read_matrix`, which names the defect). ``r.pos`` is not moved.
+
+    What a parameter record needs in one pass: the view is made with its final shape, so no
+    flat array is made and reshaped."""
+    buf, size = r.buf, r.size
+    if pos + 35 > size or buf[pos] != 100 or buf[pos + 1:pos + 11] != _BMAT:  # 'd', BMAT
+        return None
+    (elem_size,) = U64.unpack_from(buf, pos + 11)
+    if elem_size != dtype.itemsize:
+        return None
+    start = pos + 19
+    if buf[start:start + 16] == _UNNAMED_Z:
+        name = "unnamed"
+        pos = start + 16
+    else:
+        end = wide_end(buf, start)
+        if end < 0:
+            return None
+        try:
+            name = decode_utf16(buf[start:end], "strict", True)[0]
+        except UnicodeDecodeError:
+            return None
+        pos = end + 2
+    if pos + 20 > size:
+        return None
+    fmt, stored_rows, stored_cols = _DENSE_HEAD.unpack_from(buf, pos)
+    n = rows * cols
+    nbytes = n * elem_size
+    pos += 20
+    if (fmt != DENSE_FORMAT or stored_rows != rows or stored_cols != cols or not n
+            or pos + nbytes + 10 > size or buf[pos + nbytes:pos + nbytes + 10] != _EMAT):
+        return None
+    data = np.ndarray(shape, ELEM_DTYPES[elem_size], buf, pos)
+    if data.flags.writeable:
+        data.flags.writeable = False
+    return data, name, pos + nbytes + 10
 
 
 def read_matrix(r: BinaryReader, dtype: np.dtype, what: str) -> MatrixRecord:

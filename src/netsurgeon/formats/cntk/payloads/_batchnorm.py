@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
-from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_fields, write_field
+from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_fields, types_match, write_field
 from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.graph import detached
 from netsurgeon.ops.normalization import RUN_COUNT_SUFFIX
@@ -31,6 +32,15 @@ _TAIL = (
     F("useCntkEngine", "bool", attr="use_cntk_engine"),
 )
 _SPATIAL, _TIME_CONSTANT, _BLEND, _LAYOUT = _HEAD
+#: the fields of a v >= 6 record (not v19) in one struct: _HEAD, the count, _TAIL
+_PLAIN = struct.Struct("<BddiQdB")
+#: imageLayout values -> the attribute (the ``image_layout`` converter's table)
+_LAYOUTS = {0: "HWC", 1: "CHW"}
+#: the attributes _read_plain makes -> the exact type of their values
+_PLAIN_MAKES = {"spatial": bool, "normalization_time_constant": float,
+                "blend_time_constant": float, "image_layout": str, "epsilon": float,
+                "use_cntk_engine": bool, "running_inv_std_dev": bool,
+                "running_sample_count": int}
 #: (verWritten, verReadable) the writer uses for files v < 6 that did not come with their own
 _LEGACY_VERSION = (0x00010004, 0x00010004)
 
@@ -53,6 +63,11 @@ class BatchNormalizationCodec(Codec):
     _MINIBATCHES, _COUNT_IS_ZERO, _VERSION, _EVAL_MODE, _EXP_AVG = (key(n) for n in own_fields)
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
+        if ctx.version >= 6 and ctx.version != 19:
+            parts = self._read_plain(r, ctx.version)
+            if parts is not None:
+                parts.canonical = self._canonical(spec)
+                return parts
         parts = Parts()
         ff = parts.file_fields
         v = ctx.version
@@ -88,6 +103,40 @@ class BatchNormalizationCodec(Codec):
         if v < 13:
             parts.attrs["running_inv_std_dev"] = True
         return parts
+
+    def _read_plain(self, r: BinaryReader, v: int) -> Parts | None:
+        """The model-version scheme (v >= 6, not 19) in one read when every field is valid
+        (bools 0 or 1, a known layout); else None (nothing consumed) and :meth:`read` reads
+        it field by field, naming the defect."""
+        pos = r.pos
+        if pos + _PLAIN.size > r.size:
+            return None
+        spatial, time_constant, blend, layout, count, epsilon, engine = \
+            _PLAIN.unpack_from(r.buf, pos)
+        if spatial > 1 or engine > 1 or layout not in _LAYOUTS:
+            return None
+        r.pos = pos + _PLAIN.size
+        attrs = {"spatial": spatial == 1, "normalization_time_constant": time_constant,
+                 "blend_time_constant": blend, "image_layout": _LAYOUTS[layout],
+                 "epsilon": epsilon, "use_cntk_engine": engine == 1}
+        parts = Parts(attrs)
+        if v < 13:
+            parts.file_fields[self._MINIBATCHES] = count
+            attrs["running_inv_std_dev"] = True
+        else:
+            attrs["running_sample_count"] = count
+        return parts
+
+    _checked: dict[int, tuple[OpSpec, bool]] = {}
+
+    @classmethod
+    def _canonical(cls, spec: OpSpec) -> bool:
+        """Whether :meth:`_read_plain`'s attributes are ``spec``'s in canonical form (once per
+        op)."""
+        found = cls._checked.get(id(spec))
+        if found is None or found[0] is not spec:
+            found = cls._checked[id(spec)] = (spec, types_match(spec, _PLAIN_MAKES))
+        return found[1]
 
     def prepare(self, node: Node, ctx: WriteContext) -> None:
         v = ctx.version

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
-from netsurgeon.formats.cntk._fields import F, FieldCodec, raw_to_parts, raw_value, write_field
+from netsurgeon.formats.cntk._fields import (
+    F,
+    FieldCodec,
+    canonical_for,
+    decode_fields,
+    raw_to_parts,
+    raw_value,
+    write_field,
+)
 from netsurgeon.formats.cntk._layer import CNTK_V1
 
 if TYPE_CHECKING:
@@ -48,6 +56,10 @@ class ConvolutionBaseCodec(FieldCodec):
         self.own_fields = (*self.own_fields, *_PER_AXIS)
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
+        parts = Parts()
+        if decode_fields(r, self.fields, ctx, parts):  # refuses an empty per-axis list
+            parts.canonical = canonical_for(self.fields, ctx, spec)
+            return parts
         parts = Parts()
         raw = self.read_raw(r, ctx)
         for f in self.fields:

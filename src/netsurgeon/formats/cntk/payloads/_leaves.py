@@ -9,15 +9,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from netsurgeon.formats.cntk._binary import (
+    U32,
     BinaryReader,
     BinaryWriter,
     CntkFormatError,
+    decode_utf16,
     dims_struct,
+    wide_end,
 )
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
 from netsurgeon.formats.cntk._layer import CNTK_V1
-from netsurgeon.formats.cntk._matrix import read_matrix, write_matrix
+from netsurgeon.formats.cntk._matrix import dense_view, read_matrix, write_matrix
 from netsurgeon.formats.cntk.payloads._common import cntk_dims, write_legacy_shape
 from netsurgeon.ops.leaves import NO_SEQUENCE_AXIS
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["LearnableParameterCodec", "InputValueCodec", "PrecomputeCodec"]
 
 _LRM_RANK = struct.Struct("<fI")
+_INPUT_HEAD = struct.Struct("<QQII")  # rows, cols, shape rank, its first dimension
+_F32 = struct.Struct("<f")
 _MATRIX_NAME = key("matrix_name")  # the matrix's name when not "unnamed"
 _SPARSE_FORMAT = key("sparse_format")  # 6 (CSC) / 7 (CSR) when the matrix was stored sparse
 
@@ -51,6 +56,10 @@ class LearnableParameterCodec(Codec):
     _HEADER = key("v2_header")
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
+        if ctx.version >= 3:
+            parts = self._read_plain(r, ctx)
+            if parts is not None:
+                return parts
         parts = Parts()
         if ctx.version >= 3:
             pos = r.pos
@@ -88,6 +97,28 @@ class LearnableParameterCodec(Codec):
         parts.shape = tuple(reversed(dims))
         parts.value = m.data.reshape(parts.shape)
         _matrix_fields(parts, m)
+        return parts
+
+    @staticmethod
+    def _read_plain(r: BinaryReader, ctx: ReadContext) -> Parts | None:
+        """A v >= 3 record whose header and dense matrix are well-formed and agree, in one
+        pass; else None (nothing consumed) and :meth:`read` reads it field by field."""
+        buf, pos = r.buf, r.pos
+        if pos + 8 > r.size:
+            return None
+        lrm, rank = _LRM_RANK.unpack_from(buf, pos)
+        if rank > 16 or pos + 8 + 4 * rank > r.size:
+            return None
+        dims = dims_struct(rank).unpack_from(buf, pos + 8)
+        shape = dims[::-1]
+        found = dense_view(r, pos + 8 + 4 * rank, ctx.dtype, shape,
+                           dims[0] if dims else 1, math.prod(dims[1:]))
+        if found is None:
+            return None
+        value, name, r.pos = found
+        parts = Parts(shape=shape, value=value, learning_rate_multiplier=lrm)
+        if name != "unnamed":
+            parts.file_fields[_MATRIX_NAME] = name
         return parts
 
     def check(self, node: Node, ctx: WriteContext) -> None:
@@ -132,6 +163,10 @@ class InputValueCodec(Codec):
     _ROWS, _COLS, _LEGACY, _STORED, _AXES, _LR_ONE = (key(n) for n in own_fields)
 
     def read(self, r: BinaryReader, ctx: ReadContext, spec: OpSpec) -> Parts:
+        if ctx.version >= 10:
+            parts = self._read_plain(r)
+            if parts is not None:
+                return parts
         parts = Parts()
         ff = parts.file_fields
         rows = r.u64("rows placeholder")
@@ -157,6 +192,52 @@ class InputValueCodec(Codec):
             else:
                 ff[self._AXES] = 0
         lr = r.f32("learningRateMultiplier") if ctx.version >= 10 else 0.0
+        parts.learning_rate_multiplier = lr
+        if lr == 1.0:
+            ff[self._LR_ONE] = True
+        return parts
+
+    def _read_plain(self, r: BinaryReader) -> Parts | None:
+        """A v >= 10 record with a TensorShape (not the legacy W,H,C form) and 0 or 1 dynamic
+        axes, in one pass; else None (nothing consumed) and :meth:`read` reads it field by
+        field."""
+        buf, pos, size = r.buf, r.pos, r.size
+        if pos + 24 > size:
+            return None
+        rows, cols, rank, dim0 = _INPUT_HEAD.unpack_from(buf, pos)
+        at = pos + 20 + 4 * rank  # after the dims
+        if not rank or not dim0 or rank > 16 or at + 4 > size:
+            return None
+        dims = dims_struct(rank).unpack_from(buf, pos + 20)
+        (axes,) = U32.unpack_from(buf, at)
+        at += 4
+        parts = Parts()
+        ff = parts.file_fields
+        if axes == 1:
+            end = wide_end(buf, at)
+            if end < 0:
+                return None
+            try:
+                parts.attrs["dynamic_axis"] = decode_utf16(buf[at:end], "strict", True)[0]
+            except UnicodeDecodeError:
+                return None
+            at = end + 2
+        elif axes == 0:
+            ff[self._AXES] = 0
+        else:
+            return None
+        if at + 4 > size:
+            return None
+        (lr,) = _F32.unpack_from(buf, at)
+        r.pos = at + 4
+        if rows:
+            ff[self._ROWS] = rows
+            if rows != math.prod(dims):
+                ff[self._STORED] = dims  # CNTK replaces the shape by [rows]
+                dims = (rows,)
+        if cols:
+            ff[self._COLS] = cols
+        parts.shape = dims[::-1]
         parts.learning_rate_multiplier = lr
         if lr == 1.0:
             ff[self._LR_ONE] = True

@@ -85,6 +85,7 @@ class RngCodec(FieldCodec):
             width = 4
         parts.attrs["rng_seed"] = r.u64("rngSeed") if width == 8 else r.u32("rngSeed")
         parts.attrs["rng_offset"] = r.u64("rngOffset")
+        parts.canonical = False  # attributes beyond the field list: the network checks them
         if width == 4:
             parts.file_fields[self._WIDTH] = 4
         return parts
