@@ -82,3 +82,31 @@ def test_a_scale_that_is_not_a_row_is_left_alone():
     assert fold_input_scales(model) == 0
     assert [n.op_type for n in model.graph.node] == ["Mul", "Gemm"]
     np.testing.assert_array_equal(_run(model, {"x": x})[0], want)
+
+
+def test_values_read_inside_a_subgraph_are_kept():
+    """A Scan or If body reads outer values by name: a scaled input it reads is not folded
+    away, and an initializer only it reads stays (a sequence model's Scan needs both)."""
+    branch_out = helper.make_tensor_value_info("b", TensorProto.FLOAT, None)
+    then = helper.make_graph([helper.make_node("Add", ["xs", "only_inside"], ["b"])], "then",
+                             [], [branch_out])
+    other = helper.make_graph([helper.make_node("Identity", ["xs"], ["b"])], "else", [],
+                              [branch_out])
+    nodes = [helper.make_node("Mul", ["x", "c"], ["xs"]),
+             helper.make_node("Gemm", ["xs", "W"], ["y"]),
+             helper.make_node("If", ["flag"], ["z"], then_branch=then, else_branch=other)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4]),
+                     helper.make_tensor_value_info("flag", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.float32(2.0).reshape(()), "c"),
+         numpy_helper.from_array(np.ones((4, 3), np.float32), "W"),
+         numpy_helper.from_array(np.ones(4, np.float32), "only_inside")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": np.arange(8, dtype=np.float32).reshape(2, 4), "flag": np.array(True)}
+    want = _run(model, feeds)
+    assert fold_input_scales(model) == 0
+    assert {t.name for t in model.graph.initializer} == {"c", "W", "only_inside"}
+    for got, ref in zip(_run(model, feeds), want):
+        np.testing.assert_array_equal(got, ref)

@@ -31,7 +31,7 @@ def fold_input_scales(model: Any) -> int:
 
     graph = model.graph
     constants = {t.name: t for t in graph.initializer}
-    readers = Counter(name for node in graph.node for name in node.input)
+    readers = _reads(graph)
     outputs = {o.name for o in graph.output}
     by_first_input = {}
     for node in graph.node:
@@ -89,8 +89,24 @@ def _transposes(node: Any) -> tuple[bool, bool]:
     return bool(flags.get("transA", 0)), bool(flags.get("transB", 0))
 
 
+def _reads(graph: Any) -> Counter:
+    """How often each name is read by the graph's nodes and by the nodes of their subgraphs
+    (a Scan or Loop body reads the outer graph's values by name)."""
+    count: Counter = Counter()
+    todo = [graph]
+    while todo:
+        g = todo.pop()
+        for node in g.node:
+            count.update(node.input)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    todo.append(attr.g)
+                todo.extend(attr.graphs)
+    return count
+
+
 def _drop_unread_initializers(graph: Any) -> None:
-    read = {name for node in graph.node for name in node.input}
+    read = set(_reads(graph))
     read.update(o.name for o in graph.output)
     keep = [t for t in graph.initializer if t.name in read]
     if len(keep) != len(graph.initializer):
