@@ -50,8 +50,19 @@ def ce_with_softmax_sum(labels: torch.Tensor, z: torch.Tensor,
                         mask: torch.Tensor | None) -> torch.Tensor:
     """Σ over real frames of −Σ labels·log softmax(z), shaped (1,)."""
     if mask is None:
+        if _one_row(z) and labels.layout == torch.strided and labels.numel() == z.numel():
+            # the labels (no gradient) take z's shape: no view of z in the autograd graph
+            labels = labels if labels.shape == z.shape else labels.reshape(z.shape)
+            return (labels * torch.log_softmax(z, dim=-1)).sum().neg().reshape(1)
         return (flat(labels) * torch.log_softmax(flat(z), dim=1)).sum().neg().reshape(1)
     return masked_sum(ce_with_softmax(labels, z), mask)
+
+
+def _one_row(x: torch.Tensor) -> bool:
+    """Whether each sample of a (N, *sample) frame value is one row, (1, ..., 1, C): its
+    softmax over the last axis is the softmax over the whole sample."""
+    shape = x.shape
+    return x.dim() >= 2 and all(d == 1 for d in shape[1:-1])
 
 
 def to_dense(x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,10 @@ class NetworkModule(torch.nn.Module):
         spec: what the wrapper needs, a plain literal: ``inputs`` [(node, arg, sample shape)],
             ``outputs`` [(node, has frame axis)], ``sequences`` (inputs carry a time axis),
             ``state`` [(attribute, [node names], shape, dtype, kind)] with kind ``parameter``,
-            ``frozen`` or ``buffer``, ``train_error`` (why there is no training code, or None).
+            ``frozen`` or ``buffer``, ``column_major`` (attributes of weight matrices the code
+            multiplies as ``x @ W``: held column-major, whose matrix products and gradients
+            are faster on the CPU; optional), ``train_error`` (why there is no training code,
+            or None).
         eval_fn: generated method code for evaluation mode.
         train_fn: generated method code for training mode (None when unavailable).
         tensors: attribute -> initial value (None: uninitialised, to be loaded).
@@ -50,9 +53,12 @@ class NetworkModule(torch.nn.Module):
         self._outputs = [(node, bool(dynamic)) for node, dynamic in spec["outputs"]]
         self._sequences = bool(spec["sequences"])
         self._state_nodes: dict[str, tuple[str, ...]] = {}
+        column = frozenset(spec.get("column_major", ()))
         for attr, nodes, shape, dtype, kind in spec["state"]:
             value = tensors[attr] if tensors is not None else \
                 torch.empty(tuple(shape), dtype=getattr(torch, dtype))
+            if attr in column and value.dim() == 2:  # the same values, nn.Linear's layout
+                value = value.t().contiguous().t()
             if kind == "buffer":
                 self.register_buffer(attr, value)
             else:

@@ -10,7 +10,11 @@ that :func:`~netsurgeon.runtime.compile.compile_network` compiles.
 Layout of values in the generated code: a value with the batch/time axis is ``(frames,
 *sample)`` where frames = batch x time (padded, row-major), a value without it is
 ``(*sample)``. Code outside loops runs on all frames at once; a recurrent loop becomes a
-``for t in range(T)`` block whose body sees ``(batch, *sample)`` per step.
+``for t in range(T)`` block whose body sees ``(batch, *sample)`` per step. One exception: a
+frame value of sample shape (1, ..., 1, n) (a dense layer over a CNTK [n x 1] column) is held
+as *rows*, ``(frames, n)``, where every user's lowering takes rows (``Arg.rows``), so a dense
+network's code has no reshapes into and out of the size-1 axes (each one a view, and a node
+of a training step's autograd graph).
 
 NOTE: why one frame axis. Every op except the delays and the criteria treats frames alike,
 so flattening batch and time keeps each lowering oblivious of sequences; only the delays
@@ -40,7 +44,7 @@ from netsurgeon.ops import Category
 from netsurgeon.runtime import _kernels, chunks
 from netsurgeon.runtime.lowerings import TorchLowering
 
-__all__ = ["TorchSource", "Arg", "Emitter", "generate", "needed_nodes"]
+__all__ = ["TorchSource", "Arg", "Emitter", "generate", "needed_nodes", "one_row"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,25 @@ class Arg:
     #: the lengths variable of the value's dynamic axis: ``lengths`` for the minibatch's,
     #: another one for an axis a Where made (same (batch, time) grid, frames at the front)
     axis: str = "lengths"
+    #: the value, of sample shape (1, ..., 1, n), is held as rows (frames, n): made so where
+    #: every user takes rows (``TorchLowering.takes_rows``), it saves two views per value in
+    #: a training step's autograd graph (a dense layer's (frames, n) product and its reshape)
+    rows: bool = False
 
     def __str__(self) -> str:
         return self.expr
+
+    @property
+    def full(self) -> str:
+        """The value as (frames, *sample), whether or not it is held as rows."""
+        return f"{self.expr}.reshape(-1, {', '.join(map(str, self.shape))})" if self.rows \
+            else self.expr
+
+
+def one_row(shape: tuple[int, ...] | None) -> bool:
+    """Whether a sample shape is (1, ..., 1, n) with at least one leading 1: a value that
+    may be held as rows (see ``Arg.rows``)."""
+    return shape is not None and len(shape) >= 2 and all(d == 1 for d in shape[:-1])
 
 
 class Namespace:
@@ -138,6 +158,10 @@ class Emitter:
         self.steps = "T"
         self.lengths = "lengths"
         self.out_axis: str | None = None  # a lowering's result on another axis (Where, ...)
+        # the node's value may be returned as rows (every user takes them): a lowering that
+        # does so sets ``out_rows``
+        self.rows_ok = False
+        self.out_rows = False
 
     def new_axis(self, hint: str) -> tuple[str, str]:
         """Names for the lengths and mask of a new dynamic axis (a lowering assigns both in
@@ -227,6 +251,7 @@ class _Builder:
         self.constant_prefix = constant_prefix
         self.constants: dict[str, Any] = {}
         self.axis_mask: dict[str, str] = {"lengths": "mask"}  # lengths variable -> mask
+        self.rows: set[Node] = set()  # values that may be held as rows (see Arg.rows)
 
     # ---- emission helpers ----------------------------------------------------------------
     def emit(self, text: str, node: Node | None = None, indent: int = 1) -> None:
@@ -250,8 +275,11 @@ class _Builder:
               args: list[Arg] | None = None) -> Arg:
         low = lowering_of(self.net, node)
         if args is None:
-            args = [self.arg_for(i, low, indent, node) for i in node.inputs if i is not None]
+            takes = getattr(low, "takes_rows", ())
+            args = [self._taken(self.arg_for(inp, low, indent, node), i in takes)
+                    for i, inp in enumerate(node.inputs) if inp is not None]
         em = self.emitter(in_loop)
+        em.rows_ok = node in self.rows and not in_loop
         axes = {a.axis for a in args if a.dynamic}
         if len(axes) > 1 and node.op not in _CROSS_AXIS:
             raise EvaluationError(f"{node.op}: the inputs are on different dynamic axes (one "
@@ -269,13 +297,44 @@ class _Builder:
             self.emit(stmt, node, indent)
         dynamic = bool(node.dynamic)
         out_axis = em.out_axis or axis
+        rows = em.out_rows and em.rows_ok
         if expr.isidentifier():
-            return Arg(expr, node, dynamic, tuple(node.shape or ()), axis=out_axis)
+            return Arg(expr, node, dynamic, tuple(node.shape or ()), axis=out_axis, rows=rows)
         name = self.ns.mint(node.name)
         self.emit(f"{name} = {expr}", node, indent)
         if indent == 1:
             self.locals.add(name)
-        return Arg(name, node, dynamic, tuple(node.shape or ()), axis=out_axis)
+        return Arg(name, node, dynamic, tuple(node.shape or ()), axis=out_axis, rows=rows)
+
+    @staticmethod
+    def _taken(a: Arg, takes_rows: bool) -> Arg:
+        """``a`` as an input that does (or does not) take rows: a rows value reshaped to
+        (frames, *sample) for one that does not."""
+        if not a.rows or takes_rows:
+            return a
+        return Arg(a.full, a.node, a.dynamic, a.shape, a.sparse, a.axis)
+
+    def row_values(self, units: list[list[Node]], loops: list[bool]) -> set[Node]:
+        """The values that may be held as rows (``Arg.rows``): one-row frame values, not
+        returned, all of whose users are top-level nodes whose lowering takes rows there."""
+        registry = self.net.registry
+        taken: set[Node] = set()
+        refused: set[Node] = set()
+        for unit, is_loop in zip(units, loops):
+            for n in unit:
+                takes: tuple[int, ...] | None = None
+                for i, inp in enumerate(n.inputs):
+                    if inp is None or not one_row(inp.shape):
+                        continue
+                    if takes is None:
+                        low = registry.entry("torch", n.op)
+                        takes = () if is_loop or low is None else \
+                            tuple(getattr(low, "takes_rows", ()))
+                    (taken if i in takes else refused).add(inp)
+        keep = set(self.outputs)
+        looped = {n for unit, is_loop in zip(units, loops) if is_loop for n in unit}
+        return {n for n in taken - refused
+                if n.dynamic and n not in keep and n not in looped}
 
     # ---- whole network -----------------------------------------------------------------------
     def build(self) -> TorchSource:
@@ -306,13 +365,14 @@ class _Builder:
         for n, last in last_use.items():
             dies[last].append(n)
         keep = set(self.outputs)
+        loops = [len(u) > 1 or any(x is u[0] for x in u[0].inputs) for u in units]
+        self.rows = self.row_values(units, loops)
         ends: list[int] = []  # line index after each unit: where the body may be cut
         # nodes holding each value name: an identity lowering (Dropout at inference, Trace)
         # returns its input's name, which must live as long as the longest-lived holder
         holders: dict[str, list[Node]] = {}
         for i, unit in enumerate(units):
-            is_loop = len(unit) > 1 or any(x is unit[0] for x in unit[0].inputs)
-            if is_loop:
+            if loops[i]:
                 self.loop(unit, units, unit_of, i)
             else:
                 node = unit[0]

@@ -38,11 +38,15 @@ class TorchLowering(Protocol):
         uses_mask: the op sums over frames (criteria) and reads the frame mask.
         state_inputs: indices of inputs whose tensors the code updates in place in training
             (batch normalization's running statistics); the trainer writes them back.
+        takes_rows: indices of inputs the entry also takes as *rows* (``Arg.rows``: a frame
+            value of sample shape (1, ..., 1, n) held as (frames, n)); the code generator
+            reshapes a rows value for any other input.
     """
 
     accepts_sparse: bool
     uses_mask: bool
     state_inputs: tuple[int, ...]
+    takes_rows: tuple[int, ...]
 
     def __call__(self, em: Any, node: Any, args: list[Any]) -> str: ...
 
@@ -55,6 +59,7 @@ class Lowering:
     accepts_sparse: bool = False
     uses_mask: bool = False
     state_inputs: tuple[int, ...] = ()
+    takes_rows: tuple[int, ...] = ()
 
     def __call__(self, em: Any, node: Any, args: list[Any]) -> str:
         return self.fn(em, node, args)
@@ -70,11 +75,11 @@ TORCH: Layer[TorchLowering] = Layer("torch", TorchLowering, doc="PyTorch lowerin
 
 
 def lowering(*names: str, accepts_sparse: bool = False, uses_mask: bool = False,
-             state_inputs: tuple[int, ...] = ()):
+             state_inputs: tuple[int, ...] = (), takes_rows: tuple[int, ...] = ()):
     """Decorator: register ``fn`` as the lowering of the ops ``names`` (canonical names)."""
 
     def decorate(fn: Callable) -> Callable:
-        TORCH.add(names, Lowering(fn, accepts_sparse, uses_mask, state_inputs))
+        TORCH.add(names, Lowering(fn, accepts_sparse, uses_mask, state_inputs, takes_rows))
         return fn
 
     return decorate

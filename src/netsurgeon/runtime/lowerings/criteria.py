@@ -8,6 +8,9 @@ import numpy as np
 from netsurgeon.errors import EvaluationError
 from netsurgeon.runtime.lowerings import lowering
 
+#: the kernels see each frame's sample as one row (``K.flat``): any input may be rows
+_ANY = (0, 1, 2)
+
 
 def _frames(args, node) -> None:
     if not any(a.dynamic for a in args):
@@ -15,26 +18,26 @@ def _frames(args, node) -> None:
                               node=node.name)
 
 
-@lowering("CrossEntropyWithSoftmax", uses_mask=True)
+@lowering("CrossEntropyWithSoftmax", uses_mask=True, takes_rows=_ANY)
 def _ce_softmax(em, node, args):
     _frames(args, node)
     return f"K.ce_with_softmax_sum({args[0]}, {args[1]}, {em.mask})"
 
 
-@lowering("CrossEntropy", uses_mask=True)
+@lowering("CrossEntropy", uses_mask=True, takes_rows=_ANY)
 def _ce(em, node, args):
     _frames(args, node)
     return f"K.masked_sum(K.cross_entropy({args[0]}, {args[1]}), {em.mask})"
 
 
-@lowering("SquareError", uses_mask=True)
+@lowering("SquareError", uses_mask=True, takes_rows=_ANY)
 def _square_error(em, node, args):
     _frames(args, node)
     a, b = args
     return f"K.masked_sum((K.flat({a}) - K.flat({b})).pow(2).sum(1), {em.mask})"
 
 
-@lowering("Logistic", uses_mask=True)
+@lowering("Logistic", uses_mask=True, takes_rows=_ANY)
 def _logistic(em, node, args):
     _frames(args, node)
     if len(args) > 2:  # CNTK normalises the weights to average 1 over the minibatch
@@ -43,7 +46,7 @@ def _logistic(em, node, args):
     return f"K.masked_sum(K.logistic({args[0]}, {args[1]}), {em.mask})"
 
 
-@lowering("ClassificationError", uses_mask=True)
+@lowering("ClassificationError", uses_mask=True, takes_rows=_ANY)
 def _class_error(em, node, args):
     """Top-1 error, or top-N when a third input holds N (a constant, read once)."""
     _frames(args, node)

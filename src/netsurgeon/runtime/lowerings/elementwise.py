@@ -63,12 +63,17 @@ def aligned(em, node, args) -> list[str]:
 
 
 def unary(template: str) -> Lowering:
-    """The lowering of a unary element-wise op: ``template`` with ``{0}`` for the input."""
+    """The lowering of a unary element-wise op: ``template`` with ``{0}`` for the input (held
+    as rows, its result is too where the node may be)."""
 
     def fn(em, node, args):
-        return template.format(args[0].expr)
+        a = args[0]
+        if a.rows and em.rows_ok:
+            em.out_rows = True
+            return template.format(a.expr)
+        return template.format(a.full)
 
-    return Lowering(fn)
+    return Lowering(fn, takes_rows=(0,))
 
 
 def binary(template: str) -> Lowering:
