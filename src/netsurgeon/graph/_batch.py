@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsurgeon.errors import GraphError
-from netsurgeon.graph._node import _NO_TAGS, Node, _exact_kinds, canonical_attrs
+from netsurgeon.graph._node import Node, _exact_kinds, _fresh, canonical_attrs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeBatch", "canonical_kinds"]
 
-_new_node = Node.__new__
 
 
 class NodeBatch:
@@ -85,26 +84,11 @@ class NodeBatch:
             self._check_spec(spec)
         if value is not None and shape is None:
             shape = value.shape
-        # _fresh's fields, set here: this is the per-node cost of loading a file
-        node = _new_node(Node)
-        node._name = name
-        node._op = spec.name
-        node._inputs = ()
-        if not attrs:
-            node._attrs = spec._defaults
-        elif canonical:
-            node._attrs = {**spec._defaults, **attrs}
-        else:
-            node._attrs = canonical_attrs(node, spec, attrs)
-        node._shape = tuple(map(int, shape)) if shape is not None else None
-        node._dynamic = None
-        node._tags = _NO_TAGS
-        node._value = value
-        node._lrm = float(learning_rate_multiplier)
-        node._dtype = dtype
-        node._location = None
-        node._file_fields = dict(file_fields) if file_fields else None
-        node._net = None
+        node = _fresh(name, spec.name, spec._defaults, shape, None, value,
+                      learning_rate_multiplier, dtype, (), None, file_fields)
+        if attrs:
+            node._attrs = {**spec._defaults, **attrs} if canonical else \
+                canonical_attrs(node, spec, attrs)
         self._keys[key] = node
         self._ids[id(node)] = spec
         self._order.append(node)

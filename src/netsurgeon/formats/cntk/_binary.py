@@ -38,7 +38,6 @@ ELEM_DTYPES = {4: np.dtype("<f4"), 8: np.dtype("<f8"), 2: np.dtype("<f2")}
 #: longest wide string accepted (UTF-16 units); a name longer than this is a corrupt file
 MAX_STRING_UNITS = 1 << 20
 
-_decode_utf16 = codecs.utf_16_le_decode
 #: ``decode_utf16(data, "strict", True)[0]`` is ``data.decode("utf-16-le")`` without the
 #: codec's Python wrapper (a call per name read)
 decode_utf16 = codecs.utf_16_le_decode
@@ -224,7 +223,7 @@ class BinaryReader:
             raise self.error(f"file truncated: {what} has no terminator", start)
         self.pos = end + 2
         try:
-            return _decode_utf16(buf[start:end], "strict")[0]
+            return decode_utf16(buf[start:end], "strict")[0]
         except UnicodeDecodeError as exc:
             raise self.error(f"{what}: not valid UTF-16 ({exc.reason})", start) from None
 

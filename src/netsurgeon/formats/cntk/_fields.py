@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from netsurgeon.ops import OpSpec
 
 __all__ = ["F", "FieldCodec", "CONVERTERS", "read_kind", "read_fields", "decode_fields",
-           "canonical_for", "types_match", "write_kind", "write_field", "raw_value",
-           "raw_to_parts"]
+           "canonical_for", "canonical_types", "types_match", "write_kind", "write_field",
+           "raw_value", "raw_to_parts"]
 
 #: kinds read and written by the reader/writer method of the same name
 _DIRECT = frozenset({"u64", "i64", "u32", "i32", "f32", "f64", "bool", "wstr", "nstr", "shape"})
@@ -433,8 +433,8 @@ def decode_fields(r: BinaryReader, fields: tuple[F, ...], ctx: ReadContext,
 _MAKES: dict[str, Any] = {"dims": (int,), "bools": (bool,), "axis": int, "pool_kind": str,
                           "image_layout": str, "int": int, "float": float, "bool": bool,
                           "bool_int": bool, "str": str}
-#: (fields, version, spec) -> whether decode_fields makes canonical attributes of the op
-_CANONICAL: dict[tuple[int, int, int], bool] = {}
+#: (id(decoder), version, id(spec)) -> (decoder, spec, whether its attributes are canonical)
+_CANONICAL: dict[tuple[int, int, int], tuple[Any, Any, bool]] = {}
 
 
 def _makes(f: F) -> Any:
@@ -453,20 +453,27 @@ def types_match(spec: OpSpec, makes: dict[str, Any]) -> bool:
     return all(t is not None and kinds.get(a) == t for a, t in makes.items())
 
 
-def canonical_for(fields: tuple[F, ...], ctx: ReadContext, spec: OpSpec) -> bool:
-    """Whether the attributes :func:`decode_fields` makes from ``fields`` are ``spec``'s in
-    canonical form (so the network takes them unchecked); decided once per op and version."""
-    plan_key = (id(fields), ctx.version, id(spec))
-    found = _CANONICAL.get(plan_key)
+def canonical_types(decoder: Any, version: int, spec: OpSpec,
+                    makes: Callable[..., dict[str, Any]], *args: Any) -> bool:
+    """Whether the attributes a one-pass ``decoder`` (a field list, a codec) makes in
+    ``version`` are ``spec``'s in canonical form (:func:`types_match` of ``makes(*args)``,
+    called only the first time), so the network takes them unchecked; decided once per
+    decoder, version and op (the entry holds the decoder and the spec, so their ids stay
+    theirs)."""
+    k = (id(decoder), version, id(spec))
+    found = _CANONICAL.get(k)
     if found is None:
-        makes = {f.attr: _makes(f) for f in fields if f.attr is not None and f.active(ctx.version)}
-        found = _CANONICAL[plan_key] = types_match(spec, makes)
-        _KEEP.append(fields)
-        _KEEP_SPECS.append(spec)  # the key holds ids: keep both alive
-    return found
+        found = _CANONICAL[k] = (decoder, spec, types_match(spec, makes(*args)))
+    return found[2]
 
 
-_KEEP_SPECS: list[OpSpec] = []
+def canonical_for(fields: tuple[F, ...], ctx: ReadContext, spec: OpSpec) -> bool:
+    """:func:`canonical_types` of :func:`decode_fields` over ``fields``."""
+    return canonical_types(fields, ctx.version, spec, _field_makes, fields, ctx.version)
+
+
+def _field_makes(fields: tuple[F, ...], version: int) -> dict[str, Any]:
+    return {f.attr: _makes(f) for f in fields if f.attr is not None and f.active(version)}
 
 
 def raw_value(f: F, node: Node) -> Any:

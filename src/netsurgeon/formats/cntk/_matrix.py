@@ -43,68 +43,22 @@ class MatrixRecord:
 
 _BMAT = wide("BMAT")
 _EMAT = wide("EMAT")
-_UNNAMED = wide("unnamed")[:-2]
 _DENSE_HEAD = struct.Struct("<iQQ")  # format, rows, cols
-
-
-def _read_dense(r: BinaryReader, dtype: np.dtype | None) -> MatrixRecord | None:
-    """A well-formed dense record decoded in one pass, or None (nothing consumed) for
-    anything else: the caller reads it field by field, which names the defect."""
-    buf, pos, size = r.buf, r.pos, r.size
-    if pos + 19 > size or buf[pos] != 100 or buf[pos + 1:pos + 11] != _BMAT:  # 'd', BMAT
-        return None
-    (elem_size,) = U64.unpack_from(buf, pos + 11)
-    elem = ELEM_DTYPES.get(elem_size)
-    if elem is None or (dtype is not None and elem.itemsize != dtype.itemsize):
-        return None
-    start = pos + 19
-    end = wide_end(buf, start)
-    if end < 0:
-        return None
-    raw_name = buf[start:end]
-    if raw_name == _UNNAMED:
-        name = "unnamed"
-    else:
-        try:
-            name = decode_utf16(raw_name, "strict", True)[0]
-        except UnicodeDecodeError:
-            return None
-    pos = end + 2
-    if pos + 20 > size:
-        return None
-    fmt, rows, cols = _DENSE_HEAD.unpack_from(buf, pos)
-    n = rows * cols
-    nbytes = n * elem_size
-    pos += 20
-    if fmt != DENSE_FORMAT or pos + nbytes + 10 > size:
-        return None
-    data = np.frombuffer(buf, elem, n, pos)
-    pos += nbytes
-    if buf[pos:pos + 10] != _EMAT:
-        return None
-    if data.flags.writeable:
-        data.flags.writeable = False
-    r.pos = pos + 10
-    return MatrixRecord(data, rows, cols, name)
 
 
 _UNNAMED_Z = wide("unnamed")  # the usual name, terminator included
 
 
-def dense_view(r: BinaryReader, pos: int, dtype: np.dtype, shape: tuple[int, ...], rows: int,
-               cols: int) -> tuple[np.ndarray, str, int] | None:
-    """The dense matrix record at ``pos`` when it is well-formed and holds exactly ``rows`` x
-    ``cols`` elements of ``dtype``'s size: ``(read-only view of the data in numpy ``shape``,
-    matrix name, offset after EMAT)``; else None (the caller reads it with
-    :func:`read_matrix`, which names the defect). ``r.pos`` is not moved.
-
-    What a parameter record needs in one pass: the view is made with its final shape, so no
-    flat array is made and reshaped."""
-    buf, size = r.buf, r.size
-    if pos + 35 > size or buf[pos] != 100 or buf[pos + 1:pos + 11] != _BMAT:  # 'd', BMAT
+def _dense_head(buf, pos: int, size: int, itemsize: int | None
+                ) -> tuple[np.dtype, str, int, int, int] | None:
+    """``(element dtype, name, rows, cols, offset of the data)`` of a well-formed dense
+    record head at ``pos`` (of ``itemsize``-byte elements, when given), or None: the
+    one-pass decoders' common part; the field-by-field reader names any defect."""
+    if pos + 19 > size or buf[pos] != 100 or buf[pos + 1:pos + 11] != _BMAT:  # 'd', BMAT
         return None
     (elem_size,) = U64.unpack_from(buf, pos + 11)
-    if elem_size != dtype.itemsize:
+    elem = ELEM_DTYPES.get(elem_size)
+    if elem is None or (itemsize is not None and elem_size != itemsize):
         return None
     start = pos + 19
     if buf[start:start + 16] == _UNNAMED_Z:
@@ -121,17 +75,54 @@ def dense_view(r: BinaryReader, pos: int, dtype: np.dtype, shape: tuple[int, ...
         pos = end + 2
     if pos + 20 > size:
         return None
-    fmt, stored_rows, stored_cols = _DENSE_HEAD.unpack_from(buf, pos)
-    n = rows * cols
-    nbytes = n * elem_size
-    pos += 20
-    if (fmt != DENSE_FORMAT or stored_rows != rows or stored_cols != cols or not n
-            or pos + nbytes + 10 > size or buf[pos + nbytes:pos + nbytes + 10] != _EMAT):
+    fmt, rows, cols = _DENSE_HEAD.unpack_from(buf, pos)
+    if fmt != DENSE_FORMAT:
         return None
-    data = np.ndarray(shape, ELEM_DTYPES[elem_size], buf, pos)
+    return elem, name, rows, cols, pos + 20
+
+
+def _read_dense(r: BinaryReader, dtype: np.dtype | None) -> MatrixRecord | None:
+    """A well-formed dense record decoded in one pass, or None (nothing consumed) for
+    anything else: the caller reads it field by field, which names the defect."""
+    buf, size = r.buf, r.size
+    head = _dense_head(buf, r.pos, size, None if dtype is None else dtype.itemsize)
+    if head is None:
+        return None
+    elem, name, rows, cols, pos = head
+    n = rows * cols
+    end = pos + n * elem.itemsize
+    if end + 10 > size or buf[end:end + 10] != _EMAT:
+        return None
+    data = np.frombuffer(buf, elem, n, pos)
     if data.flags.writeable:
         data.flags.writeable = False
-    return data, name, pos + nbytes + 10
+    r.pos = end + 10
+    return MatrixRecord(data, rows, cols, name)
+
+
+def dense_view(r: BinaryReader, pos: int, dtype: np.dtype, shape: tuple[int, ...], rows: int,
+               cols: int) -> tuple[np.ndarray, str, int] | None:
+    """The dense matrix record at ``pos`` when it is well-formed and holds exactly ``rows`` x
+    ``cols`` elements of ``dtype``'s size: ``(read-only view of the data in numpy ``shape``,
+    matrix name, offset after EMAT)``; else None (the caller reads it with
+    :func:`read_matrix`, which names the defect). ``r.pos`` is not moved.
+
+    What a parameter record needs in one pass: the view is made with its final shape, so no
+    flat array is made and reshaped."""
+    buf, size = r.buf, r.size
+    head = _dense_head(buf, pos, size, dtype.itemsize)
+    if head is None:
+        return None
+    elem, name, stored_rows, stored_cols, pos = head
+    n = rows * cols
+    end = pos + n * elem.itemsize
+    if (stored_rows != rows or stored_cols != cols or not n or end + 10 > size
+            or buf[end:end + 10] != _EMAT):
+        return None
+    data = np.ndarray(shape, elem, buf, pos)
+    if data.flags.writeable:
+        data.flags.writeable = False
+    return data, name, end + 10
 
 
 def read_matrix(r: BinaryReader, dtype: np.dtype, what: str) -> MatrixRecord:

@@ -537,18 +537,7 @@ class Evaluator:
     def _early_inputs(self, positional: list[Any], input_map: list[Any]) -> list[Any] | None:
         """The node inputs when every argument feeding one is a call whose node exists (what
         :meth:`connect` would find), else None."""
-        net = self.network
-        inputs: list[Any] = []
-        for idx in input_map:
-            if idx is None:
-                inputs.append(None)
-                continue
-            arg = positional[idx]
-            comp = arg.comp if type(arg) is NdlCall else None
-            if comp is None or comp.network is not net:
-                return None
-            inputs.append(comp)
-        return inputs
+        return _built_inputs(input_map, positional, self.network)
 
     @staticmethod
     def _plan(fn: Any, values: list[Any], options: dict[str, Any], loc: SourceLocation | None,
@@ -745,9 +734,10 @@ def _check_unknown_option(fn, opt: NdlOption, node: str | None) -> None:
                          node=node, hint=f"did you mean: {names}?")
 
 
-def _built_inputs(template: Any, args: Any) -> list[Any] | None:
+def _built_inputs(template: Any, args: Any, network: Any = None) -> list[Any] | None:
     """The nodes of a recipe's input ``template`` (argument indices, None for an absent
-    input) from ``args``; None if one of them is not built yet."""
+    input) from ``args``; None if one of them is not built yet (or, given ``network``, not
+    a node of it)."""
     inputs: list[Any] = []
     for idx in template:
         if idx is None:
@@ -755,7 +745,7 @@ def _built_inputs(template: Any, args: Any) -> list[Any] | None:
             continue
         arg = args[idx]
         comp = arg.comp if type(arg) is NdlCall else None
-        if comp is None:
+        if comp is None or (network is not None and comp.network is not network):
             return None
         inputs.append(comp)
     return inputs

@@ -10,7 +10,13 @@ import numpy as np
 from netsurgeon.formats.cntk._binary import BinaryReader, BinaryWriter, CntkFormatError
 from netsurgeon.formats.cntk._codec import Codec, key
 from netsurgeon.formats.cntk._context import Parts, ReadContext, WriteContext
-from netsurgeon.formats.cntk._fields import F, raw_to_parts, read_fields, types_match, write_field
+from netsurgeon.formats.cntk._fields import (
+    F,
+    canonical_types,
+    raw_to_parts,
+    read_fields,
+    write_field,
+)
 from netsurgeon.formats.cntk._layer import CNTK_V1
 from netsurgeon.graph import detached
 from netsurgeon.ops.normalization import RUN_COUNT_SUFFIX
@@ -66,7 +72,8 @@ class BatchNormalizationCodec(Codec):
         if ctx.version >= 6 and ctx.version != 19:
             parts = self._read_plain(r, ctx.version)
             if parts is not None:
-                parts.canonical = self._canonical(spec)
+                parts.canonical = canonical_types(BatchNormalizationCodec, 0, spec, dict,
+                                                  _PLAIN_MAKES)
                 return parts
         parts = Parts()
         ff = parts.file_fields
@@ -126,17 +133,6 @@ class BatchNormalizationCodec(Codec):
         else:
             attrs["running_sample_count"] = count
         return parts
-
-    _checked: dict[int, tuple[OpSpec, bool]] = {}
-
-    @classmethod
-    def _canonical(cls, spec: OpSpec) -> bool:
-        """Whether :meth:`_read_plain`'s attributes are ``spec``'s in canonical form (once per
-        op)."""
-        found = cls._checked.get(id(spec))
-        if found is None or found[0] is not spec:
-            found = cls._checked[id(spec)] = (spec, types_match(spec, _PLAIN_MAKES))
-        return found[1]
 
     def prepare(self, node: Node, ctx: WriteContext) -> None:
         v = ctx.version
