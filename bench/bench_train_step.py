@@ -11,11 +11,11 @@ steps until ``auto`` has made its choice (``NETSURGEON_AUTO=now`` unless set: co
 tried after 5 steps instead of after a compile's worth of training time).
 
 ``--profile`` prints torch.profiler's top operators of 5 netsurgeon ResNet steps;
-``--column-major`` sets ``Trainer.column_major`` (dense weights in ``nn.Linear``'s layout, as
-the hand-written modules hold them; products rounded differently from evaluation's).
+``--row-major`` clears ``Trainer.column_major`` (on by default: dense weights in
+``nn.Linear``'s layout, as the hand-written modules hold them), for the comparison.
 
 Run: .venv/bin/python bench/bench_train_step.py [--seconds S] [--batch 256] [--models a,b]
-[--column-major]
+[--row-major]
 """
 
 from __future__ import annotations
@@ -109,12 +109,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--models", default=",".join(NAMES))
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--column-major", action="store_true")
+    ap.add_argument("--row-major", action="store_true")
     args = ap.parse_args(argv)
-    if args.column_major:
+    if args.row_major:
         from netsurgeon.runtime.train import Trainer
 
-        Trainer.column_major = True
+        Trainer.column_major = False
     os.environ.setdefault("NETSURGEON_AUTO", "now")
     print(f"torch {torch.__version__}, batch {args.batch}; ratio = netsurgeon / hand-written "
           "eager throughput (best round, median round)")

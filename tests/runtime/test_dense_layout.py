@@ -96,10 +96,14 @@ def test_a_one_row_value_is_reshaped_for_users_that_do_not_take_rows():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_dense_weights_are_row_major_unless_asked():
+def test_to_torch_is_row_major_unless_asked_and_the_trainer_column_major_unless_told(
+        monkeypatch):
     net = _column_net()
     module = to_torch(net)
     assert all(t.is_contiguous() for t in module.parameters())
+    trained = Trainer(net).module
+    assert getattr(trained, trained.node_attributes["L1.W"]).stride() == (1, 6)
+    monkeypatch.setattr(Trainer, "column_major", False)
     assert all(t.is_contiguous() for t in Trainer(net).module.parameters())
 
 
@@ -112,7 +116,6 @@ def test_trainable_dense_weights_are_column_major_with_the_same_values(monkeypat
         np.testing.assert_array_equal(t.detach().numpy(), net.node(name).value)
     assert getattr(module, module.node_attributes["s"]).is_contiguous()  # frozen: as stored
     x, y = _data()
-    monkeypatch.setattr(Trainer, "column_major", True)
     trainer = Trainer(net, TrainConfig(learning_rate=0.1), criteria=["ce"], metrics=[])
     w = trainer.tensors["L1.W"]
     assert w.stride() == (1, 6)

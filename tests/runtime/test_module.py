@@ -214,7 +214,7 @@ def test_training_step_matches_the_trainer(cntk_dir):
 def test_the_trainer_runs_a_to_torch_module(cntk_dir):
     """One implementation: the Trainer's module is a TorchModule (state dict keyed by node
     name, its parameters are the ones trained), and a step through ``to_torch(net)`` equals
-    ``Trainer.step`` bit for bit."""
+    ``Trainer.step`` bit for bit (in the Trainer's weight layout)."""
     net = _net(cntk_dir, "MC.dnn")
     trainer = Trainer(net, TrainConfig(learning_rate=0.01))
     module = trainer.module
@@ -225,7 +225,8 @@ def test_the_trainer_runs_a_to_torch_module(cntk_dir):
     assert all(trainer.tensors[n] is getattr(module, a) for n, a in module.node_attributes.items())
     assert [id(p) for p in trainer._params] == [id(p) for p in module.parameters()
                                                  if p.requires_grad]
-    other = netsurgeon.to_torch(net, trainer.criteria + trainer.metrics).train()
+    other = netsurgeon.to_torch(net, trainer.criteria + trainer.metrics,
+                                column_major=Trainer.column_major).train()
     assert type(other).__mro__[1] is type(module).__mro__[1] is TorchModule
     assert other.state_dict().keys() == module.state_dict().keys()
     batch = next(iter(CTFReader(cntk_dir / "data/Test-3Classes_cntk_text.txt",

@@ -128,7 +128,7 @@ class Trainer:
     on the CPU, the products rounded differently from evaluation's.
     """
 
-    column_major: bool = False
+    column_major: bool = True
 
     def __init__(self, network: Network, config: TrainConfig | None = None, *,
                  criteria: Iterable[Node | str] | None = None,
