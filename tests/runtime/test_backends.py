@@ -162,6 +162,41 @@ def test_auto_falls_back_to_torch_when_its_choice_fails(monkeypatch):
         s.run("compile", batch)
 
 
+def test_a_bucket_settled_on_onnxruntime_goes_straight_to_it_and_still_falls_back(
+        monkeypatch):
+    net = mlp()
+    monkeypatch.setenv(B.MODE_VARIABLE, "now")
+    ev = Evaluator(net, ["z"])
+    x = np.random.default_rng(0).random((8, 6), dtype=np.float32)
+    batch, _ = batch_from_arrays(net, {"features": x})
+    s = ev.backends(batch)
+    s.made["torch"] = _Fake(s.compiled, delay=0.001)
+    s.made["compile"] = None
+    failure: Exception | None = None
+    shapes = []
+
+    def session(b, shape=None):
+        shapes.append(shape)
+        if failure is not None:
+            raise failure
+        return s.compiled(b)
+
+    s.made["onnxruntime"] = session
+    ref = ev.run(batch)["z"]
+    ev.run(batch)
+    state = s.choices[B.bucket(8), B.threads()]
+    assert ev.chosen(batch) == "onnxruntime" and state.session is session
+    assert shapes[-1] == (8, 1, True)  # the batch's extent, worked out once
+    failure = EvaluationError("input 'features' is missing")  # the user's: raised as is
+    with pytest.raises(EvaluationError, match="missing"):
+        ev.run(batch)
+    assert state.session is session
+    failure = B.BackendFailure("onnxruntime failed on network 'mlp': a new shape")
+    assert bool((ev.run(batch)["z"] == ref).all())  # torch ran it
+    assert ev.chosen(batch) == "torch" and state.session is None
+    assert s.made["onnxruntime"] is None and "a new shape" in s.why_not["onnxruntime"]
+
+
 def test_auto_measures_lazily_and_off_measures_nothing(monkeypatch):
     net = mlp()
     x = np.random.default_rng(0).random((4, 6), dtype=np.float32)

@@ -180,6 +180,7 @@ class OnnxSession:
                        or not self.sequences]
         self.dynamic = {n: bool(net.node(n).dynamic) for n in self.outputs}
         self._single = self.inputs[0] if len(self.inputs) == 1 and not self.sequences else None
+        self._one = self.outputs[0] if len(self.outputs) == 1 else None
 
     def _session(self) -> None:
         """(Re)make the session with the current thread count (:func:`set_threads`)."""
@@ -220,6 +221,9 @@ class OnnxSession:
                                        None)
                 except Exception as exc:
                     raise self._failure(exc) from exc
+                one = self._one
+                if one is not None:
+                    return {one: torch.from_numpy(values[0])}
                 return dict(zip(self.outputs, map(torch.from_numpy, values)))
         mask = None if full else batch.frame_mask()
         real = None if mask is None or self.sequences else np.flatnonzero(mask > 0)
@@ -269,10 +273,12 @@ class AutoChoice:
 
     ``choice`` starts as ``torch``; ``measured`` once torch and onnxruntime were timed,
     ``compile_tried`` once torch.compile was. ``times`` holds each candidate's best time per
-    call (seconds) at the batch it was measured on.
+    call (seconds) at the batch it was measured on. ``session``: the onnxruntime session of a
+    bucket settled on it, which its batches then go to directly (a microsecond of a
+    batch-1 call of a small network).
     """
 
-    __slots__ = ("choice", "spent", "measured", "compile_tried", "times")
+    __slots__ = ("choice", "spent", "measured", "compile_tried", "times", "session")
 
     def __init__(self) -> None:
         self.choice = "torch"
@@ -280,6 +286,7 @@ class AutoChoice:
         self.measured = False
         self.compile_tried = False
         self.times: dict[str, float] = {}
+        self.session: OnnxSession | None = None
 
     def settled(self) -> bool:
         return self.measured and self.compile_tried
@@ -338,8 +345,18 @@ class BackendSet:
         state = self.choices.get(key)  # (the key is bucket()'s)
         if state is None:
             state = self.choices[key] = AutoChoice()
+        elif state.session is not None:
+            try:
+                return state.session(batch, shape)
+            except BackendFailure:
+                pass  # _chosen below drops onnxruntime and runs torch
+            except EvaluationError:
+                raise
+            except Exception:
+                pass
         if state.measured and state.compile_tried:  # settled
             if state.choice == "onnxruntime":
+                state.session = self.made.get("onnxruntime")
                 return self._chosen(state, batch, shape)
             with torch.inference_mode():
                 return self._chosen(state, batch)
@@ -388,6 +405,7 @@ class BackendSet:
         for other in self.choices.values():
             if other.choice == name:
                 other.choice = "torch"
+                other.session = None
         with torch.inference_mode():
             return self.compiled(batch)
 
