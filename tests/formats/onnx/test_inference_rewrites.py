@@ -11,7 +11,7 @@ from tests.conftest import CNTK
 
 import netsurgeon
 from netsurgeon.formats.onnx.export import to_model
-from netsurgeon.formats.onnx.inference import fold_input_scales, for_inference
+from netsurgeon.formats.onnx.inference import fold_conv_biases, fold_input_scales, for_inference
 
 
 def _run(model, feeds):
@@ -109,4 +109,63 @@ def test_values_read_inside_a_subgraph_are_kept():
     assert fold_input_scales(model) == 0
     assert {t.name for t in model.graph.initializer} == {"c", "W", "only_inside"}
     for got, ref in zip(_run(model, feeds), want):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_cifar10_pretrained_convolutions_take_their_biases():
+    """CNTK's Plus(Convolution(W, x), b) with b of shape (C, 1, 1) becomes Conv(x, W, b):
+    no Add is left between a Conv and its Relu, and the outputs agree to rounding."""
+    net = netsurgeon.load(CNTK / "models" / "cifar10.pretrained.cmf")
+    plain = to_model(net, ["z"])
+    lean = for_inference(to_model(net, ["z"]))
+    onnx.checker.check_model(lean)
+    convs = [n for n in lean.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3 and all(len(n.input) == 3 for n in convs)
+    assert "Add" in [n.op_type for n in plain.graph.node]
+    assert "Add" not in [n.op_type for n in lean.graph.node]
+    x = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    want, = _run(plain, {"features": x})
+    got, = _run(lean, {"features": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def _conv_plus(bias: np.ndarray, extra_reader: bool = False):
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "b"], ["y"])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["c"], ["r"]))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    weight = np.random.default_rng(2).standard_normal((4, 2, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [None, 2, None, None])], outputs,
+        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("shape", [(), (4, 1, 1), (1, 4, 1, 1), (1,)])
+def test_per_channel_and_scalar_biases_fold_into_the_conv(shape):
+    bias = np.arange(1, 1 + int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    model = _conv_plus(bias)
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    want, = _run(model, {"x": x})
+    assert fold_conv_biases(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    assert list(model.graph.node[0].output) == ["y"]
+    got, = _run(model, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("bias, extra", [
+    (np.ones((4, 5, 4), np.float32), False),  # one value per position, not per channel
+    (np.arange(4, dtype=np.float32).reshape(1, 1, 1, 4), False),  # per column
+    (np.ones((4, 1, 1), np.float32), True),  # the Conv's output is read elsewhere too
+])
+def test_other_additions_to_a_conv_are_left_alone(bias, extra):
+    model = _conv_plus(bias, extra_reader=extra)
+    x = np.ones((1, 2, 5, 4), np.float32)
+    want = _run(model, {"x": x})
+    assert fold_conv_biases(model) == 0
+    assert "Add" in [n.op_type for n in model.graph.node]
+    for got, ref in zip(_run(model, {"x": x}), want):
         np.testing.assert_array_equal(got, ref)

@@ -4,8 +4,11 @@ The exported file keeps one ONNX operation per netsurgeon node, so that it reads
 network; the onnxruntime backend runs a leaner copy: a constant scale of a dense layer's input
 (``Mul(x, c)`` feeding ``Gemm``/``MatMul``'s first operand, as CNTK's ``featScaled = s .* x``)
 is moved into the weight matrix, so the product reads ``x`` itself and one pass over the
-input disappears. onnxruntime's own graph optimisations do not do this (they keep the Mul).
-Results change only by rounding: ``(x·c)·W`` becomes ``x·(c·W)``.
+input disappears; and a per-channel constant added to a bias-less ``Conv`` (CNTK's
+``Plus(Convolution(W, x), b)``) becomes the Conv's own bias, so onnxruntime fuses the
+convolution with its activation as it does for a module's ``nn.Conv2d``. onnxruntime's own
+graph optimisations do neither (they keep the Mul, and the Add unless it is laid out as
+``(1, C, 1, 1)``). Results change only by rounding: ``(x·c)·W`` becomes ``x·(c·W)``.
 """
 
 from __future__ import annotations
@@ -13,14 +16,57 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["fold_input_scales", "for_inference"]
+__all__ = ["fold_conv_biases", "fold_input_scales", "for_inference"]
 
 
 def for_inference(model: Any) -> Any:
     """``model`` (an ``onnx.ModelProto``, changed in place and returned) rewritten for an
     inference session: see the module docstring."""
     fold_input_scales(model)
+    fold_conv_biases(model)
     return model
+
+
+def fold_conv_biases(model: Any) -> int:
+    """Make ``Add(Conv(x, W), b)`` one ``Conv(x, W, b)`` where the Conv has no bias, its
+    output is read by that Add alone and ``b`` is a constant holding one value per output
+    channel (shape ``(C, 1, 1)``, ``(1, C, 1, 1)``, ...) or a scalar. Returns the number of Add
+    nodes removed."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    readers = _reads(graph)
+    outputs = {o.name for o in graph.output}
+    convs = {n.output[0]: n for n in graph.node
+             if n.op_type == "Conv" and len(n.input) == 2 and n.input[1] in constants}
+    removed = []
+    for node in graph.node:
+        if node.op_type != "Add" or len(node.input) != 2:
+            continue
+        bias_name, x = _constant_operand(node, constants)
+        conv = convs.get(x)
+        if bias_name is None or conv is None or readers[x] != 1 or x in outputs:
+            continue
+        weight = constants[conv.input[1]]
+        channels, rank = weight.dims[0], len(weight.dims)  # the output's rank: (N, C, *k)
+        bias = numpy_helper.to_array(constants[bias_name])
+        if bias.size == 1:
+            per_channel = bias.reshape(()).repeat(channels)
+        elif bias.ndim <= rank and bias.size == channels and \
+                (1,) * (rank - bias.ndim) + bias.shape == (1, channels) + (1,) * (rank - 2):
+            per_channel = bias.reshape(channels)
+        else:
+            continue
+        name = f"{conv.input[1]}/bias"
+        graph.initializer.append(numpy_helper.from_array(per_channel, name))
+        conv.input.append(name)
+        conv.output[0] = node.output[0]
+        removed.append(node)
+    for node in removed:
+        graph.node.remove(node)
+    _drop_unread_initializers(graph)
+    return len(removed)
 
 
 def fold_input_scales(model: Any) -> int:
