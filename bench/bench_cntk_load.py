@@ -124,21 +124,17 @@ def report(results: dict[int, dict], sizes: dict[str, int]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--layers", type=int, default=48)
-    ap.add_argument("--width", type=int, default=2048)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", default="1,2", help="CPU counts to pin the runs to")
-    ap.add_argument("--skip-synthetic", action="store_true")
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--synthetic", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = options()
     if args.child is not None:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.child])
         print(json.dumps(child(args)))
         return
+    report(*run_all(args))
+
+
+def run_all(args: argparse.Namespace) -> tuple[dict[int, dict], dict[str, int]]:
+    """(per pinned CPU count: per file: seconds per round of each way, file sizes)."""
     sizes = {p.name: p.stat().st_size for p in MODELS.glob("*")}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         big = None
@@ -151,7 +147,20 @@ def main() -> None:
             sizes[big.name] = big.stat().st_size
             np.fromfile(big, np.uint8)  # warm the page cache like the real files
         results = {int(t): run_child(args, int(t), big) for t in args.threads.split(",")}
-    report(results, sizes)
+    return results, sizes
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=48)
+    ap.add_argument("--width", type=int, default=2048)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", default="1,2", help="CPU counts to pin the runs to")
+    ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--synthetic", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
 
 
 if __name__ == "__main__":

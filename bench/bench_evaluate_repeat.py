@@ -32,28 +32,38 @@ def per_call(fn, calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
+def measure(rounds: int, calls: int, size: int) -> dict[int, dict[str, list[float]]]:
+    """Per thread count: seconds per call of ``Evaluator.run`` ("base") and of ``evaluate()``
+    ("ours"), one entry per round (alternating)."""
+    net = netsurgeon.load(MODEL)
+    features = net.node("features")
+    x = np.random.default_rng(0).normal(size=(size,) + features.shape).astype(np.float32)
+    outputs = [n.name for n in net.group("output")] or None
+    batch, _ = batch_from_arrays(net, {"features": x})
+    evaluator = Evaluator(net, outputs)
+    out = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        base, ours = [], []
+        for _ in range(rounds):
+            base.append(per_call(lambda: evaluator.run(batch), calls))
+            ours.append(per_call(lambda: netsurgeon.evaluate(net, {"features": x}, outputs),
+                                 calls))
+        out[threads] = {"base": base, "ours": ours}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
-    net = netsurgeon.load(MODEL)
-    features = net.node("features")
-    x = np.random.default_rng(0).normal(size=(args.batch,) + features.shape).astype(np.float32)
-    outputs = [n.name for n in net.group("output")] or None
-    batch, _ = batch_from_arrays(net, {"features": x})
-    evaluator = Evaluator(net, outputs)
     print(f"{MODEL.name}, batch {args.batch}, {args.calls} calls per round, {args.rounds} rounds")
     print(f"{'threads':>7} {'Evaluator.run us':>17} {'evaluate() us':>14} {'ratio best':>11} "
           f"{'ratio median':>13}")
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        base, ours = [], []
-        for _ in range(args.rounds):
-            base.append(per_call(lambda: evaluator.run(batch), args.calls))
-            ours.append(per_call(lambda: netsurgeon.evaluate(net, {"features": x}, outputs),
-                                 args.calls))
+    for threads, t in measure(args.rounds, args.calls, args.batch).items():
+        base, ours = t["base"], t["ours"]
         print(f"{threads:>7} {min(base) * 1e6:>17.1f} {min(ours) * 1e6:>14.1f} "
               f"{min(ours) / min(base):>11.2f} "
               f"{statistics.median(ours) / statistics.median(base):>13.2f}")

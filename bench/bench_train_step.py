@@ -102,8 +102,6 @@ def profile(trainer, batch) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from netsurgeon.runtime import set_threads
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--batch", type=int, default=256)
@@ -115,25 +113,37 @@ def main(argv: list[str]) -> int:
         from netsurgeon.runtime.train import Trainer
 
         Trainer.column_major = False
-    os.environ.setdefault("NETSURGEON_AUTO", "now")
     print(f"torch {torch.__version__}, batch {args.batch}; ratio = netsurgeon / hand-written "
           "eager throughput (best round, median round)")
     print(f"{'model':24} {'th':>2} {'auto chose':>10} {'ours s/s':>10} {'hand s/s':>10} "
           f"{'ratio':>13}")
-    for name in args.models.split(","):
-        trainer, batch, hand_step = setup(name, args.batch)
+    measure(args.models.split(","), args.batch, args.seconds, profile_resnet=args.profile)
+    return 0
+
+
+def measure(names: list[str], size: int, seconds: float, *, profile_resnet: bool = False
+            ) -> list[dict]:
+    """Per model and thread count: {model, threads, chosen, times: {ours, hand: (best,
+    median) seconds per step}}, each row printed as it is measured."""
+    from netsurgeon.runtime import set_threads
+
+    os.environ.setdefault("NETSURGEON_AUTO", "now")
+    rows = []
+    for name in names:
+        trainer, batch, hand_step = setup(name, size)
         for threads in (1, 2):
             set_threads(threads)
             chosen = settle(trainer, batch)
             times = alternate({"ours": lambda t=trainer, b=batch: t.step(b), "hand": hand_step},
-                              args.seconds)
+                              seconds)
             (ob, om), (hb, hm) = times["ours"], times["hand"]
-            print(f"{name:24} {threads:>2} {chosen:>10} {args.batch / ob:>10,.0f} "
-                  f"{args.batch / hb:>10,.0f} {hb / ob:>6.2f}x {hm / om:>5.2f}x", flush=True)
-        if args.profile and "ResNet" in name:
+            print(f"{name:24} {threads:>2} {chosen:>10} {size / ob:>10,.0f} "
+                  f"{size / hb:>10,.0f} {hb / ob:>6.2f}x {hm / om:>5.2f}x", flush=True)
+            rows.append({"model": name, "threads": threads, "chosen": chosen, "times": times})
+        if profile_resnet and "ResNet" in name:
             set_threads(1)
             profile(trainer, batch)
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

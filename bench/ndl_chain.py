@@ -75,7 +75,8 @@ def ratio_in_child(n: int, rounds: int, threads: int) -> dict[str, list[float]]:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def million(n: int) -> None:
+def million(n: int) -> dict[str, float]:
+    """Seconds to build the ``n``-node chain from NDL and with Network.add (printed too)."""
     from netsurgeon.lang.ndl import NameCounter, build_network
 
     text = chain_text(n)
@@ -98,6 +99,7 @@ def million(n: int) -> None:
           f"NDL/graph = {ndl / graph:.1f}x; peak RSS {rss:.0f} MiB")
     goal = GOAL_MILLION_S * n / 1e6
     print(f"   goal: NDL build <= {goal:g} s -> {'OK' if ndl <= goal else 'MISSED'}")
+    return {"ndl": ndl, "validate": t2 - t1, "graph": graph}
 
 
 def main() -> None:

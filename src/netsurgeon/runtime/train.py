@@ -123,9 +123,10 @@ class Trainer:
     torchrun (docs/distributed.md): its rank trains its share of each minibatch, only rank 0
     writes checkpoints.
 
-    ``column_major`` (class attribute, off): the module holds its dense weight matrices in
-    ``nn.Linear``'s layout (:func:`~netsurgeon.runtime.module.to_torch`), 3-5 % faster steps
-    on the CPU, the products rounded differently from evaluation's.
+    ``column_major`` (class attribute, on): the module holds its trainable dense weight
+    matrices in ``nn.Linear``'s layout (:func:`~netsurgeon.runtime.module.to_torch`), ~5 %
+    faster steps on the CPU, the products rounded differently from evaluation's in the last
+    bit; set it to False for evaluation's layout.
     """
 
     column_major: bool = True
