@@ -135,14 +135,21 @@ def test_auto_picks_the_fastest_per_bucket_once_and_shares_it(monkeypatch):
     assert again.backends(big) is not s
 
 
-def test_auto_falls_back_to_torch_when_its_choice_fails(monkeypatch):
-    net = mlp()
+def _measured_now(monkeypatch):
+    """An Evaluator of :func:`mlp` measuring at the first batch, an 8-frame batch, and its
+    backend set with a slow fake torch."""
     monkeypatch.setenv(B.MODE_VARIABLE, "now")
+    net = mlp()
     ev = Evaluator(net, ["z"])
     x = np.random.default_rng(0).random((8, 6), dtype=np.float32)
     batch, _ = batch_from_arrays(net, {"features": x})
     s = ev.backends(batch)
     s.made["torch"] = _Fake(s.compiled, delay=0.001)
+    return ev, batch, s
+
+
+def test_auto_falls_back_to_torch_when_its_choice_fails(monkeypatch):
+    ev, batch, s = _measured_now(monkeypatch)
     s.made["onnxruntime"] = None
     fails = False
 
@@ -164,13 +171,7 @@ def test_auto_falls_back_to_torch_when_its_choice_fails(monkeypatch):
 
 def test_a_bucket_settled_on_onnxruntime_goes_straight_to_it_and_still_falls_back(
         monkeypatch):
-    net = mlp()
-    monkeypatch.setenv(B.MODE_VARIABLE, "now")
-    ev = Evaluator(net, ["z"])
-    x = np.random.default_rng(0).random((8, 6), dtype=np.float32)
-    batch, _ = batch_from_arrays(net, {"features": x})
-    s = ev.backends(batch)
-    s.made["torch"] = _Fake(s.compiled, delay=0.001)
+    ev, batch, s = _measured_now(monkeypatch)
     s.made["compile"] = None
     failure: Exception | None = None
     shapes = []
