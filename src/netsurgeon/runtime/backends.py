@@ -276,12 +276,10 @@ class AutoChoice:
 
     ``choice`` starts as ``torch``; ``measured`` once torch and onnxruntime were timed,
     ``compile_tried`` once torch.compile was. ``times`` holds each candidate's best time per
-    call (seconds) at the batch it was measured on. ``session``: the onnxruntime session of a
-    bucket settled on it, which its batches then go to directly (a microsecond of a
-    batch-1 call of a small network).
+    call (seconds) at the batch it was measured on.
     """
 
-    __slots__ = ("choice", "spent", "measured", "compile_tried", "times", "session")
+    __slots__ = ("choice", "spent", "measured", "compile_tried", "times")
 
     def __init__(self) -> None:
         self.choice = "torch"
@@ -289,7 +287,6 @@ class AutoChoice:
         self.measured = False
         self.compile_tried = False
         self.times: dict[str, float] = {}
-        self.session: OnnxSession | None = None
 
     def settled(self) -> bool:
         return self.measured and self.compile_tried
@@ -348,18 +345,8 @@ class BackendSet:
         state = self.choices.get(key)  # (the key is bucket()'s)
         if state is None:
             state = self.choices[key] = AutoChoice()
-        elif state.session is not None:
-            try:
-                return state.session(batch, shape)
-            except BackendFailure:
-                pass  # _chosen below drops onnxruntime and runs torch
-            except EvaluationError:
-                raise
-            except Exception:
-                pass
         if state.measured and state.compile_tried:  # settled
             if state.choice == "onnxruntime":
-                state.session = self.made.get("onnxruntime")
                 return self._chosen(state, batch, shape)
             with torch.inference_mode():
                 return self._chosen(state, batch)
@@ -408,7 +395,6 @@ class BackendSet:
         for other in self.choices.values():
             if other.choice == name:
                 other.choice = "torch"
-                other.session = None
         with torch.inference_mode():
             return self.compiled(batch)
 
